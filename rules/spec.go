@@ -1,0 +1,173 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// key documents one key of the rules file. The same table drives the parser (a key
+// not listed is an error) and the reference printed by `leadscore rules reference`
+// and kept in docs/rules.md, so the two cannot drift apart.
+type key struct {
+	name string
+	typ  string
+	def  string
+	doc  string
+	sub  []key // keys of a nested mapping, or of each item of a list of mappings
+}
+
+var (
+	durationDoc = "Durations: a number followed by ms, s, m, h, d (days) or w (weeks), e.g. `30d`, `12h`."
+
+	matchKeys = []key{
+		{"source", "string or list", "any", "Input stream: `web`, `email` or `feedback`.", nil},
+		{"type", "string or list", "any", "Event type within the source: Segment `type` (track, page, screen, identify, alias, group), SendGrid `event` (open, click, bounce, unsubscribe, spamreport, …) or feedback kind. Case-insensitive.", nil},
+		{"event", "glob or list", "any", "Segment track event name or page/screen name (`Whitepaper Downloaded`, `Pricing`). Case-insensitive glob.", nil},
+		{"path", "glob or list", "any", "Page path, e.g. `/pricing`, `/blog/*`. `*` matches any run of characters, slashes included; `?` one character.", nil},
+		{"url", "glob or list", "any", "Full URL (page URL, or the link clicked in an e-mail), e.g. `https://*.example.com/webinars/*`.", nil},
+		{"category", "string or list", "any", "E-mail category (SendGrid `category`); matches when any of the event's categories is listed.", nil},
+		{"properties", "mapping", "", "Property tests, by (dotted) property name. A scalar or list value means equals / one of (case-insensitive); or a mapping with one of `in`, `regex`, `min`/`max`, `exists`.", nil},
+	}
+	valueKeys = []key{
+		{"in", "list", "", "The value equals one of these (case-insensitive).", nil},
+		{"equals", "scalar", "", "The value equals this (case-insensitive).", nil},
+		{"regex", "string", "", "The value matches this regular expression (RE2 syntax; `(?i)` for case-insensitive).", nil},
+		{"min", "number", "", "Numeric value ≥ min.", nil},
+		{"max", "number", "", "Numeric value ≤ max.", nil},
+		{"range", "[min, max]", "", "Numeric value within [min, max]; either bound may be null.", nil},
+		{"exists", "bool", "", "The value is present (true) or absent (false).", nil},
+	}
+	capKeys = []key{
+		{"hits", "int", "", "At most this many scoring hits per window; further hits still count for stage criteria.", nil},
+		{"points", "number", "", "At most this many points per window.", nil},
+		{"per", "duration", "", "The rolling window, in event time.", nil},
+	}
+	ruleKeys = []key{
+		{"name", "identifier", "required", "Unique rule name, used in explanations, criteria and output events. Letters, digits, `_`, `-`, `.`.", nil},
+		{"points", "number", "required", "Points added (negative to remove) at each scoring hit.", nil},
+		{"match", "mapping", "required", "Which events the rule scores; every key given must match.", matchKeys},
+		{"once", "bool", "false", "Score at most once in the lead's life.", nil},
+		{"cap", "mapping", "none", "Limit hits or points per rolling window (HubSpot-style score limits).", capKeys},
+		{"tags", "list", "[]", "Labels for criteria, e.g. `high_intent` content for HMQL.", nil},
+		{"activity", "bool", "points > 0", "Whether a hit counts as activity (resets the inactivity clock).", nil},
+	}
+	stepKeys = []key{
+		{"after", "duration", "required", "Time without activity after which the step applies.", nil},
+		{"points", "number", "required", "Points added (usually negative) when it applies.", nil},
+		{"name", "identifier", "inactive_<after>", "Name shown in explanations and output events.", nil},
+	}
+	decayKeys = []key{
+		{"half_life", "duration", "none", "Continuous exponential decay: every point is worth half after this long.", nil},
+		{"inactivity", "list", "[]", "Steps applied once per period without activity, in order of `after`.", stepKeys},
+	}
+	fitRuleKeys = append([]key{
+		{"name", "identifier", "required", "Unique fit rule name.", nil},
+		{"trait", "path or list", "required", "Trait path(s), dotted for nested traits (`company.employee_count`); the first present is tested.", nil},
+		{"points", "number", "required", "Fit points when the test passes.", nil},
+	}, valueKeys...)
+	gradeKeys = []key{
+		{"A", "number", "required", "Minimum fit score for grade A.", nil},
+		{"B", "number", "required", "Minimum fit score for grade B.", nil},
+		{"C", "number", "required", "Minimum fit score for grade C; below is D.", nil},
+	}
+	fitKeys = []key{
+		{"rules", "list", "[]", "Fit rules on traits.", fitRuleKeys},
+		{"grades", "mapping", "A: 40, B: 25, C: 10", "Grade thresholds on the fit score.", gradeKeys},
+	}
+	countKeys = []key{
+		{"count", "int", "1", "How many hits.", nil},
+		{"within", "duration", "ever", "Counted over this rolling window of event time.", nil},
+	}
+	entryKeys = []key{
+		{"score", "number", "", "Engagement score (decayed) ≥ this.", nil},
+		{"fit", "number", "", "Fit score ≥ this.", nil},
+		{"grade", "A|B|C|D", "", "Fit grade at least this good.", nil},
+		{"identified", "bool", "", "The lead is identified (a userId or e-mail is known).", nil},
+		{"hits", "mapping", "", "Rule name → count, or → {count, within}: rule hits so far (or within the window).", countKeys},
+		{"tags", "mapping", "", "Tag → count or {count, within}: hits of rules with that tag.", countKeys},
+		{"trigger", "rule or list", "", "The current event hit one of these rules (demo request → SQL).", nil},
+		{"trigger_tag", "tag or list", "", "The current event hit a rule with one of these tags.", nil},
+		{"min_stage", "stage", "", "The lead is already at this (earlier) stage or later.", nil},
+	}
+	exitKeys = []key{
+		{"below", "number", "required", "Regress when the decayed score is below this and no entry alternative holds any more. Must not exceed any entry score threshold (hysteresis).", nil},
+		{"to", "stage", "required", "The earlier stage to regress to.", nil},
+	}
+	stageKeys = []key{
+		{"name", "identifier", "required", "Stage name (visitor, lead, mql, …), unique.", nil},
+		{"entry", "list", "none", "Alternatives: the stage is entered when every condition of any one holds. Without entry, a stage is reached only by feedback or regression.", entryKeys},
+		{"exit", "mapping", "none", "Regression with hysteresis. Without exit, the stage never regresses by score (customer).", exitKeys},
+		{"terminal", "bool", "false", "Left only by sales feedback (disqualified).", nil},
+		{"description", "string", "", "Free text for people.", nil},
+	}
+	feedbackRuleKeys = []key{
+		{"to", "stage", "required", "Target stage.", nil},
+		{"from", "stage or list", "any", "Apply only when the lead is at one of these stages.", nil},
+		{"reasons", "mapping", "", "Reason code → stage, overriding `to` (rejected: not_a_fit → disqualified).", nil},
+		{"min_bant", "int 0–4", "0", "qualified: how many BANT answers (budget, authority, need, timeframe) must be true.", nil},
+		{"reset_score", "bool", "false", "Clear engagement points and windowed hit history (recycling).", nil},
+	}
+	feedbackKinds = []string{"accepted", "rejected", "recycled", "qualified", "opportunity", "won", "lost", "referral"}
+	ignoreKeys    = []key{
+		{"bots", "bool", "true", "Web events from crawler and scripted user agents score nothing.", nil},
+		{"bot_user_agents", "list of regex", "[]", "Extra bot user-agent patterns.", nil},
+		{"machine_opens", "bool", "true", "E-mail opens with `sg_machine_open: true` (Apple Mail Privacy Protection) score nothing.", nil},
+		{"types", "list", "[]", "Event types that never score.", nil},
+	}
+	dedupKeys = []key{
+		{"window", "duration", "48h", "Upstream re-sends (same messageId / sg_event_id) within this window of the lead's newest event count once.", nil},
+		{"max", "int", "32", "At most this many recent event ids kept per lead.", nil},
+	}
+	topKeys = []key{
+		{"version", "string", "required", "Model version, carried on every output event.", nil},
+		{"description", "string", "", "Free text for people.", nil},
+		{"decay", "mapping", "no decay", "How scores fade with time.", decayKeys},
+		{"rules", "list", "required", "Engagement rules.", ruleKeys},
+		{"fit", "mapping", "none", "Fit scoring on traits.", fitKeys},
+		{"stages", "list", "required", "Funnel stages in order; the first is where every lead starts.", stageKeys},
+		{"feedback", "mapping", "none", "Sales feedback kind → transition. Kinds: " + strings.Join(feedbackKinds, ", ") + ".", feedbackRuleKeys},
+		{"ignore", "mapping", "", "Inputs that score nothing.", ignoreKeys},
+		{"dedup", "mapping", "", "Recognising upstream re-sends.", dedupKeys},
+		{"recent_transitions", "int", "6", "Transitions kept per lead (API, re-emission after a crash).", nil},
+	}
+)
+
+func keyNames(keys []key) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.name
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Reference returns the rules-file reference in Markdown, generated from the same
+// key table the parser validates against.
+func Reference() string {
+	var b strings.Builder
+	b.WriteString("| key | type | default | meaning |\n|---|---|---|---|\n")
+	var walk func(prefix string, keys []key)
+	walk = func(prefix string, keys []key) {
+		for _, k := range keys {
+			path := prefix + k.name
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", path, k.typ, k.def, k.doc)
+			if len(k.sub) > 0 {
+				sep := "."
+				if strings.HasPrefix(k.typ, "list") {
+					sep = "[]."
+				}
+				if k.name == "feedback" {
+					sep = ".<kind>."
+				}
+				if k.name == "hits" || k.name == "tags" {
+					sep = ".<name>."
+				}
+				walk(path+sep, k.sub)
+			}
+		}
+	}
+	walk("", topKeys)
+	b.WriteString("\n" + durationDoc + "\n")
+	return b.String()
+}

@@ -1,0 +1,354 @@
+package scoring
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// stateFormat is the first byte of an encoded State; bump it on incompatible changes.
+const stateFormat = 1
+
+// ErrCorruptState is returned by UnmarshalBinary for bytes that are not an encoded State.
+var ErrCorruptState = errors.New("scoring: corrupt state encoding")
+
+// MarshalBinary encodes the state compactly for Redis: names are written once in a
+// string table, instants as varint offsets from ScoreAt, integral numbers as
+// varints. The encoding is lossless (floats round-trip exactly), so a state read
+// back scores exactly like the one written: the live path equals the offline oracle.
+func (s *State) MarshalBinary() ([]byte, error) {
+	return s.AppendBinary(make([]byte, 0, 128))
+}
+
+// AppendBinary appends the encoding of s to b.
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
+	var w encoder
+	w.b = b
+	w.b = append(w.b, stateFormat)
+	// String table first; references are indexes into it.
+	w.strs = make(map[string]int, 16)
+	tab := make([]string, 0, 16)
+	add := func(v string) {
+		if _, ok := w.strs[v]; !ok {
+			w.strs[v] = len(tab)
+			tab = append(tab, v)
+		}
+	}
+	add(s.Stage)
+	add(s.Model)
+	for _, c := range s.Contribs {
+		add(c.Rule)
+	}
+	for _, p := range s.Traits {
+		add(p.Key)
+		add(p.Str)
+	}
+	for _, h := range s.Hits {
+		add(h.Rule)
+	}
+	for _, t := range s.Recent {
+		add(t.From)
+		add(t.To)
+		add(t.Cause.Rule)
+		add(t.Cause.Feedback)
+		add(t.Cause.Reason)
+		add(t.TriggerID)
+		for _, c := range t.Top {
+			add(c.Rule)
+		}
+	}
+	for _, a := range s.Absorbed {
+		add(a)
+	}
+	w.uvarint(uint64(len(tab)))
+	for _, v := range tab {
+		w.uvarint(uint64(len(v)))
+		w.b = append(w.b, v...)
+	}
+	w.ref(s.Stage)
+	w.ref(s.Model)
+	w.varint(s.ScoreAt)
+	w.varint(s.ScoreAt - s.StageSince)
+	w.varint(s.ScoreAt - s.LastActive)
+	w.b = append(w.b, s.StepsDone)
+	var flags byte
+	if s.Identified {
+		flags |= 1
+	}
+	w.b = append(w.b, flags, s.Grade)
+	w.float(s.Fit)
+	w.uvarint(uint64(len(s.Contribs)))
+	for _, c := range s.Contribs {
+		w.ref(c.Rule)
+		w.float(c.Points)
+	}
+	w.uvarint(uint64(len(s.Traits)))
+	for _, p := range s.Traits {
+		w.ref(p.Key)
+		w.b = append(w.b, byte(p.Kind))
+		w.ref(p.Str)
+		if p.Kind == PropNumber {
+			w.float(p.Num)
+		}
+	}
+	w.uvarint(uint64(len(s.Hits)))
+	for _, h := range s.Hits {
+		w.ref(h.Rule)
+		w.uvarint(uint64(h.Count))
+		w.uvarint(uint64(len(h.Times)))
+		for _, t := range h.Times {
+			w.varint(s.ScoreAt - t)
+		}
+		w.uvarint(uint64(len(h.Pts)))
+		for _, p := range h.Pts {
+			w.float(p)
+		}
+	}
+	w.uvarint(uint64(len(s.Seen)))
+	for _, x := range s.Seen {
+		w.b = binary.LittleEndian.AppendUint64(w.b, x.Hash)
+		w.varint(s.ScoreAt - x.At)
+	}
+	w.uvarint(uint64(len(s.Recent)))
+	for _, t := range s.Recent {
+		w.ref(t.From)
+		w.ref(t.To)
+		w.varint(s.ScoreAt - t.At)
+		w.b = append(w.b, byte(t.Cause.Kind), t.Grade)
+		w.ref(t.Cause.Rule)
+		w.ref(t.Cause.Feedback)
+		w.ref(t.Cause.Reason)
+		w.ref(t.TriggerID)
+		w.float(t.Score)
+		w.float(t.Fit)
+		w.uvarint(uint64(len(t.Top)))
+		for _, c := range t.Top {
+			w.ref(c.Rule)
+			w.float(c.Points)
+		}
+	}
+	w.uvarint(uint64(len(s.Absorbed)))
+	for _, a := range s.Absorbed {
+		w.ref(a)
+	}
+	return w.b, nil
+}
+
+type encoder struct {
+	b    []byte
+	strs map[string]int
+}
+
+func (w *encoder) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *encoder) varint(v int64)   { w.b = binary.AppendVarint(w.b, v) }
+func (w *encoder) ref(s string)     { w.uvarint(uint64(w.strs[s])) }
+
+// float writes 0 as one byte, small integers as a varint, anything else as 8 bytes.
+func (w *encoder) float(f float64) {
+	switch {
+	case f == 0 && !math.Signbit(f):
+		w.b = append(w.b, 0)
+	case f == math.Trunc(f) && math.Abs(f) < 1<<53 && !math.Signbit(f) || f == math.Trunc(f) && f < 0 && f > -(1<<53):
+		w.b = append(w.b, 1)
+		w.varint(int64(f))
+	default:
+		w.b = append(w.b, 2)
+		w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(f))
+	}
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (s *State) UnmarshalBinary(data []byte) (err error) {
+	r := decoder{b: data}
+	defer func() {
+		if r.err != nil {
+			err = fmt.Errorf("%w: %v", ErrCorruptState, r.err)
+		}
+	}()
+	if v := r.byte(); v != stateFormat {
+		if r.err == nil {
+			r.err = fmt.Errorf("unknown format %d", v)
+		}
+		return nil
+	}
+	n := r.count()
+	r.tab = make([]string, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		l := r.count()
+		if l > len(r.b) {
+			r.fail("string overruns")
+			break
+		}
+		r.tab = append(r.tab, string(r.b[:l]))
+		r.b = r.b[l:]
+	}
+	*s = State{}
+	s.Stage = r.ref()
+	s.Model = r.ref()
+	s.ScoreAt = r.varint()
+	s.StageSince = s.ScoreAt - r.varint()
+	s.LastActive = s.ScoreAt - r.varint()
+	s.StepsDone = r.byte()
+	flags := r.byte()
+	s.Identified = flags&1 != 0
+	s.Grade = r.byte()
+	s.Fit = r.float()
+	if n := r.count(); n > 0 {
+		s.Contribs = make([]Contribution, n)
+		for i := range s.Contribs {
+			s.Contribs[i] = Contribution{Rule: r.ref(), Points: r.float()}
+		}
+	}
+	if n := r.count(); n > 0 {
+		s.Traits = make(Props, n)
+		for i := range s.Traits {
+			p := Prop{Key: r.ref(), Kind: PropKind(r.byte())}
+			p.Str = r.ref()
+			if p.Kind == PropNumber {
+				p.Num = r.float()
+			}
+			s.Traits[i] = p
+		}
+	}
+	if n := r.count(); n > 0 {
+		s.Hits = make([]HitLog, n)
+		for i := range s.Hits {
+			h := HitLog{Rule: r.ref(), Count: uint32(r.uvarint())}
+			if k := r.count(); k > 0 {
+				h.Times = make([]int64, k)
+				for j := range h.Times {
+					h.Times[j] = s.ScoreAt - r.varint()
+				}
+			}
+			if k := r.count(); k > 0 {
+				h.Pts = make([]float64, k)
+				for j := range h.Pts {
+					h.Pts[j] = r.float()
+				}
+			}
+			s.Hits[i] = h
+		}
+	}
+	if n := r.count(); n > 0 {
+		s.Seen = make([]Seen, n)
+		for i := range s.Seen {
+			s.Seen[i] = Seen{Hash: r.uint64(), At: s.ScoreAt - r.varint()}
+		}
+	}
+	if n := r.count(); n > 0 {
+		s.Recent = make([]Transition, n)
+		for i := range s.Recent {
+			t := Transition{From: r.ref(), To: r.ref()}
+			t.At = s.ScoreAt - r.varint()
+			t.Cause.Kind = CauseKind(r.byte())
+			t.Grade = r.byte()
+			t.Cause.Rule, t.Cause.Feedback, t.Cause.Reason = r.ref(), r.ref(), r.ref()
+			t.TriggerID = r.ref()
+			t.Score, t.Fit = r.float(), r.float()
+			if k := r.count(); k > 0 {
+				t.Top = make([]Contribution, k)
+				for j := range t.Top {
+					t.Top[j] = Contribution{Rule: r.ref(), Points: r.float()}
+				}
+			}
+			s.Recent[i] = t
+		}
+	}
+	if n := r.count(); n > 0 {
+		s.Absorbed = make([]string, n)
+		for i := range s.Absorbed {
+			s.Absorbed[i] = r.ref()
+		}
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	return nil
+}
+
+type decoder struct {
+	b   []byte
+	tab []string
+	err error
+}
+
+func (r *decoder) fail(msg string) {
+	if r.err == nil {
+		r.err = errors.New(msg)
+	}
+	r.b = nil
+}
+
+func (r *decoder) byte() byte {
+	if len(r.b) < 1 {
+		r.fail("short")
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("bad uvarint")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *decoder) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a length and bounds it by the bytes left, so corrupt input cannot ask
+// for a huge allocation.
+func (r *decoder) count() int {
+	v := r.uvarint()
+	if v > uint64(len(r.b))+1 {
+		r.fail("count overruns")
+		return 0
+	}
+	return int(v)
+}
+
+func (r *decoder) uint64() uint64 {
+	if len(r.b) < 8 {
+		r.fail("short")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *decoder) ref() string {
+	i := r.uvarint()
+	if i >= uint64(len(r.tab)) {
+		r.fail("bad string reference")
+		return ""
+	}
+	return r.tab[i]
+}
+
+func (r *decoder) float() float64 {
+	switch r.byte() {
+	case 0:
+		return 0
+	case 1:
+		return float64(r.varint())
+	case 2:
+		return math.Float64frombits(r.uint64())
+	}
+	r.fail("bad number tag")
+	return 0
+}

@@ -1,0 +1,750 @@
+package scoring
+
+import (
+	"math"
+	"sort"
+)
+
+// Engine applies events to lead states under one compiled Model. It holds no
+// per-lead data and is safe for concurrent use by many goroutines.
+type Engine struct {
+	m *Model
+}
+
+// NewEngine compiles m (if needed) and returns an engine for it.
+func NewEngine(m *Model) (*Engine, error) {
+	if err := m.Compile(); err != nil {
+		return nil, err
+	}
+	return &Engine{m: m}, nil
+}
+
+// Model returns the engine's model.
+func (e *Engine) Model() *Model { return e.m }
+
+// Status says what Apply did with an event.
+type Status uint8
+
+// Outcomes of Apply.
+const (
+	Applied   Status = iota + 1 // the event was scored (it may have matched no rule)
+	Duplicate                   // an upstream re-send of an event already applied
+	Ignored                     // a bot, a machine open, or feedback that does not apply
+)
+
+var statusNames = [...]string{"", "applied", "duplicate", "ignored"}
+
+// String returns the status name used in metrics.
+func (s Status) String() string { return statusNames[s] }
+
+// Outcome is what one Apply did.
+type Outcome struct {
+	Status Status
+	// Why explains Ignored: "bot", "machine_open", "no_feedback_rule",
+	// "feedback_not_applicable", "bant_insufficient".
+	Why string
+	// Points is the sum of points this event added, valued at its own event time.
+	Points float64
+	// Hits is how many engagement rules matched.
+	Hits int
+	// Transitions are the stage changes, in order: time-driven ones that fell due
+	// before this event's time first, then the one the event caused.
+	Transitions []Transition
+}
+
+// NewState returns the state of a lead never seen before: first stage, no points.
+func (e *Engine) NewState() State {
+	return State{Stage: e.m.Stages[0].Name}
+}
+
+// Apply applies one event to st at the event's own time and returns what happened.
+// Events may arrive out of order: a late event's points are decayed from its own
+// time, its hits count in the windows it falls in, and it may move the lead up, but
+// it does not undo an inactivity step or a transition already taken. An event whose
+// ID was applied recently (within the model's dedup window) is a Duplicate and
+// changes nothing.
+func (e *Engine) Apply(st *State, ev *Event) Outcome {
+	m := e.m
+	e.fixStage(st)
+	var out Outcome
+	h := idHash(ev.ID)
+	if st.seen(h) {
+		out.Status = Duplicate
+		return out
+	}
+	if ev.Time > st.ScoreAt {
+		out.Transitions = e.advance(st, ev.Time, out.Transitions)
+	}
+	st.remember(h, ev.Time, m.Dedup)
+	st.Model = m.Version
+
+	if why := e.ignoreReason(ev); why != "" {
+		out.Status, out.Why = Ignored, why
+		return out
+	}
+	out.Status = Applied
+	if ev.Identity.UserID != "" || ev.Identity.Email != "" {
+		st.Identified = true
+	}
+	if len(ev.Traits) > 0 && len(m.fitPaths) > 0 {
+		e.updateTraits(st, ev.Traits)
+	}
+
+	var buf [16]int
+	hit := buf[:0]
+	for _, i := range m.bySource[ev.Source] {
+		r := &m.Rules[i]
+		if !r.Match.Matches(ev) {
+			continue
+		}
+		hit = append(hit, i)
+		out.Points += e.scoreHit(st, i, ev.Time)
+	}
+	out.Hits = len(hit)
+
+	if ev.Source == SourceFeedback {
+		if t, ok, why := e.feedback(st, ev); ok {
+			out.Transitions = append(out.Transitions, t)
+		} else if why != "" && len(hit) == 0 {
+			out.Status, out.Why = Ignored, why
+		}
+		e.keepRecent(st, out.Transitions)
+		return out
+	}
+	from := st.Stage
+	cause := e.settle(st, ev.Time, hit)
+	if st.Stage != from {
+		out.Transitions = append(out.Transitions, e.transition(st, from, ev.Time, cause, ev.ID))
+	}
+	e.keepRecent(st, out.Transitions)
+	return out
+}
+
+// scoreHit records a hit of rule i at time t and adds its points (after once and
+// cap), returning the points added as valued at t.
+func (e *Engine) scoreHit(st *State, i int, t int64) float64 {
+	r := &e.m.Rules[i]
+	need := e.m.keep[i]
+	lg := st.hitLog(r.Name)
+	if lg == nil {
+		st.Hits = append(st.Hits, HitLog{Rule: r.Name})
+		lg = &st.Hits[len(st.Hits)-1]
+	}
+	if lg.Count < math.MaxUint32 {
+		lg.Count++
+	}
+	pts := r.Points
+	if r.Once && lg.Count > 1 {
+		pts = 0
+	}
+	if c := r.Cap; c != nil && pts != 0 {
+		var n int
+		var sum float64
+		for k, at := range lg.Times {
+			if at > t-c.Window && at <= t && lg.Pts[k] != 0 {
+				n++
+				sum += lg.Pts[k]
+			}
+		}
+		if c.Hits > 0 && n >= c.Hits {
+			pts = 0
+		}
+		if c.Points > 0 && pts > 0 {
+			pts = math.Max(0, math.Min(pts, c.Points-sum))
+		}
+	}
+	if need.count > 0 || need.scoring > 0 {
+		lg.insert(t, pts, need)
+	}
+	if pts != 0 {
+		st.addPoints(r.Name, pts*decayFactor(st.ScoreAt-t, e.m.HalfLife))
+	}
+	if r.Activity && t > st.LastActive {
+		st.LastActive, st.StepsDone = t, 0
+	}
+	return pts
+}
+
+func (lg *HitLog) insert(t int64, pts float64, need logNeed) {
+	k := len(lg.Times)
+	for k > 0 && lg.Times[k-1] > t {
+		k--
+	}
+	lg.Times = append(lg.Times, 0)
+	copy(lg.Times[k+1:], lg.Times[k:])
+	lg.Times[k] = t
+	if need.scoring > 0 || lg.Pts != nil {
+		for len(lg.Pts) < len(lg.Times)-1 {
+			lg.Pts = append(lg.Pts, 0)
+		}
+		lg.Pts = append(lg.Pts, 0)
+		copy(lg.Pts[k+1:], lg.Pts[k:])
+		lg.Pts[k] = pts
+	}
+	// Keep, newest first, the hits windowed criteria count and the scoring hits a
+	// cap counts; drop the rest and anything older than the longest window.
+	newest := lg.Times[len(lg.Times)-1]
+	w, all, scored := 0, 0, 0
+	var buf [maxLogCount + 2]bool
+	keep := buf[:0]
+	if len(lg.Times) <= len(buf) {
+		keep = buf[:len(lg.Times)]
+	} else {
+		keep = make([]bool, len(lg.Times))
+	}
+	for k := len(lg.Times) - 1; k >= 0; k-- {
+		if need.window > 0 && lg.Times[k] <= newest-need.window && k != len(lg.Times)-1 {
+			continue
+		}
+		isScoring := lg.Pts != nil && lg.Pts[k] != 0
+		if all < need.count || isScoring && scored < need.scoring {
+			keep[k] = true
+			all++
+			if isScoring {
+				scored++
+			}
+		}
+	}
+	for k := range lg.Times {
+		if keep[k] {
+			lg.Times[w] = lg.Times[k]
+			if lg.Pts != nil {
+				lg.Pts[w] = lg.Pts[k]
+			}
+			w++
+		}
+	}
+	lg.Times = lg.Times[:w]
+	if lg.Pts != nil {
+		lg.Pts = lg.Pts[:w]
+	}
+}
+
+func (st *State) addPoints(rule string, pts float64) {
+	for i := range st.Contribs {
+		if st.Contribs[i].Rule == rule {
+			st.Contribs[i].Points += pts
+			return
+		}
+	}
+	st.Contribs = append(st.Contribs, Contribution{Rule: rule, Points: pts})
+}
+
+// bringTo re-expresses the contributions at instant t (t ≥ ScoreAt).
+func (e *Engine) bringTo(st *State, t int64) {
+	if t <= st.ScoreAt {
+		return
+	}
+	if f := decayFactor(t-st.ScoreAt, e.m.HalfLife); f != 1 {
+		for i := range st.Contribs {
+			st.Contribs[i].Points *= f
+		}
+	}
+	st.ScoreAt = t
+}
+
+// Score returns the engagement score at instant t (decay applied).
+func (e *Engine) Score(st *State, t int64) float64 {
+	f := decayFactor(t-st.ScoreAt, e.m.HalfLife)
+	if t < st.ScoreAt {
+		f = 1
+	}
+	sum := 0.0
+	for _, c := range st.Contribs {
+		sum += c.Points * f
+	}
+	return sum
+}
+
+// Explanation is a lead's score at one instant and each rule's part of it.
+type Explanation struct {
+	At            int64
+	Score         float64
+	Contributions []Contribution // largest magnitude first; they sum to Score
+}
+
+// Explain returns the score at t with its contributions, decayed to t.
+func (e *Engine) Explain(st *State, t int64) Explanation {
+	f := decayFactor(t-st.ScoreAt, e.m.HalfLife)
+	if t < st.ScoreAt {
+		f = 1
+	}
+	x := Explanation{At: t, Contributions: make([]Contribution, 0, len(st.Contribs))}
+	for _, c := range st.Contribs {
+		x.Contributions = append(x.Contributions, Contribution{Rule: c.Rule, Points: c.Points * f})
+	}
+	sortContribs(x.Contributions)
+	for _, c := range x.Contributions {
+		x.Score += c.Points
+	}
+	return x
+}
+
+func sortContribs(cs []Contribution) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		ai, aj := math.Abs(cs[i].Points), math.Abs(cs[j].Points)
+		if ai != aj {
+			return ai > aj
+		}
+		return cs[i].Rule < cs[j].Rule
+	})
+}
+
+// Advance brings st forward to instant t with no new event, applying every
+// time-driven change due by then (inactivity steps, regressions by decay) at its own
+// instant, and returns the transitions in order. The processor calls it when a
+// lead's timer fires; the oracle calls it at the end of a replay.
+func (e *Engine) Advance(st *State, t int64) []Transition {
+	e.fixStage(st)
+	tr := e.advance(st, t, nil)
+	e.keepRecent(st, tr)
+	return tr
+}
+
+type changeKind uint8
+
+const (
+	changeNone changeKind = iota
+	changeStep
+	changeExit
+)
+
+func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
+	for guard := 0; guard < 4*len(e.m.Stages)+len(e.m.Inactivity)+4; guard++ {
+		due, kind := e.nextChange(st)
+		if kind == changeNone || due > t {
+			break
+		}
+		if due < st.ScoreAt {
+			due = st.ScoreAt
+		}
+		e.bringTo(st, due)
+		from := st.Stage
+		cause := Cause{Kind: CauseDecay}
+		if kind == changeStep {
+			step := e.m.Inactivity[st.StepsDone]
+			st.StepsDone++
+			if step.Points != 0 {
+				st.addPoints(step.Name, step.Points)
+			}
+			cause = Cause{Kind: CauseInactivity, Rule: step.Name}
+		}
+		e.regress(st, due, nil, cause)
+		if st.Stage != from {
+			out = append(out, e.transition(st, from, due, cause, ""))
+		} else if kind == changeExit {
+			break // float rounding left the score on the threshold: nothing to do
+		}
+	}
+	e.bringTo(st, t)
+	return out
+}
+
+// NextChange returns the next instant at which st will change with no new event (an
+// inactivity step, or the stage's exit condition failing as the score decays and
+// criteria windows close), or false when nothing will happen. The instant is exact
+// to the millisecond: the processor indexes it instead of polling.
+func (e *Engine) NextChange(st *State) (int64, bool) {
+	e.fixStage(st)
+	due, kind := e.nextChange(st)
+	return due, kind != changeNone
+}
+
+func (e *Engine) nextChange(st *State) (int64, changeKind) {
+	best, kind := int64(math.MaxInt64), changeNone
+	if int(st.StepsDone) < len(e.m.Inactivity) && st.LastActive > 0 {
+		best, kind = st.LastActive+e.m.Inactivity[st.StepsDone].After, changeStep
+	}
+	cur := e.m.stageIndex[st.Stage]
+	if s := &e.m.Stages[cur]; s.Exit != nil && !s.Terminal {
+		if until, ok := e.stayUntil(st, cur); ok && until < best {
+			best, kind = until, changeExit
+		}
+	}
+	return best, kind
+}
+
+// stayUntil is the first instant (≥ ScoreAt) at which stage cur's stay condition —
+// score ≥ exit threshold, or any entry alternative — fails, if it ever will.
+func (e *Engine) stayUntil(st *State, cur int) (int64, bool) {
+	s := &e.m.Stages[cur]
+	h := e.m.HalfLife
+	s0 := st.score(st.ScoreAt, h)
+	until, finite := crossing(s0, st.ScoreAt, h, s.Exit.Below)
+	if !finite {
+		return 0, false
+	}
+	for _, alt := range s.Entry {
+		u, fin := e.altUntil(st, alt, cur, s0)
+		if !fin {
+			return 0, false
+		}
+		if u > until {
+			until = u
+		}
+	}
+	if until < st.ScoreAt {
+		until = st.ScoreAt
+	}
+	return until, true
+}
+
+// altUntil is the instant an entry alternative stops holding with time alone (its
+// windows closing, its score threshold crossed); triggers never hold with time.
+func (e *Engine) altUntil(st *State, alt Alternative, cur int, s0 float64) (int64, bool) {
+	until, finite := int64(math.MaxInt64), false
+	now := st.ScoreAt
+	for _, c := range alt {
+		var u int64
+		switch c.Kind {
+		case CondScore:
+			t, ok := crossing(s0, now, e.m.HalfLife, c.Value)
+			if !ok {
+				continue
+			}
+			u = t
+		case CondHits, CondTagHits:
+			if c.Window == 0 {
+				if !e.condHolds(st, c, now, cur, nil) {
+					u = now
+				} else {
+					continue
+				}
+			} else {
+				u = e.windowUntil(st, c, now)
+			}
+		case CondTrigger, CondTriggerTag:
+			u = now
+		default:
+			if e.condHolds(st, c, now, cur, nil) {
+				continue
+			}
+			u = now
+		}
+		if u < until {
+			until = u
+		}
+		finite = true
+	}
+	return until, finite
+}
+
+// windowUntil: a "count ≥ N within W" condition holds until the N-th most recent hit
+// leaves the window.
+func (e *Engine) windowUntil(st *State, c Condition, now int64) int64 {
+	var times []int64
+	if c.Kind == CondHits {
+		if lg := st.hitLog(c.Name); lg != nil {
+			times = lg.Times
+		}
+	} else {
+		for _, i := range e.m.rulesTagged(c.Name) {
+			if lg := st.hitLog(e.m.Rules[i].Name); lg != nil {
+				times = append(times[:len(times):len(times)], lg.Times...)
+			}
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	}
+	n := 0
+	for k := len(times) - 1; k >= 0; k-- {
+		if times[k] > now {
+			continue
+		}
+		n++
+		if n == c.Count {
+			return times[k] + c.Window
+		}
+	}
+	return now
+}
+
+// settle moves the lead after an event at time t: first down (an exit that no longer
+// holds), then up to the highest stage whose entry holds. hit lists the rules the
+// event matched (its triggers).
+func (e *Engine) settle(st *State, t int64, hit []int) Cause {
+	cause := Cause{Kind: CauseCriteria, Rule: e.firstRule(hit)}
+	e.regress(st, t, hit, cause)
+	cur := e.m.stageIndex[st.Stage]
+	if e.m.Stages[cur].Terminal {
+		return cause
+	}
+	start := cur
+	var alt Alternative
+	for changed := true; changed; {
+		changed = false
+		for j := len(e.m.Stages) - 1; j > cur; j-- {
+			if a, ok := e.entryHolds(st, j, t, cur, hit); ok {
+				cur, alt, changed = j, a, true
+				break
+			}
+		}
+	}
+	if cur == start {
+		return cause
+	}
+	st.Stage, st.StageSince = e.m.Stages[cur].Name, t
+	for _, c := range alt {
+		if c.Kind == CondTrigger || c.Kind == CondTriggerTag {
+			return Cause{Kind: CauseTrigger, Rule: e.triggerRule(c, hit)}
+		}
+	}
+	return cause
+}
+
+// regress follows exits while the current stage's stay condition fails at t.
+func (e *Engine) regress(st *State, t int64, hit []int, cause Cause) {
+	for range e.m.Stages {
+		cur := e.m.stageIndex[st.Stage]
+		s := &e.m.Stages[cur]
+		if s.Exit == nil || s.Terminal || e.stays(st, cur, t, hit) {
+			return
+		}
+		st.Stage, st.StageSince = s.Exit.To, t
+	}
+}
+
+func (e *Engine) stays(st *State, cur int, t int64, hit []int) bool {
+	s := &e.m.Stages[cur]
+	if st.score(t, e.m.HalfLife) >= s.Exit.Below {
+		return true
+	}
+	_, ok := e.entryHolds(st, cur, t, e.m.stageIndex[st.Stage], hit)
+	return ok
+}
+
+func (e *Engine) entryHolds(st *State, j int, t int64, cur int, hit []int) (Alternative, bool) {
+	for _, alt := range e.m.Stages[j].Entry {
+		ok := true
+		for _, c := range alt {
+			if !e.condHolds(st, c, t, cur, hit) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return alt, true
+		}
+	}
+	return nil, false
+}
+
+func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) bool {
+	switch c.Kind {
+	case CondScore:
+		return st.score(t, e.m.HalfLife) >= c.Value
+	case CondFit:
+		return st.Fit >= c.Value
+	case CondGrade:
+		return st.Grade != 0 && st.Grade <= c.Grade
+	case CondIdentified:
+		return st.Identified
+	case CondHits:
+		return e.countHits(st.hitLog(c.Name), c, t) >= c.Count
+	case CondTagHits:
+		n := 0
+		for _, i := range e.m.rulesTagged(c.Name) {
+			n += e.countHits(st.hitLog(e.m.Rules[i].Name), c, t)
+		}
+		return n >= c.Count
+	case CondTrigger:
+		return e.triggerRule(c, hit) != ""
+	case CondTriggerTag:
+		return e.triggerRule(c, hit) != ""
+	case CondMinStage:
+		return cur >= e.m.stageIndex[c.Name]
+	}
+	return false
+}
+
+func (e *Engine) countHits(lg *HitLog, c Condition, t int64) int {
+	if lg == nil {
+		return 0
+	}
+	if c.Window == 0 {
+		return int(lg.Count)
+	}
+	n := 0
+	for _, at := range lg.Times {
+		if at > t-c.Window && at <= t {
+			n++
+		}
+	}
+	return n
+}
+
+// triggerRule returns the name of the rule in hit that satisfies a trigger
+// condition, or "".
+func (e *Engine) triggerRule(c Condition, hit []int) string {
+	for _, i := range hit {
+		r := &e.m.Rules[i]
+		if c.Kind == CondTrigger && r.Name == c.Name {
+			return r.Name
+		}
+		if c.Kind == CondTriggerTag {
+			for _, tag := range r.Tags {
+				if tag == c.Name {
+					return r.Name
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func (e *Engine) firstRule(hit []int) string {
+	if len(hit) == 0 {
+		return ""
+	}
+	return e.m.Rules[hit[0]].Name
+}
+
+func (e *Engine) feedback(st *State, ev *Event) (Transition, bool, string) {
+	i, ok := e.m.feedback[ev.Kind]
+	if !ok {
+		return Transition{}, false, "no_feedback_rule"
+	}
+	fr := &e.m.Feedback[i]
+	if len(fr.From) > 0 && !containsString(fr.From, st.Stage) {
+		return Transition{}, false, "feedback_not_applicable"
+	}
+	if fr.MinBANT > 0 {
+		n := 0
+		for _, v := range ev.BANT {
+			if v {
+				n++
+			}
+		}
+		if n < fr.MinBANT {
+			return Transition{}, false, "bant_insufficient"
+		}
+	}
+	to := fr.To
+	if r, ok := fr.Reasons[ev.Reason]; ok {
+		to = r
+	}
+	if fr.ResetScore {
+		st.Contribs = st.Contribs[:0]
+		for k := range st.Hits {
+			st.Hits[k].Times, st.Hits[k].Pts = nil, nil
+		}
+	}
+	if to == st.Stage {
+		return Transition{}, false, ""
+	}
+	from := st.Stage
+	st.Stage, st.StageSince = to, ev.Time
+	return e.transition(st, from, ev.Time, Cause{Kind: CauseFeedback, Feedback: ev.Kind, Reason: ev.Reason}, ev.ID), true, ""
+}
+
+// TopContributors is how many contributions a transition carries.
+const TopContributors = 3
+
+func (e *Engine) transition(st *State, from string, t int64, c Cause, trigger string) Transition {
+	x := e.Explain(st, t)
+	top := x.Contributions
+	if len(top) > TopContributors {
+		top = top[:TopContributors]
+	}
+	return Transition{From: from, To: st.Stage, At: t, Cause: c, TriggerID: trigger,
+		Score: x.Score, Fit: st.Fit, Grade: st.Grade, Top: top}
+}
+
+func (e *Engine) keepRecent(st *State, tr []Transition) {
+	if len(tr) == 0 {
+		return
+	}
+	st.Recent = append(st.Recent, tr...)
+	if n := len(st.Recent) - e.m.Recent; n > 0 {
+		st.Recent = append(st.Recent[:0], st.Recent[n:]...)
+	}
+}
+
+// fixStage maps an empty or retired stage name to the first stage.
+func (e *Engine) fixStage(st *State) {
+	if _, ok := e.m.stageIndex[st.Stage]; !ok {
+		st.Stage = e.m.Stages[0].Name
+	}
+}
+
+// Direction returns "up" when to is later in the funnel than from, else "down".
+func (e *Engine) Direction(from, to string) string {
+	if e.m.StageIndex(to) > e.m.StageIndex(from) {
+		return "up"
+	}
+	return "down"
+}
+
+// Rank is a decay-invariant ordering key for leaderboards: for two leads, the one
+// with the higher Rank has the higher score at every instant (with decay, log2(s) +
+// ScoreAt/half_life; without, the score). Leads with no positive score rank below
+// every other.
+func (e *Engine) Rank(st *State) float64 {
+	s := st.score(st.ScoreAt, e.m.HalfLife)
+	if e.m.HalfLife <= 0 {
+		return s
+	}
+	if s <= 0 {
+		return -1e15 + math.Max(s, -1e14)
+	}
+	return math.Log2(s) + float64(st.ScoreAt)/float64(e.m.HalfLife)
+}
+
+// ScoreFromRank turns a Rank back into the score at instant t.
+func (e *Engine) ScoreFromRank(rank float64, t int64) float64 {
+	if e.m.HalfLife <= 0 {
+		return rank
+	}
+	if rank < -1e14 {
+		return rank + 1e15
+	}
+	return math.Exp2(rank - float64(t)/float64(e.m.HalfLife))
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// idHash is 64-bit FNV-1a, inlined to keep Apply free of allocations.
+func idHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (st *State) seen(h uint64) bool {
+	for _, s := range st.Seen {
+		if s.Hash == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *State) remember(h uint64, t int64, p DedupPolicy) {
+	st.Seen = append(st.Seen, Seen{Hash: h, At: t})
+	newest := t
+	for _, s := range st.Seen {
+		if s.At > newest {
+			newest = s.At
+		}
+	}
+	keep := st.Seen[:0]
+	for _, s := range st.Seen {
+		if s.At > newest-p.Window {
+			keep = append(keep, s)
+		}
+	}
+	st.Seen = keep
+	if n := len(st.Seen) - p.Max; n > 0 {
+		sort.SliceStable(st.Seen, func(i, j int) bool { return st.Seen[i].At < st.Seen[j].At })
+		st.Seen = append(st.Seen[:0], st.Seen[n:]...)
+	}
+}

@@ -1,0 +1,190 @@
+package scoring
+
+import "strings"
+
+// Identity key prefixes. Lead ids are identity keys too: a lead is named after the
+// strongest identity it was created with (user > email > anonymous).
+const (
+	PrefixUser  = "user:"
+	PrefixEmail = "email:"
+	PrefixAnon  = "anon:"
+)
+
+// Keys returns the identity keys an event carries ("user:…", "email:…", "anon:…"),
+// strongest first, without duplicates. Alias previous ids are returned by
+// Resolution, not here, because they may name either an anonymous or a user id.
+func (id *Identity) Keys() []string {
+	keys := make([]string, 0, 3)
+	if id.UserID != "" {
+		keys = append(keys, PrefixUser+id.UserID)
+	}
+	if id.Email != "" {
+		keys = append(keys, PrefixEmail+strings.ToLower(id.Email))
+	}
+	if id.AnonymousID != "" {
+		keys = append(keys, PrefixAnon+id.AnonymousID)
+	}
+	return keys
+}
+
+// Resolution says which lead an event belongs to and which other leads it proves
+// are the same person.
+type Resolution struct {
+	// Lead is the lead the event is applied to.
+	Lead string
+	// Absorb lists existing leads to stitch into Lead before the event is applied
+	// (an anonymous visitor's history when it identifies, an e-mail-only lead when
+	// its address appears on an identified user).
+	Absorb []string
+	// Index lists identity keys that must point at Lead from now on.
+	Index []string
+}
+
+// Resolve decides the lead of an event. lookup returns the lead an identity key
+// points at, if any (the identity index). The rules:
+//
+//   - a sales-feedback event with a lead id goes to that lead;
+//   - an event with a userId goes to the lead user:<userId> points at (itself if
+//     new); with only an e-mail, to the lead that e-mail points at, else
+//     email:<address>; with only an anonymousId, likewise anon:<id>;
+//   - anonymous and e-mail-only leads that the event's other identities point at are
+//     absorbed into it; two user leads are never merged except by an explicit alias,
+//     whose previousId (anonymous or user) is absorbed into the userId's lead.
+//
+// Resolve is pure: the same event and index give the same answer.
+func Resolve(ev *Event, lookup func(key string) (string, bool)) Resolution {
+	id := &ev.Identity
+	find := func(key string) string {
+		if lead, ok := lookup(key); ok {
+			return lead
+		}
+		return ""
+	}
+	var res Resolution
+	keys := id.Keys()
+	if ev.Source == SourceFeedback && id.LeadID != "" {
+		res.Lead = id.LeadID
+		if l := find(id.LeadID); l != "" {
+			res.Lead = l
+		}
+	}
+	if res.Lead == "" {
+		for _, k := range keys {
+			if l := find(k); l != "" {
+				res.Lead = l
+				break
+			}
+			if strings.HasPrefix(k, PrefixUser) {
+				res.Lead = k
+				break
+			}
+		}
+	}
+	if res.Lead == "" && len(keys) > 0 {
+		res.Lead = keys[0]
+	}
+	if res.Lead == "" {
+		return res
+	}
+	absorb := func(lead string) {
+		if lead == "" || lead == res.Lead || containsString(res.Absorb, lead) {
+			return
+		}
+		if strings.HasPrefix(lead, PrefixUser) && ev.Kind != "alias" {
+			return
+		}
+		res.Absorb = append(res.Absorb, lead)
+	}
+	if ev.Kind == "alias" && id.PreviousID != "" && ev.Source == SourceWeb {
+		for _, k := range []string{PrefixAnon + id.PreviousID, PrefixUser + id.PreviousID} {
+			if l := find(k); l != "" {
+				absorb(l)
+			}
+			res.Index = append(res.Index, k)
+		}
+	}
+	for _, k := range keys {
+		absorb(find(k))
+	}
+	for _, k := range keys {
+		if !containsString(res.Index, k) {
+			res.Index = append(res.Index, k)
+		}
+	}
+	return res
+}
+
+// Merge stitches the state of lead fromID into into, at instant t (the event time of
+// the event that proved they are one person): points (each decayed from its own
+// instant), hit histories, dedup fingerprints, traits and activity are combined.
+// If from had reached a later, non-terminal stage, into takes it, and the returned
+// transition (cause "merge") says so. Merging a lead already absorbed is a no-op, so
+// a replayed stitch adds nothing.
+func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger string) []Transition {
+	e.fixStage(into)
+	if containsString(into.Absorbed, fromID) {
+		return nil
+	}
+	into.Absorbed = append(into.Absorbed, fromID)
+	if from == nil {
+		return nil
+	}
+	e.fixStage(from)
+	into.Absorbed = append(into.Absorbed, from.Absorbed...)
+	// Express both at the later instant, then add rule by rule.
+	at := max(into.ScoreAt, from.ScoreAt)
+	e.bringTo(into, at)
+	f := decayFactor(at-from.ScoreAt, e.m.HalfLife)
+	for _, c := range from.Contribs {
+		into.addPoints(c.Rule, c.Points*f)
+	}
+	for _, h := range from.Hits {
+		lg := into.hitLog(h.Rule)
+		if lg == nil {
+			into.Hits = append(into.Hits, HitLog{Rule: h.Rule})
+			lg = &into.Hits[len(into.Hits)-1]
+		}
+		lg.Count += h.Count
+		need := logNeed{count: maxLogCount}
+		if i, ok := e.m.ruleIndex[h.Rule]; ok {
+			need = e.m.keep[i]
+		}
+		for k, tm := range h.Times {
+			p := 0.0
+			if k < len(h.Pts) {
+				p = h.Pts[k]
+			}
+			if need.count > 0 || need.scoring > 0 {
+				lg.insert(tm, p, need)
+			}
+		}
+	}
+	for _, s := range from.Seen {
+		if !into.seen(s.Hash) {
+			into.remember(s.Hash, s.At, e.m.Dedup)
+		}
+	}
+	if from.LastActive > into.LastActive {
+		into.LastActive, into.StepsDone = from.LastActive, from.StepsDone
+	}
+	into.Identified = into.Identified || from.Identified
+	traitsChanged := false
+	for _, p := range from.Traits {
+		if _, ok := into.Traits.Get(p.Key); !ok {
+			into.Traits = append(into.Traits, p)
+			traitsChanged = true
+		}
+	}
+	if traitsChanged {
+		into.Fit, into.Grade = e.fit(into.Traits)
+	}
+	fi, ii := e.m.stageIndex[from.Stage], e.m.stageIndex[into.Stage]
+	if fi > ii && !e.m.Stages[fi].Terminal && !e.m.Stages[ii].Terminal {
+		prev := into.Stage
+		into.Stage, into.StageSince = from.Stage, t
+		tr := []Transition{e.transition(into, prev, t, Cause{Kind: CauseMerge, Rule: fromID}, trigger)}
+		e.keepRecent(into, tr)
+		return tr
+	}
+	return nil
+}

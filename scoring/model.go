@@ -1,0 +1,356 @@
+package scoring
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Model is a compiled rules file: everything the engine needs to score events and
+// move leads between stages. Build it with package rules (which reports errors with
+// line numbers) or by hand in tests, then call Compile once before use.
+type Model struct {
+	// Version is carried on every output event, so consumers know which rules decided.
+	Version string
+
+	// HalfLife is the continuous decay half-life in milliseconds; 0 disables decay.
+	HalfLife int64
+	// Inactivity steps add points (usually negative) once a lead has gone the given
+	// time without activity; each step fires once per period of inactivity.
+	Inactivity []InactivityStep
+
+	Rules    []Rule
+	Fit      FitModel
+	Stages   []Stage
+	Feedback []FeedbackRule
+
+	Ignore IgnorePolicy
+	Dedup  DedupPolicy
+
+	// Recent is how many recent transitions a state keeps (for re-emission after a
+	// crash and for the API). Default 6.
+	Recent int
+
+	compiled   bool
+	stageIndex map[string]int
+	ruleIndex  map[string]int
+	bySource   [4][]int // rule indexes per Source
+	feedback   map[string]int
+	keep       []logNeed // per rule: how much hit history to keep
+	fitPaths   []string  // trait paths the fit rules read
+}
+
+// InactivityStep adds Points after After milliseconds without activity.
+type InactivityStep struct {
+	Name   string
+	After  int64
+	Points float64
+}
+
+// Rule is an engagement rule: points for events that match.
+type Rule struct {
+	Name   string
+	Points float64
+	Match  Matcher
+	// Once: the rule scores at most once in a lead's life (later hits still count
+	// for stage criteria).
+	Once bool
+	// Cap limits the hits or points per rolling window; hits over the cap still
+	// count for stage criteria but add no points.
+	Cap  *Cap
+	Tags []string
+	// Activity says whether a hit resets the inactivity clock. The rules file
+	// defaults it to Points > 0.
+	Activity bool
+}
+
+// Cap limits a rule's scoring within a rolling window of event time.
+type Cap struct {
+	Hits   int     // at most Hits scoring hits per Window (0 = no hit cap)
+	Points float64 // at most Points per Window (0 = no points cap)
+	Window int64   // milliseconds
+}
+
+// FitModel scores traits (who the lead is) and grades the result.
+type FitModel struct {
+	Rules  []FitRule
+	Grades Grades
+}
+
+// Grades are the minimum fit scores for grades A, B and C; below C is D.
+type Grades struct{ A, B, C float64 }
+
+// FitRule gives Points when a trait matches.
+type FitRule struct {
+	Name   string
+	Traits []string // trait paths, the first present one is used ("company.employee_count")
+	Cond   ValueCond
+	Points float64
+}
+
+// ValueCond is a test on one property or trait value. Exactly one kind of test is
+// set; a value that is absent fails every test except Exists=false.
+type ValueCond struct {
+	Equals  []string       // value equals one of these (case-insensitive)
+	Pattern *regexp.Regexp // value matches
+	Min     *float64       // numeric value ≥ Min
+	Max     *float64       // numeric value ≤ Max
+	Exists  *bool          // present (true) or absent (false)
+}
+
+// Stage is one funnel stage. Stages are ordered: index 0 is where every lead starts.
+type Stage struct {
+	Name string
+	// Entry lists alternatives; the stage is entered when every condition of any one
+	// alternative holds. A stage with no entry is reached only by feedback or
+	// regression.
+	Entry []Alternative
+	// Exit, when set, makes the lead regress to Exit.To once its score is below
+	// Exit.Below and none of the entry alternatives holds any more (hysteresis).
+	// A stage without Exit never regresses by score.
+	Exit *Exit
+	// Terminal stages are left only by sales feedback (e.g. disqualified).
+	Terminal bool
+}
+
+// Alternative is a set of conditions that must all hold.
+type Alternative []Condition
+
+// Exit is a stage's regression rule.
+type Exit struct {
+	Below float64
+	To    string
+}
+
+// CondKind says which test a Condition is.
+type CondKind uint8
+
+// Condition kinds.
+const (
+	CondScore       CondKind = iota + 1 // engagement score ≥ Value
+	CondFit                             // fit score ≥ Value
+	CondGrade                           // grade at least Grade
+	CondIdentified                      // lead is identified (userId or e-mail known)
+	CondHits                            // rule Name hit ≥ Count times (within Window if set)
+	CondTagHits                         // rules tagged Name hit ≥ Count times (within Window)
+	CondTrigger                         // the current event hit rule Name
+	CondTriggerTag                      // the current event hit a rule tagged Name
+	CondMinStage                        // the lead is currently at stage Name or later
+)
+
+// Condition is one entry test.
+type Condition struct {
+	Kind   CondKind
+	Value  float64
+	Grade  byte
+	Name   string
+	Count  int
+	Window int64 // milliseconds; 0 = ever
+}
+
+// FeedbackRule maps a sales-feedback kind to a stage change.
+type FeedbackRule struct {
+	Kind string   // accepted, rejected, recycled, qualified, opportunity, won, lost, referral
+	To   string   // target stage
+	From []string // stages the feedback applies from (empty = any)
+	// Reasons overrides the target by reason code (rejected: not_a_fit → disqualified).
+	Reasons map[string]string
+	// MinBANT is how many BANT answers must be true for the feedback to apply.
+	MinBANT int
+	// ResetScore clears engagement points and windowed hit history (recycling), so a
+	// recycled lead must re-earn its way up.
+	ResetScore bool
+}
+
+// IgnorePolicy lists inputs that score nothing.
+type IgnorePolicy struct {
+	Bots          bool             // built-in bot user-agent list
+	BotAgents     []*regexp.Regexp // extra bot user-agent patterns
+	MachineOpens  bool             // SendGrid sg_machine_open (Apple Mail Privacy Protection)
+	ExtraSkipKind []string         // event kinds that never score (none by default)
+}
+
+// DedupPolicy bounds the memory used to recognise upstream re-sends.
+type DedupPolicy struct {
+	Window int64 // keep ids of events within Window of the lead's newest event (ms)
+	Max    int   // and at most Max of them
+}
+
+// logNeed is how much hit history a rule needs: the newest count hits for windowed
+// criteria, the newest scoring hits for a hits cap, every scoring hit within the
+// window for a points cap.
+type logNeed struct {
+	count   int
+	scoring int
+	window  int64
+	points  bool
+}
+
+// Defaults used when a Model leaves a field zero.
+const (
+	DefaultRecent      = 6
+	DefaultDedupWindow = 48 * 3600 * 1000 // ESPs retry webhooks for up to a day
+	DefaultDedupMax    = 32
+	maxLogCount        = 64
+)
+
+// Compile checks the model's internal references and builds lookup tables. It is
+// idempotent. Package rules reports user errors with line numbers before calling it;
+// an error here means a Model built by hand is inconsistent.
+func (m *Model) Compile() error {
+	if m.compiled {
+		return nil
+	}
+	if len(m.Stages) == 0 {
+		return fmt.Errorf("scoring: model has no stages")
+	}
+	if m.Recent <= 0 {
+		m.Recent = DefaultRecent
+	}
+	if m.Dedup.Window <= 0 {
+		m.Dedup.Window = DefaultDedupWindow
+	}
+	if m.Dedup.Max <= 0 {
+		m.Dedup.Max = DefaultDedupMax
+	}
+	m.stageIndex = make(map[string]int, len(m.Stages))
+	for i, s := range m.Stages {
+		if _, dup := m.stageIndex[s.Name]; dup {
+			return fmt.Errorf("scoring: duplicate stage %q", s.Name)
+		}
+		m.stageIndex[s.Name] = i
+	}
+	m.ruleIndex = make(map[string]int, len(m.Rules))
+	for i := range m.Rules {
+		r := &m.Rules[i]
+		if _, dup := m.ruleIndex[r.Name]; dup {
+			return fmt.Errorf("scoring: duplicate rule %q", r.Name)
+		}
+		m.ruleIndex[r.Name] = i
+		r.Match.compile()
+		for src := SourceWeb; src <= SourceFeedback; src++ {
+			if r.Match.Sources == 0 || r.Match.Sources&(1<<src) != 0 {
+				m.bySource[src] = append(m.bySource[src], i)
+			}
+		}
+	}
+	m.keep = make([]logNeed, len(m.Rules))
+	for i, r := range m.Rules {
+		if r.Cap != nil {
+			n := &m.keep[i]
+			n.scoring = r.Cap.Hits
+			if r.Cap.Points > 0 {
+				n.points = true
+				n.scoring = maxLogCount
+			}
+			if r.Cap.Window > n.window {
+				n.window = r.Cap.Window
+			}
+		}
+	}
+	need := func(idx []int, c Condition) {
+		for _, i := range idx {
+			n := &m.keep[i]
+			if c.Window > 0 {
+				if c.Count > n.count {
+					n.count = c.Count
+				}
+				if c.Window > n.window {
+					n.window = c.Window
+				}
+			}
+		}
+	}
+	for si, s := range m.Stages {
+		for _, alt := range s.Entry {
+			for _, c := range alt {
+				switch c.Kind {
+				case CondHits, CondTrigger:
+					i, ok := m.ruleIndex[c.Name]
+					if !ok {
+						return fmt.Errorf("scoring: stage %q: unknown rule %q", s.Name, c.Name)
+					}
+					need([]int{i}, c)
+				case CondTagHits, CondTriggerTag:
+					idx := m.rulesTagged(c.Name)
+					if len(idx) == 0 {
+						return fmt.Errorf("scoring: stage %q: no rule is tagged %q", s.Name, c.Name)
+					}
+					need(idx, c)
+				case CondMinStage:
+					j, ok := m.stageIndex[c.Name]
+					if !ok || j >= si {
+						return fmt.Errorf("scoring: stage %q: min_stage %q must be an earlier stage", s.Name, c.Name)
+					}
+				}
+			}
+		}
+		if s.Exit != nil {
+			j, ok := m.stageIndex[s.Exit.To]
+			if !ok || j >= si {
+				return fmt.Errorf("scoring: stage %q: exit target %q must be an earlier stage", s.Name, s.Exit.To)
+			}
+		}
+	}
+	for i := range m.keep {
+		if m.keep[i].count > maxLogCount {
+			m.keep[i].count = maxLogCount
+		}
+	}
+	m.feedback = make(map[string]int, len(m.Feedback))
+	for i, f := range m.Feedback {
+		if _, ok := m.stageIndex[f.To]; !ok {
+			return fmt.Errorf("scoring: feedback %q: unknown stage %q", f.Kind, f.To)
+		}
+		for _, st := range f.Reasons {
+			if _, ok := m.stageIndex[st]; !ok {
+				return fmt.Errorf("scoring: feedback %q: unknown stage %q", f.Kind, st)
+			}
+		}
+		for _, st := range f.From {
+			if _, ok := m.stageIndex[st]; !ok {
+				return fmt.Errorf("scoring: feedback %q: unknown stage %q", f.Kind, st)
+			}
+		}
+		m.feedback[f.Kind] = i
+	}
+	seen := map[string]bool{}
+	for _, fr := range m.Fit.Rules {
+		for _, p := range fr.Traits {
+			if !seen[p] {
+				seen[p] = true
+				m.fitPaths = append(m.fitPaths, p)
+			}
+		}
+	}
+	m.compiled = true
+	return nil
+}
+
+func (m *Model) rulesTagged(tag string) []int {
+	var idx []int
+	for i, r := range m.Rules {
+		for _, t := range r.Tags {
+			if t == tag {
+				idx = append(idx, i)
+				break
+			}
+		}
+	}
+	return idx
+}
+
+// StageIndex returns the funnel position of a stage, or -1.
+func (m *Model) StageIndex(name string) int {
+	if i, ok := m.stageIndex[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// RuleIndex returns the position of an engagement rule, or -1.
+func (m *Model) RuleIndex(name string) int {
+	if i, ok := m.ruleIndex[name]; ok {
+		return i
+	}
+	return -1
+}
