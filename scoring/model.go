@@ -126,15 +126,15 @@ type CondKind uint8
 
 // Condition kinds.
 const (
-	CondScore       CondKind = iota + 1 // engagement score ≥ Value
-	CondFit                             // fit score ≥ Value
-	CondGrade                           // grade at least Grade
-	CondIdentified                      // lead is identified (userId or e-mail known)
-	CondHits                            // rule Name hit ≥ Count times (within Window if set)
-	CondTagHits                         // rules tagged Name hit ≥ Count times (within Window)
-	CondTrigger                         // the current event hit rule Name
-	CondTriggerTag                      // the current event hit a rule tagged Name
-	CondMinStage                        // the lead is currently at stage Name or later
+	CondScore      CondKind = iota + 1 // engagement score ≥ Value
+	CondFit                            // fit score ≥ Value
+	CondGrade                          // grade at least Grade
+	CondIdentified                     // lead is identified (userId or e-mail known)
+	CondHits                           // rule Name hit ≥ Count times (within Window if set)
+	CondTagHits                        // rules tagged Name hit ≥ Count times (within Window)
+	CondTrigger                        // the current event hit rule Name
+	CondTriggerTag                     // the current event hit a rule tagged Name
+	CondMinStage                       // the lead is currently at stage Name or later
 )
 
 // Condition is one entry test.
