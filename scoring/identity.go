@@ -188,3 +188,35 @@ func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger
 	}
 	return nil
 }
+
+// Absorbed is a lead being stitched into another: its id and its state (nil when it
+// has no state, e.g. it was erased).
+type Absorbed struct {
+	ID    string
+	State *State
+}
+
+// ApplyStitched is Apply preceded by the merges a Resolution asked for: each
+// absorbed lead's history is merged into st first (idempotently), then ev is applied.
+// Merge transitions come first in the outcome. The live processor and the offline
+// oracle both call it, so they stitch identically.
+func (e *Engine) ApplyStitched(st *State, absorbed []Absorbed, ev *Event) Outcome {
+	if len(absorbed) == 0 {
+		return e.Apply(st, ev)
+	}
+	e.fixStage(st)
+	var merged []Transition
+	if ev.Time > st.ScoreAt && !st.seen(idHash(ev.ID)) {
+		// Time-driven changes of the absorbing lead happen before the stitch.
+		merged = e.advance(st, ev.Time, nil)
+		e.keepRecent(st, merged)
+	}
+	for _, a := range absorbed {
+		merged = append(merged, e.Merge(st, a.ID, a.State, ev.Time, ev.ID)...)
+	}
+	out := e.Apply(st, ev)
+	if len(merged) > 0 {
+		out.Transitions = append(merged, out.Transitions...)
+	}
+	return out
+}

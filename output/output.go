@@ -1,0 +1,133 @@
+// Package output builds leadscore's output records: the stage-change event that
+// sales tools consume and the dead letter that keeps bad input. Both follow the JSON
+// Schemas in schemas/ (stage-change.schema.json, dead-letter.schema.json); the live
+// processor and the offline oracle build them here, so they are byte-compatible.
+package output
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leadscore/leadscore/scoring"
+)
+
+// StageChange is the event written to the stage-change topic (key = LeadID).
+type StageChange struct {
+	ID             string                 `json:"id"`
+	Type           string                 `json:"type"`
+	LeadID         string                 `json:"lead_id"`
+	Identities     Identities             `json:"identities"`
+	From           string                 `json:"from"`
+	To             string                 `json:"to"`
+	Direction      string                 `json:"direction"`
+	Score          float64                `json:"score"`
+	Fit            float64                `json:"fit"`
+	Grade          string                 `json:"grade,omitempty"`
+	Cause          Cause                  `json:"cause"`
+	TriggerEventID *string                `json:"trigger_event_id"`
+	Contributors   []scoring.Contribution `json:"contributors"`
+	EventTime      string                 `json:"event_time"`
+	ProcessedAt    string                 `json:"processed_at"`
+	ModelVersion   string                 `json:"model_version"`
+}
+
+// Identities lists the ids a lead is known by.
+type Identities struct {
+	UserID       string   `json:"user_id,omitempty"`
+	AnonymousIDs []string `json:"anonymous_ids,omitempty"`
+	Emails       []string `json:"emails,omitempty"`
+}
+
+// Cause says what moved the lead.
+type Cause struct {
+	Kind     string `json:"kind"`
+	Rule     string `json:"rule,omitempty"`
+	Feedback string `json:"feedback,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// IdentitiesFromKeys sorts identity keys ("user:…", "anon:…", "email:…") into an
+// Identities value, deterministically.
+func IdentitiesFromKeys(keys []string) Identities {
+	var id Identities
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		switch {
+		case strings.HasPrefix(k, scoring.PrefixUser):
+			if id.UserID == "" {
+				id.UserID = k[len(scoring.PrefixUser):]
+			}
+		case strings.HasPrefix(k, scoring.PrefixAnon):
+			id.AnonymousIDs = append(id.AnonymousIDs, k[len(scoring.PrefixAnon):])
+		case strings.HasPrefix(k, scoring.PrefixEmail):
+			id.Emails = append(id.Emails, k[len(scoring.PrefixEmail):])
+		}
+	}
+	return id
+}
+
+// TransitionID is the deterministic id of a stage change: the same lead, move,
+// instant and cause always give the same id, so a re-emitted change after a crash
+// or replay is recognisable as a duplicate downstream.
+func TransitionID(lead string, tr *scoring.Transition) string {
+	h := sha256.New()
+	for _, s := range []string{lead, tr.From, tr.To, strconv.FormatInt(tr.At, 10), tr.TriggerID,
+		tr.Cause.Kind.String(), tr.Cause.Rule, tr.Cause.Feedback, tr.Cause.Reason} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "sc_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// NewStageChange builds the output event for transition tr of lead. processedAt is
+// when the processor produced it (the oracle passes the transition's own instant,
+// so its output is reproducible byte for byte).
+func NewStageChange(e *scoring.Engine, lead string, ids Identities, tr *scoring.Transition, processedAt int64) StageChange {
+	sc := StageChange{
+		ID:           TransitionID(lead, tr),
+		Type:         "stage_change",
+		LeadID:       lead,
+		Identities:   ids,
+		From:         tr.From,
+		To:           tr.To,
+		Direction:    e.Direction(tr.From, tr.To),
+		Score:        round(tr.Score),
+		Fit:          round(tr.Fit),
+		Cause:        Cause{Kind: tr.Cause.Kind.String(), Rule: tr.Cause.Rule, Feedback: tr.Cause.Feedback, Reason: tr.Cause.Reason},
+		Contributors: make([]scoring.Contribution, len(tr.Top)),
+		EventTime:    FormatTime(tr.At),
+		ProcessedAt:  FormatTime(processedAt),
+		ModelVersion: e.Model().Version,
+	}
+	if tr.Grade != 0 {
+		sc.Grade = string(tr.Grade)
+	}
+	if tr.TriggerID != "" {
+		id := tr.TriggerID
+		sc.TriggerEventID = &id
+	}
+	for i, c := range tr.Top {
+		sc.Contributors[i] = scoring.Contribution{Rule: c.Rule, Points: round(c.Points)}
+	}
+	return sc
+}
+
+// Marshal encodes a stage change as JSON.
+func (sc *StageChange) Marshal() ([]byte, error) { return json.Marshal(sc) }
+
+// FormatTime renders Unix milliseconds as RFC 3339 UTC with milliseconds.
+func FormatTime(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// round keeps output scores readable (6 decimals); state keeps full precision.
+func round(f float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 6, 64), 64)
+	return v
+}
