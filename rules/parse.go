@@ -224,9 +224,9 @@ func (p *parser) boolean(n *yaml.Node, what string) bool {
 	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
 }
 
-func (p *parser) regex(n *yaml.Node, what string) *regexp.Regexp {
+func (p *parser) regex(n *yaml.Node, what string) *scoring.Pattern {
 	s := p.str(n, what)
-	re, err := regexp.Compile(s)
+	re, err := scoring.CompilePattern(s)
 	if err != nil {
 		p.errorf(n, "%s: bad regular expression %q: %v", what, s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		return nil

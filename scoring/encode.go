@@ -128,6 +128,7 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 			w.float(c.Points)
 		}
 	}
+	w.uvarint(uint64(s.Pending))
 	w.uvarint(uint64(len(s.Absorbed)))
 	for _, a := range s.Absorbed {
 		w.ref(a)
@@ -254,6 +255,10 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 			}
 			s.Recent[i] = t
 		}
+	}
+	s.Pending = int(r.uvarint())
+	if s.Pending > len(s.Recent) {
+		r.fail("pending beyond recent")
 	}
 	if n := r.count(); n > 0 {
 		s.Absorbed = make([]string, n)

@@ -125,36 +125,40 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 func (e *Engine) scoreHit(st *State, i int, t int64) float64 {
 	r := &e.m.Rules[i]
 	need := e.m.keep[i]
-	lg := st.hitLog(r.Name)
-	if lg == nil {
-		st.Hits = append(st.Hits, HitLog{Rule: r.Name})
-		lg = &st.Hits[len(st.Hits)-1]
-	}
-	if lg.Count < math.MaxUint32 {
-		lg.Count++
-	}
 	pts := r.Points
-	if r.Once && lg.Count > 1 {
-		pts = 0
-	}
-	if c := r.Cap; c != nil && pts != 0 {
-		var n int
-		var sum float64
-		for k, at := range lg.Times {
-			if at > t-c.Window && at <= t && lg.Pts[k] != 0 {
-				n++
-				sum += lg.Pts[k]
-			}
+	if need.track {
+		// Only rules that once, caps or stage criteria look at keep a hit log: it
+		// costs memory in Redis for every lead.
+		lg := st.hitLog(r.Name)
+		if lg == nil {
+			st.Hits = append(st.Hits, HitLog{Rule: r.Name})
+			lg = &st.Hits[len(st.Hits)-1]
 		}
-		if c.Hits > 0 && n >= c.Hits {
+		if lg.Count < math.MaxUint32 {
+			lg.Count++
+		}
+		if r.Once && lg.Count > 1 {
 			pts = 0
 		}
-		if c.Points > 0 && pts > 0 {
-			pts = math.Max(0, math.Min(pts, c.Points-sum))
+		if c := r.Cap; c != nil && pts != 0 {
+			var n int
+			var sum float64
+			for k, at := range lg.Times {
+				if at > t-c.Window && at <= t && lg.Pts[k] != 0 {
+					n++
+					sum += lg.Pts[k]
+				}
+			}
+			if c.Hits > 0 && n >= c.Hits {
+				pts = 0
+			}
+			if c.Points > 0 && pts > 0 {
+				pts = math.Max(0, math.Min(pts, c.Points-sum))
+			}
 		}
-	}
-	if need.count > 0 || need.scoring > 0 {
-		lg.insert(t, pts, need)
+		if need.count > 0 || need.scoring > 0 {
+			lg.insert(t, pts, need)
+		}
 	}
 	if pts != 0 {
 		st.addPoints(r.Name, pts*decayFactor(st.ScoreAt-t, e.m.HalfLife))
@@ -654,7 +658,8 @@ func (e *Engine) keepRecent(st *State, tr []Transition) {
 		return
 	}
 	st.Recent = append(st.Recent, tr...)
-	if n := len(st.Recent) - e.m.Recent; n > 0 {
+	st.Pending += len(tr)
+	if n := len(st.Recent) - max(e.m.Recent, st.Pending); n > 0 {
 		st.Recent = append(st.Recent[:0], st.Recent[n:]...)
 	}
 }

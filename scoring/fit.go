@@ -1,6 +1,6 @@
 package scoring
 
-import "strings"
+import "bytes"
 
 // updateTraits keeps the trait values the fit rules read (later identify calls send
 // only what changed, so values accumulate) and recomputes fit and grade.
@@ -78,11 +78,21 @@ var botTokens = []string{
 	"okhttp", "facebookexternalhit", "preview", "scanner", "monitor", "pingdom",
 }
 
+var botTokenBytes = func() [][]byte {
+	out := make([][]byte, len(botTokens))
+	for i, t := range botTokens {
+		out[i] = []byte(t)
+	}
+	return out
+}()
+
 // IsBot reports whether a user agent belongs to a crawler or scripted client.
 func IsBot(ua string) bool {
 	if ua == "" {
 		return false
 	}
+	// Lower-case into a stack buffer once, then let bytes.Contains (vectorised)
+	// look for each token: no allocation, one pass per token.
 	var buf [512]byte
 	n := copy(buf[:], ua)
 	b := buf[:n]
@@ -91,8 +101,8 @@ func IsBot(ua string) bool {
 			b[i] = c + 'a' - 'A'
 		}
 	}
-	for _, tok := range botTokens {
-		if strings.Contains(string(b), tok) {
+	for _, tok := range botTokenBytes {
+		if bytes.Contains(b, tok) {
 			return true
 		}
 	}

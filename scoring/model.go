@@ -1,9 +1,6 @@
 package scoring
 
-import (
-	"fmt"
-	"regexp"
-)
+import "fmt"
 
 // Model is a compiled rules file: everything the engine needs to score events and
 // move leads between stages. Build it with package rules (which reports errors with
@@ -90,11 +87,11 @@ type FitRule struct {
 // ValueCond is a test on one property or trait value. Exactly one kind of test is
 // set; a value that is absent fails every test except Exists=false.
 type ValueCond struct {
-	Equals  []string       // value equals one of these (case-insensitive)
-	Pattern *regexp.Regexp // value matches
-	Min     *float64       // numeric value ≥ Min
-	Max     *float64       // numeric value ≤ Max
-	Exists  *bool          // present (true) or absent (false)
+	Equals  []string // value equals one of these (case-insensitive)
+	Pattern *Pattern // value matches
+	Min     *float64 // numeric value ≥ Min
+	Max     *float64 // numeric value ≤ Max
+	Exists  *bool    // present (true) or absent (false)
 }
 
 // Stage is one funnel stage. Stages are ordered: index 0 is where every lead starts.
@@ -163,10 +160,10 @@ type FeedbackRule struct {
 
 // IgnorePolicy lists inputs that score nothing.
 type IgnorePolicy struct {
-	Bots          bool             // built-in bot user-agent list
-	BotAgents     []*regexp.Regexp // extra bot user-agent patterns
-	MachineOpens  bool             // SendGrid sg_machine_open (Apple Mail Privacy Protection)
-	ExtraSkipKind []string         // event kinds that never score (none by default)
+	Bots          bool       // built-in bot user-agent list
+	BotAgents     []*Pattern // extra bot user-agent patterns
+	MachineOpens  bool       // SendGrid sg_machine_open (Apple Mail Privacy Protection)
+	ExtraSkipKind []string   // event kinds that never score (none by default)
 }
 
 // DedupPolicy bounds the memory used to recognise upstream re-sends.
@@ -179,6 +176,7 @@ type DedupPolicy struct {
 // criteria, the newest scoring hits for a hits cap, every scoring hit within the
 // window for a points cap.
 type logNeed struct {
+	track   bool // keep a HitLog at all (once, caps, criteria)
 	count   int
 	scoring int
 	window  int64
@@ -235,8 +233,10 @@ func (m *Model) Compile() error {
 	}
 	m.keep = make([]logNeed, len(m.Rules))
 	for i, r := range m.Rules {
+		m.keep[i].track = r.Once
 		if r.Cap != nil {
 			n := &m.keep[i]
+			n.track = true
 			n.scoring = r.Cap.Hits
 			if r.Cap.Points > 0 {
 				n.points = true
@@ -250,6 +250,7 @@ func (m *Model) Compile() error {
 	need := func(idx []int, c Condition) {
 		for _, i := range idx {
 			n := &m.keep[i]
+			n.track = true
 			if c.Window > 0 {
 				if c.Count > n.count {
 					n.count = c.Count

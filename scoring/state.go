@@ -29,8 +29,13 @@ type State struct {
 	Seen       []Seen   // recent upstream event ids, to drop re-sends
 
 	// Recent holds the latest transitions (newest last), each with the id of the
-	// event that caused it, so a replayed event can re-emit what it caused.
+	// event that caused it.
 	Recent []Transition
+	// Pending counts the newest transitions in Recent that have not been confirmed
+	// as produced (the processor's outbox): they are written with the state, emitted
+	// after it, and cleared once the output is acknowledged — so a crash in between
+	// re-emits them instead of losing them. The engine never trims pending ones.
+	Pending int
 
 	// Absorbed lists lead ids stitched into this one, so a replayed stitch adds
 	// nothing.

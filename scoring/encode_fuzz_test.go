@@ -1,0 +1,40 @@
+package scoring_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/leadscore/leadscore/scoring"
+)
+
+// FuzzStateDecode: bytes from Redis that are not a valid state fail cleanly; valid
+// ones re-encode to the same bytes.
+func FuzzStateDecode(f *testing.F) {
+	e := engine(f, "testdata/stories.yaml")
+	st := e.NewState()
+	for _, ev := range []*scoring.Event{web(t0, "track", "Newsletter Signed Up"), email(t0+day, "open"),
+		web(t0+2*day, "track", "Email Replied"), web(t0+3*day, "track", "Demo Requested"), feedback(t0+4*day, "rejected", "no_budget")} {
+		e.Apply(&st, ev)
+		b, _ := st.MarshalBinary()
+		f.Add(b)
+	}
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s scoring.State
+		if err := s.UnmarshalBinary(data); err != nil {
+			return
+		}
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s2 scoring.State
+		if err := s2.UnmarshalBinary(b); err != nil {
+			t.Fatalf("re-encoded state does not decode: %v", err)
+		}
+		b2, _ := s2.MarshalBinary()
+		if !bytes.Equal(b, b2) {
+			t.Fatal("encoding not stable")
+		}
+	})
+}
