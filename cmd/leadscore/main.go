@@ -1,0 +1,88 @@
+// Command leadscore is the real-time lead-scoring stream processor and its tools:
+// checking rules files, scoring event logs offline, and (in later releases) running
+// against Kafka and Redis.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// cli is the command tree; each command's fields are its flags (with LEADSCORE_*
+// environment variables), validated by kong before Run is called.
+type cli struct {
+	Rules   rulesCmd         `cmd:"" help:"Check a rules file, or print the rules-file reference."`
+	Score   scoreCmd         `cmd:"" help:"Score a JSONL event log offline (the oracle): final lead states and every stage change, as JSONL."`
+	Demo    demoCmd          `cmd:"" help:"Watch simulated visitors move through the funnel, scored live (no services needed)."`
+	Version kong.VersionFlag `help:"Print the version and exit."`
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args and runs the command, returning the process exit code: 0 on
+// success, 1 when the command failed, 2 on a usage error.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	var c cli
+	exitCode := -1
+	parser, err := kong.New(&c,
+		kong.Name("leadscore"),
+		kong.Description("Real-time lead scoring: Segment and ESP events in, funnel stage changes out."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Vars{"version": version},
+		kong.Exit(func(c int) { exitCode = c; panic(exitSignal{}) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "leadscore:", err)
+		return 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(exitSignal); !ok {
+				panic(r)
+			}
+			code = exitCode
+		}
+	}()
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		parser.Errorf("%s", err)
+		if pe, ok := err.(*kong.ParseError); ok {
+			_ = pe.Context.PrintUsage(false)
+		}
+		return 2
+	}
+	ctx.Bind(&env{stdout: stdout, stderr: stderr})
+	if err := ctx.Run(); err != nil {
+		var ec exitCoder
+		if e, ok := err.(exitCoder); ok {
+			ec = e
+		}
+		fmt.Fprintln(stderr, "leadscore:", err)
+		if ec != nil {
+			return ec.ExitCode()
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitSignal unwinds kong's exit (after --help or --version) back into run, so tests
+// can call run without the process exiting.
+type exitSignal struct{}
+
+type exitCoder interface{ ExitCode() int }
+
+// env carries the process's streams to commands.
+type env struct {
+	stdout, stderr io.Writer
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestCLI(t *testing.T) {
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   []string // fragments that must appear
+		stderr   []string
+		noStdout bool
+	}{
+		{"rules check ok", []string{"rules", "check", "../../examples/rules/b2b-saas.yaml"}, 0,
+			[]string{"OK — model b2b-saas-2026.11", "stages (12):", "mql", "exit below 30 → lead", "rules (20):", "demo_request"}, nil, false},
+		{"rules check errors", []string{"rules", "check", "../../rules/testdata/bad/threshold-below-exit.yaml"}, 1,
+			[]string{"../../rules/testdata/bad/threshold-below-exit.yaml:10:16: stage \"mql\": entry score threshold 20 is below its exit threshold 25"}, []string{"1 error(s)"}, false},
+		{"rules check missing file", []string{"rules", "check", "nope.yaml"}, 1, nil, []string{"no such file"}, true},
+		{"bad flag prints usage", []string{"score", "--bogus"}, 2, []string{"Usage: leadscore score"}, []string{"unknown flag --bogus"}, false},
+		{"no command prints usage", []string{}, 2, []string{"Usage: leadscore <command>"}, nil, false},
+		{"reference", []string{"rules", "reference"}, 0, []string{"| `stages[].exit.below` |"}, nil, false},
+		{"score", []string{"score", "--rules", "../../replay/testdata/stories.yaml", "--events", "../../replay/testdata/story1-engaged.jsonl"}, 0,
+			[]string{`"from":"mql","to":"sql"`, `"type":"lead","lead_id":"user:crm-004211"`}, []string{"scored 7 events (1 duplicates, 0 ignored, 0 bad) for 1 leads; 4 stage changes"}, false},
+		{"score bad --at", []string{"score", "--rules", "../../replay/testdata/stories.yaml", "--at", "tomorrow", "--events", "../../replay/testdata/story1-engaged.jsonl"}, 1,
+			nil, []string{"--at: parsing time"}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(c.args, &out, &errb)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, c.code, out.String(), errb.String())
+			}
+			for _, f := range c.stdout {
+				if !strings.Contains(out.String(), f) {
+					t.Errorf("stdout lacks %q:\n%s", f, out.String())
+				}
+			}
+			for _, f := range c.stderr {
+				if !strings.Contains(errb.String(), f) {
+					t.Errorf("stderr lacks %q:\n%s", f, errb.String())
+				}
+			}
+			if c.noStdout && out.Len() != 0 {
+				t.Errorf("unexpected stdout: %s", out.String())
+			}
+		})
+	}
+}

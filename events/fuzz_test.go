@@ -1,0 +1,63 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/leadscore/leadscore/scoring"
+)
+
+// The fuzz targets decode arbitrary bytes as one source. Seeds: the examples of
+// schemas/testdata plus the committed corpus in testdata/fuzz/<target>. Run one with
+// e.g. go test -run '^$' -fuzz FuzzDecodeWeb -fuzztime 1m ./events
+//
+// Invariants: Decode never panics; it returns an event or an *Error with a known
+// reason; an accepted payload is valid JSON that the JSON Schema validator accepts
+// too, and its event has an ID, the source, a time within bounds and an identity; a
+// rejection for a reason JSON Schema can express is a rejection by the schema too.
+
+func FuzzDecodeWeb(f *testing.F)      { fuzzDecode(f, scoring.SourceWeb) }
+func FuzzDecodeEmail(f *testing.F)    { fuzzDecode(f, scoring.SourceEmail) }
+func FuzzDecodeFeedback(f *testing.F) { fuzzDecode(f, scoring.SourceFeedback) }
+
+func fuzzDecode(f *testing.F, src scoring.Source) {
+	for _, ex := range examples(f, src) {
+		f.Add(ex.payload)
+	}
+	sch := compileSchema(f, src)
+	d := newTestDecoder(f, Options{})
+	known := map[Reason]bool{}
+	for _, r := range Reasons {
+		known[r] = true
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		ev, err := d.Decode(src, payload)
+		schemaOK, decided := schemaAccepts(sch, payload)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || !known[e.Reason] {
+				t.Fatalf("error without a known reason: %v", err)
+			}
+			if decided && schemaOK && !e.Reason.FastPathOnly() {
+				t.Fatalf("the fast path rejects (%v) what the schema accepts", err)
+			}
+			return
+		}
+		if !json.Valid(payload) {
+			t.Fatal("accepted a payload encoding/json rejects")
+		}
+		if decided && !schemaOK {
+			t.Fatal("the fast path accepts what the schema rejects")
+		}
+		if ev.ID == "" || ev.Source != src || ev.Kind == "" {
+			t.Fatalf("incomplete event: ID %q, Source %v, Kind %q", ev.ID, ev.Source, ev.Kind)
+		}
+		if o := d.Options(); ev.Time < o.MinTime || ev.Time > o.MaxTime {
+			t.Fatalf("Time %d is outside [%d, %d]", ev.Time, o.MinTime, o.MaxTime)
+		}
+		if id := ev.Identity; id.AnonymousID == "" && id.UserID == "" && id.Email == "" && id.LeadID == "" {
+			t.Fatalf("accepted event names nobody: %+v", id)
+		}
+	})
+}

@@ -1,0 +1,140 @@
+package replay
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/output"
+	"github.com/leadscore/leadscore/scoring"
+)
+
+// LeadLine is one lead's final state in ScoreLog's output.
+type LeadLine struct {
+	Type          string                 `json:"type"`
+	LeadID        string                 `json:"lead_id"`
+	Identities    output.Identities      `json:"identities"`
+	Stage         string                 `json:"stage"`
+	StageSince    string                 `json:"stage_since,omitempty"`
+	Score         float64                `json:"score"`
+	Fit           float64                `json:"fit"`
+	Grade         string                 `json:"grade,omitempty"`
+	Identified    bool                   `json:"identified"`
+	Contributions []scoring.Contribution `json:"contributions"`
+	At            string                 `json:"at"`
+	ModelVersion  string                 `json:"model_version"`
+}
+
+// LogStats counts what ScoreLog did.
+type LogStats struct {
+	Events, Duplicates, Ignored, Bad, Leads, Transitions int
+}
+
+// LogOptions tunes ScoreLog.
+type LogOptions struct {
+	// At is the instant every lead is brought to before its final state is written
+	// (Unix ms); 0 means the latest event time in the log.
+	At int64
+	// Strict stops at the first bad line instead of reporting it and going on.
+	Strict bool
+	// Bad is told about every bad line (1-based line number, error with a reason code).
+	Bad func(line int, err error)
+}
+
+// ScoreLog is the offline oracle: it decodes every line of in (Segment, SendGrid
+// and sales-feedback payloads, mixed), applies it through a Runner, writes each
+// stage change as it happens and, at the end, every lead brought to opts.At — all
+// as JSONL, in an order and form that depend only on the input.
+func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (LogStats, error) {
+	var st LogStats
+	at, strict, bad := opts.At, opts.Strict, opts.Bad
+	if bad == nil {
+		bad = func(int, error) {}
+	}
+	dec, err := events.NewDecoder(events.Options{})
+	if err != nil {
+		return st, err
+	}
+	r := New(eng)
+	enc := json.NewEncoder(w)
+	var werr error
+	r.OnTransition = func(lead string, tr *scoring.Transition) {
+		st.Transitions++
+		sc := output.NewStageChange(eng, lead, r.Identities(lead), tr, tr.At)
+		if err := enc.Encode(&sc); err != nil && werr == nil {
+			werr = err
+		}
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 2*1024*1024)
+	latest := int64(0)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(strings.TrimSpace(string(b))) == 0 {
+			continue
+		}
+		ev, err := dec.DecodeAny(b)
+		if err != nil {
+			st.Bad++
+			bad(line, err)
+			if strict {
+				return st, fmt.Errorf("line %d: %w", line, err)
+			}
+			continue
+		}
+		st.Events++
+		res := r.Apply(&ev)
+		switch res.Outcome.Status {
+		case scoring.Duplicate:
+			st.Duplicates++
+		case scoring.Ignored:
+			st.Ignored++
+		}
+		if ev.Time > latest {
+			latest = ev.Time
+		}
+		if werr != nil {
+			return st, werr
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return st, fmt.Errorf("reading events: line %d: %w", line+1, err)
+	}
+	if at == 0 {
+		at = latest
+	}
+	r.AdvanceAll(at)
+	for _, id := range r.LeadIDs() {
+		s := r.Lead(id)
+		x := eng.Explain(s, at)
+		for i := range x.Contributions {
+			x.Contributions[i].Points = roundOut(x.Contributions[i].Points)
+		}
+		ll := LeadLine{Type: "lead", LeadID: id, Identities: r.Identities(id), Stage: s.Stage,
+			Score: roundOut(x.Score), Fit: s.Fit, Identified: s.Identified, Contributions: x.Contributions,
+			At: output.FormatTime(at), ModelVersion: eng.Model().Version}
+		if s.StageSince != 0 {
+			ll.StageSince = output.FormatTime(s.StageSince)
+		}
+		if s.Grade != 0 {
+			ll.Grade = string(s.Grade)
+		}
+		if err := enc.Encode(&ll); err != nil {
+			return st, err
+		}
+	}
+	st.Leads = len(r.LeadIDs())
+	return st, werr
+}
+
+func roundOut(f float64) float64 {
+	s := fmt.Sprintf("%.6f", f)
+	var v float64
+	fmt.Sscan(s, &v)
+	return v
+}

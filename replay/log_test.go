@@ -1,0 +1,166 @@
+package replay_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/replay"
+	"github.com/leadscore/leadscore/rules"
+	"github.com/leadscore/leadscore/scoring"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func engine(t testing.TB) *scoring.Engine {
+	t.Helper()
+	m, err := rules.Load("testdata/stories.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := scoring.NewEngine(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+type line struct {
+	Type           string  `json:"type"`
+	LeadID         string  `json:"lead_id"`
+	From           string  `json:"from"`
+	To             string  `json:"to"`
+	Score          float64 `json:"score"`
+	Stage          string  `json:"stage"`
+	EventTime      string  `json:"event_time"`
+	TriggerEventID *string `json:"trigger_event_id"`
+	Cause          struct {
+		Kind, Rule, Feedback, Reason string
+	} `json:"cause"`
+}
+
+func scoreFile(t *testing.T, name string) ([]byte, replay.LogStats, []line, []string) {
+	t.Helper()
+	f, err := os.Open("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	var bad []string
+	st, err := replay.ScoreLog(engine(t), f, &out, replay.LogOptions{Bad: func(n int, err error) {
+		bad = append(bad, string(rune('0'+n))+":"+string(events.ReasonOf(err)))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []line
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var x line
+		if err := json.Unmarshal([]byte(l), &x); err != nil {
+			t.Fatalf("output line %q: %v", l, err)
+		}
+		lines = append(lines, x)
+	}
+	golden(t, name, out.Bytes())
+	return out.Bytes(), st, lines, bad
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := "testdata/" + strings.TrimSuffix(name, ".jsonl") + ".golden"
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./replay -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: output differs from golden file (go test ./replay -update to accept):\n%s", name, got)
+	}
+}
+
+func moves(lines []line) []string {
+	var m []string
+	for _, l := range lines {
+		if l.Type == "stage_change" {
+			m = append(m, l.From+">"+l.To)
+		}
+	}
+	return m
+}
+
+func TestStoryEngagedSubscriberOffline(t *testing.T) {
+	_, st, lines, bad := scoreFile(t, "story1-engaged.jsonl")
+	want := []string{"visitor>lead", "lead>mql", "mql>sql", "sql>recycled"}
+	if got := moves(lines); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("transitions %v, want %v", got, want)
+	}
+	scores := []float64{5, 35, 55}
+	for i, s := range scores {
+		if math.Abs(lines[i].Score-s) > 1e-9 {
+			t.Errorf("transition %d carries score %v, want %v", i, lines[i].Score, s)
+		}
+		if lines[i].LeadID != "user:crm-004211" {
+			t.Errorf("transition %d for lead %q, want the stitched user lead", i, lines[i].LeadID)
+		}
+	}
+	if c := lines[2].Cause; c.Kind != "trigger" || c.Rule != "demo_request" || *lines[2].TriggerEventID != "s1-04" {
+		t.Errorf("sql cause %+v trigger %v", c, *lines[2].TriggerEventID)
+	}
+	if c := lines[3].Cause; c.Kind != "feedback" || c.Feedback != "rejected" || c.Reason != "no_budget" {
+		t.Errorf("rejection cause %+v, want feedback rejected no_budget", c)
+	}
+	if st.Duplicates != 1 || st.Bad != 0 || len(bad) != 0 || st.Leads != 1 {
+		t.Errorf("stats %+v bad %v: want the re-sent click counted once as a duplicate, one lead", st, bad)
+	}
+}
+
+func TestStoryLapsedSubscriberOffline(t *testing.T) {
+	_, _, lines, _ := scoreFile(t, "story2-lapsed.jsonl")
+	want := []string{"visitor>lead", "lead>lapsed", "lapsed>lead", "lead>mql", "mql>sql"}
+	if got := moves(lines); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("transitions %v, want %v", got, want)
+	}
+	if l := lines[1]; l.Cause.Kind != "inactivity" || l.Score != -5 || l.EventTime != "2025-04-10T08:00:00.000Z" || l.TriggerEventID != nil {
+		t.Errorf("lapse = %+v, want inactivity at 90 days after the last activity, score -5, no trigger event", l)
+	}
+}
+
+func TestBadLinesAreReportedWithReasons(t *testing.T) {
+	_, st, _, bad := scoreFile(t, "bad-lines.jsonl")
+	want := []string{"2:" + string(events.ReasonMissingIdentity), "3:" + string(events.ReasonInvalidJSON), "4:" + string(events.ReasonBadTimestamp)}
+	if strings.Join(bad, ",") != strings.Join(want, ",") {
+		t.Fatalf("bad lines %v, want %v", bad, want)
+	}
+	if st.Events != 2 || st.Bad != 3 || st.Ignored != 1 {
+		t.Fatalf("stats %+v, want 2 events (one a machine open, ignored) and 3 bad", st)
+	}
+}
+
+func TestSameInputSameBytes(t *testing.T) {
+	a, _, _, _ := scoreFile(t, "story1-engaged.jsonl")
+	b, _, _, _ := scoreFile(t, "story1-engaged.jsonl")
+	if !bytes.Equal(a, b) {
+		t.Fatal("two runs over the same log gave different bytes")
+	}
+}
+
+func TestStrictStopsAtFirstBadLine(t *testing.T) {
+	f, _ := os.Open("testdata/bad-lines.jsonl")
+	defer f.Close()
+	_, err := replay.ScoreLog(engine(t), f, &bytes.Buffer{}, replay.LogOptions{Strict: true})
+	var de *events.Error
+	if !errors.As(err, &de) || de.Reason != events.ReasonMissingIdentity {
+		t.Fatalf("strict error %v, want missing_identity", err)
+	}
+}

@@ -1,0 +1,146 @@
+// Package replay runs events through the scoring engine in memory, with the same
+// identity resolution and stitching as the live processor. It is the offline
+// oracle (`leadscore score`) that tests compare the live system against, and the
+// base of backtesting: one code path decides, live or offline.
+package replay
+
+import (
+	"sort"
+
+	"github.com/leadscore/leadscore/output"
+	"github.com/leadscore/leadscore/scoring"
+)
+
+// Runner holds every lead's state and the identity index in memory. It is not safe
+// for concurrent use.
+type Runner struct {
+	eng        *scoring.Engine
+	index      map[string]string         // identity key → lead id
+	leads      map[string]*scoring.State // live leads
+	identities map[string][]string       // lead id → identity keys
+	// OnTransition, when set, is called for every stage change in order.
+	OnTransition func(lead string, tr *scoring.Transition)
+}
+
+// New returns an empty runner for the engine's model.
+func New(eng *scoring.Engine) *Runner {
+	return &Runner{
+		eng:        eng,
+		index:      map[string]string{},
+		leads:      map[string]*scoring.State{},
+		identities: map[string][]string{},
+	}
+}
+
+// Result is what applying one event did.
+type Result struct {
+	Lead    string
+	Outcome scoring.Outcome
+}
+
+// Apply resolves the event's lead (stitching leads it proves to be the same person)
+// and applies it.
+func (r *Runner) Apply(ev *scoring.Event) Result {
+	res := scoring.Resolve(ev, func(k string) (string, bool) {
+		l, ok := r.index[k]
+		return l, ok
+	})
+	if res.Lead == "" {
+		return Result{Outcome: scoring.Outcome{Status: scoring.Ignored, Why: "no_identity"}}
+	}
+	st := r.leads[res.Lead]
+	if st == nil {
+		s := r.eng.NewState()
+		st = &s
+		r.leads[res.Lead] = st
+	}
+	var absorbed []scoring.Absorbed
+	for _, id := range res.Absorb {
+		absorbed = append(absorbed, scoring.Absorbed{ID: id, State: r.leads[id]})
+	}
+	out := r.eng.ApplyStitched(st, absorbed, ev)
+	for _, a := range res.Absorb {
+		for _, k := range r.identities[a] {
+			r.point(k, res.Lead)
+		}
+		delete(r.leads, a)
+		delete(r.identities, a)
+	}
+	for _, k := range res.Index {
+		r.point(k, res.Lead)
+	}
+	if _, ok := r.index[res.Lead]; !ok && res.Lead != "" {
+		r.point(res.Lead, res.Lead)
+	}
+	r.emit(res.Lead, out.Transitions)
+	return Result{Lead: res.Lead, Outcome: out}
+}
+
+// point makes identity key k resolve to lead, moving it off any other lead.
+func (r *Runner) point(k, lead string) {
+	if old, ok := r.index[k]; ok && old != lead {
+		ids := r.identities[old]
+		for i, x := range ids {
+			if x == k {
+				r.identities[old] = append(ids[:i:i], ids[i+1:]...)
+				break
+			}
+		}
+	}
+	if r.index[k] != lead || !contains(r.identities[lead], k) {
+		r.index[k] = lead
+		if !contains(r.identities[lead], k) {
+			r.identities[lead] = append(r.identities[lead], k)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Runner) emit(lead string, trs []scoring.Transition) {
+	if r.OnTransition == nil {
+		return
+	}
+	for i := range trs {
+		r.OnTransition(lead, &trs[i])
+	}
+}
+
+// AdvanceAll brings every lead forward to instant t (in lead-id order, so the output
+// is deterministic), applying the time-driven changes due by then.
+func (r *Runner) AdvanceAll(t int64) {
+	for _, lead := range r.LeadIDs() {
+		r.emit(lead, r.eng.Advance(r.leads[lead], t))
+	}
+}
+
+// LeadIDs returns the ids of all live leads, sorted.
+func (r *Runner) LeadIDs() []string {
+	ids := make([]string, 0, len(r.leads))
+	for id := range r.leads {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Lead returns a lead's state, or nil.
+func (r *Runner) Lead(id string) *scoring.State { return r.leads[id] }
+
+// Identities returns the identity keys of a lead, grouped for output.
+func (r *Runner) Identities(lead string) output.Identities {
+	return output.IdentitiesFromKeys(r.identities[lead])
+}
+
+// Lookup returns the lead an identity key resolves to.
+func (r *Runner) Lookup(key string) (string, bool) {
+	l, ok := r.index[key]
+	return l, ok
+}
