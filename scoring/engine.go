@@ -681,26 +681,30 @@ func (e *Engine) Direction(from, to string) string {
 
 // Rank is a decay-invariant ordering key for leaderboards: for two leads, the one
 // with the higher Rank has the higher score at every instant (with decay, log2(s) +
-// ScoreAt/half_life; without, the score). Leads with no positive score rank below
-// every other.
+// ScoreAt/half_life; without, the score). With decay, leads with no positive score
+// all rank NoRank, below every other. Ranks stay small (|rank| ≤ 1e6) so stores
+// can keep them as fixed-point integers.
 func (e *Engine) Rank(st *State) float64 {
 	s := st.score(st.ScoreAt, e.m.HalfLife)
 	if e.m.HalfLife <= 0 {
-		return s
+		return math.Max(NoRank, math.Min(-NoRank, s))
 	}
 	if s <= 0 {
-		return -1e15 + math.Max(s, -1e14)
+		return NoRank
 	}
 	return math.Log2(s) + float64(st.ScoreAt)/float64(e.m.HalfLife)
 }
 
-// ScoreFromRank turns a Rank back into the score at instant t.
+// NoRank is the rank of leads without a positive decaying score.
+const NoRank = -1e6
+
+// ScoreFromRank turns a Rank back into the score at instant t (0 for NoRank).
 func (e *Engine) ScoreFromRank(rank float64, t int64) float64 {
 	if e.m.HalfLife <= 0 {
 		return rank
 	}
-	if rank < -1e14 {
-		return rank + 1e15
+	if rank <= NoRank {
+		return 0
 	}
 	return math.Exp2(rank - float64(t)/float64(e.m.HalfLife))
 }

@@ -1,0 +1,148 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Topics names the processor's topics.
+type Topics struct {
+	Web          string // Segment-spec web events (input)
+	Email        string // SendGrid Event Webhook events (input)
+	Feedback     string // sales feedback (input)
+	StageChanges string // stage-change events (output)
+	DeadLetter   string // dead letters (output)
+}
+
+// DefaultTopics are the topic names used when none are configured.
+var DefaultTopics = Topics{
+	Web:          "tracking.web",
+	Email:        "tracking.email",
+	Feedback:     "crm.feedback",
+	StageChanges: "leads.stage-changes",
+	DeadLetter:   "leads.dead-letter",
+}
+
+// Inputs returns the configured input topics, in a fixed order.
+func (t Topics) Inputs() []string {
+	var in []string
+	for _, s := range []string{t.Web, t.Email, t.Feedback} {
+		if s != "" {
+			in = append(in, s)
+		}
+	}
+	return in
+}
+
+// Config tunes a Processor. Zero fields take defaults; New validates it once.
+type Config struct {
+	Topics Topics
+	// TimerTick is how often owned timer shards are swept for leads whose
+	// decayed score or inactivity makes them change stage with no new event.
+	// Time-driven stage changes are emitted within about one tick of their due
+	// time. Default 1 s.
+	TimerTick time.Duration
+	// TimerLease is how long a claimed timer is held before it comes due again
+	// (if the processor crashed while handling it). Default 30 s.
+	TimerLease time.Duration
+	// TimerBatch is the most timers claimed per shard per tick. Default 1000.
+	TimerBatch int
+	// TimerPartitions is the partition count of the first input topic; timer
+	// shard s is swept by the member owning partition s mod TimerPartitions.
+	// 0: every member sweeps every shard (correct — claims are exclusive — but
+	// more Redis work).
+	TimerPartitions int
+	// OutboxRetry is how soon a lead whose stage change could not be confirmed
+	// produced is looked at again by its timer. Default 10 s.
+	OutboxRetry time.Duration
+	// BackoffMin and BackoffMax bound the exponential backoff (with jitter)
+	// while Redis or Kafka fail. Defaults 100 ms and 10 s.
+	BackoffMin, BackoffMax time.Duration
+	// ShutdownTimeout bounds finishing the batch in flight, committing and
+	// leaving the group after Run's context is cancelled. Default 30 s.
+	ShutdownTimeout time.Duration
+	// MaxConflictRounds bounds how often one batch reloads leads that another
+	// writer changed concurrently before giving up on them (they are then
+	// retried with the whole batch). Default 8.
+	MaxConflictRounds int
+	// Version is reported in dead letters ("leadscore/<version>").
+	Version string
+	// Now is the clock (tests pass a controllable one). Default time.Now.
+	Now func() time.Time
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+	// Observer receives counts and timings (metrics); nil records nothing.
+	Observer Observer
+}
+
+func (c *Config) setDefaults() {
+	if c.Topics == (Topics{}) {
+		c.Topics = DefaultTopics
+	}
+	if c.TimerTick <= 0 {
+		c.TimerTick = time.Second
+	}
+	if c.TimerLease <= 0 {
+		c.TimerLease = 30 * time.Second
+	}
+	if c.TimerBatch <= 0 {
+		c.TimerBatch = 1000
+	}
+	if c.OutboxRetry <= 0 {
+		c.OutboxRetry = 10 * time.Second
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = 100 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 10 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.MaxConflictRounds <= 0 {
+		c.MaxConflictRounds = 8
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+}
+
+// Validate checks a configuration after defaults are applied.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Topics.Inputs()) == 0 {
+		errs = append(errs, errors.New("no input topic"))
+	}
+	if c.Topics.StageChanges == "" || c.Topics.DeadLetter == "" {
+		errs = append(errs, errors.New("stage-change and dead-letter topics are required"))
+	}
+	seen := map[string]bool{}
+	for _, t := range []string{c.Topics.Web, c.Topics.Email, c.Topics.Feedback, c.Topics.StageChanges, c.Topics.DeadLetter} {
+		if t != "" && seen[t] {
+			errs = append(errs, fmt.Errorf("topic %q is used twice", t))
+		}
+		seen[t] = true
+	}
+	if c.BackoffMax < c.BackoffMin {
+		errs = append(errs, errors.New("backoff max is below backoff min"))
+	}
+	if c.TimerPartitions < 0 {
+		errs = append(errs, errors.New("timer partitions must not be negative"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("processor: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,580 @@
+// Package franzgo is the primary Kafka backend of the processor: a
+// processor.Client built on github.com/twmb/franz-go.
+//
+// At-least-once (default): a consumer-group member with the cooperative-sticky
+// balancer, autocommit off and kgo.BlockRebalanceOnPoll, so no rebalance callback
+// runs between Poll and Commit — a revoke waits until the batch is committed or
+// abandoned, and a commit never covers a partition this member no longer owns.
+// Commit commits exactly the offsets of the polled batch. Produce is synchronous,
+// acks=all and idempotent.
+//
+// Exactly-once (Config.ExactlyOnce): a kgo.GroupTransactSession. Poll begins a
+// transaction, Produce writes into it and Commit ends it: the produced records and
+// the input offsets commit atomically, so read_committed consumers see each output
+// once. If the group rebalanced or the member was fenced, the transaction aborts
+// and Commit returns processor.ErrNotOwner.
+//
+// The admin helpers EnsureTopics and CheckTopics create or check topics with kadm.
+package franzgo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/leadscore/leadscore/processor"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Client is a processor.Client backed by franz-go. Use New to create one.
+//
+// Poll, Produce, Commit and Abort follow the processor's strict cycle and must be
+// called from one goroutine; Assigned, Ready and Close may be called from any
+// goroutine at any time (Close wakes a blocked Poll, which returns
+// processor.ErrClosed).
+type Client struct {
+	cfg  Config
+	cl   *kgo.Client
+	sess *kgo.GroupTransactSession // nil unless exactly-once
+
+	// op serialises Poll/Produce/Commit/Abort/Close (a channel so that waiting for
+	// it honours a context).
+	op chan struct{}
+	// life is cancelled by Close; a blocked Poll watches it.
+	life     context.Context
+	stopLife context.CancelFunc
+
+	// Guarded by op.
+	batch  *batch
+	closed bool
+
+	mu       sync.Mutex // guards assigned, lag, lost and staleSession
+	assigned map[processor.TopicPartition]struct{}
+	lag      map[processor.TopicPartition]int64
+	lost     bool // partitions were lost since the current batch was polled
+	// staleSession: partitions were revoked or lost since the last transaction
+	// ended (exactly-once), so the session would abort the next one.
+	staleSession bool
+}
+
+// batch is the set of records returned by the last Poll and not yet committed or
+// abandoned: per partition, the first record (to rewind to) and the last one (to
+// commit after).
+type batch struct {
+	first map[processor.TopicPartition]*kgo.Record
+	last  map[processor.TopicPartition]*kgo.Record
+}
+
+var _ processor.Client = (*Client)(nil)
+
+// New validates cfg, creates the group member and returns once the client is
+// constructed; joining the group happens in the background (the first Poll
+// waits for it). Use Ready to check that the cluster is reachable. ctx bounds
+// construction only; the client lives until Close.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("franzgo: new client: %w", err)
+	}
+	cfg.setDefaults()
+	c := &Client{
+		cfg:      cfg,
+		op:       make(chan struct{}, 1),
+		assigned: make(map[processor.TopicPartition]struct{}),
+		lag:      make(map[processor.TopicPartition]int64),
+	}
+	c.life, c.stopLife = context.WithCancel(context.Background())
+	opts, err := cfg.clientOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
+		kgo.OnPartitionsAssigned(c.onAssigned),
+		kgo.OnPartitionsRevoked(c.onRevoked),
+		kgo.OnPartitionsLost(c.onLost),
+	)
+	opts = append(opts, cfg.Opts...)
+	if cfg.ExactlyOnce {
+		c.sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			c.cl = c.sess.Client()
+		}
+	} else {
+		c.cl, err = kgo.NewClient(opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("franzgo: new client: %w", err)
+	}
+	return c, nil
+}
+
+// Poll blocks until records are available on owned partitions and returns up to
+// MaxPollRecords of them, in offset order per partition. From then until Commit
+// or Abort returns, rebalances are held back (up to the rebalance timeout, after
+// which the broker evicts the member and Commit reports processor.ErrNotOwner).
+// In exactly-once mode Poll also begins the batch's transaction.
+//
+// Poll returns ctx.Err() when ctx ends, processor.ErrClosed once Close was
+// called, and a wrapped error for fetch errors that come without records (auth
+// failures, unknown topics); in all those cases no batch is open. Calling Poll
+// while a batch is open (no Commit or Abort since the last Poll) is an error.
+func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	if c.closed {
+		return nil, processor.ErrClosed
+	}
+	if c.batch != nil {
+		return nil, errors.New("franzgo: poll: the previous batch is still open (call Commit or Abort first)")
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.life, cancel)
+	defer stop()
+
+	for {
+		fetches := c.cl.PollRecords(pctx, c.cfg.MaxPollRecords)
+		var recs []*kgo.Record
+		fetches.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		if len(recs) == 0 {
+			// Nothing to process: let any rebalance proceed.
+			c.cl.AllowRebalance()
+			if err := pollError(ctx, c.life, fetches); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if l := c.cfg.Logger; l != nil {
+			for _, fe := range fetches.Errors() {
+				l.Warn("franzgo: fetch error alongside records", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			}
+		}
+		// A loss reported before now happened before these records were taken
+		// (rebalance callbacks and polls exclude each other), so it does not
+		// concern this batch.
+		c.mu.Lock()
+		c.lost = false
+		c.mu.Unlock()
+		if c.sess != nil {
+			c.mu.Lock()
+			stale := c.staleSession
+			c.staleSession = false
+			c.mu.Unlock()
+			if stale {
+				// Partitions were revoked or lost after the last transaction
+				// ended and before these records were taken; the session still
+				// counts that against the next commit and would abort it. Reset
+				// it (an empty abort, which rewinds fetching to the committed
+				// offsets) and poll these records again.
+				if _, err := c.sess.End(ctx, kgo.TryAbort); err != nil {
+					c.cl.AllowRebalance()
+					return nil, fmt.Errorf("franzgo: poll: reset transaction session: %w", err)
+				}
+				c.cl.AllowRebalance()
+				continue
+			}
+			if err := c.sess.Begin(); err != nil {
+				// The fetch positions moved past recs; End(abort) rewinds them to
+				// the committed offsets.
+				_, _ = c.sess.End(context.WithoutCancel(ctx), kgo.TryAbort)
+				c.cl.AllowRebalance()
+				return nil, fmt.Errorf("franzgo: poll: begin transaction: %w", err)
+			}
+		}
+		b := &batch{
+			first: make(map[processor.TopicPartition]*kgo.Record),
+			last:  make(map[processor.TopicPartition]*kgo.Record),
+		}
+		out := make([]processor.Record, len(recs))
+		for i, r := range recs {
+			tp := processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+			if _, ok := b.first[tp]; !ok {
+				b.first[tp] = r
+			}
+			b.last[tp] = r
+			out[i] = fromKgo(r)
+		}
+		c.batch = b
+		c.mu.Lock()
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				tp := processor.TopicPartition{Topic: p.Topic, Partition: p.Partition}
+				if last, ok := b.last[tp]; ok {
+					c.lag[tp] = max(0, p.HighWatermark-(last.Offset+1))
+				}
+			}
+		})
+		c.mu.Unlock()
+		return out, nil
+	}
+}
+
+// Lag returns, per owned partition that has delivered records, how many records
+// lie between the last record Poll returned and the partition's high watermark as
+// of that fetch. It is a gauge for metrics (consumer lag per partition), updated
+// by Poll; partitions leave it when they are revoked or lost.
+func (c *Client) Lag() map[processor.TopicPartition]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[processor.TopicPartition]int64, len(c.lag))
+	for tp, n := range c.lag {
+		if _, ok := c.assigned[tp]; ok {
+			out[tp] = n
+		}
+	}
+	return out
+}
+
+// pollError turns the errors of a record-less fetch into Poll's error; nil
+// means "nothing worth reporting, poll again".
+func pollError(ctx, life context.Context, fetches kgo.Fetches) error {
+	if life.Err() != nil {
+		return processor.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var errs []error
+	for _, fe := range fetches.Errors() {
+		var gs *kgo.ErrGroupSession
+		switch {
+		case errors.Is(fe.Err, kgo.ErrClientClosed):
+			return processor.ErrClosed
+		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded):
+			// Our internal cancel (Close) raced ctx; reported above.
+		case errors.As(fe.Err, &gs):
+			// Lost partitions, reported by the lost callback; the member rejoins.
+		default:
+			errs = append(errs, fmt.Errorf("topic %s partition %d: %w", fe.Topic, fe.Partition, fe.Err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("franzgo: poll: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Produce writes recs (Topic, Key, Value, Headers, Timestamp; Partition and
+// Offset are ignored — the partition comes from the key through Kafka's murmur2
+// partitioner) and returns once every record is acknowledged by all in-sync
+// replicas. In exactly-once mode the records join the open batch's transaction,
+// and Produce outside a batch is an error. On error some records may have been
+// written (at-least-once) or the transaction must be aborted with Abort
+// (exactly-once).
+func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	if c.closed {
+		return processor.ErrClosed
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if c.sess != nil && c.batch == nil {
+		return errors.New("franzgo: produce: exactly-once records need an open batch (Poll first)")
+	}
+	krs := make([]*kgo.Record, len(recs))
+	for i := range recs {
+		krs[i] = toKgo(&recs[i])
+	}
+	var res kgo.ProduceResults
+	if c.sess != nil {
+		res = c.sess.ProduceSync(ctx, krs...)
+	} else {
+		res = c.cl.ProduceSync(ctx, krs...)
+	}
+	if err := res.FirstErr(); err != nil {
+		failed := 0
+		for _, r := range res {
+			if r.Err != nil {
+				failed++
+			}
+		}
+		return fmt.Errorf("franzgo: produce: %d of %d records failed: %w", failed, len(recs), err)
+	}
+	return nil
+}
+
+// Commit commits the offsets of every record of the last Poll (exactly-once:
+// commits the transaction with those offsets) and then lets held-back rebalances
+// proceed. Without an open batch it does nothing.
+//
+// The batch is closed whatever the outcome. If the member lost partitions (session
+// timeout, fencing, or in exactly-once mode any rebalance that revoked partitions
+// during the batch), Commit returns an error wrapping processor.ErrNotOwner and
+// nothing of the batch is committed. On any error the records of partitions the
+// member still owns are delivered again by the next Poll.
+func (c *Client) Commit(ctx context.Context) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	if c.closed {
+		return processor.ErrClosed
+	}
+	b := c.batch
+	if b == nil {
+		return nil
+	}
+	c.batch = nil
+	defer c.cl.AllowRebalance()
+
+	if c.sess != nil {
+		committed, err := c.sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			// End returns early (still in the transaction) if ctx ended while
+			// flushing: abort so the batch is closed and rewound either way.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RebalanceTimeout)
+			defer cancel()
+			_, _ = c.sess.End(actx, kgo.TryAbort)
+			if notOwner(err) {
+				return fmt.Errorf("franzgo: commit transaction: %w (%w)", processor.ErrNotOwner, err)
+			}
+			return fmt.Errorf("franzgo: commit transaction: %w", err)
+		}
+		if !committed {
+			return fmt.Errorf("franzgo: commit transaction: %w (aborted: the group rebalanced or the member was fenced)", processor.ErrNotOwner)
+		}
+		return nil
+	}
+
+	c.mu.Lock()
+	lost := c.lost
+	c.mu.Unlock()
+	if lost {
+		c.rewind(b)
+		return fmt.Errorf("franzgo: commit: %w", processor.ErrNotOwner)
+	}
+	last := make([]*kgo.Record, 0, len(b.last))
+	for _, r := range b.last {
+		last = append(last, r)
+	}
+	if err := c.cl.CommitRecords(ctx, last...); err != nil {
+		c.rewind(b)
+		if notOwner(err) {
+			return fmt.Errorf("franzgo: commit: %w (%w)", processor.ErrNotOwner, err)
+		}
+		return fmt.Errorf("franzgo: commit: %w", err)
+	}
+	return nil
+}
+
+// Abort abandons the open batch without committing (exactly-once: aborts its
+// transaction, so read_committed consumers never see what it produced), and lets
+// held-back rebalances proceed. Its records are delivered again, by the next Poll
+// or, after a rebalance, to the partitions' next owner. Without an open batch it
+// does nothing.
+func (c *Client) Abort(ctx context.Context) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	if c.closed {
+		return processor.ErrClosed
+	}
+	return c.abortLocked(ctx)
+}
+
+func (c *Client) abortLocked(ctx context.Context) error {
+	b := c.batch
+	if b == nil {
+		return nil
+	}
+	c.batch = nil
+	defer c.cl.AllowRebalance()
+	if c.sess != nil {
+		if _, err := c.sess.End(ctx, kgo.TryAbort); err != nil {
+			return fmt.Errorf("franzgo: abort transaction: %w", err)
+		}
+		return nil
+	}
+	c.rewind(b)
+	return nil
+}
+
+// rewind moves the fetch position of every partition of b back to the batch's
+// first record, so the batch is polled again. Partitions no longer consumed are
+// skipped (their next owner starts from the committed offset). Must run while the
+// rebalance is still held (before AllowRebalance).
+func (c *Client) rewind(b *batch) {
+	to := make(map[string]map[int32]kgo.EpochOffset)
+	for tp, r := range b.first {
+		if to[tp.Topic] == nil {
+			to[tp.Topic] = make(map[int32]kgo.EpochOffset)
+		}
+		to[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+	}
+	c.cl.SetOffsets(to)
+}
+
+// Assigned returns the input partitions this member owns now, sorted. It is empty
+// before the first assignment, after partitions are lost and after Close.
+func (c *Client) Assigned() []processor.TopicPartition {
+	c.mu.Lock()
+	out := make([]processor.TopicPartition, 0, len(c.assigned))
+	for tp := range c.assigned {
+		out = append(out, tp)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, compareTP)
+	return out
+}
+
+// Ready sends a metadata request to any reachable broker; it returns nil when one
+// answers within ctx.
+func (c *Client) Ready(ctx context.Context) error {
+	if err := c.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("franzgo: ready: %w", err)
+	}
+	return nil
+}
+
+// Close wakes a blocked Poll, abandons an open batch without committing it
+// (exactly-once: aborts its transaction), leaves the group so its partitions are
+// reassigned at once, and releases the client. Call Commit first to keep the work
+// of the batch in flight: what was not committed is delivered again to the next
+// owner. ctx bounds the whole shutdown; when it ends first, Close returns its error
+// and the leave finishes in the background. Calling Close again returns nil.
+func (c *Client) Close(ctx context.Context) error {
+	c.stopLife()
+	if err := c.acquire(ctx); err != nil {
+		return fmt.Errorf("franzgo: close: %w", err)
+	}
+	defer c.release()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	var errs []error
+	if err := c.abortLocked(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	c.cl.AllowRebalance()
+	if err := c.cl.LeaveGroupContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("franzgo: close: leave group: %w", err))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.cl.Close()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("franzgo: close: %w", ctx.Err()))
+	}
+	c.mu.Lock()
+	clear(c.assigned)
+	c.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (c *Client) acquire(ctx context.Context) error {
+	select {
+	case c.op <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Client) release() { <-c.op }
+
+func (c *Client) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range m {
+		for _, p := range ps {
+			c.assigned[processor.TopicPartition{Topic: topic, Partition: p}] = struct{}{}
+		}
+	}
+}
+
+func (c *Client) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(m) > 0 {
+		c.staleSession = true
+	}
+	for topic, ps := range m {
+		for _, p := range ps {
+			delete(c.assigned, processor.TopicPartition{Topic: topic, Partition: p})
+			delete(c.lag, processor.TopicPartition{Topic: topic, Partition: p})
+		}
+	}
+}
+
+func (c *Client) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lost = true
+	c.staleSession = true
+	for topic, ps := range m {
+		for _, p := range ps {
+			delete(c.assigned, processor.TopicPartition{Topic: topic, Partition: p})
+			delete(c.lag, processor.TopicPartition{Topic: topic, Partition: p})
+		}
+	}
+}
+
+// notOwner reports whether a commit error means the member is no longer the
+// owner of the generation it committed for.
+func notOwner(err error) bool {
+	return errors.Is(err, kerr.IllegalGeneration) ||
+		errors.Is(err, kerr.UnknownMemberID) ||
+		errors.Is(err, kerr.RebalanceInProgress) ||
+		errors.Is(err, kerr.FencedInstanceID) ||
+		errors.Is(err, kerr.StaleMemberEpoch) ||
+		errors.Is(err, kerr.FencedMemberEpoch) ||
+		errors.Is(err, kerr.ProducerFenced) ||
+		errors.Is(err, kerr.InvalidProducerEpoch)
+}
+
+func fromKgo(r *kgo.Record) processor.Record {
+	var hs []processor.Header
+	if len(r.Headers) > 0 {
+		hs = make([]processor.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			hs[i] = processor.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return processor.Record{
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Key:       r.Key,
+		Value:     r.Value,
+		Headers:   hs,
+		Timestamp: r.Timestamp,
+	}
+}
+
+func toKgo(r *processor.Record) *kgo.Record {
+	kr := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+	if len(r.Headers) > 0 {
+		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+		}
+	}
+	return kr
+}
+
+func compareTP(a, b processor.TopicPartition) int {
+	if a.Topic != b.Topic {
+		if a.Topic < b.Topic {
+			return -1
+		}
+		return 1
+	}
+	return int(a.Partition) - int(b.Partition)
+}

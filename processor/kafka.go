@@ -1,0 +1,74 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Record is one Kafka record as the processor sees it, whichever client read it.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+	Timestamp time.Time
+}
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Client is the Kafka side of the processor: a consumer-group member that reads
+// input topics and a producer for the output topics. The franz-go and kafka-go
+// backends implement it and pass the same conformance suite (processor/kafkatest).
+//
+// The processor drives it in a strict cycle, one batch at a time:
+//
+//	Poll → (process, write state) → Produce → Commit → Poll …
+//
+// Between Poll and Commit the client must not hand this member's partitions to
+// another member without telling the processor: a rebalance that revokes
+// partitions waits until Commit (or Close) returns, so a commit never covers
+// records of a partition the member no longer owns, and offsets past an unprocessed
+// record are never committed. Partitions lost without a clean revoke (session
+// timeout) make Commit fail with ErrNotOwner; the processor then drops the batch and
+// relies on state fencing and idempotency.
+type Client interface {
+	// Poll blocks until records are available on owned partitions, the context ends,
+	// or the client is closed. Records of one partition are in offset order.
+	Poll(ctx context.Context) ([]Record, error)
+	// Produce writes records and returns once every one is acknowledged (acks=all).
+	// In exactly-once mode the records join the transaction of the current batch.
+	Produce(ctx context.Context, recs []Record) error
+	// Commit marks every record returned by the last Poll as processed: it commits
+	// offsets (exactly-once mode: commits the transaction with the offsets) and then
+	// lets pending rebalances proceed.
+	Commit(ctx context.Context) error
+	// Abort gives up the current batch without committing (exactly-once: aborts the
+	// transaction); its records will be delivered again.
+	Abort(ctx context.Context) error
+	// Assigned returns the input partitions this member owns now.
+	Assigned() []TopicPartition
+	// Ready reports whether the client currently reaches the cluster.
+	Ready(ctx context.Context) error
+	// Close leaves the group cleanly (after Commit) and releases the client.
+	Close(ctx context.Context) error
+}
+
+// ErrNotOwner means the member lost partitions of the batch before it could commit:
+// the batch must be dropped, not retried.
+var ErrNotOwner = errors.New("processor: partitions lost before commit")
+
+// ErrClosed is returned by Poll once the client is closed.
+var ErrClosed = errors.New("processor: client closed")

@@ -1,0 +1,706 @@
+// Package kafkago is the alternative Kafka backend of the processor: a
+// processor.Client built on github.com/segmentio/kafka-go. It is at-least-once
+// only; use processor/franzgo for exactly-once.
+//
+// Consuming uses kafka-go's ConsumerGroup API rather than a group Reader, so the
+// client knows its assignment and controls commits: it never commits on read.
+// Each group generation starts one partition reader per assigned partition; Poll
+// returns what they fetched. A generation ends (a rebalance, or the member lost
+// its membership) only once the batch in flight is committed or abandoned: the
+// client holds the generation open until then, so a commit never covers a
+// partition handed to another member, and no partition is read by two members at
+// once. kafka-go's group protocol is eager: on every rebalance all partitions are
+// revoked and reassigned, and consumption resumes from the committed offsets.
+//
+// Producing uses a synchronous kafka.Writer with acks=all and
+// kafka.Murmur2Balancer, so a key lands on the same partition as with franz-go
+// (and the Java client). kafka-go has no idempotent producer: a retried write may
+// be duplicated, which at-least-once processing with deterministic output ids
+// already tolerates.
+package kafkago
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/leadscore/leadscore/processor"
+	"github.com/segmentio/kafka-go"
+)
+
+// Client is a processor.Client backed by kafka-go. Use New to create one.
+//
+// Poll, Produce, Commit and Abort follow the processor's strict cycle and must be
+// called from one goroutine; Assigned, Ready and Close may be called from any
+// goroutine (Close wakes a blocked Poll, which returns processor.ErrClosed).
+type Client struct {
+	cfg    Config
+	dialer *kafka.Dialer
+	group  *kafka.ConsumerGroup
+	writer *kafka.Writer
+
+	life     context.Context // cancelled by Close
+	stopLife context.CancelFunc
+	mgrDone  chan struct{}
+	op       chan struct{} // serialises Poll/Produce/Commit/Abort/Close
+	errs     chan error    // group and fetch errors for a waiting Poll (latest wins)
+
+	closed bool // guarded by op
+
+	mu       sync.Mutex
+	gen      *generation   // generation Poll reads from; nil once it is ending
+	owned    *generation   // generation whose partitions the member owns: until its batch is done
+	genReady chan struct{} // closed (and replaced) when a generation starts
+	batch    *batch        // open batch; written under op and mu
+	lag      map[processor.TopicPartition]int64
+}
+
+// generation is one kafka-go group generation as the client sees it.
+type generation struct {
+	kg       *kafka.Generation
+	assigned []processor.TopicPartition
+	ending   chan struct{} // closed (under Client.mu) when no new batch may start
+	// next is, per partition, the offset after the last record Poll returned (or
+	// the assignment's start offset). Touched only under Client.op or before the
+	// generation is published.
+	next  map[processor.TopicPartition]int64
+	fetch *fetchSession // guarded by Client.mu
+}
+
+// batch is what the last Poll returned and not yet committed or abandoned.
+type batch struct {
+	gen   *generation
+	first map[processor.TopicPartition]int64
+	last  map[processor.TopicPartition]int64
+	done  chan struct{} // closed once committed or abandoned: the generation may end
+}
+
+// fetchSession is the set of partition readers feeding one channel.
+type fetchSession struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	ch      chan kafka.Message
+	readers []*kafka.Reader
+}
+
+var _ processor.Client = (*Client)(nil)
+
+// New validates cfg, starts the group member and the writer, and returns at once;
+// joining the group happens in the background (the first Poll waits for it). Use
+// Ready to check that the cluster is reachable. ctx bounds construction only.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("kafkago: new client: %w", err)
+	}
+	cfg.setDefaults()
+	dialer := &kafka.Dialer{ClientID: cfg.ClientID, Timeout: cfg.DialTimeout, DualStack: true}
+	transport := &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: cfg.DialTimeout}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.Build()
+		if err != nil {
+			return nil, err
+		}
+		dialer.TLS, transport.TLS = tc, tc
+	}
+	if cfg.SASL != nil {
+		m, err := saslMechanism(*cfg.SASL)
+		if err != nil {
+			return nil, fmt.Errorf("kafkago: %w", err)
+		}
+		dialer.SASLMechanism, transport.SASL = m, m
+	}
+	start := kafka.FirstOffset
+	if cfg.StartOffset == "latest" {
+		start = kafka.LastOffset
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    cfg.Group,
+		Brokers:               cfg.Brokers,
+		Dialer:                dialer,
+		Topics:                cfg.InputTopics,
+		HeartbeatInterval:     cfg.HeartbeatInterval,
+		SessionTimeout:        cfg.SessionTimeout,
+		RebalanceTimeout:      cfg.RebalanceTimeout,
+		WatchPartitionChanges: true,
+		JoinGroupBackoff:      time.Second,
+		StartOffset:           start,
+		Timeout:               cfg.DialTimeout,
+		ErrorLogger:           errorLogger(cfg.Logger, "group"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafkago: consumer group: %w", err)
+	}
+	codec, _ := compression(cfg.Compression)
+	linger := cfg.ProducerLinger
+	if linger == 0 {
+		// kafka-go reads 0 as 1 s. A batch collects the messages of one
+		// WriteMessages call under a lock before its timer can flush it, so a tiny
+		// linger still sends each call's messages of a partition as one batch.
+		linger = time.Microsecond
+	}
+	c := &Client{
+		cfg:    cfg,
+		dialer: dialer,
+		group:  group,
+		writer: &kafka.Writer{
+			Addr:         kafka.TCP(cfg.Brokers...),
+			Balancer:     &kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll,
+			Async:        false,
+			BatchSize:    max(cfg.MaxPollRecords, 1000),
+			BatchTimeout: linger,
+			Compression:  codec,
+			Transport:    transport,
+			ErrorLogger:  errorLogger(cfg.Logger, "writer"),
+		},
+		mgrDone:  make(chan struct{}),
+		op:       make(chan struct{}, 1),
+		errs:     make(chan error, 1),
+		genReady: make(chan struct{}),
+		lag:      map[processor.TopicPartition]int64{},
+	}
+	c.life, c.stopLife = context.WithCancel(context.Background())
+	go c.manage()
+	return c, nil
+}
+
+// manage follows the group's generations until Close.
+func (c *Client) manage() {
+	defer close(c.mgrDone)
+	for {
+		kg, err := c.group.Next(c.life)
+		if err != nil {
+			if c.life.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return
+			}
+			if !errors.Is(err, kafka.RebalanceInProgress) { // routine while the group rebalances
+				c.report(fmt.Errorf("kafkago: consumer group %s: %w", c.cfg.Group, err))
+			}
+			continue
+		}
+		g := &generation{kg: kg, ending: make(chan struct{}), next: map[processor.TopicPartition]int64{}}
+		for topic, ps := range kg.Assignments {
+			for _, p := range ps {
+				tp := processor.TopicPartition{Topic: topic, Partition: int32(p.ID)}
+				g.assigned = append(g.assigned, tp)
+				g.next[tp] = p.Offset
+			}
+		}
+		slices.SortFunc(g.assigned, compareTP)
+		g.fetch = c.startFetch(g)
+		// Start before publishing: kafka-go waits for functions started before the
+		// generation ends; one started later would not hold it.
+		kg.Start(func(gctx context.Context) { c.hold(gctx, g) })
+		c.mu.Lock()
+		select {
+		case <-g.ending: // already over (hold ran): never publish it
+		default:
+			c.gen, c.owned = g, g
+			close(c.genReady)
+			c.genReady = make(chan struct{})
+		}
+		c.mu.Unlock()
+	}
+}
+
+// hold keeps generation g open until it ends (kafka-go cancels gctx on a
+// rebalance or a heartbeat failure) or the client closes, and then until the
+// batch in flight from g is committed or abandoned. Returning lets kafka-go join
+// the next generation.
+func (c *Client) hold(gctx context.Context, g *generation) {
+	select {
+	case <-gctx.Done():
+	case <-c.life.Done():
+	}
+	c.mu.Lock()
+	close(g.ending)
+	if c.gen == g {
+		c.gen = nil
+	}
+	b := c.batch
+	c.mu.Unlock()
+	if b != nil && b.gen == g {
+		select {
+		case <-b.done:
+		case <-c.life.Done():
+		}
+	}
+	c.mu.Lock()
+	fs := g.fetch
+	g.fetch = nil
+	if c.owned == g {
+		c.owned = nil
+	}
+	clear(c.lag)
+	c.mu.Unlock()
+	fs.stop()
+}
+
+// startFetch starts one reader per assigned partition of g at g.next.
+func (c *Client) startFetch(g *generation) *fetchSession {
+	ctx, cancel := context.WithCancel(c.life)
+	fs := &fetchSession{cancel: cancel, ch: make(chan kafka.Message, c.cfg.MaxPollRecords)}
+	iso := kafka.ReadUncommitted
+	if c.cfg.ReadCommitted {
+		iso = kafka.ReadCommitted
+	}
+	for _, tp := range g.assigned {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:         c.cfg.Brokers,
+			Topic:           tp.Topic,
+			Partition:       int(tp.Partition),
+			Dialer:          c.dialer,
+			MinBytes:        1,
+			MaxBytes:        10 << 20,
+			MaxWait:         c.cfg.FetchMaxWait,
+			ReadLagInterval: -1,
+			IsolationLevel:  iso,
+			ErrorLogger:     errorLogger(c.cfg.Logger, "reader"),
+		})
+		if err := r.SetOffset(g.next[tp]); err != nil {
+			c.report(fmt.Errorf("kafkago: %s/%d: set offset %d: %w", tp.Topic, tp.Partition, g.next[tp], err))
+		}
+		fs.readers = append(fs.readers, r)
+		fs.wg.Add(1)
+		go func() {
+			defer fs.wg.Done()
+			for {
+				m, err := r.FetchMessage(ctx) // a partition reader: never commits
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					c.report(fmt.Errorf("kafkago: fetch %s/%d: %w", tp.Topic, tp.Partition, err))
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(200 * time.Millisecond):
+					}
+					continue
+				}
+				select {
+				case fs.ch <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	return fs
+}
+
+func (fs *fetchSession) stop() {
+	if fs == nil {
+		return
+	}
+	fs.cancel()
+	fs.wg.Wait()
+	for _, r := range fs.readers {
+		_ = r.Close()
+	}
+}
+
+// report hands err to a waiting Poll, replacing an older unread one.
+func (c *Client) report(err error) {
+	for {
+		select {
+		case c.errs <- err:
+			return
+		default:
+		}
+		select {
+		case <-c.errs:
+		default:
+		}
+	}
+}
+
+// Poll blocks until records are available on owned partitions and returns up to
+// MaxPollRecords of them, in offset order per partition. From then until Commit
+// or Abort returns, the member's generation is held open: a rebalance waits for
+// this batch (the member does not heartbeat meanwhile, so the batch must finish
+// within the session timeout, or Commit reports processor.ErrNotOwner).
+//
+// Poll returns ctx.Err() when ctx ends, processor.ErrClosed once Close was
+// called, and a wrapped error when joining the group or fetching fails while no
+// records are available; in all those cases no batch is open. Calling Poll while
+// a batch is open is an error.
+func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	if c.closed {
+		return nil, processor.ErrClosed
+	}
+	if c.batch != nil {
+		return nil, errors.New("kafkago: poll: the previous batch is still open (call Commit or Abort first)")
+	}
+	for {
+		c.mu.Lock()
+		g, ready := c.gen, c.genReady
+		var fs *fetchSession
+		if g != nil {
+			fs = g.fetch
+		}
+		c.mu.Unlock()
+		if g == nil || fs == nil {
+			select {
+			case <-ready:
+				continue
+			case err := <-c.errs:
+				return nil, fmt.Errorf("kafkago: poll: %w", err)
+			case <-c.life.Done():
+				return nil, processor.ErrClosed
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		var msgs []kafka.Message
+		select {
+		case m := <-fs.ch:
+			msgs = append(msgs, m)
+		case <-g.ending:
+			continue
+		case err := <-c.errs:
+			return nil, fmt.Errorf("kafkago: poll: %w", err)
+		case <-c.life.Done():
+			return nil, processor.ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	drain:
+		for len(msgs) < c.cfg.MaxPollRecords {
+			select {
+			case m := <-fs.ch:
+				msgs = append(msgs, m)
+			default:
+				break drain
+			}
+		}
+
+		b := &batch{gen: g, first: map[processor.TopicPartition]int64{}, last: map[processor.TopicPartition]int64{}, done: make(chan struct{})}
+		out := make([]processor.Record, len(msgs))
+		for i := range msgs {
+			out[i] = fromKafka(&msgs[i])
+			tp := processor.TopicPartition{Topic: msgs[i].Topic, Partition: int32(msgs[i].Partition)}
+			if _, ok := b.first[tp]; !ok {
+				b.first[tp] = msgs[i].Offset
+			}
+			b.last[tp] = msgs[i].Offset
+		}
+		c.mu.Lock()
+		select {
+		case <-g.ending:
+			// The generation ended while we read: these records go to the
+			// partitions' next owner, from the committed offsets.
+			c.mu.Unlock()
+			continue
+		default:
+		}
+		c.batch = b
+		for i := range msgs {
+			if hw := msgs[i].HighWaterMark; hw > 0 {
+				tp := processor.TopicPartition{Topic: msgs[i].Topic, Partition: int32(msgs[i].Partition)}
+				c.lag[tp] = max(0, hw-(msgs[i].Offset+1))
+			}
+		}
+		c.mu.Unlock()
+		for tp, off := range b.last {
+			g.next[tp] = off + 1
+		}
+		return out, nil
+	}
+}
+
+// Lag returns, per owned partition that has delivered records, how many records
+// lie between the last record Poll returned and the partition's high watermark as
+// of that fetch. It is a gauge for metrics (consumer lag per partition), updated
+// by Poll and reset by every rebalance.
+func (c *Client) Lag() map[processor.TopicPartition]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[processor.TopicPartition]int64, len(c.lag))
+	if c.owned == nil {
+		return out
+	}
+	for _, tp := range c.owned.assigned {
+		if n, ok := c.lag[tp]; ok {
+			out[tp] = n
+		}
+	}
+	return out
+}
+
+// Produce writes recs (Topic, Key, Value, Headers, Timestamp; Partition and
+// Offset are ignored — the partition comes from the key through murmur2, as with
+// franz-go) and returns once every record is acknowledged by all in-sync
+// replicas. On error some records may have been written; the processor may
+// retry, and duplicates are possible (at-least-once).
+func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	if c.closed {
+		return processor.ErrClosed
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, len(recs))
+	for i := range recs {
+		msgs[i] = toKafka(&recs[i])
+	}
+	if err := c.writer.WriteMessages(ctx, msgs...); err != nil {
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) {
+			return fmt.Errorf("kafkago: produce: %d of %d records failed: %w", werrs.Count(), len(recs), err)
+		}
+		return fmt.Errorf("kafkago: produce %d records: %w", len(recs), err)
+	}
+	return nil
+}
+
+// Commit commits the offsets of every record of the last Poll, then lets a
+// pending rebalance proceed. Without an open batch it does nothing.
+//
+// The batch is closed whatever the outcome. If the broker refuses the commit
+// because the member's generation is gone (evicted after a session timeout,
+// rebalanced without it), Commit returns an error wrapping processor.ErrNotOwner.
+// On any error the records are delivered again: by the next Poll while the
+// generation lasts, otherwise to the partitions' next owner.
+func (c *Client) Commit(ctx context.Context) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	if c.closed {
+		return processor.ErrClosed
+	}
+	b := c.batch
+	if b == nil {
+		return nil
+	}
+	offsets := map[string]map[int]int64{}
+	for tp, off := range b.last {
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = map[int]int64{}
+		}
+		offsets[tp.Topic][int(tp.Partition)] = off + 1
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b.gen.kg.CommitOffsets(offsets) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		err = ctx.Err() // the commit may still land; the batch is redelivered either way
+	}
+	if err != nil {
+		c.rewind(b)
+		c.finish(b)
+		if notOwner(err) {
+			return fmt.Errorf("kafkago: commit: %w (%w)", processor.ErrNotOwner, err)
+		}
+		return fmt.Errorf("kafkago: commit: %w", err)
+	}
+	c.finish(b)
+	return nil
+}
+
+// Abort abandons the open batch without committing and lets a pending rebalance
+// proceed; its records are delivered again, by the next Poll while the
+// generation lasts, otherwise to the partitions' next owner. Without an open
+// batch it does nothing.
+func (c *Client) Abort(ctx context.Context) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer c.release()
+	if c.closed {
+		return processor.ErrClosed
+	}
+	if b := c.batch; b != nil {
+		c.rewind(b)
+		c.finish(b)
+	}
+	return nil
+}
+
+// rewind restarts the readers of b's generation so the batch is fetched again:
+// each partition of the batch from its first record, the others from where Poll
+// stopped. Runs under op with the batch still open, so the generation cannot end
+// meanwhile; an ending generation is not rewound (its successor starts from the
+// committed offsets).
+func (c *Client) rewind(b *batch) {
+	g := b.gen
+	c.mu.Lock()
+	select {
+	case <-g.ending:
+		c.mu.Unlock()
+		return
+	default:
+	}
+	old := g.fetch
+	g.fetch = nil
+	c.mu.Unlock()
+	old.stop()
+	for tp, off := range b.first {
+		g.next[tp] = off
+	}
+	fs := c.startFetch(g)
+	c.mu.Lock()
+	g.fetch = fs
+	c.mu.Unlock()
+}
+
+// finish closes the batch and releases its generation.
+func (c *Client) finish(b *batch) {
+	c.mu.Lock()
+	if c.batch == b {
+		c.batch = nil
+	}
+	c.mu.Unlock()
+	close(b.done)
+}
+
+// Assigned returns the input partitions this member owns now, sorted: those of
+// its current generation, including while it holds a rebalance for the batch in
+// flight. It is empty between generations and after Close.
+func (c *Client) Assigned() []processor.TopicPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.owned == nil {
+		return nil
+	}
+	return slices.Clone(c.owned.assigned)
+}
+
+// Ready connects to a broker (TLS and SASL included) and asks it for the broker
+// list; it returns nil when one seed broker answers within ctx.
+func (c *Client) Ready(ctx context.Context) error {
+	var errs []error
+	for _, addr := range c.cfg.Brokers {
+		conn, err := c.dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		} else {
+			_ = conn.SetDeadline(time.Now().Add(c.cfg.DialTimeout))
+		}
+		_, err = conn.Brokers()
+		_ = conn.Close()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("kafkago: ready: %w", errors.Join(errs...))
+}
+
+// Close wakes a blocked Poll, abandons an open batch without committing it (its
+// records go to the partitions' next owner), leaves the group, and closes the
+// writer. Call Commit first to keep the batch's work. ctx bounds the shutdown;
+// when it ends first, Close returns its error and the leave finishes in the
+// background. Calling Close again returns nil.
+func (c *Client) Close(ctx context.Context) error {
+	c.stopLife()
+	if err := c.acquire(ctx); err != nil {
+		return fmt.Errorf("kafkago: close: %w", err)
+	}
+	defer c.release()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if b := c.batch; b != nil {
+		c.finish(b)
+	}
+	done := make(chan error, 1)
+	go func() {
+		errs := []error{c.group.Close()}
+		<-c.mgrDone
+		if err := c.writer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close writer: %w", err))
+		}
+		done <- errors.Join(errs...)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("kafkago: close: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafkago: close: %w", ctx.Err())
+	}
+}
+
+func (c *Client) acquire(ctx context.Context) error {
+	select {
+	case c.op <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Client) release() { <-c.op }
+
+// notOwner reports whether a commit error means the member's generation is gone.
+func notOwner(err error) bool {
+	return errors.Is(err, kafka.IllegalGeneration) ||
+		errors.Is(err, kafka.UnknownMemberId) ||
+		errors.Is(err, kafka.RebalanceInProgress) ||
+		errors.Is(err, kafka.FencedInstanceID)
+}
+
+func fromKafka(m *kafka.Message) processor.Record {
+	var hs []processor.Header
+	if len(m.Headers) > 0 {
+		hs = make([]processor.Header, len(m.Headers))
+		for i, h := range m.Headers {
+			hs[i] = processor.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return processor.Record{
+		Topic:     m.Topic,
+		Partition: int32(m.Partition),
+		Offset:    m.Offset,
+		Key:       m.Key,
+		Value:     m.Value,
+		Headers:   hs,
+		Timestamp: m.Time,
+	}
+}
+
+func toKafka(r *processor.Record) kafka.Message {
+	m := kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, Time: r.Timestamp}
+	if len(r.Headers) > 0 {
+		m.Headers = make([]kafka.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			m.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return m
+}
+
+func compareTP(a, b processor.TopicPartition) int {
+	if a.Topic != b.Topic {
+		if a.Topic < b.Topic {
+			return -1
+		}
+		return 1
+	}
+	return int(a.Partition) - int(b.Partition)
+}

@@ -1,0 +1,182 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/state"
+)
+
+// Store is the lead-state store the processor needs; *state.Store implements it.
+type Store interface {
+	Resolve(ctx context.Context, identities []string) (map[string]string, error)
+	Load(ctx context.Context, leadIDs []string) (map[string]state.Record, error)
+	Write(ctx context.Context, updates []state.Update) ([]state.Result, error)
+	ClaimDue(ctx context.Context, shard int, now int64, lease time.Duration, limit int) ([]state.Timer, error)
+	TimerShards() int
+	Ping(ctx context.Context) error
+}
+
+// Processor turns input records into lead state and stage changes. One Processor
+// is one consumer-group member; run several (processes or goroutines with their
+// own Client) to scale out.
+type Processor struct {
+	cfg    Config
+	client Client
+	store  Store
+	eng    atomic.Pointer[scoring.Engine]
+	dec    *events.Decoder
+
+	readyMu  sync.Mutex
+	notReady string // why not ready; "" when ready
+
+	nextTick time.Time
+}
+
+// New validates cfg and returns a processor. It does not contact Kafka or Redis.
+func New(cfg Config, client Client, store Store, eng *scoring.Engine) (*Processor, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if client == nil || store == nil || eng == nil {
+		return nil, errors.New("processor: client, store and engine are required")
+	}
+	dec, err := events.NewDecoder(events.Options{})
+	if err != nil {
+		return nil, err
+	}
+	p := &Processor{cfg: cfg, client: client, store: store, dec: dec, notReady: "starting"}
+	p.eng.Store(eng)
+	return p, nil
+}
+
+// SetEngine swaps the scoring model (a reloaded rules file) between batches. State
+// written under the old model stays valid: see docs/rules.md, "Changing rules".
+func (p *Processor) SetEngine(e *scoring.Engine) { p.eng.Store(e) }
+
+// Engine returns the current engine.
+func (p *Processor) Engine() *scoring.Engine { return p.eng.Load() }
+
+// Ready returns nil when the processor's last cycle reached Kafka and Redis, or why not.
+func (p *Processor) Ready() error {
+	p.readyMu.Lock()
+	defer p.readyMu.Unlock()
+	if p.notReady != "" {
+		return errors.New(p.notReady)
+	}
+	return nil
+}
+
+func (p *Processor) setReady(reason string) {
+	p.readyMu.Lock()
+	changed := p.notReady != reason
+	p.notReady = reason
+	p.readyMu.Unlock()
+	if changed {
+		p.cfg.Observer.Ready(reason == "", reason)
+		if reason == "" {
+			p.cfg.Logger.Info("processor ready")
+		} else {
+			p.cfg.Logger.Warn("processor not ready", "reason", reason)
+		}
+	}
+}
+
+// Run consumes until ctx is cancelled, then shuts down in order: it stops polling,
+// finishes the batch in flight (state write, produce, commit) within
+// Config.ShutdownTimeout, and leaves the group. Redis or Kafka failures do not end
+// Run: the batch is retried with exponential backoff and jitter while the
+// processor reports not ready, and no new records are fetched meanwhile. Run
+// returns nil after a clean shutdown.
+func (p *Processor) Run(ctx context.Context) error {
+	log := p.cfg.Logger
+	p.nextTick = p.cfg.Now()
+	for ctx.Err() == nil {
+		recs, err := p.poll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(err, ErrClosed) {
+				return err
+			}
+			p.setReady("kafka: " + err.Error())
+			p.sleep(ctx, 0)
+			continue
+		}
+		// The batch in flight is finished even if ctx is cancelled meanwhile:
+		// shutdown is a sequence, not an abort.
+		work := context.WithoutCancel(ctx)
+		if err := p.cycle(ctx, work, recs); err != nil {
+			log.Error("batch abandoned", "err", err, "records", len(recs))
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := p.client.Close(sctx); err != nil {
+		return fmt.Errorf("processor: leaving the group: %w", err)
+	}
+	log.Info("processor stopped")
+	return nil
+}
+
+// poll waits for records until the next timer tick.
+func (p *Processor) poll(ctx context.Context) ([]Record, error) {
+	wait := time.Until(p.nextTick)
+	if wait < 10*time.Millisecond {
+		wait = 10 * time.Millisecond
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	recs, err := p.client.Poll(pctx)
+	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+		return recs, nil // the tick came: no records is not an error
+	}
+	return recs, err
+}
+
+// cycle processes one polled batch (and due timers) until it is committed, retrying
+// with backoff on retryable failures. ctx ends retries (shutdown); work is used for
+// the I/O of the batch itself.
+func (p *Processor) cycle(ctx, work context.Context, recs []Record) error {
+	for attempt := 0; ; attempt++ {
+		err := p.processBatch(work, recs)
+		if err == nil {
+			p.setReady("")
+			return nil
+		}
+		if errors.Is(err, ErrNotOwner) {
+			p.cfg.Logger.Warn("partitions lost before commit; batch dropped (it will be redelivered to the new owner)")
+			return nil
+		}
+		p.setReady(err.Error())
+		if ctx.Err() != nil {
+			_ = p.client.Abort(work)
+			return fmt.Errorf("shutting down with the batch unfinished (it will be redelivered): %w", err)
+		}
+		p.sleep(ctx, attempt)
+	}
+}
+
+// sleep waits an exponential backoff with full jitter, or until ctx ends.
+func (p *Processor) sleep(ctx context.Context, attempt int) {
+	d := p.cfg.BackoffMin << min(attempt, 20)
+	if d > p.cfg.BackoffMax || d <= 0 {
+		d = p.cfg.BackoffMax
+	}
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

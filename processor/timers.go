@@ -1,0 +1,109 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/leadscore/leadscore/state"
+)
+
+// ownedShards returns the timer shards this member sweeps: shard s belongs to the
+// owner of partition s mod TimerPartitions of the first input topic (every shard
+// when TimerPartitions is 0). Claims are exclusive, so overlap during a rebalance
+// costs only duplicate work, never a duplicate stage change.
+func (p *Processor) ownedShards() []int {
+	n := p.store.TimerShards()
+	var out []int
+	if p.cfg.TimerPartitions == 0 {
+		for s := 0; s < n; s++ {
+			out = append(out, s)
+		}
+		return out
+	}
+	topic := p.cfg.Topics.Inputs()[0]
+	owned := map[int32]bool{}
+	for _, tp := range p.client.Assigned() {
+		if tp.Topic == topic {
+			owned[tp.Partition] = true
+		}
+	}
+	for s := 0; s < n; s++ {
+		if owned[int32(s%p.cfg.TimerPartitions)] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sweepTimers claims the due timers of the owned shards and advances those leads
+// to now: decay regressions and inactivity steps fire, and stage changes left in an
+// outbox by a crash are produced. Their ids are deterministic (lead, move, due
+// instant), so a sweep repeated after a crash produces duplicates, never new ones.
+func (b *batch) sweepTimers(ctx context.Context) error {
+	now := b.now.UnixMilli()
+	var due []state.Timer
+	for _, s := range b.p.ownedShards() {
+		t0 := time.Now()
+		ts, err := b.p.store.ClaimDue(ctx, s, now, b.p.cfg.TimerLease, b.p.cfg.TimerBatch)
+		b.p.cfg.Observer.StoreRoundTrip("claim", time.Since(t0))
+		if err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		due = append(due, ts...)
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, t := range due {
+		if !b.isDone(t.LeadID) {
+			delete(b.loaded, t.LeadID) // a fresh read: the event path may have written it
+			want[t.LeadID] = true
+		}
+	}
+	if err := b.load(ctx, want); err != nil {
+		return err
+	}
+	fired := 0
+	for round := 0; len(want) > 0 && round < b.p.cfg.MaxConflictRounds; round++ {
+		var works []*leadWork
+		for id := range want {
+			r := b.loaded[id]
+			if !r.Exists() || r.MergedInto != "" {
+				continue // erased or stitched away: the claim simply lapses
+			}
+			st, err := b.decodeState(r)
+			if err != nil {
+				b.p.cfg.Logger.Error("corrupt lead state on timer", "lead", id, "err", err)
+				continue
+			}
+			w := &leadWork{id: id, base: r, st: st}
+			fired += len(b.eng.Advance(&w.st, now))
+			works = append(works, w)
+		}
+		retry, err := b.write(ctx, works)
+		if err != nil {
+			return err
+		}
+		want = map[string]bool{}
+		for _, id := range retry {
+			delete(b.loaded, id)
+			want[id] = true
+		}
+		if err := b.load(ctx, want); err != nil {
+			return err
+		}
+	}
+	b.p.cfg.Observer.Timers(len(due), fired)
+	return nil
+}
+
+func (b *batch) isDone(id string) bool {
+	for _, w := range b.done {
+		if w.id == id {
+			return true
+		}
+	}
+	return false
+}

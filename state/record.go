@@ -1,0 +1,110 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Record is the stored state of one lead.
+type Record struct {
+	// LeadID identifies the lead.
+	LeadID string
+	// Version is 0 when the lead has no record (new, or erased), and
+	// otherwise changes on every successful write. It is the compare-and-set
+	// token of the next Update: a write succeeds only if the record is still
+	// at this version. A new record starts at a random small version, so a
+	// lead erased and created again does not repeat the versions a stale
+	// writer may still hold.
+	Version uint64
+	// Data is the encoded scoring state, opaque to the store.
+	Data []byte
+	// Offsets maps "topic/partition" to the offset of the last event of that
+	// source partition applied to this record. Use Applied to test an event.
+	Offsets map[string]int64
+	// MergedInto is non-empty for a tombstone: this lead was stitched into
+	// MergedInto, and the processor must apply its events there (see
+	// docs/state.md, "Stitching"). A tombstone keeps its Data and Identities
+	// until the absorbing lead lists it in Absorbed.
+	MergedInto string
+	// Absorbed lists the leads whose state was merged into this one. It makes
+	// a stitch idempotent: a lead is merged only if it is not listed yet.
+	Absorbed []string
+	// Stage is the lead's current stage ("" when on no leaderboard).
+	Stage string
+	// Identities lists the identities ("anon:…", "user:…", "email:…" or any
+	// other string) that belong to this lead. Resolve's answers are hints;
+	// this list is the truth.
+	Identities []string
+
+	snap *snapshot // as stored; nil when Version is 0
+}
+
+// Exists reports whether the lead has a record (tombstones included).
+func (r Record) Exists() bool { return r.Version != 0 }
+
+// Applied reports whether the event at offset of topic/partition is already
+// reflected in the record: a replayed event must add nothing.
+func (r Record) Applied(topic string, partition int32, offset int64) bool {
+	last, ok := r.Offsets[SourceKey(topic, partition)]
+	return ok && offset <= last
+}
+
+// SourceKey is the Offsets key of a topic partition: "topic/partition".
+func SourceKey(topic string, partition int32) string {
+	return topic + "/" + strconv.FormatInt(int64(partition), 10)
+}
+
+func parseSourceKey(k string) (topic string, partition uint64, err error) {
+	i := strings.LastIndexByte(k, '/')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("offsets key %q is not topic/partition", k)
+	}
+	p, err := strconv.ParseUint(k[i+1:], 10, 31)
+	if err != nil {
+		return "", 0, fmt.Errorf("offsets key %q: bad partition", k)
+	}
+	return k[:i], p, nil
+}
+
+// record builds the public form of a stored record.
+func (s *Store) record(ctx context.Context, leadID string, snap *snapshot, data []byte) (Record, error) {
+	r := Record{LeadID: leadID, Version: snap.version, Data: data, MergedInto: snap.mergedInto, snap: snap}
+	if len(snap.identities) > 0 {
+		r.Identities = append([]string(nil), snap.identities...)
+	}
+	if len(snap.absorbed) > 0 {
+		r.Absorbed = append([]string(nil), snap.absorbed...)
+	}
+	name := func(kind byte, id uint64) (string, error) {
+		if n, ok := s.dictName(kind, id); ok {
+			return n, nil
+		}
+		if err := s.refreshDict(ctx); err != nil {
+			return "", wrapErr("load dictionary", err)
+		}
+		if n, ok := s.dictName(kind, id); ok {
+			return n, nil
+		}
+		return "", fmt.Errorf("state: lead %q: unknown dictionary id %c%d", leadID, kind, id)
+	}
+	if snap.stage != 0 {
+		n, err := name('s', snap.stage)
+		if err != nil {
+			return Record{}, err
+		}
+		r.Stage = n
+	}
+	if len(snap.offsets) > 0 {
+		r.Offsets = make(map[string]int64, len(snap.offsets))
+		for _, o := range snap.offsets {
+			t, err := name('t', o.topic)
+			if err != nil {
+				return Record{}, err
+			}
+			r.Offsets[t+"/"+strconv.FormatUint(o.partition, 10)] = int64(o.offset)
+		}
+	}
+	return r, nil
+}

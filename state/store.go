@@ -1,0 +1,264 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Store is the Redis store of per-lead state. It is safe for concurrent use.
+// Every method that talks to Redis takes a context, makes a fixed number of
+// round trips whatever the batch size, never retries by itself, and returns
+// errors that wrap ErrUnavailable (see IsRetryable) when Redis is
+// unreachable, times out or is failing over.
+type Store struct {
+	rdb     redis.UniversalClient
+	cluster bool
+	lay     layout
+	scale   float64
+	// groupSize overrides maxGroup (benchmarks: 1 = one script per lead).
+	groupSize int
+
+	mu    sync.RWMutex
+	ids   map[string]uint64 // "t:topic", "s:stage" -> id
+	names map[string]string // "t@id", "s@id" -> name
+}
+
+// New validates opts, connects, checks (or, on first use of the prefix,
+// records) the key layout and loads the scripts. It fails with an error that
+// wraps ErrUnavailable when Redis cannot be reached, so a caller can retry
+// with backoff, and with a plain error when the options are invalid or
+// differ from the layout already stored under the prefix.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	tlsCfg, err := opts.TLS.config()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		rdb:     newClient(&opts, tlsCfg),
+		cluster: opts.Cluster,
+		lay:     newLayout(&opts),
+		scale:   opts.RankScale,
+		ids:     map[string]uint64{},
+		names:   map[string]string{},
+	}
+	if err := s.init(ctx); err != nil {
+		_ = s.rdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := s.loadScripts(ctx); err != nil {
+		return wrapErr("connect", err)
+	}
+	meta, err := metaLua.Run(ctx, s.rdb, []string{s.lay.metaKey()}, s.lay.describe()).StringSlice()
+	if err != nil {
+		return wrapErr("connect", err)
+	}
+	m := pairs(meta)
+	if got, want := m["layout"], s.lay.describe(); got != want {
+		return fmt.Errorf("state: prefix %q holds a store with layout %q; options give %q (changing Buckets or TimerShards needs a migration)", s.lay.prefix, got, want)
+	}
+	s.setDict(m)
+	return nil
+}
+
+// loadScripts preloads the scripts on every master so that the first
+// pipelined EVALSHA finds them; a node that lost them (restart, failover,
+// SCRIPT FLUSH) is handled by a fallback to EVAL.
+func (s *Store) loadScripts(ctx context.Context) error {
+	load := func(ctx context.Context, c redis.Cmdable) error {
+		for _, sc := range allScripts {
+			if err := sc.Load(ctx, c).Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return load(ctx, c) })
+	}
+	return load(ctx, s.rdb)
+}
+
+func pairs(kv []string) map[string]string {
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func (s *Store) setDict(m map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for f, v := range m {
+		if len(f) < 2 {
+			continue
+		}
+		switch f[1] {
+		case ':':
+			if id, err := strconv.ParseUint(v, 10, 64); err == nil {
+				s.ids[f] = id
+			}
+		case '@':
+			s.names[f] = v
+		}
+	}
+}
+
+// refreshDict reloads the dictionaries (after meeting an id that another
+// process assigned).
+func (s *Store) refreshDict(ctx context.Context) error {
+	m, err := s.rdb.HGetAll(ctx, s.lay.metaKey()).Result()
+	if err != nil {
+		return err
+	}
+	s.setDict(m)
+	return nil
+}
+
+func (s *Store) dictID(kind byte, name string) (uint64, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.ids[string(kind)+":"+name]
+	return id, ok
+}
+
+func (s *Store) dictName(kind byte, id uint64) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n, ok := s.names[string(kind)+"@"+strconv.FormatUint(id, 10)]
+	return n, ok
+}
+
+// ensureIDs registers the names not yet in the dictionary, in one round trip
+// (none when all are known).
+func (s *Store) ensureIDs(ctx context.Context, topics, stages map[string]bool) error {
+	var missT, missS []interface{}
+	for t := range topics {
+		if _, ok := s.dictID('t', t); !ok {
+			missT = append(missT, t)
+		}
+	}
+	for st := range stages {
+		if _, ok := s.dictID('s', st); !ok {
+			missS = append(missS, st)
+		}
+	}
+	if len(missT)+len(missS) == 0 {
+		return nil
+	}
+	keys := []string{s.lay.metaKey()}
+	cmds := make([]*redis.Cmd, 0, 2)
+	_, err := s.pipelined(ctx, func(p redis.Pipeliner) {
+		if len(missT) > 0 {
+			cmds = append(cmds, dictLua.EvalSha(ctx, p, keys, append([]interface{}{"t"}, missT...)...))
+		}
+		if len(missS) > 0 {
+			cmds = append(cmds, dictLua.EvalSha(ctx, p, keys, append([]interface{}{"s"}, missS...)...))
+		}
+	})
+	if err != nil {
+		// NOSCRIPT or a failure: fall back to plain EVAL, one by one.
+		cmds = cmds[:0]
+		if len(missT) > 0 {
+			cmds = append(cmds, dictLua.Eval(ctx, s.rdb, keys, append([]interface{}{"t"}, missT...)...))
+		}
+		if len(missS) > 0 {
+			cmds = append(cmds, dictLua.Eval(ctx, s.rdb, keys, append([]interface{}{"s"}, missS...)...))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cmds {
+		vals, err := c.Int64Slice()
+		if err != nil {
+			return err
+		}
+		args := c.Args()
+		kind := args[len(args)-len(vals)-1].(string)
+		for i, v := range vals {
+			name := args[len(args)-len(vals)+i].(string)
+			s.ids[kind+":"+name] = uint64(v)
+			s.names[kind+"@"+strconv.FormatUint(uint64(v), 10)] = name
+		}
+	}
+	return nil
+}
+
+// pipelined runs fn's commands in one pipeline and returns them. The error is
+// the first command error, as go-redis reports it.
+func (s *Store) pipelined(ctx context.Context, fn func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	p := s.rdb.Pipeline()
+	fn(p)
+	if p.Len() == 0 {
+		return nil, nil
+	}
+	return p.Exec(ctx)
+}
+
+// isNoScript reports a script missing from a node's cache.
+func isNoScript(err error) bool { return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") }
+
+// Ping checks that Redis answers (every master, in Cluster). Use it for a
+// readiness probe; its error wraps ErrUnavailable when Redis is down.
+func (s *Store) Ping(ctx context.Context) error {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return wrapErr("ping", cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return c.Ping(ctx).Err()
+		}))
+	}
+	return wrapErr("ping", s.rdb.Ping(ctx).Err())
+}
+
+// AddHook installs a go-redis hook on the store's client, for tracing and
+// metrics (e.g. redisotel) or to count round trips. In Cluster the hook sees
+// each pipeline once, before it is split per node.
+func (s *Store) AddHook(h redis.Hook) { s.rdb.AddHook(h) }
+
+// Close closes the connections. A closed store returns errors that are not
+// retryable.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+// TimerShards is the number of timer shards: ClaimDue accepts shards 0 to
+// TimerShards()-1.
+func (s *Store) TimerShards() int { return int(s.lay.shards) }
+
+// TimerShard is the timer shard of a lead: the shard a ClaimDue sweep must
+// cover to see the lead's deadline. It depends only on the lead id and the
+// layout.
+func (s *Store) TimerShard(leadID string) int {
+	return int(s.lay.shardOfBucket(s.lay.bucket(leadID)))
+}
+
+func validName(kind, n string) error {
+	if n == "" || len(n) > maxNameLen || strings.ContainsAny(n, "\x00") {
+		return fmt.Errorf("invalid %s name %q", kind, n)
+	}
+	return nil
+}
+
+func validLeadID(id string) error {
+	if id == "" {
+		return errors.New("empty lead id")
+	}
+	if id[0] == '~' || strings.IndexByte(id, 0) >= 0 {
+		return fmt.Errorf("lead id %q starts with '~' or holds NUL", id)
+	}
+	if len(id) > maxLeadIDLen {
+		return fmt.Errorf("lead id %.20q… longer than %d bytes", id, maxLeadIDLen)
+	}
+	return nil
+}
