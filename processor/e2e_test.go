@@ -64,8 +64,8 @@ var backends = []backend{
 // they feed, as a live system's clock moves with its traffic.
 type clock struct{ ms atomic.Int64 }
 
-func (c *clock) Now() time.Time  { return time.UnixMilli(c.ms.Load()) }
-func (c *clock) Set(ms int64)    { c.ms.Store(ms) }
+func (c *clock) Now() time.Time   { return time.UnixMilli(c.ms.Load()) }
+func (c *clock) Set(ms int64)     { c.ms.Store(ms) }
 func (c *clock) Advance(ms int64) { c.ms.Add(ms) }
 
 // env is one test's broker, store and helpers.
