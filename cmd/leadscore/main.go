@@ -18,6 +18,7 @@ var version = "dev"
 // environment variables), validated by kong before Run is called.
 type cli struct {
 	Rules   rulesCmd         `cmd:"" help:"Check a rules file, or print the rules-file reference."`
+	Run     runCmd           `cmd:"" help:"Run the stream processor: Kafka in, Redis state, stage changes out."`
 	Score   scoreCmd         `cmd:"" help:"Score a JSONL event log offline (the oracle): final lead states and every stage change, as JSONL."`
 	Demo    demoCmd          `cmd:"" help:"Watch simulated visitors move through the funnel, scored live (no services needed)."`
 	Version kong.VersionFlag `help:"Print the version and exit."`

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkago"
+	"github.com/leadscore/leadscore/rules"
+	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/state"
+)
+
+// kafkaFlags configure the Kafka connection and topics.
+type kafkaFlags struct {
+	Brokers          []string `default:"127.0.0.1:9092" env:"LEADSCORE_BROKERS" help:"Kafka seed brokers, host:port, comma-separated."`
+	KafkaClient      string   `default:"franz-go" enum:"franz-go,kafka-go" env:"LEADSCORE_KAFKA_CLIENT" help:"Kafka client: franz-go (primary; exactly-once capable) or kafka-go (at-least-once)."`
+	Group            string   `default:"leadscore" env:"LEADSCORE_GROUP" help:"Consumer group id shared by all processor instances."`
+	ExactlyOnce      bool     `env:"LEADSCORE_EXACTLY_ONCE" help:"Kafka transactions: stage changes and input offsets commit atomically (franz-go only)."`
+	TransactionalID  string   `env:"LEADSCORE_TRANSACTIONAL_ID" help:"Transactional id of this instance (exactly-once); unique per running instance, stable across its restarts. Default: leadscore-<hostname>."`
+	TopicWeb         string   `default:"tracking.web" env:"LEADSCORE_TOPIC_WEB" help:"Input: Segment-spec web events."`
+	TopicEmail       string   `default:"tracking.email" env:"LEADSCORE_TOPIC_EMAIL" help:"Input: SendGrid Event Webhook events."`
+	TopicFeedback    string   `default:"crm.feedback" env:"LEADSCORE_TOPIC_FEEDBACK" help:"Input: sales feedback."`
+	TopicStages      string   `default:"leads.stage-changes" env:"LEADSCORE_TOPIC_STAGE_CHANGES" help:"Output: stage changes."`
+	TopicDLQ         string   `default:"leads.dead-letter" env:"LEADSCORE_TOPIC_DEAD_LETTER" help:"Output: dead letters."`
+	CreateTopics     bool     `env:"LEADSCORE_CREATE_TOPICS" help:"Create missing topics at start (otherwise a missing topic is an error)."`
+	Partitions       int32    `default:"12" env:"LEADSCORE_PARTITIONS" help:"Partitions of topics created with --create-topics."`
+	Replication      int16    `default:"-1" env:"LEADSCORE_REPLICATION" help:"Replication factor of created topics (-1: broker default)."`
+	KafkaTLS         bool     `env:"LEADSCORE_KAFKA_TLS" help:"Connect to Kafka with TLS."`
+	KafkaTLSCA       string   `env:"LEADSCORE_KAFKA_TLS_CA" type:"existingfile" help:"CA bundle (PEM) that signed the brokers' certificates."`
+	KafkaTLSCert     string   `env:"LEADSCORE_KAFKA_TLS_CERT" type:"existingfile" help:"Client certificate (PEM) for mutual TLS."`
+	KafkaTLSKey      string   `env:"LEADSCORE_KAFKA_TLS_KEY" type:"existingfile" help:"Client key (PEM) for mutual TLS."`
+	SASLMechanism    string   `env:"LEADSCORE_KAFKA_SASL_MECHANISM" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" default:"" help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."`
+	SASLUser         string   `env:"LEADSCORE_KAFKA_SASL_USER" help:"SASL user."`
+	SASLPassword     string   `env:"LEADSCORE_KAFKA_SASL_PASSWORD" help:"SASL password (prefer the environment or --sasl-password-file; never logged)."`
+	SASLPasswordFile string   `env:"LEADSCORE_KAFKA_SASL_PASSWORD_FILE" type:"existingfile" help:"File holding the SASL password."`
+}
+
+// redisFlags configure the state store.
+type redisFlags struct {
+	RedisAddrs        []string `default:"127.0.0.1:6379" env:"LEADSCORE_REDIS_ADDRS" help:"Redis address(es): one server, Sentinels (with --redis-master), or Cluster seed nodes (with --redis-cluster)."`
+	RedisMaster       string   `env:"LEADSCORE_REDIS_MASTER" help:"Sentinel master name (selects Sentinel)."`
+	RedisCluster      bool     `env:"LEADSCORE_REDIS_CLUSTER_MODE" help:"Redis Cluster."`
+	RedisUser         string   `env:"LEADSCORE_REDIS_USER" help:"Redis ACL user."`
+	RedisPassword     string   `env:"LEADSCORE_REDIS_PASSWORD" help:"Redis password (prefer the environment or --redis-password-file; never logged)."`
+	RedisPasswordFile string   `env:"LEADSCORE_REDIS_PASSWORD_FILE" type:"existingfile" help:"File holding the Redis password."`
+	RedisDB           int      `env:"LEADSCORE_REDIS_DB" help:"Redis logical database (not with Cluster)."`
+	RedisTLS          bool     `env:"LEADSCORE_REDIS_TLS" help:"Connect to Redis with TLS."`
+	RedisTLSCA        string   `name:"redis-tls-ca" env:"LEADSCORE_REDIS_TLS_CA" type:"existingfile" help:"CA bundle (PEM) for Redis TLS."`
+	RedisTLSCert      string   `env:"LEADSCORE_REDIS_TLS_CERT" type:"existingfile" help:"Client certificate (PEM) for Redis TLS."`
+	RedisTLSKey       string   `env:"LEADSCORE_REDIS_TLS_KEY" type:"existingfile" help:"Client key (PEM) for Redis TLS."`
+	RedisPoolSize     int      `env:"LEADSCORE_REDIS_POOL_SIZE" help:"Connections per Redis node (0: go-redis default)."`
+	RedisPrefix       string   `default:"ls" env:"LEADSCORE_REDIS_PREFIX" help:"Prefix of every Redis key."`
+}
+
+// runCmd is `leadscore run`: the stream processor.
+type runCmd struct {
+	Rules           string        `required:"" type:"existingfile" env:"LEADSCORE_RULES" help:"Rules file (YAML). SIGHUP reloads it."`
+	Kafka           kafkaFlags    `embed:""`
+	Redis           redisFlags    `embed:""`
+	TimerTick       time.Duration `default:"1s" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
+	ShutdownTimeout time.Duration `default:"30s" env:"LEADSCORE_SHUTDOWN_TIMEOUT" help:"Bound on finishing the batch in flight, committing and leaving the group on SIGTERM."`
+	LogFormat       string        `default:"json" enum:"json,text" env:"LEADSCORE_LOG_FORMAT" help:"Log format: json or text."`
+	LogLevel        string        `default:"info" enum:"debug,info,warn,error" env:"LEADSCORE_LOG_LEVEL" help:"Log level."`
+}
+
+// Validate is called by kong before Run: configuration errors are reported before
+// anything is contacted.
+func (c *runCmd) Validate() error {
+	k := c.Kafka
+	if k.ExactlyOnce && k.KafkaClient == "kafka-go" {
+		return errors.New("--exactly-once needs --kafka-client=franz-go: the kafka-go backend is at-least-once only")
+	}
+	if k.SASLMechanism != "" && k.SASLUser == "" {
+		return errors.New("--sasl-mechanism needs --sasl-user")
+	}
+	if (k.KafkaTLSCert == "") != (k.KafkaTLSKey == "") || (c.Redis.RedisTLSCert == "") != (c.Redis.RedisTLSKey == "") {
+		return errors.New("a TLS client certificate needs its key, and the reverse")
+	}
+	if c.Redis.RedisCluster && c.Redis.RedisMaster != "" {
+		return errors.New("--redis-cluster and --redis-master exclude each other")
+	}
+	cfg := processor.Config{Topics: c.topics()}
+	return cfg.Validate()
+}
+
+func (c *runCmd) topics() processor.Topics {
+	k := c.Kafka
+	return processor.Topics{Web: k.TopicWeb, Email: k.TopicEmail, Feedback: k.TopicFeedback, StageChanges: k.TopicStages, DeadLetter: k.TopicDLQ}
+}
+
+// Run starts the processor and runs it until SIGINT/SIGTERM (graceful: the batch in
+// flight is finished and committed), reloading the rules on SIGHUP. A second
+// SIGINT/SIGTERM exits at once.
+func (c *runCmd) Run(e *env) error {
+	log := newLogger(e.stderr, c.LogFormat, c.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal now kills the process
+	}()
+	eng, err := loadEngine(c.Rules)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c.Redis)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	client, partitions, err := openKafka(ctx, c.Kafka, c.topics(), log)
+	if err != nil {
+		return err
+	}
+	p, err := processor.New(processor.Config{Topics: c.topics(), TimerTick: c.TimerTick, TimerPartitions: partitions,
+		ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: log}, client, store, eng)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			ne, err := loadEngine(c.Rules)
+			if err != nil {
+				log.Error("rules reload refused; keeping the current rules", "file", c.Rules, "err", err)
+				continue
+			}
+			p.SetEngine(ne)
+			log.Info("rules reloaded", "file", c.Rules, "model_version", ne.Model().Version)
+		}
+	}()
+	log.Info("leadscore running", "brokers", strings.Join(c.Kafka.Brokers, ","), "kafka_client", c.Kafka.KafkaClient,
+		"group", c.Kafka.Group, "exactly_once", c.Kafka.ExactlyOnce, "model_version", eng.Model().Version)
+	return p.Run(ctx)
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func loadEngine(file string) (*scoring.Engine, error) {
+	m, err := rules.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	return scoring.NewEngine(m)
+}
+
+// secret returns value, or the trimmed content of file when value is empty.
+func secret(value, file string) (string, error) {
+	if value != "" || file == "" {
+		return value, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading secret file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func openStore(ctx context.Context, f redisFlags) (*state.Store, error) {
+	pw, err := secret(f.RedisPassword, f.RedisPasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	opts := state.Options{Addrs: f.RedisAddrs, MasterName: f.RedisMaster, Cluster: f.RedisCluster, Username: f.RedisUser,
+		Password: pw, DB: f.RedisDB, PoolSize: f.RedisPoolSize, KeyPrefix: f.RedisPrefix}
+	if f.RedisTLS || f.RedisTLSCA != "" || f.RedisTLSCert != "" {
+		opts.TLS = &state.TLSOptions{CAFile: f.RedisTLSCA, CertFile: f.RedisTLSCert, KeyFile: f.RedisTLSKey}
+	}
+	s, err := state.New(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return s, nil
+}
+
+// openKafka checks (or creates) the topics, learns the partition count of the
+// first input topic (timer shards follow its partitions), and opens the
+// configured client.
+func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.Logger) (processor.Client, int, error) {
+	pw, err := secret(f.SASLPassword, f.SASLPasswordFile)
+	if err != nil {
+		return nil, 0, err
+	}
+	fc := franzgo.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), ExactlyOnce: f.ExactlyOnce,
+		TransactionalID: f.TransactionalID, Logger: log}
+	if f.KafkaTLS || f.KafkaTLSCA != "" || f.KafkaTLSCert != "" {
+		fc.TLS = &franzgo.TLSConfig{CAFile: f.KafkaTLSCA, CertFile: f.KafkaTLSCert, KeyFile: f.KafkaTLSKey}
+	}
+	if f.SASLMechanism != "" {
+		fc.SASL = &franzgo.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}
+	}
+	if f.ExactlyOnce && fc.TransactionalID == "" {
+		host, _ := os.Hostname()
+		fc.TransactionalID = "leadscore-" + host
+	}
+	conn, err := fc.ConnOpts()
+	if err != nil {
+		return nil, 0, err
+	}
+	all := append(t.Inputs(), t.StageChanges, t.DeadLetter)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if f.CreateTopics {
+		var specs []franzgo.TopicSpec
+		for _, name := range all {
+			specs = append(specs, franzgo.TopicSpec{Name: name, Partitions: f.Partitions, Replication: f.Replication})
+		}
+		if err := franzgo.EnsureTopics(actx, f.Brokers, specs, conn...); err != nil {
+			return nil, 0, err
+		}
+	} else if err := franzgo.CheckTopics(actx, f.Brokers, all, conn...); err != nil {
+		return nil, 0, fmt.Errorf("%w (create them, or start with --create-topics)", err)
+	}
+	partitions, err := partitionCount(actx, f.Brokers, t.Inputs()[0], conn)
+	if err != nil {
+		return nil, 0, err
+	}
+	if f.KafkaClient == "kafka-go" {
+		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), Logger: log}
+		if fc.TLS != nil {
+			kc.TLS = &kafkago.TLSConfig{CAFile: f.KafkaTLSCA, CertFile: f.KafkaTLSCert, KeyFile: f.KafkaTLSKey}
+		}
+		if fc.SASL != nil {
+			kc.SASL = &kafkago.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}
+		}
+		cl, err := kafkago.New(ctx, kc)
+		return cl, partitions, err
+	}
+	cl, err := franzgo.New(ctx, fc)
+	return cl, partitions, err
+}
+
+func partitionCount(ctx context.Context, brokers []string, topic string, conn []kgo.Opt) (int, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, conn...)...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: describing %s: %w", topic, err)
+	}
+	d, ok := td[topic]
+	if !ok || d.Err != nil {
+		return 0, fmt.Errorf("kafka: describing %s: %v", topic, d.Err)
+	}
+	return len(d.Partitions), nil
+}
