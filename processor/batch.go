@@ -77,10 +77,9 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) error {
 		}
 	}
 	if err := p.client.Commit(ctx); err != nil {
-		if errors.Is(err, ErrNotOwner) {
-			return err
-		}
-		return fmt.Errorf("kafka: commit: %w", err)
+		// A failed commit closes the batch and its records come back through Poll:
+		// retrying here would only produce the outbox twice.
+		return fmt.Errorf("kafka: commit: %w: %w", ErrNotOwner, err)
 	}
 	b.ackOutbox(ctx)
 	b.observe(recs, start)

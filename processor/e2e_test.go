@@ -49,6 +49,16 @@ var backends = []backend{
 		}
 		return c
 	}},
+	{"franz-go-exactly-once", func(t *testing.T, brokers []string, group string) processor.Client {
+		c, err := franzgo.New(context.Background(), franzgo.Config{Brokers: brokers, Group: group,
+			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
+			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond,
+			ExactlyOnce: true, TransactionalID: fmt.Sprintf("%s-%d", group, txnSeq.Add(1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}},
 	{"kafka-go", func(t *testing.T, brokers []string, group string) processor.Client {
 		c, err := kafkago.New(context.Background(), kafkago.Config{Brokers: brokers, Group: group,
 			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
@@ -398,6 +408,8 @@ func TestStoriesThroughKafka(t *testing.T) {
 		sameChanges(t, e.readTopic(topics.StageChanges, len(want), 10*time.Second), want)
 	})
 }
+
+var txnSeq atomic.Int64
 
 var quiet = func() *slog.Logger {
 	if os.Getenv("LEADSCORE_TEST_LOG") != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,7 +145,12 @@ func TestCrashesLoseNothingAndCountNothingTwice(t *testing.T) {
 		want := e.oracle(lines, at)
 		dups := sameChanges(t, e.readTopic(topics.StageChanges, len(want), 15*time.Second), want)
 		e.sameStates(lines, at)
-		if dups == 0 {
+		// At least once: the batches killed between produce and commit are produced
+		// again (same ids). Exactly once: their transactions were aborted, so a
+		// read_committed consumer sees every stage change exactly once.
+		if exactly := strings.HasSuffix(b.name, "exactly-once"); exactly && dups != 0 {
+			t.Errorf("exactly-once mode: %d duplicates visible to a read_committed consumer", dups)
+		} else if !exactly && dups == 0 {
 			t.Error("no stage change was re-emitted: the crashes after produce did not exercise the outbox")
 		}
 		t.Logf("%d inputs, %d crashes", len(ins), crashes)

@@ -49,11 +49,16 @@ type Client interface {
 	// or the client is closed. Records of one partition are in offset order.
 	Poll(ctx context.Context) ([]Record, error)
 	// Produce writes records and returns once every one is acknowledged (acks=all).
-	// In exactly-once mode the records join the transaction of the current batch.
+	// The partition comes from the key (murmur2, as Kafka's Java client and
+	// franz-go partition); Record.Partition and Offset are ignored. In
+	// exactly-once mode the records join the transaction of the current batch; with
+	// no batch open (outputs of timers) they are a transaction of their own.
 	Produce(ctx context.Context, recs []Record) error
 	// Commit marks every record returned by the last Poll as processed: it commits
 	// offsets (exactly-once mode: commits the transaction with the offsets) and then
-	// lets pending rebalances proceed.
+	// lets pending rebalances proceed. With no batch open it does nothing. Any
+	// error closes the batch: its records will be polled again (by this member or
+	// the partition's new owner), so the caller must not retry the commit.
 	Commit(ctx context.Context) error
 	// Abort gives up the current batch without committing (exactly-once: aborts the
 	// transaction); its records will be delivered again.
@@ -66,8 +71,10 @@ type Client interface {
 	Close(ctx context.Context) error
 }
 
-// ErrNotOwner means the member lost partitions of the batch before it could commit:
-// the batch must be dropped, not retried.
+// ErrNotOwner means the batch could not be committed because the group moved on:
+// the member lost partitions of the batch, or (exactly-once) a rebalance completed
+// while the transaction was open. The batch must be dropped, not retried; its
+// records are redelivered.
 var ErrNotOwner = errors.New("processor: partitions lost before commit")
 
 // ErrClosed is returned by Poll once the client is closed.

@@ -154,7 +154,7 @@ func (p *Processor) cycle(ctx, work context.Context, recs []Record) error {
 			return nil
 		}
 		if errors.Is(err, ErrNotOwner) {
-			p.cfg.Logger.Warn("partitions lost before commit; batch dropped (it will be redelivered to the new owner)")
+			p.cfg.Logger.Warn("batch not committed; it will be redelivered (its state writes are idempotent)", "err", err)
 			return nil
 		}
 		p.setReady(err.Error())

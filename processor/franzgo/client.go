@@ -264,10 +264,13 @@ func pollError(ctx, life context.Context, fetches kgo.Fetches) error {
 // Produce writes recs (Topic, Key, Value, Headers, Timestamp; Partition and
 // Offset are ignored — the partition comes from the key through Kafka's murmur2
 // partitioner) and returns once every record is acknowledged by all in-sync
-// replicas. In exactly-once mode the records join the open batch's transaction,
-// and Produce outside a batch is an error. On error some records may have been
-// written (at-least-once) or the transaction must be aborted with Abort
-// (exactly-once).
+// replicas. In exactly-once mode the records join the open batch's transaction;
+// outside a batch (no Poll since the last Commit or Abort, e.g. timer-driven
+// outputs) they are committed in a transaction of their own, atomically but not
+// tied to input offsets, and an error wrapping processor.ErrNotOwner means that
+// transaction was aborted by a concurrent rebalance (retry). On error some
+// records may have been written (at-least-once), or the batch's transaction must
+// be aborted with Abort (exactly-once).
 func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
 	if err := c.acquire(ctx); err != nil {
 		return err
@@ -279,12 +282,12 @@ func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if c.sess != nil && c.batch == nil {
-		return errors.New("franzgo: produce: exactly-once records need an open batch (Poll first)")
-	}
 	krs := make([]*kgo.Record, len(recs))
 	for i := range recs {
 		krs[i] = toKgo(&recs[i])
+	}
+	if c.sess != nil && c.batch == nil {
+		return c.produceOwnTransaction(ctx, krs)
 	}
 	var res kgo.ProduceResults
 	if c.sess != nil {
@@ -300,6 +303,41 @@ func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
 			}
 		}
 		return fmt.Errorf("franzgo: produce: %d of %d records failed: %w", failed, len(recs), err)
+	}
+	return nil
+}
+
+// produceOwnTransaction writes records produced outside a batch (exactly-once
+// mode, e.g. timer-driven outputs) in a transaction of their own, with no input
+// offsets.
+func (c *Client) produceOwnTransaction(ctx context.Context, krs []*kgo.Record) error {
+	c.mu.Lock()
+	stale := c.staleSession
+	c.staleSession = false
+	c.mu.Unlock()
+	if stale { // see Poll
+		if _, err := c.sess.End(ctx, kgo.TryAbort); err != nil {
+			return fmt.Errorf("franzgo: produce: reset transaction session: %w", err)
+		}
+	}
+	if err := c.sess.Begin(); err != nil {
+		return fmt.Errorf("franzgo: produce: begin transaction: %w", err)
+	}
+	if err := c.sess.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RebalanceTimeout)
+		defer cancel()
+		_, _ = c.sess.End(actx, kgo.TryAbort)
+		return fmt.Errorf("franzgo: produce (own transaction, aborted): %w", err)
+	}
+	committed, err := c.sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RebalanceTimeout)
+		defer cancel()
+		_, _ = c.sess.End(actx, kgo.TryAbort)
+		return fmt.Errorf("franzgo: produce: commit own transaction: %w", err)
+	}
+	if !committed {
+		return fmt.Errorf("franzgo: produce: own transaction aborted (the group rebalanced meanwhile): %w", processor.ErrNotOwner)
 	}
 	return nil
 }

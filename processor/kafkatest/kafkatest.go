@@ -74,6 +74,7 @@ func Run(t *testing.T, newClient NewClientFunc, opts ...Option) {
 		{"PollHonoursContextAndClose", s.testPollHonoursContextAndClose},
 		{"ExactlyOnce/AbortedBatchInvisible", s.testEOSAbortedInvisible},
 		{"ExactlyOnce/LostGenerationAborts", s.testEOSNotOwner},
+		{"ExactlyOnce/ProduceOutsideBatch", s.testEOSProduceOutsideBatch},
 		{"ExactlyOnce/GroupSplitsAndRebalances", s.testEOSGroupSplitsAndRebalances},
 	}
 	for _, tc := range tests {

@@ -744,3 +744,28 @@ func (s *suite) testEOSNotOwner(t *testing.T) {
 		t.Fatalf("read_committed consumer sees %d outputs, want %d", len(out), len(in))
 	}
 }
+
+// Exactly-once: records produced outside a batch (no Poll before, e.g. outputs of
+// timers) are committed in a transaction of their own and visible to
+// read_committed consumers; the next batch still works.
+func (s *suite) testEOSProduceOutsideBatch(t *testing.T) {
+	if s.newEOS == nil {
+		t.Skip("backend does not declare exactly-once (kafkatest.ExactlyOnce)")
+	}
+	c := NewCluster(t, []Topic{{"in", 1}, {"out", 2}})
+	brokers := c.ListenAddrs()
+	ctx := testCtx(t, 30*time.Second)
+	cl := s.client(t, s.newEOS, c, "g-eos-timer", "in")
+	recs := []processor.Record{{Topic: "out", Key: []byte("lead-1"), Value: []byte("timer-1")}, {Topic: "out", Key: []byte("lead-2"), Value: []byte("timer-2")}}
+	if err := cl.Produce(ctx, recs); err != nil {
+		t.Fatalf("produce outside a batch: %v", err)
+	}
+	if got := kvalues(Consume(t, brokers, "out", true, 2, 300*time.Millisecond)); !slices.Equal(got, []string{"timer-1", "timer-2"}) {
+		t.Fatalf("read_committed consumer sees %v, want the two records produced outside a batch", got)
+	}
+	in := Produce(t, brokers, inputs(5, "in"))
+	got := pollUntil(t, ctx, cl, len(in), true)
+	if !slices.Equal(values(got), kvalues(in)) {
+		t.Fatalf("after a transaction of its own, polled %v, want %v", values(got), kvalues(in))
+	}
+}
