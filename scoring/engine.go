@@ -314,6 +314,10 @@ const (
 )
 
 func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
+	if e.quietUntil(st, t) {
+		e.bringTo(st, t)
+		return out
+	}
 	for guard := 0; guard < 4*len(e.m.Stages)+len(e.m.Inactivity)+4; guard++ {
 		due, kind := e.nextChange(st)
 		if kind == changeNone || due > t {
@@ -344,6 +348,22 @@ func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
 	return out
 }
 
+// quietUntil is a cheap check, for the hot path, that nothing time-driven can
+// happen to st before t: no inactivity step falls due, and the score alone keeps
+// the lead above its stage's exit threshold at t (entry alternatives can only
+// prolong the stay). When it says false, the exact computation decides.
+func (e *Engine) quietUntil(st *State, t int64) bool {
+	if int(st.StepsDone) < len(e.m.Inactivity) && st.LastActive > 0 &&
+		st.LastActive+e.m.Inactivity[st.StepsDone].After <= t {
+		return false
+	}
+	s := &e.m.Stages[e.stageOf(st)]
+	if s.Exit == nil || s.Terminal {
+		return true
+	}
+	return e.Score(st, t) >= s.Exit.Below
+}
+
 // NextChange returns the next instant at which st will change with no new event (an
 // inactivity step, or the stage's exit condition failing as the score decays and
 // criteria windows close), or false when nothing will happen. The instant is exact
@@ -359,7 +379,7 @@ func (e *Engine) nextChange(st *State) (int64, changeKind) {
 	if int(st.StepsDone) < len(e.m.Inactivity) && st.LastActive > 0 {
 		best, kind = st.LastActive+e.m.Inactivity[st.StepsDone].After, changeStep
 	}
-	cur := e.m.stageIndex[st.Stage]
+	cur := e.stageOf(st)
 	if s := &e.m.Stages[cur]; s.Exit != nil && !s.Terminal {
 		if until, ok := e.stayUntil(st, cur); ok && until < best {
 			best, kind = until, changeExit
@@ -468,7 +488,7 @@ func (e *Engine) windowUntil(st *State, c Condition, now int64) int64 {
 func (e *Engine) settle(st *State, t int64, hit []int) Cause {
 	cause := Cause{Kind: CauseCriteria, Rule: e.firstRule(hit)}
 	e.regress(st, t, hit, cause)
-	cur := e.m.stageIndex[st.Stage]
+	cur := e.stageOf(st)
 	if e.m.Stages[cur].Terminal {
 		return cause
 	}
@@ -498,7 +518,7 @@ func (e *Engine) settle(st *State, t int64, hit []int) Cause {
 // regress follows exits while the current stage's stay condition fails at t.
 func (e *Engine) regress(st *State, t int64, hit []int, cause Cause) {
 	for range e.m.Stages {
-		cur := e.m.stageIndex[st.Stage]
+		cur := e.stageOf(st)
 		s := &e.m.Stages[cur]
 		if s.Exit == nil || s.Terminal || e.stays(st, cur, t, hit) {
 			return
@@ -512,7 +532,7 @@ func (e *Engine) stays(st *State, cur int, t int64, hit []int) bool {
 	if st.score(t, e.m.HalfLife) >= s.Exit.Below {
 		return true
 	}
-	_, ok := e.entryHolds(st, cur, t, e.m.stageIndex[st.Stage], hit)
+	_, ok := e.entryHolds(st, cur, t, e.stageOf(st), hit)
 	return ok
 }
 
@@ -555,7 +575,7 @@ func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) 
 	case CondTriggerTag:
 		return e.triggerRule(c, hit) != ""
 	case CondMinStage:
-		return cur >= e.m.stageIndex[c.Name]
+		return cur >= e.m.StageIndex(c.Name)
 	}
 	return false
 }
@@ -666,9 +686,29 @@ func (e *Engine) keepRecent(st *State, tr []Transition) {
 
 // fixStage maps an empty or retired stage name to the first stage.
 func (e *Engine) fixStage(st *State) {
-	if _, ok := e.m.stageIndex[st.Stage]; !ok {
-		st.Stage = e.m.Stages[0].Name
+	if i := int(st.stageIdx); i < len(e.m.Stages) && e.m.Stages[i].Name == st.Stage {
+		return
 	}
+	if i := e.m.StageIndex(st.Stage); i >= 0 {
+		st.stageIdx = uint8(i)
+		return
+	}
+	st.Stage, st.stageIdx = e.m.Stages[0].Name, 0
+}
+
+// stageOf returns the funnel position of the lead's stage. The position is cached
+// in the state (checked against the name, which is usually the very string the
+// engine stored), sparing a map lookup per condition on the hot path.
+func (e *Engine) stageOf(st *State) int {
+	if i := int(st.stageIdx); i < len(e.m.Stages) && e.m.Stages[i].Name == st.Stage {
+		return i
+	}
+	i := e.m.StageIndex(st.Stage)
+	if i < 0 {
+		i = 0
+	}
+	st.stageIdx = uint8(i)
+	return i
 }
 
 // Direction returns "up" when to is later in the funnel than from, else "down".

@@ -1,7 +1,5 @@
 package scoring
 
-import "bytes"
-
 // updateTraits keeps the trait values the fit rules read (later identify calls send
 // only what changed, so values accumulate) and recomputes fit and grade.
 func (e *Engine) updateTraits(st *State, traits Props) {
@@ -78,35 +76,79 @@ var botTokens = []string{
 	"okhttp", "facebookexternalhit", "preview", "scanner", "monitor", "pingdom",
 }
 
-var botTokenBytes = func() [][]byte {
-	out := make([][]byte, len(botTokens))
-	for i, t := range botTokens {
-		out[i] = []byte(t)
-	}
-	return out
-}()
+// botMatcher finds any of a set of lower-case tokens in a user agent, ignoring
+// ASCII case, in one pass: first maps a byte to the tokens that start with it.
+// The built-in tokens and a model's plain-word bot patterns share one matcher;
+// real regular expressions are tried after it.
+type botMatcher struct {
+	starts  *[256]bool // bytes (lower-cased) that start some token: a small, hot table
+	first   *[256][]string
+	regexps []*Pattern
+}
 
-// IsBot reports whether a user agent belongs to a crawler or scripted client.
-func IsBot(ua string) bool {
-	if ua == "" {
-		return false
+func newBotMatcher(ig IgnorePolicy) botMatcher {
+	var toks []string
+	if ig.Bots {
+		toks = append(toks, botTokens...)
 	}
-	// Lower-case into a stack buffer once, then let bytes.Contains (vectorised)
-	// look for each token: no allocation, one pass per token.
-	var buf [512]byte
-	n := copy(buf[:], ua)
-	b := buf[:n]
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+	var res []*Pattern
+	for _, p := range ig.BotAgents {
+		if p.isLit && p.fold && p.lit != "" {
+			toks = append(toks, p.lit) // "(?i)word": joins the one-pass scan
+		} else {
+			res = append(res, p)
 		}
 	}
-	for _, tok := range botTokenBytes {
-		if bytes.Contains(b, tok) {
+	var first [256][]string
+	var starts [256]bool
+	for _, t := range toks {
+		first[t[0]] = append(first[t[0]], t)
+		starts[t[0]] = true
+	}
+	return botMatcher{starts: &starts, first: &first, regexps: res}
+}
+
+func (b *botMatcher) match(ua string) bool {
+	for i := 0; i < len(ua); i++ {
+		c := ua[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if !b.starts[c] {
+			continue
+		}
+		for _, tok := range b.first[c] {
+			if len(ua)-i >= len(tok) && hasPrefixFoldASCII(ua[i:], tok) {
+				return true
+			}
+		}
+	}
+	for _, re := range b.regexps {
+		if re.MatchString(ua) {
 			return true
 		}
 	}
 	return false
+}
+
+var builtinBots = newBotMatcher(IgnorePolicy{Bots: true})
+
+// IsBot reports whether a user agent belongs to a crawler or scripted client
+// (the built-in list).
+func IsBot(ua string) bool { return builtinBots.match(ua) }
+
+// hasPrefixFoldASCII reports whether s starts with lowerPrefix, ignoring ASCII case.
+func hasPrefixFoldASCII(s, lowerPrefix string) bool {
+	for j := 0; j < len(lowerPrefix); j++ {
+		d := s[j]
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if d != lowerPrefix[j] {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) ignoreReason(ev *Event) string {
@@ -114,15 +156,8 @@ func (e *Engine) ignoreReason(ev *Event) string {
 	if ev.Source == SourceEmail && ig.MachineOpens && ev.MachineOpen {
 		return "machine_open"
 	}
-	if ev.Source == SourceWeb && ev.UserAgent != "" {
-		if ig.Bots && IsBot(ev.UserAgent) {
-			return "bot"
-		}
-		for _, re := range ig.BotAgents {
-			if re.MatchString(ev.UserAgent) {
-				return "bot"
-			}
-		}
+	if ev.Source == SourceWeb && ev.UserAgent != "" && e.m.bots.match(ev.UserAgent) {
+		return "bot"
 	}
 	if containsFold(ig.ExtraSkipKind, ev.Kind) {
 		return "skipped_kind"

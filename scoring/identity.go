@@ -178,7 +178,7 @@ func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger
 	if traitsChanged {
 		into.Fit, into.Grade = e.fit(into.Traits)
 	}
-	fi, ii := e.m.stageIndex[from.Stage], e.m.stageIndex[into.Stage]
+	fi, ii := e.stageOf(from), e.stageOf(into)
 	if fi > ii && !e.m.Stages[fi].Terminal && !e.m.Stages[ii].Terminal {
 		prev := into.Stage
 		into.Stage, into.StageSince = from.Stage, t

@@ -34,6 +34,7 @@ type Model struct {
 	feedback   map[string]int
 	keep       []logNeed // per rule: how much hit history to keep
 	fitPaths   []string  // trait paths the fit rules read
+	bots       botMatcher
 }
 
 // InactivityStep adds Points after After milliseconds without activity.
@@ -201,6 +202,9 @@ func (m *Model) Compile() error {
 	if len(m.Stages) == 0 {
 		return fmt.Errorf("scoring: model has no stages")
 	}
+	if len(m.Stages) > 255 {
+		return fmt.Errorf("scoring: at most 255 stages")
+	}
 	if m.Recent <= 0 {
 		m.Recent = DefaultRecent
 	}
@@ -323,6 +327,7 @@ func (m *Model) Compile() error {
 			}
 		}
 	}
+	m.bots = newBotMatcher(m.Ignore)
 	m.compiled = true
 	return nil
 }

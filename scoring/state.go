@@ -43,6 +43,8 @@ type State struct {
 
 	// Model is the version of the rules that last changed this state.
 	Model string
+
+	stageIdx uint8 // cache of Stage's funnel position (see Engine.stageOf)
 }
 
 // Contribution is one rule's share of the engagement score at State.ScoreAt (or, in
