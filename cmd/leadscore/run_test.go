@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -41,20 +42,16 @@ func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
 			defer prod.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			lines, _ := os.ReadFile("../../replay/testdata/story1-engaged.jsonl")
-			// Wait for the topics, then produce the story in order (one partition key).
-			for {
-				if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "tracking.web", Key: []byte("x"), Value: []byte(`{"type":"track","messageId":"warm","userId":"warmup","event":"Ping","timestamp":"2026-01-01T00:00:00Z"}`)}).FirstErr(); err == nil {
-					break
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatalf("topics never appeared; stderr:\n%s", errb.String())
-				case code := <-done:
-					t.Fatalf("run exited %d early; stderr:\n%s", code, errb.String())
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
+			// The story happens now: the processor's clock is the wall clock, and
+			// historical events would meet their own decay timers first.
+			now := time.Now().UTC()
+			ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+			lines := []byte(strings.Join([]string{
+				`{"type":"track","messageId":"r1","anonymousId":"a-claire","event":"Newsletter Signed Up","timestamp":"` + ts(-4*time.Minute) + `"}`,
+				`{"type":"identify","messageId":"r2","anonymousId":"a-claire","userId":"crm-004211","traits":{"email":"claire@acme.example"},"timestamp":"` + ts(-3*time.Minute) + `"}`,
+				`{"type":"track","messageId":"r3","userId":"crm-004211","event":"Demo Requested","timestamp":"` + ts(-2*time.Minute) + `"}`,
+				`{"feedback_id":"fb-1","lead_id":"user:crm-004211","kind":"rejected","reason":"no_budget","by":"rep@example.com","at":"` + ts(-time.Minute) + `"}`,
+			}, "\n"))
 			for _, l := range bytes.Split(bytes.TrimSpace(lines), []byte("\n")) {
 				topic := "tracking.web"
 				switch {
@@ -63,19 +60,32 @@ func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
 				case bytes.Contains(l, []byte(`"feedback_id"`)):
 					topic = "crm.feedback"
 				}
-				if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("claire"), Value: l}).FirstErr(); err != nil {
+				r := &kgo.Record{Topic: topic, Key: []byte("claire"), Value: l}
+				if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(150 * time.Millisecond) // keep the log order across topics
+				// Keep the log order across topics: wait until it is committed.
+				adm := kadm.NewClient(prod)
+				for {
+					offs, err := adm.FetchOffsets(ctx, "leadscore")
+					if o, ok := offs.Lookup(r.Topic, r.Partition); err == nil && ok && o.At > r.Offset {
+						break
+					}
+					if ctx.Err() != nil {
+						t.Fatalf("record %s/%d@%d never committed; stderr:\n%s", r.Topic, r.Partition, r.Offset, errb.String())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 			}
 			cons, _ := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("leads.stage-changes"),
 				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			defer cons.Close()
 			var got []string
-			for len(got) < 4 && ctx.Err() == nil {
+			for len(got) < 3 && ctx.Err() == nil {
 				cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
 			}
-			if len(got) != 4 || !strings.Contains(got[2], `"from":"mql","to":"sql"`) || !strings.Contains(got[3], `"reason":"no_budget"`) {
+			if len(got) != 3 || !strings.Contains(got[0], `"from":"visitor","to":"lead"`) ||
+				!strings.Contains(got[1], `"from":"lead","to":"sql"`) || !strings.Contains(got[2], `"reason":"no_budget"`) {
 				t.Fatalf("stage changes: %v\nstderr:\n%s", got, errb.String())
 			}
 			if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
