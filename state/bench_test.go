@@ -2,11 +2,14 @@ package state
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,8 +30,7 @@ type benchFixture struct {
 	st   *Store
 	recs []Record
 	rnd  *rand.Rand
-	data []byte
-	off  int64
+	off  atomic.Int64
 }
 
 var benchFixtures = map[string]*benchFixture{}
@@ -48,7 +50,7 @@ func setupBench(b *testing.B) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := &benchFixture{st: st, recs: make([]Record, n), rnd: rand.New(rand.NewPCG(1, 2)), data: make([]byte, 120)}
+	f := &benchFixture{st: st, recs: make([]Record, n), rnd: rand.New(rand.NewPCG(1, 2))}
 	for i := range f.recs {
 		f.recs[i] = Record{LeadID: HomeLeadID("anon:bench-" + strconv.Itoa(i))}
 	}
@@ -58,7 +60,7 @@ func setupBench(b *testing.B) *benchFixture {
 		for j := i; j < min(i+500, n); j++ {
 			idx = append(idx, j)
 		}
-		if _, err := f.write(context.Background(), idx, true); err != nil {
+		if _, err := f.write(context.Background(), f.rnd, idx, true); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -66,11 +68,12 @@ func setupBench(b *testing.B) *benchFixture {
 	return f
 }
 
-func (f *benchFixture) batch(size int) []int {
+// batch picks size distinct leads in [lo, hi).
+func (f *benchFixture) batch(r *rand.Rand, size, lo, hi int) []int {
 	seen := make(map[int]bool, size)
 	out := make([]int, 0, size)
 	for len(out) < size {
-		i := f.rnd.IntN(len(f.recs))
+		i := lo + r.IntN(hi-lo)
 		if !seen[i] {
 			seen[i] = true
 			out = append(out, i)
@@ -83,35 +86,36 @@ var benchStages = []string{"visitor", "visitor", "visitor", "lead", "lead", "mql
 
 // update is one typical lead update: new 120-byte state, a new offset, a new
 // rank and deadline, occasionally a stage change.
-func (f *benchFixture) update(i int, create bool) Update {
-	for k := range f.data {
-		f.data[k] = byte(f.rnd.Uint32())
+func (f *benchFixture) update(rnd *rand.Rand, i int, create bool) Update {
+	data := make([]byte, 120)
+	for k := 0; k < len(data); k += 8 {
+		binary.LittleEndian.PutUint64(data[k:], rnd.Uint64())
 	}
-	f.off++
+	off := f.off.Add(1)
 	r := f.recs[i]
 	stage := r.Stage
-	if stage == "" || f.rnd.IntN(20) == 0 {
-		stage = benchStages[f.rnd.IntN(len(benchStages))]
+	if stage == "" || rnd.IntN(20) == 0 {
+		stage = benchStages[rnd.IntN(len(benchStages))]
 	}
 	u := Update{
 		Base:     r,
-		Data:     append([]byte(nil), f.data...),
-		Offsets:  map[string]int64{"web-events/" + strconv.Itoa(i%12): f.off},
+		Data:     data,
+		Offsets:  map[string]int64{"web-events/" + strconv.Itoa(i%12): off},
 		Stage:    stage,
-		Rank:     float64(f.rnd.IntN(1_000_000)) / 1000,
-		Deadline: time.Now().Add(time.Duration(f.rnd.IntN(90*24)) * time.Hour).UnixMilli(),
+		Rank:     float64(rnd.IntN(1_000_000)) / 1000,
+		Deadline: time.Now().Add(time.Duration(1+rnd.IntN(90*24)) * time.Hour).UnixMilli(),
 	}
 	if create {
-		u.Offsets["email-events/"+strconv.Itoa(i%6)] = f.off
+		u.Offsets["email-events/"+strconv.Itoa(i%6)] = off
 		u.Identities = []string{"anon:bench-" + strconv.Itoa(i), fmt.Sprintf("email:lead%07d@example.com", i)}
 	}
 	return u
 }
 
-func (f *benchFixture) write(ctx context.Context, idx []int, create bool) (int, error) {
+func (f *benchFixture) write(ctx context.Context, rnd *rand.Rand, idx []int, create bool) (int, error) {
 	us := make([]Update, len(idx))
 	for k, i := range idx {
-		us[k] = f.update(i, create)
+		us[k] = f.update(rnd, i, create)
 	}
 	res, err := f.st.Write(ctx, us)
 	if err != nil {
@@ -142,9 +146,13 @@ func redisCPU(b *testing.B, c redis.UniversalClient) float64 {
 }
 
 // BenchmarkWriteBatch500 writes batches of 500 typical lead updates
-// (LEADSCORE_REDIS_ADDR). Sub-benchmarks, in the same run:
+// (LEADSCORE_REDIS_ADDR; LEADSCORE_BENCH_LEADS leads, default 200000).
+// Sub-benchmarks, in the same run:
 //
-//   - batched: the store as shipped (one script call per 500 leads);
+//   - batched: the store as shipped, one writer (one script call per 500
+//     leads, one round trip per batch);
+//   - batched-4-writers: four concurrent writers on disjoint leads, as a
+//     processor with several partitions in flight;
 //   - script-per-lead-pipelined: one script call per lead, all 500 in one
 //     pipeline;
 //   - script-per-lead-unbatched: one script call and one round trip per
@@ -154,38 +162,51 @@ func redisCPU(b *testing.B, c redis.UniversalClient) float64 {
 // sensitive to other load on a shared machine.
 func BenchmarkWriteBatch500(b *testing.B) {
 	ctx := context.Background()
-	run := func(b *testing.B, group int, unbatched bool) {
+	run := func(b *testing.B, group, writers int, unbatched bool) {
 		f := setupBench(b)
 		f.st.groupSize = group
 		defer func() { f.st.groupSize = 0 }()
 		cpu0 := redisCPU(b, f.st.rdb)
 		b.ResetTimer()
 		start := time.Now()
-		n := 0
-		for it := 0; it < b.N; it++ {
-			idx := f.batch(500)
-			if unbatched {
-				for _, i := range idx {
-					k, err := f.write(ctx, []int{i}, false)
-					if err != nil {
-						b.Fatal(err)
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		per := len(f.recs) / writers
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+				for it := w; it < b.N; it += writers {
+					idx := f.batch(rnd, 500, w*per, (w+1)*per)
+					if unbatched {
+						for _, i := range idx {
+							k, err := f.write(ctx, rnd, []int{i}, false)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							n.Add(int64(k))
+						}
+						continue
 					}
-					n += k
+					k, err := f.write(ctx, rnd, idx, false)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					n.Add(int64(k))
 				}
-				continue
-			}
-			k, err := f.write(ctx, idx, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n += k
+			}(w)
 		}
+		wg.Wait()
 		el := time.Since(start)
 		b.StopTimer()
-		b.ReportMetric(float64(n)/el.Seconds(), "updates/s")
-		b.ReportMetric((redisCPU(b, f.st.rdb)-cpu0)*1e6/float64(n), "redis-µs/update")
+		b.ReportMetric(float64(n.Load())/el.Seconds(), "updates/s")
+		b.ReportMetric((redisCPU(b, f.st.rdb)-cpu0)*1e6/float64(n.Load()), "redis-µs/update")
 	}
-	b.Run("batched", func(b *testing.B) { run(b, 0, false) })
-	b.Run("script-per-lead-pipelined", func(b *testing.B) { run(b, 1, false) })
-	b.Run("script-per-lead-unbatched", func(b *testing.B) { run(b, 1, true) })
+	b.Run("batched", func(b *testing.B) { run(b, 0, 1, false) })
+	b.Run("batched-4-writers", func(b *testing.B) { run(b, 0, 4, false) })
+	b.Run("script-per-lead-pipelined", func(b *testing.B) { run(b, 1, 1, false) })
+	b.Run("script-per-lead-unbatched", func(b *testing.B) { run(b, 1, 1, true) })
 }

@@ -53,6 +53,7 @@ type snapshot struct {
 	rank       int64 // rank units, when stage != 0
 	offsets    []offsetEntry
 	identities []string
+	identEnc   []byte // encoded identities section, when known (reused on re-encoding)
 	mergedInto string
 	absorbed   []string
 }
@@ -86,17 +87,31 @@ func parseUUID(s string) (u [16]byte, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return u, false
 	}
-	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:36]
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+	j := 0
+	for i := 0; i < 36; i += 2 {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i--
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
 			return u, false
 		}
+		u[j] = hi<<4 | lo
+		j++
 	}
-	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
-		return u, false
+	return u, j == 16
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
 	}
-	return u, true
+	return 0, false
 }
 
 func formatUUID(u []byte) string {
@@ -127,9 +142,13 @@ func encodeRecord(b []byte, s *snapshot, data []byte) []byte {
 		b = binary.AppendUvarint(b, o.partition)
 		b = binary.AppendUvarint(b, o.offset)
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.identities)))
-	for _, id := range s.identities {
-		b = appendIdentity(b, id)
+	if s.identEnc != nil {
+		b = append(b, s.identEnc...)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(s.identities)))
+		for _, id := range s.identities {
+			b = appendIdentity(b, id)
+		}
 	}
 	if s.flags&flagTombstone != 0 {
 		b = appendString(b, s.mergedInto)
@@ -225,6 +244,7 @@ func decodeRecord(b []byte) (*snapshot, []byte, error) {
 			s.offsets = append(s.offsets, offsetEntry{r.uvarint(), r.uvarint(), r.uvarint()})
 		}
 	}
+	idStart := r.b
 	if n := r.count(); n > 0 {
 		s.identities = make([]string, 0, n)
 		for i := 0; i < n && !r.err; i++ {
@@ -243,6 +263,9 @@ func decodeRecord(b []byte) (*snapshot, []byte, error) {
 				s.identities = append(s.identities, identityKinds[kind]+r.string())
 			}
 		}
+	}
+	if !r.err {
+		s.identEnc = idStart[: len(idStart)-len(r.b) : len(idStart)-len(r.b)]
 	}
 	if s.flags&flagTombstone != 0 {
 		s.mergedInto = r.string()

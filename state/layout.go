@@ -36,15 +36,24 @@ type layout struct {
 	buckets      uint64
 	shards       uint64
 	indexBuckets uint64
+	recordKeys   []string // precomputed when Buckets <= 1<<16
 }
 
 func newLayout(o *Options) layout {
-	return layout{
+	l := layout{
 		prefix:       o.KeyPrefix,
 		buckets:      uint64(o.Buckets),
 		shards:       uint64(o.TimerShards),
 		indexBuckets: uint64(o.Buckets / indexDiv),
 	}
+	if l.buckets <= 1<<16 {
+		keys := make([]string, l.buckets)
+		for b := range keys {
+			keys[b] = l.key(l.shardOfBucket(uint64(b)), "r", uint64(b))
+		}
+		l.recordKeys = keys
+	}
+	return l
 }
 
 // describe is the layout fingerprint kept in the meta key.
@@ -64,8 +73,13 @@ func (l layout) key(s uint64, kind string, n uint64) string {
 	return l.prefix + ":{" + strconv.FormatUint(s, 10) + "}:" + kind + ":" + strconv.FormatUint(n, 10)
 }
 
-func (l layout) recordKey(b uint64) string { return l.key(l.shardOfBucket(b), "r", b) }
-func (l layout) metaKey() string           { return l.prefix + ":meta" }
+func (l layout) recordKey(b uint64) string {
+	if l.recordKeys != nil {
+		return l.recordKeys[b]
+	}
+	return l.key(l.shardOfBucket(b), "r", b)
+}
+func (l layout) metaKey() string { return l.prefix + ":meta" }
 
 // shardBuckets lists the record buckets of shard s: those b with
 // (b>>2) % shards == s.
@@ -99,7 +113,17 @@ const (
 )
 
 func boardSummary(rankUnits int64) string {
-	return fmt.Sprintf("%016d", rankUnits+rankBias)
+	var b [24]byte
+	d := strconv.AppendInt(b[:0], rankUnits+rankBias, 10)
+	if len(d) >= 16 {
+		return string(d)
+	}
+	out := make([]byte, 16)
+	for i := range out {
+		out[i] = '0'
+	}
+	copy(out[16-len(d):], d)
+	return string(out)
 }
 
 // identityDigest hashes an identity with a fixed, public domain separator.

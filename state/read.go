@@ -15,7 +15,8 @@ import (
 // only LeadID set (Version 0), which is the Base to create them with. A
 // tombstone is returned as such; the caller follows MergedInto. On error
 // nothing is returned; an error wrapping ErrUnavailable means Redis could not
-// answer and the caller should retry later.
+// answer and the caller should retry later; any other error (a record that
+// does not decode) is not transient.
 func (s *Store) Load(ctx context.Context, leadIDs []string) (map[string]Record, error) {
 	out := make(map[string]Record, len(leadIDs))
 	if len(leadIDs) == 0 {
@@ -81,9 +82,10 @@ func (s *Store) Get(ctx context.Context, leadID string) (Record, error) {
 //   - the lead is a tombstone: follow MergedInto (a stitch in progress or
 //     done; see docs/state.md);
 //   - the lead exists but does not list the identity: a home-id collision
-//     (two identities with the same 64-bit digest prefix; about one in 10^7
-//     at a billion leads); create the lead with another id and pass the
-//     identity in Update.Identities, which indexes it explicitly.
+//     (two identities with the same 64-bit digest prefix: about 0.03
+//     expected colliding pairs among a billion identities); create the lead
+//     with another id and pass the identity in Update.Identities, which
+//     indexes it explicitly.
 func (s *Store) Resolve(ctx context.Context, identities []string) (map[string]string, error) {
 	out := make(map[string]string, len(identities))
 	if len(identities) == 0 {
@@ -140,9 +142,9 @@ type Ranked struct {
 // script per shard (all in one round trip) that reads the summaries, decodes
 // the records of the buckets that can still make the top in decreasing
 // order of summary, and merges. It costs Redis one small read per record
-// bucket plus a few bucket scans (a few tens of milliseconds at 32768
-// buckets): cache its answer rather than call it per request. limit must be
-// in [1, 1000].
+// bucket plus a few dozen bucket scans per shard (about 0.2 s at a million
+// leads): cache its answer rather than call it per request. limit must be in
+// [1, 1000].
 func (s *Store) Top(ctx context.Context, stage string, limit int) ([]Ranked, error) {
 	if limit < 1 || limit > 1000 {
 		return nil, fmt.Errorf("state: top: limit %d not in [1, 1000]", limit)

@@ -268,3 +268,35 @@ func TestRealRedisConfigHint(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestSentinelRealRedis starts a private master and one Sentinel
+// (redis-server --sentinel) and runs a store through MasterName.
+func TestSentinelRealRedis(t *testing.T) {
+	if os.Getenv("LEADSCORE_REDIS_ADDR") == "" && os.Getenv("LEADSCORE_REDIS_CLUSTER") == "" {
+		t.Skip("LEADSCORE_REDIS_ADDR not set: skipping the Sentinel test (it starts private redis-server processes)")
+	}
+	master := startRedis(t, t.TempDir())
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor lsmaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds lsmaster 2000\n", port, master.port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin, _ := exec.LookPath("redis-server")
+	sentinel := &redisServer{port: port, dir: dir, args: []string{conf, "--sentinel"}}
+	sentinel.start(t, bin)
+	t.Cleanup(sentinel.stop)
+
+	st := newRealStore(t, Options{Addrs: []string{sentinel.addr()}, MasterName: "lsmaster"})
+	id := HomeLeadID("anon:sentinel")
+	res := mustWrite(t, st, Update{Base: mustLoad(t, st, id)[id], Data: []byte("via sentinel"), Stage: "mql", Rank: 2})
+	if g := mustGet(t, st, id); g.Version != res[0].Version || string(g.Data) != "via sentinel" {
+		t.Fatal(g)
+	}
+	direct := redis.NewClient(&redis.Options{Addr: master.addr()})
+	defer direct.Close()
+	if n, err := direct.Exists(tctx(t), st.lay.recordKey(st.lay.bucket(id))).Result(); err != nil || n != 1 {
+		t.Fatalf("record not on the master Sentinel names: %v %v", n, err)
+	}
+}

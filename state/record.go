@@ -99,11 +99,15 @@ func (s *Store) record(ctx context.Context, leadID string, snap *snapshot, data 
 	if len(snap.offsets) > 0 {
 		r.Offsets = make(map[string]int64, len(snap.offsets))
 		for _, o := range snap.offsets {
-			t, err := name('t', o.topic)
-			if err != nil {
-				return Record{}, err
+			k := s.sourceName(o.topic, o.partition)
+			if k == "" {
+				t, err := name('t', o.topic)
+				if err != nil {
+					return Record{}, err
+				}
+				k = t + "/" + strconv.FormatUint(o.partition, 10)
 			}
-			r.Offsets[t+"/"+strconv.FormatUint(o.partition, 10)] = int64(o.offset)
+			r.Offsets[k] = int64(o.offset)
 		}
 	}
 	return r, nil

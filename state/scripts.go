@@ -57,12 +57,13 @@ return out
 
 // recordHeaderLua decodes, in Lua, the fixed part of an encoded record:
 // deadline (unix s), stage id, rank units (nil without a stage), and the
-// position of the deadline bytes.
+// position of the deadline bytes; nil for a value too short to be a record.
 const recordHeaderLua = `
 local function header(v)
   local pos = 1
-  while string.byte(v, pos) >= 128 do pos = pos + 1 end
+  while (string.byte(v, pos) or 0) >= 128 do pos = pos + 1 end
   pos = pos + 2
+  if #v < pos + 4 then return nil end
   local b1, b2, b3, b4 = string.byte(v, pos, pos + 3)
   local d = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
   local q = pos + 4
@@ -103,7 +104,7 @@ for i = 1, #KEYS do
       local f, v = all[j], all[j+1]
       if string.byte(f, 1) ~= 126 then
         local d, _, _, pos = header(v)
-        if d ~= 0 then
+        if d and d ~= 0 then
           if d <= now and n < limit then
             redis.call('HSET', KEYS[i], f, string.sub(v, 1, pos - 1) .. tillb .. string.sub(v, pos + 4))
             out[#out+1] = f
@@ -157,7 +158,7 @@ for _, c in ipairs(cands) do
     local f = all[j]
     if string.byte(f, 1) ~= 126 then
       local _, stage, rank = header(all[j+1])
-      if stage == sid then
+      if stage == sid and rank then
         local v = rank + bias
         best[#best+1] = {f, v}
         if not top or v > top then top = v end

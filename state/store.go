@@ -24,9 +24,37 @@ type Store struct {
 	// groupSize overrides maxGroup (benchmarks: 1 = one script per lead).
 	groupSize int
 
-	mu    sync.RWMutex
-	ids   map[string]uint64 // "t:topic", "s:stage" -> id
-	names map[string]string // "t@id", "s@id" -> name
+	mu     sync.RWMutex
+	ids    map[string]uint64 // "t:topic", "s:stage" -> id
+	names  map[string]string // "t@id", "s@id" -> name
+	fields sync.Map          // stage id -> "~b<id>"
+	srcs   sync.Map          // topic id<<32 | partition -> "topic/partition"
+}
+
+// sourceName is the Offsets key of a dictionary topic id and a partition
+// ("" while the topic id is unknown).
+func (s *Store) sourceName(topic, partition uint64) string {
+	k := topic<<32 | partition
+	if v, ok := s.srcs.Load(k); ok {
+		return v.(string)
+	}
+	name, ok := s.dictName('t', topic)
+	if !ok {
+		return ""
+	}
+	v := name + "/" + strconv.FormatUint(partition, 10)
+	s.srcs.Store(k, v)
+	return v
+}
+
+// stageField is the leaderboard summary field of a stage id.
+func (s *Store) stageField(stage uint64) string {
+	if f, ok := s.fields.Load(stage); ok {
+		return f.(string)
+	}
+	f := boardField + strconv.FormatUint(stage, 10)
+	s.fields.Store(stage, f)
+	return f
 }
 
 // New validates opts, connects, checks (or, on first use of the prefix,

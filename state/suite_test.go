@@ -648,6 +648,27 @@ func testClaimDue(t *testing.T, st *Store) {
 	if _, err := st.ClaimDue(ctx, st.TimerShards(), now, time.Minute, 1); err == nil {
 		t.Fatal("shard out of range accepted")
 	}
+
+	// A deadline moved later leaves the bucket's summary early: the sweep
+	// finds nothing due there, repairs the summary, and fires on the new
+	// deadline.
+	id = ids[1]
+	r = mustGet(t, st, id)
+	mustWrite(t, st, Update{Base: r, Deadline: now + 500_000})
+	r = mustGet(t, st, id)
+	mustWrite(t, st, Update{Base: r, Deadline: now + 900_000})
+	for _, tm := range claimAll(t, st, now+600_000, time.Hour) {
+		if tm.LeadID == id {
+			t.Fatalf("postponed deadline fired: %v", tm)
+		}
+	}
+	rk := st.lay.recordKey(st.lay.bucket(id))
+	if v, err := st.rdb.HGet(ctx, rk, timerField).Int64(); err == nil && v < (now+600_000)/1000 {
+		t.Fatalf("summary not repaired: %d", v)
+	}
+	if ts, _ := st.ClaimDue(ctx, st.TimerShard(id), now+900_000, time.Minute, 100); !slices.ContainsFunc(ts, func(tm Timer) bool { return tm.LeadID == id }) {
+		t.Fatalf("postponed deadline: %v", ts)
+	}
 }
 
 func testTop(t *testing.T, st *Store) {
@@ -693,6 +714,32 @@ func testTop(t *testing.T, st *Store) {
 	}
 	if top, _ := st.Top(ctx, "unknown-stage", 5); len(top) != 0 {
 		t.Fatalf("unknown stage: %v", top)
+	}
+	// Ranks that drop (and leads that leave) leave the bucket summaries
+	// loose; Top stays exact.
+	second := slices.Index(ids, want[1].LeadID)
+	third := slices.Index(ids, want[2].LeadID)
+	cur := mustLoad(t, st, ids[second], ids[third])
+	mustWrite(t, st, Update{Base: cur[ids[second]], Stage: "mql", Rank: -5}, Update{Base: cur[ids[third]]})
+	top, _ = st.Top(ctx, "mql", 3)
+	if !slices.Equal(top, want[3:6]) {
+		t.Fatalf("after rank drop:\n got %v\nwant %v", top, want[3:6])
+	}
+	all, _ = st.Top(ctx, "mql", 1000)
+	if len(all) != len(ids)-2 || all[len(all)-1] != (Ranked{ids[second], -5}) {
+		t.Fatalf("board after rank drop: %d entries, last %v", len(all), all[len(all)-1])
+	}
+	// Equal ranks: ties by lead id, descending.
+	tie := leadIDs(3, "tie")
+	trecs := mustLoad(t, st, tie...)
+	for _, id := range tie {
+		mustWrite(t, st, Update{Base: trecs[id], Stage: "tied", Rank: 1})
+	}
+	top, _ = st.Top(ctx, "tied", 2)
+	sorted := slices.Clone(tie)
+	slices.Sort(sorted)
+	if len(top) != 2 || top[0].LeadID != sorted[2] || top[1].LeadID != sorted[1] {
+		t.Fatalf("ties: %v, ids %v", top, sorted)
 	}
 }
 

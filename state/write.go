@@ -42,7 +42,9 @@ type Update struct {
 	Rank  float64
 	// Deadline is the unix time in milliseconds of the lead's next
 	// time-driven change; 0 removes its timer. Timers have one-second
-	// resolution and never fire early (the deadline is rounded up).
+	// resolution and never fire early (the deadline is rounded up). Writing
+	// the lead after ClaimDue claimed its timer replaces the claim with this
+	// deadline (re-arms it).
 	Deadline int64
 	// Identities are added to the lead's identity list, and indexed so that
 	// Resolve finds the lead by them (an identity whose home lead is this
@@ -276,6 +278,9 @@ func (s *Store) encodeUpdate(u *Update) (*pendingWrite, error) {
 		return cmpU(a.partition, b.partition)
 	})
 	n.identities = unionStrings(base.identities, u.Identities)
+	if len(n.identities) == len(base.identities) {
+		n.identEnc = base.identEnc
+	}
 	n.absorbed = unionStrings(base.absorbed, u.Absorbed)
 	n.mergedInto = base.mergedInto
 	if u.MergedInto != "" {
@@ -307,7 +312,7 @@ func (s *Store) encodeUpdate(u *Update) (*pendingWrite, error) {
 		args[4] = strconv.FormatUint(uint64(n.deadline), 10)
 	}
 	if n.stage != 0 {
-		args[5] = boardField + strconv.FormatUint(n.stage, 10)
+		args[5] = s.stageField(n.stage)
 		args[6] = boardSummary(n.rank)
 	}
 	nops := 0
@@ -345,8 +350,7 @@ func (s *Store) encodeUpdate(u *Update) (*pendingWrite, error) {
 	if len(n.offsets) > 0 {
 		pw.rec.Offsets = make(map[string]int64, len(n.offsets))
 		for _, o := range n.offsets {
-			name, _ := s.dictName('t', o.topic)
-			pw.rec.Offsets[name+"/"+strconv.FormatUint(o.partition, 10)] = int64(o.offset)
+			pw.rec.Offsets[s.sourceName(o.topic, o.partition)] = int64(o.offset)
 		}
 	}
 	return pw, nil
@@ -372,8 +376,8 @@ func dedupe(xs []string) []string {
 // unionStrings returns a followed by the elements of b not in a, without
 // duplicates (nil when both are empty).
 func unionStrings(a, b []string) []string {
-	if len(a)+len(b) == 0 {
-		return nil
+	if len(b) == 0 {
+		return a // snapshots are never modified: sharing is safe
 	}
 	out := make([]string, 0, len(a)+len(b))
 	for _, x := range a {

@@ -104,6 +104,9 @@ func run() error {
 	fmt.Printf("wrote %d leads in %v (%.0f creates/s), %d buckets, %d shards\n", c.leads, el.Round(time.Millisecond), float64(c.leads)/el.Seconds(), c.buckets, c.shards)
 	fmt.Printf("INFO memory used_memory: %d -> %d bytes: %.1f bytes per lead\n", before, after, float64(after-before)/float64(c.leads))
 	printEncodings(ctx, admin)
+	if err := readSide(ctx, st); err != nil {
+		return err
+	}
 
 	if c.updates > 0 {
 		if err := throughput(ctx, c, st, g, admin); err != nil {
@@ -297,4 +300,27 @@ func email(i int) string {
 		return s + "@" + dom[rest%n]
 	}
 	return s + "@" + dom[0]
+}
+
+// readSide times the read-side operations on the full data set: Top of the
+// biggest stage, and one sweep of every timer shard (nothing is due yet, so
+// it measures the cost of looking).
+func readSide(ctx context.Context, st *state.Store) error {
+	start := time.Now()
+	top, err := st.Top(ctx, "visitor", 20)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Top(visitor, 20): %d leads in %v\n", len(top), time.Since(start).Round(time.Microsecond))
+	start = time.Now()
+	claimed := 0
+	for sh := 0; sh < st.TimerShards(); sh++ {
+		ts, err := st.ClaimDue(ctx, sh, time.Now().UnixMilli(), time.Minute, 1000)
+		if err != nil {
+			return err
+		}
+		claimed += len(ts)
+	}
+	fmt.Printf("ClaimDue over all %d shards: %d due, %v\n", st.TimerShards(), claimed, time.Since(start).Round(time.Microsecond))
+	return nil
 }

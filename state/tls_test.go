@@ -1,0 +1,124 @@
+package state
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+)
+
+type testPKI struct {
+	dir                       string
+	caFile, certFile, keyFile string
+	serverCert                tls.Certificate
+	pool                      *x509.CertPool
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	p := &testPKI{dir: t.TempDir()}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	p.pool = x509.NewCertPool()
+	p.pool.AddCert(ca)
+	issue := func(serial int64, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "leadscore"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der, key
+	}
+	write := func(name, typ string, der []byte) string {
+		f := filepath.Join(p.dir, name)
+		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	p.caFile = write("ca.pem", "CERTIFICATE", caDER)
+	sDER, sKey := issue(2, x509.ExtKeyUsageServerAuth)
+	sKeyDER, _ := x509.MarshalECPrivateKey(sKey)
+	sc, err := tls.X509KeyPair(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sKeyDER}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.serverCert = sc
+	cDER, cKey := issue(3, x509.ExtKeyUsageClientAuth)
+	cKeyDER, _ := x509.MarshalECPrivateKey(cKey)
+	p.certFile = write("client.pem", "CERTIFICATE", cDER)
+	p.keyFile = write("client-key.pem", "EC PRIVATE KEY", cKeyDER)
+	return p
+}
+
+// TestTLSMiniredis wires TLS with a private CA and a client certificate
+// (mutual TLS), against a miniredis TLS listener.
+func TestTLSMiniredis(t *testing.T) {
+	p := newTestPKI(t)
+	mr, err := miniredis.RunTLS(&tls.Config{
+		Certificates: []tls.Certificate{p.serverCert},
+		ClientCAs:    p.pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS12,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mr.Close)
+	o := miniOptions(t, mr)
+	o.DialTimeout = time.Second
+	o.TLS = &TLSOptions{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile}
+	st, err := New(tctx(t), o)
+	if err != nil {
+		t.Fatalf("mutual TLS: %v", err)
+	}
+	defer st.Close()
+	id := HomeLeadID("anon:tls")
+	mustWrite(t, st, Update{Base: mustLoad(t, st, id)[id], Data: []byte("secret")})
+	if g := mustGet(t, st, id); string(g.Data) != "secret" {
+		t.Fatal(g)
+	}
+
+	noCert := o
+	noCert.TLS = &TLSOptions{CAFile: p.caFile}
+	if _, err := New(tctx(t), noCert); err == nil {
+		t.Fatal("connected without the required client certificate")
+	}
+	otherCA := o
+	otherCA.TLS = &TLSOptions{CertFile: p.certFile, KeyFile: p.keyFile} // system roots: server not trusted
+	if _, err := New(tctx(t), otherCA); err == nil {
+		t.Fatal("trusted a server signed by an unknown CA")
+	}
+	missing := o
+	missing.TLS = &TLSOptions{CAFile: filepath.Join(p.dir, "nope.pem")}
+	if _, err := New(tctx(t), missing); err == nil {
+		t.Fatal("missing CA file accepted")
+	}
+	plain := o
+	plain.TLS = nil
+	if _, err := New(tctx(t), plain); err == nil {
+		t.Fatal("plain text accepted by a TLS server")
+	}
+}
