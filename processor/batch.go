@@ -44,6 +44,7 @@ type batch struct {
 	loaded  map[string]state.Record
 	redir   map[string]string // tombstoned or absorbed lead → absorbing lead
 	done    []*leadWork       // leads written in this cycle
+	tr      *batchTrace       // tracing.go: nil when tracing is off
 }
 
 // processBatch runs one cycle: decode → resolve identities → load → apply → write
@@ -52,9 +53,11 @@ type batch struct {
 // runs it again on the same records: events already applied are recognised by the
 // offsets stored with each lead and add nothing, and their unconfirmed stage
 // changes (the lead's outbox) are produced again, with the same ids.
-func (p *Processor) processBatch(ctx context.Context, recs []Record) error {
+func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error) {
 	start := p.cfg.Now()
-	b := &batch{p: p, eng: p.eng.Load(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{}}
+	ctx, bt := p.traceBatch(ctx, recs) // tracing.go
+	defer func() { bt.end(err) }()     // tracing.go
+	b := &batch{p: p, eng: p.eng.Load(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{}, tr: bt}
 	b.decode(recs)
 	if len(b.items) > 0 {
 		if err := b.resolveAndLoad(ctx); err != nil {
@@ -90,6 +93,7 @@ func (b *batch) decode(recs []Record) {
 	t := b.p.cfg.Topics
 	for i := range recs {
 		r := &recs[i]
+		b.tr.record(r) // tracing.go
 		var src scoring.Source
 		switch r.Topic {
 		case t.Web:
@@ -129,6 +133,7 @@ func (b *batch) deadLetter(r *Record, reason, msg, field string) {
 	headers = append(headers, Header{Key: "content-type", Value: []byte("application/json")},
 		Header{Key: "leadscore-dlq-reason", Value: []byte(reason)})
 	b.outputs = append(b.outputs, Record{Topic: b.p.cfg.Topics.DeadLetter, Key: r.Key, Value: v, Headers: headers})
+	b.tr.deadLetter(r, &b.outputs[len(b.outputs)-1], reason) // tracing.go
 	b.p.cfg.Observer.DeadLetter(reason)
 	b.p.cfg.Observer.Consumed(r.Topic, "dead_letter", 1)
 }
@@ -568,6 +573,7 @@ func (b *batch) collectOutputs() {
 				Headers: []Header{{Key: "content-type", Value: []byte("application/json")},
 					{Key: "leadscore-model-version", Value: []byte(sc.ModelVersion)},
 					{Key: "leadscore-event-id", Value: []byte(sc.ID)}}})
+			b.tr.stageChange(&b.outputs[len(b.outputs)-1], w, &trs[i]) // tracing.go
 			b.p.cfg.Observer.Transition(trs[i].From, trs[i].To)
 			b.p.cfg.Observer.Latency(b.now.Sub(time.UnixMilli(trs[i].At)))
 		}

@@ -38,6 +38,8 @@ type Processor struct {
 	notReady string // why not ready; "" when ready
 
 	nextTick time.Time
+
+	tracing *tracing // tracing.go: nil unless SetTracing was called
 }
 
 // New validates cfg and returns a processor. It does not contact Kafka or Redis.

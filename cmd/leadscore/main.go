@@ -17,11 +17,13 @@ var version = "dev"
 // cli is the command tree; each command's fields are its flags (with LEADSCORE_*
 // environment variables), validated by kong before Run is called.
 type cli struct {
-	Rules   rulesCmd         `cmd:"" help:"Check a rules file, or print the rules-file reference."`
-	Run     runCmd           `cmd:"" help:"Run the stream processor: Kafka in, Redis state, stage changes out."`
-	Score   scoreCmd         `cmd:"" help:"Score a JSONL event log offline (the oracle): final lead states and every stage change, as JSONL."`
-	Demo    demoCmd          `cmd:"" help:"Watch simulated visitors move through the funnel, scored live (no services needed)."`
-	Version kong.VersionFlag `help:"Print the version and exit."`
+	Rules     rulesCmd         `cmd:"" help:"Check a rules file, or print the rules-file reference."`
+	Run       runCmd           `cmd:"" help:"Run the stream processor: Kafka in, Redis state, stage changes out."`
+	Score     scoreCmd         `cmd:"" help:"Score a JSONL event log offline (the oracle): final lead states and every stage change, as JSONL."`
+	Demo      demoCmd          `cmd:"" help:"Watch simulated visitors move through the funnel, scored live (no services needed)."`
+	Backtest  backtestCmd      `cmd:"" help:"Test rules files on past events and known outcomes: funnel, MQLs per week, calibration, precision and recall; compare two files."`
+	Calibrate calibrateCmd     `cmd:"" help:"Suggest points from history: lift per rule and a regularised logistic regression, written as a proposed rules file and a diff."`
+	Version   kong.VersionFlag `help:"Print the version and exit."`
 }
 
 func main() {

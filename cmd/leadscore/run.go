@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,12 +17,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkago"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
+	"github.com/leadscore/leadscore/telemetry"
 )
 
 // kafkaFlags configure the Kafka connection and topics.
@@ -65,11 +69,19 @@ type redisFlags struct {
 	RedisPrefix       string   `default:"ls" env:"LEADSCORE_REDIS_PREFIX" help:"Prefix of every Redis key."`
 }
 
+// httpFlags configure the HTTP API (run and demo).
+type httpFlags struct {
+	HTTPAddr      string `name:"http-addr" default:"127.0.0.1:8080" env:"LEADSCORE_HTTP_ADDR" help:"Address of the HTTP API (/v1/leads, /healthz, /readyz, /metrics); empty: no HTTP server."`
+	HTTPToken     string `name:"http-token" env:"LEADSCORE_HTTP_TOKEN" help:"Bearer token required on /v1 (prefer the environment or --http-token-file; never logged). Empty: no authentication."`
+	HTTPTokenFile string `name:"http-token-file" env:"LEADSCORE_HTTP_TOKEN_FILE" type:"existingfile" help:"File holding the bearer token."`
+}
+
 // runCmd is `leadscore run`: the stream processor.
 type runCmd struct {
 	Rules           string        `required:"" type:"existingfile" env:"LEADSCORE_RULES" help:"Rules file (YAML). SIGHUP reloads it."`
 	Kafka           kafkaFlags    `embed:""`
 	Redis           redisFlags    `embed:""`
+	HTTP            httpFlags     `embed:""`
 	TimerTick       time.Duration `default:"1s" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
 	ShutdownTimeout time.Duration `default:"30s" env:"LEADSCORE_SHUTDOWN_TIMEOUT" help:"Bound on finishing the batch in flight, committing and leaving the group on SIGTERM."`
 	LogFormat       string        `default:"json" enum:"json,text" env:"LEADSCORE_LOG_FORMAT" help:"Log format: json or text."`
@@ -116,19 +128,50 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	token, err := secret(c.HTTP.HTTPToken, c.HTTP.HTTPTokenFile)
+	if err != nil {
+		return err
+	}
+	tel, err := startTelemetry(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry(tel, log)
 	store, err := openStore(ctx, c.Redis)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	client, partitions, err := openKafka(ctx, c.Kafka, c.topics(), log)
+	client, partitions, err := openKafka(ctx, c.Kafka, c.topics(), log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
 	if err != nil {
 		return err
 	}
 	p, err := processor.New(processor.Config{Topics: c.topics(), TimerTick: c.TimerTick, TimerPartitions: partitions,
-		ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: log}, client, store, eng)
+		ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: log, Observer: tel.Metrics()}, client, store, eng)
 	if err != nil {
 		return err
+	}
+	instrument(p, client, tel)
+	if c.HTTP.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", c.HTTP.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		// The API outlives the processor's graceful shutdown (readiness turns
+		// false meanwhile), and stops once Run has returned.
+		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+		wait, err := serveAPI(httpCtx, ln, api.Config{Store: store, Engine: p.Engine, Ready: p.Ready, Token: token,
+			Metrics: tel.MetricsHandler(), Logger: log}, log)
+		if err != nil {
+			stopHTTP()
+			return err
+		}
+		defer func() {
+			stopHTTP()
+			if err := wait(); err != nil {
+				log.Error("http server", "err", err)
+			}
+		}()
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -145,18 +188,62 @@ func (c *runCmd) Run(e *env) error {
 		}
 	}()
 	log.Info("leadscore running", "brokers", strings.Join(c.Kafka.Brokers, ","), "kafka_client", c.Kafka.KafkaClient,
-		"group", c.Kafka.Group, "exactly_once", c.Kafka.ExactlyOnce, "model_version", eng.Model().Version)
+		"group", c.Kafka.Group, "exactly_once", c.Kafka.ExactlyOnce, "model_version", eng.Model().Version,
+		"http_addr", c.HTTP.HTTPAddr, "traces", cmp.Or(tel.TracesExporter(), "not exported"))
 	return p.Run(ctx)
 }
 
+// newLogger returns the command's logger: format json or text, at level,
+// through the redacting handler (no e-mail address is ever logged).
 func newLogger(w io.Writer, format, level string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+	log, err := telemetry.NewLogger(w, format, level)
+	if err != nil { // the flags are enums: only a programming error gets here
+		log, _ = telemetry.NewLogger(w, "json", "info")
+		log.Warn("bad log settings; using json at info", "err", err)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return log
+}
+
+// startTelemetry builds the metrics and (when OTEL_EXPORTER_OTLP_* says so)
+// trace exporters, and routes OpenTelemetry's own errors to log.
+func startTelemetry(ctx context.Context, log *slog.Logger) (*telemetry.Telemetry, error) {
+	telemetry.LogOTelErrors(log)
+	tel, err := telemetry.New(ctx, telemetry.Config{ServiceVersion: version, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return tel, nil
+}
+
+// stopTelemetry flushes the spans still buffered (at most 5 s).
+func stopTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		log.Warn("telemetry shutdown", "err", err)
+	}
+}
+
+// instrument traces the processor and feeds the consumer-lag gauge from the
+// client, when the client reports lag (both backends do).
+func instrument(p *processor.Processor, client processor.Client, tel *telemetry.Telemetry) {
+	p.SetTracing(tel.TracerProvider(), tel.Propagator())
+	if ls, ok := client.(telemetry.LagSource); ok {
+		tel.Metrics().ObserveLag(ls)
+	}
+}
+
+// serveAPI serves the HTTP API on ln until ctx ends; wait returns once the
+// server has shut down.
+func serveAPI(ctx context.Context, ln net.Listener, cfg api.Config, log *slog.Logger) (wait func() error, err error) {
+	h, err := api.New(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- api.Serve(ctx, ln, h, log) }()
+	return func() error { return <-done }, nil
 }
 
 func loadEngine(file string) (*scoring.Engine, error) {
@@ -199,13 +286,20 @@ func openStore(ctx context.Context, f redisFlags) (*state.Store, error) {
 // openKafka checks (or creates) the topics, learns the partition count of the
 // first input topic (timer shards follow its partitions), and opens the
 // configured client.
-func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.Logger) (processor.Client, int, error) {
+//
+// hooks (telemetry.KafkaHooks) are installed on the franz-go client; the
+// kafka-go backend has none (the processor's own spans and header carrier
+// trace it).
+func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.Logger, hooks ...kgo.Hook) (processor.Client, int, error) {
 	pw, err := secret(f.SASLPassword, f.SASLPasswordFile)
 	if err != nil {
 		return nil, 0, err
 	}
 	fc := franzgo.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), ExactlyOnce: f.ExactlyOnce,
 		TransactionalID: f.TransactionalID, Logger: log}
+	if len(hooks) > 0 {
+		fc.Opts = append(fc.Opts, kgo.WithHooks(hooks...))
+	}
 	if f.KafkaTLS || f.KafkaTLSCA != "" || f.KafkaTLSCert != "" {
 		fc.TLS = &franzgo.TLSConfig{CAFile: f.KafkaTLSCA, CertFile: f.KafkaTLSCert, KeyFile: f.KafkaTLSKey}
 	}
