@@ -91,6 +91,7 @@ type env struct {
 	group   string
 	crashed <-chan struct{}
 	restart func()
+	mr      *miniredis.Miniredis
 }
 
 func newEnv(t *testing.T, rulesFile string, partitions int) *env {
@@ -115,17 +116,19 @@ func newEnv(t *testing.T, rulesFile string, partitions int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, cluster: c, brokers: brokers, prod: prod, adm: kadm.NewClient(prod), store: newStore(t),
+	store, mr := newStore(t)
+	return &env{t: t, cluster: c, brokers: brokers, prod: prod, adm: kadm.NewClient(prod), store: store, mr: mr,
 		eng: eng, clock: &clock{}, group: "leadscore-" + strings.ReplaceAll(t.Name(), "/", "-")}
 }
 
 // newStore opens the state store on real Redis when LEADSCORE_REDIS_ADDR is set,
-// else on an embedded miniredis.
-func newStore(t *testing.T) *state.Store {
+// else on an embedded miniredis (returned, for outage tests).
+func newStore(t *testing.T) (*state.Store, *miniredis.Miniredis) {
 	t.Helper()
 	addr := os.Getenv("LEADSCORE_REDIS_ADDR")
-	if addr == "" {
-		mr := miniredis.RunT(t)
+	var mr *miniredis.Miniredis
+	if addr == "" || strings.Contains(t.Name(), "Outage") {
+		mr = miniredis.RunT(t)
 		addr = mr.Addr()
 	}
 	prefix := fmt.Sprintf("lst%d", time.Now().UnixNano())
@@ -134,7 +137,7 @@ func newStore(t *testing.T) *state.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	return s, mr
 }
 
 // proc runs a processor until stopped; stop waits for Run to return.

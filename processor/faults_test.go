@@ -296,3 +296,43 @@ func TestTwoProcessorsShareTheWork(t *testing.T) {
 }
 
 var _ = kgo.Record{}
+
+// Redis unavailable mid-stream: the processor stops committing, reports not ready,
+// retries with backoff, and resumes when Redis is back — losing nothing.
+func TestRedisOutageIsWaitedOut(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, "../replay/testdata/stories.yaml", 2)
+		lines := readLines(t, "../replay/testdata/story1-engaged.jsonl")
+		ins := routeLines(t, lines)
+		pr := e.start(b, nil)
+		e.feed(ins[:3])
+		e.mr.Close()
+		e.clock.Set(ins[3].time)
+		r := &kgo.Record{Topic: ins[3].topic, Key: ins[3].key, Value: ins[3].value}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := e.prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for pr.p.Ready() == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if pr.p.Ready() == nil {
+			t.Fatal("processor still ready with Redis down")
+		}
+		time.Sleep(300 * time.Millisecond) // a few failed retries
+		if err := e.mr.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		e.waitCommitted(ctx, r.Topic, r.Partition, r.Offset+1)
+		if err := pr.p.Ready(); err != nil {
+			t.Fatalf("not ready after Redis came back: %v", err)
+		}
+		e.feed(ins[4:])
+		at := lastTime(ins)
+		e.clock.Set(at)
+		want := e.oracle(lines, at)
+		sameChanges(t, e.readTopic(topics.StageChanges, len(want), 10*time.Second), want)
+	})
+}
