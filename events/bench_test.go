@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/leadscore/leadscore/internal/cputime"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -60,12 +61,12 @@ func benchmarkDecode(b *testing.B, src scoring.Source, file string) {
 	d := newTestDecoder(b, Options{})
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
-	start := cpuTime()
+	start := cputime.Now()
 	for b.Loop() {
 		if _, err := d.Decode(src, payload); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPU(b, start)
+	cputime.Report(b, start)
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/leadscore/leadscore/internal/cputime"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -68,7 +69,7 @@ func BenchmarkApply(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Now()
 	for i := 0; i < b.N; i++ {
 		ev := &evs[i%len(evs)]
 		if i >= len(evs) && i%len(evs) == 0 {
@@ -82,7 +83,7 @@ func BenchmarkApply(b *testing.B) {
 		e.Apply(states[i%len(evs)], ev)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	reportCPU(b, cpu0)
+	cputime.Report(b, cpu0)
 }
 
 // BenchmarkStateEncoding measures the Redis encoding of a typical lead.
