@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leadscore/leadscore/backtest"
+)
+
+// calibrateCmd is `leadscore calibrate`: suggest points from history.
+type calibrateCmd struct {
+	Events      string   `required:"" env:"LEADSCORE_BACKTEST_EVENTS" help:"JSONL event log, in time order (.gz accepted; - for stdin)."`
+	Outcomes    string   `required:"" type:"existingfile" env:"LEADSCORE_BACKTEST_OUTCOMES" help:"JSONL outcomes: {\"lead\": identity, \"outcome\": sql|opportunity|won|lost, \"at\": RFC 3339} (.gz accepted)."`
+	Rules       string   `type:"existingfile" env:"LEADSCORE_RULES" help:"Base rules file: calibrate the points of its engagement rules. Without it, each kind of event is a feature and a new rules file is proposed."`
+	Out         string   `default:"proposed-rules.yaml" help:"Where to write the proposed rules file (- for stdout; the report then goes to stderr)."`
+	Diff        string   `default:"-" help:"Where to write the unified diff from the base to the proposed file (- : after the text report on stdout; empty: nowhere)."`
+	Format      string   `default:"text" enum:"text,json" help:"Report format: text, or json (which holds the proposed file and the diff)."`
+	L2          float64  `name:"l2" default:"1" help:"Ridge penalty λ on each rule's log-odds per hit (a Gaussian prior of variance 1/λ); 0 for none."`
+	HalfLife    string   `help:"Half-life weighing hits by their age at the cut-off, e.g. 45d (default: the rules file's decay.half_life; 45d without one; 0 for plain counts)."`
+	MinLeads    int      `default:"30" help:"A rule (or event kind) is fitted only when at least this many leads hit it before their cut-off; others keep their points."`
+	MaxFeatures int      `default:"60" help:"Without --rules, the event kinds fitted, most frequent first."`
+	Positive    []string `default:"sql,opportunity,won" help:"Outcomes that count as a conversion."`
+	MQLStage    string   `name:"mql-stage" default:"mql" help:"Stage whose score threshold the proposed points keep (as many leads above it)."`
+	Version     string   `help:"Version of the proposed rules file (default: the base's version + -calibrated)."`
+	Strict      bool     `help:"Fail on the first bad event line instead of reporting it and going on."`
+	Workers     int      `default:"0" env:"LEADSCORE_BACKTEST_WORKERS" help:"Goroutines decoding the log (0: one per CPU)."`
+}
+
+// Run replays the log, fits the regression and writes the report, the proposed
+// rules file and the diff.
+func (c *calibrateCmd) Run(e *env) error {
+	cfg := backtest.CalibrateConfig{L2: c.L2, MinLeads: c.MinLeads, MaxFeatures: c.MaxFeatures, MQLStage: c.MQLStage, Version: c.Version}
+	if c.L2 == 0 {
+		cfg.L2 = -1 // none
+	}
+	if c.L2 < 0 {
+		return fmt.Errorf("--l2 %g: must not be negative", c.L2)
+	}
+	if c.Rules != "" {
+		src, err := os.ReadFile(c.Rules)
+		if err != nil {
+			return err
+		}
+		cfg.Rules, cfg.RulesName = src, c.Rules
+	}
+	if c.Out != "-" {
+		cfg.ProposedName = c.Out
+	}
+	if c.HalfLife != "" {
+		d, err := parseDays(c.HalfLife)
+		if err != nil {
+			return fmt.Errorf("--half-life: %w", err)
+		}
+		cfg.HalfLife = d
+		if d == 0 {
+			cfg.HalfLife = -1 // no decay
+		}
+	}
+	var err error
+	if cfg.Positive, err = parsePositive(c.Positive); err != nil {
+		return err
+	}
+	if cfg.Outcomes, err = readOutcomesFile(c.Outcomes); err != nil {
+		return err
+	}
+	in, closeIn, err := openInput(c.Events)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	rep, err := backtest.Calibrate(cfg, in, logOptions(e, c.Events, c.Strict, c.Workers))
+	if err != nil {
+		return err
+	}
+	if err := writeOutput(c.Out, e.stdout, func(w io.Writer) error { _, err := io.WriteString(w, rep.Proposed); return err }); err != nil {
+		return err
+	}
+	report := e.stdout
+	if c.Out == "-" {
+		report = e.stderr
+	}
+	if c.Format == "json" {
+		if err := writeOutput("-", report, rep.WriteJSON); err != nil {
+			return err
+		}
+	} else if err := writeOutput("-", report, rep.WriteText); err != nil {
+		return err
+	}
+	switch {
+	case c.Diff == "" || c.Diff == "-" && c.Format == "json":
+	case c.Diff == "-":
+		fmt.Fprintf(report, "\n%s", rep.Diff)
+	default:
+		if err := writeOutput(c.Diff, e.stdout, func(w io.Writer) error { _, err := io.WriteString(w, rep.Diff); return err }); err != nil {
+			return err
+		}
+	}
+	if c.Out != "-" {
+		fmt.Fprintf(e.stderr, "wrote the proposed rules to %s (try it: leadscore backtest --rules %s --compare %s …)\n", c.Out, orDefault(c.Rules, c.Out), c.Out)
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// parseDays reads a duration in the rules file's syntax (a number followed by ms,
+// s, m, h, d or w) or Go's.
+func parseDays(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"ms", time.Millisecond}, {"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+				return time.Duration(f * float64(u.unit)), nil
+			}
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 45d, 12h or 90m", s)
+	}
+	return d, nil
+}
