@@ -777,23 +777,26 @@ func (st *State) seen(h uint64) bool {
 	return false
 }
 
+// remember records an applied event id. Seen is kept in event-time order (ids
+// usually arrive in order, so the insertion is an append), which makes pruning
+// cheap: expired and surplus ids are at the front.
 func (st *State) remember(h uint64, t int64, p DedupPolicy) {
-	st.Seen = append(st.Seen, Seen{Hash: h, At: t})
-	newest := t
-	for _, s := range st.Seen {
-		if s.At > newest {
-			newest = s.At
-		}
+	k := len(st.Seen)
+	st.Seen = append(st.Seen, Seen{})
+	for k > 0 && st.Seen[k-1].At > t {
+		st.Seen[k] = st.Seen[k-1]
+		k--
 	}
-	keep := st.Seen[:0]
-	for _, s := range st.Seen {
-		if s.At > newest-p.Window {
-			keep = append(keep, s)
-		}
+	st.Seen[k] = Seen{Hash: h, At: t}
+	newest := st.Seen[len(st.Seen)-1].At
+	drop := 0
+	for drop < len(st.Seen) && st.Seen[drop].At <= newest-p.Window {
+		drop++
 	}
-	st.Seen = keep
-	if n := len(st.Seen) - p.Max; n > 0 {
-		sort.SliceStable(st.Seen, func(i, j int) bool { return st.Seen[i].At < st.Seen[j].At })
-		st.Seen = append(st.Seen[:0], st.Seen[n:]...)
+	if n := len(st.Seen) - drop - p.Max; n > 0 {
+		drop += n
+	}
+	if drop > 0 {
+		st.Seen = append(st.Seen[:0], st.Seen[drop:]...)
 	}
 }
