@@ -24,7 +24,7 @@ func TestThroughput(t *testing.T) {
 		t.Skip("LEADSCORE_THROUGHPUT not set: set it to a number of events to measure end-to-end throughput")
 	}
 	e := newEnv(t, "../examples/rules/b2b-saas.yaml", 6)
-	g, err := journeys.New(journeys.Config{Seed: 3, Leads: max(1, n/18), Span: 365 * 24 * time.Hour})
+	g, err := journeys.New(journeys.Config{Seed: 3, Leads: max(1, n/10), Span: 365 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
