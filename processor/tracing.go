@@ -35,10 +35,14 @@ import (
 //     (decay, inactivity) or re-emitted from the outbox — starts a new trace
 //     (a "stage change" root span, linked to the batch span when there is one).
 //
-// Cycles without records (timer ticks) open no batch span. Without
-// SetTracing nothing is traced and output headers carry no trace context
-// (dead letters keep the input's headers as they were). The hooks below are
-// no-ops on a nil *batchTrace, so the untraced hot path costs a nil check.
+// Cycles without records (timer ticks) open no batch span. With a provider
+// that makes no spans (no exporter configured), no span is started: outputs
+// get the producer's own context from the input's headers, time-driven
+// changes none, and records without a traceparent cost a header scan
+// (BenchmarkTraceBatch). Without SetTracing nothing is traced and output
+// headers carry no trace context (dead letters keep the input's headers as
+// they were). The hooks below are no-ops on a nil *batchTrace, so the
+// untraced hot path costs a nil check.
 
 // tracerName is the instrumentation scope of the processor's spans.
 const tracerName = "github.com/leadscore/leadscore/processor"
@@ -49,6 +53,11 @@ const maxLinks = 128
 type tracing struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	// spans is false for a provider that makes no spans of its own (a no-op
+	// provider, no exporter): the processor then only passes each producer's
+	// context through to the outputs, starting no span and allocating nothing
+	// for records without one.
+	spans bool
 }
 
 // SetTracing makes the processor trace its batches with tp and carry trace
@@ -69,6 +78,10 @@ func (p *Processor) SetTracing(tp trace.TracerProvider, prop propagation.TextMap
 		return
 	}
 	t := &tracing{tracer: tp.Tracer(tracerName), prop: prop}
+	// A provider that gives a root span no valid context makes no spans. The
+	// probe is never ended, so it is never exported.
+	_, probe := t.tracer.Start(context.Background(), "probe", trace.WithNewRoot())
+	t.spans = probe.SpanContext().IsValid()
 	p.tracing = t
 	p.store = &tracedStore{Store: p.store, t: t}
 	p.client = &tracedClient{Client: p.client, t: t}
@@ -122,8 +135,8 @@ type recordTrace struct {
 	span   trace.Span      // "<topic> process"; nil until record is called
 }
 
-// traceBatch opens the batch span (when recs is not empty) and extracts every
-// record's context. It returns nil when tracing is off.
+// traceBatch opens the batch span (when recs is not empty) and extracts the
+// context of every record that carries one. It returns nil when tracing is off.
 func (p *Processor) traceBatch(ctx context.Context, recs []Record) (context.Context, *batchTrace) {
 	t := p.tracing
 	if t == nil {
@@ -133,15 +146,24 @@ func (p *Processor) traceBatch(ctx context.Context, recs []Record) (context.Cont
 	if len(recs) == 0 {
 		return ctx, bt
 	}
-	bt.recs = make(map[*Record]*recordTrace, len(recs))
+	bt.recs = make(map[*Record]*recordTrace)
 	var links []trace.Link
 	for i := range recs {
 		r := &recs[i]
-		pc := t.prop.Extract(context.Background(), HeaderCarrier{&r.Headers})
-		bt.recs[r] = &recordTrace{parent: pc}
-		if sc := trace.SpanContextFromContext(pc); sc.IsValid() && len(links) < maxLinks {
+		pc := context.Background()
+		if hasTraceparent(r.Headers) {
+			pc = t.prop.Extract(pc, HeaderCarrier{&r.Headers})
+		}
+		sc := trace.SpanContextFromContext(pc)
+		if t.spans || sc.IsValid() {
+			bt.recs[r] = &recordTrace{parent: pc}
+		}
+		if t.spans && sc.IsValid() && len(links) < maxLinks {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
+	}
+	if !t.spans {
+		return ctx, bt
 	}
 	ctx, bt.span = t.tracer.Start(ctx, "process batch", trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithLinks(links...), trace.WithAttributes(
@@ -151,9 +173,18 @@ func (p *Processor) traceBatch(ctx context.Context, recs []Record) (context.Cont
 	return ctx, bt
 }
 
+func hasTraceparent(hs []Header) bool {
+	for i := range hs {
+		if hs[i].Key == "traceparent" {
+			return true
+		}
+	}
+	return false
+}
+
 // record starts the process span of r, a child of the context in r's headers.
 func (bt *batchTrace) record(r *Record) {
-	if bt == nil {
+	if bt == nil || !bt.t.spans {
 		return
 	}
 	rt := bt.recs[r]
@@ -172,10 +203,17 @@ func (bt *batchTrace) record(r *Record) {
 	_, rt.span = bt.t.tracer.Start(rt.parent, r.Topic+" process", opts...)
 }
 
-// recordContext returns the context of r's process span, or nil.
+// recordContext returns the context of r's process span (without spans: the
+// producer's context from its headers), or nil.
 func (bt *batchTrace) recordContext(r *Record) context.Context {
-	if rt := bt.recs[r]; rt != nil && rt.span != nil {
+	rt := bt.recs[r]
+	switch {
+	case rt == nil:
+		return nil
+	case rt.span != nil:
 		return trace.ContextWithSpan(rt.parent, rt.span)
+	case !bt.t.spans:
+		return rt.parent
 	}
 	return nil
 }
@@ -189,9 +227,11 @@ func (bt *batchTrace) deadLetter(r, out *Record, reason string) {
 	if ctx == nil {
 		return
 	}
-	sp := trace.SpanFromContext(ctx)
-	sp.SetAttributes(attribute.String("leadscore.dead_letter.reason", reason))
-	sp.SetStatus(codes.Error, "dead letter: "+reason)
+	if bt.t.spans {
+		sp := trace.SpanFromContext(ctx)
+		sp.SetAttributes(attribute.String("leadscore.dead_letter.reason", reason))
+		sp.SetStatus(codes.Error, "dead letter: "+reason)
+	}
 	bt.t.prop.Inject(ctx, HeaderCarrier{&out.Headers})
 }
 
@@ -201,20 +241,24 @@ func (bt *batchTrace) stageChange(out *Record, w *leadWork, tr *scoring.Transiti
 	if bt == nil {
 		return
 	}
-	attrs := []attribute.KeyValue{attribute.String("leadscore.stage.from", tr.From),
-		attribute.String("leadscore.stage.to", tr.To), attribute.String("leadscore.cause", tr.Cause.Kind.String())}
-	if tr.TriggerID != "" {
+	if tr.TriggerID != "" && len(bt.recs) > 0 {
 		for _, it := range w.items {
 			if it.ev.ID != tr.TriggerID {
 				continue
 			}
 			if ctx := bt.recordContext(it.rec); ctx != nil {
-				trace.SpanFromContext(ctx).AddEvent("stage change", trace.WithAttributes(attrs...))
+				if bt.t.spans {
+					trace.SpanFromContext(ctx).AddEvent("stage change", trace.WithAttributes(transitionAttrs(tr)...))
+				}
 				bt.t.prop.Inject(ctx, HeaderCarrier{&out.Headers})
 				return
 			}
 		}
 	}
+	if !bt.t.spans {
+		return // a new trace needs spans
+	}
+	attrs := transitionAttrs(tr)
 	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attrs...)}
 	if bt.span != nil {
@@ -225,9 +269,14 @@ func (bt *batchTrace) stageChange(out *Record, w *leadWork, tr *scoring.Transiti
 	sp.End()
 }
 
+func transitionAttrs(tr *scoring.Transition) []attribute.KeyValue {
+	return []attribute.KeyValue{attribute.String("leadscore.stage.from", tr.From),
+		attribute.String("leadscore.stage.to", tr.To), attribute.String("leadscore.cause", tr.Cause.Kind.String())}
+}
+
 // end closes the record spans and the batch span; err is the batch's outcome.
 func (bt *batchTrace) end(err error) {
-	if bt == nil {
+	if bt == nil || !bt.t.spans {
 		return
 	}
 	now := time.Now()

@@ -2,43 +2,69 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/leadscore/leadscore/events"
+	"github.com/alicebob/miniredis/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/journeys"
-	"github.com/leadscore/leadscore/replay"
+	"github.com/leadscore/leadscore/output"
+	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/state"
+	"github.com/leadscore/leadscore/telemetry"
 )
 
 // demoRulesDefault is --rules' default. When it is not found from the working
 // directory, the demo uses the copy embedded in the binary.
 const demoRulesDefault = "examples/rules/b2b-saas.yaml"
 
-// demoCmd is `leadscore demo`: simulated visitor journeys scored live, in process.
+// demoCmd is `leadscore demo`: the whole pipeline in one process, on simulated
+// visitor journeys.
 //
-// This interim demo runs the journey generator, the event decoders and the replay
-// runner (the engine and identity stitching the live processor uses) in one
-// process, paced in wall-clock time. It needs no Kafka and no Redis.
+// It starts an in-process Kafka broker (kfake) on --kafka-addr, an embedded Redis
+// (miniredis; --redis-addr uses a real one), the journey generator producing to
+// the input topics, the real processor (franz-go client) and the HTTP API, and
+// draws the funnel live from the stage-change topic. Time is simulated: the
+// generator plays journeys from the wall-clock time of the start at --speedup,
+// and the processor's clock follows the generator's (see docs/demo.md).
 type demoCmd struct {
-	Rate     float64       `default:"200" env:"LEADSCORE_DEMO_RATE" help:"Events per second, at most."`
-	Leads    int           `default:"2000" env:"LEADSCORE_DEMO_LEADS" help:"Simulated people arriving per year of simulated time."`
-	Seed     int64         `default:"1" env:"LEADSCORE_DEMO_SEED" help:"Seed of the simulated history: the same seed plays the same journeys."`
-	Duration time.Duration `default:"0s" env:"LEADSCORE_DEMO_DURATION" help:"Stop after this long (0: run until Ctrl-C). A summary is printed either way."`
-	Rules    string        `default:"examples/rules/b2b-saas.yaml" env:"LEADSCORE_RULES" help:"Rules file (YAML). When the default is not found, the copy embedded in the binary is used."`
-	Speedup  float64       `default:"604800" env:"LEADSCORE_DEMO_SPEEDUP" help:"Simulated seconds per wall-clock second, at most (604800: a week a second; --rate slows the clock when events are dense)."`
-	Refresh  time.Duration `default:"1s" env:"LEADSCORE_DEMO_REFRESH" help:"How often the view is refreshed."`
-	Plain    bool          `env:"LEADSCORE_DEMO_PLAIN" help:"Print plain periodic lines instead of redrawing the terminal (automatic when stdout is not a terminal)."`
+	Rate         float64       `default:"200" env:"LEADSCORE_DEMO_RATE" help:"Events per second, at most."`
+	Leads        int           `default:"2000" env:"LEADSCORE_DEMO_LEADS" help:"Simulated people arriving per year of simulated time."`
+	Seed         int64         `default:"1" env:"LEADSCORE_DEMO_SEED" help:"Seed of the simulated history: the same seed plays the same journeys."`
+	Duration     time.Duration `default:"0s" env:"LEADSCORE_DEMO_DURATION" help:"Stop after this long (0: run until Ctrl-C). A summary is printed either way."`
+	Rules        string        `default:"examples/rules/b2b-saas.yaml" env:"LEADSCORE_RULES" help:"Rules file (YAML). When the default is not found, the copy embedded in the binary is used."`
+	Speedup      float64       `default:"604800" env:"LEADSCORE_DEMO_SPEEDUP" help:"Simulated seconds per wall-clock second, at most (604800: a week a second; --rate slows the clock when events are dense)."`
+	Refresh      time.Duration `default:"1s" env:"LEADSCORE_DEMO_REFRESH" help:"How often the view is refreshed."`
+	Plain        bool          `env:"LEADSCORE_DEMO_PLAIN" help:"Print plain periodic lines instead of redrawing the terminal (automatic when stdout is not a terminal)."`
+	KafkaAddr    string        `default:"127.0.0.1:9092" env:"LEADSCORE_DEMO_KAFKA_ADDR" help:"Where the embedded Kafka broker listens, for outside clients (kcat…); another free port is used when it is taken."`
+	RedisAddr    string        `env:"LEADSCORE_DEMO_REDIS_ADDR" help:"A real Redis (host:port) instead of the embedded one; each run writes under its own key prefix."`
+	Partitions   int32         `default:"4" env:"LEADSCORE_DEMO_PARTITIONS" help:"Partitions of each demo topic."`
+	HTTP         httpFlags     `embed:""`
+	GenerateOnly bool          `env:"LEADSCORE_DEMO_GENERATE_ONLY" help:"Only produce the journeys to the Kafka of --brokers at --rate (no broker, Redis, processor or view)."`
+	Brokers      []string      `env:"LEADSCORE_DEMO_BROKERS" help:"Kafka seed brokers for --generate-only, host:port, comma-separated."`
+	LogFormat    string        `default:"text" enum:"json,text" env:"LEADSCORE_LOG_FORMAT" help:"Log format (logs go to stderr): json or text."`
+	LogLevel     string        `default:"warn" enum:"debug,info,warn,error" env:"LEADSCORE_LOG_LEVEL" help:"Log level."`
 }
 
 // Run plays the demo until Ctrl-C, SIGTERM or --duration, then prints the summary.
@@ -50,7 +76,11 @@ func (c *demoCmd) Run(e *env) error {
 		ctx, cancel = context.WithTimeout(ctx, c.Duration)
 		defer cancel()
 	}
-	_, err := c.run(ctx, e.stdout, !c.Plain && isTerminal(e.stdout))
+	if c.GenerateOnly {
+		_, err := c.generateOnly(ctx, e.stdout, e.stderr)
+		return err
+	}
+	_, err := c.run(ctx, e.stdout, e.stderr, !c.Plain && isTerminal(e.stdout))
 	return err
 }
 
@@ -81,6 +111,15 @@ func (c *demoCmd) validate() error {
 	if c.Duration < 0 {
 		errs = append(errs, fmt.Errorf("--duration %s: must not be negative", c.Duration))
 	}
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("--partitions %d: must be positive", c.Partitions))
+	}
+	if c.GenerateOnly && len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("--generate-only needs --brokers"))
+	}
+	if !c.GenerateOnly && len(c.Brokers) > 0 {
+		errs = append(errs, errors.New("--brokers is for --generate-only; the demo runs its own broker on --kafka-addr"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -99,51 +138,476 @@ func (c *demoCmd) loadRules() (*scoring.Model, string, error) {
 	return m, "embedded " + journeys.B2BRulesFile, err
 }
 
-// run plays the demo until ctx is done and returns its statistics. With tty it
-// redraws a live view with ANSI escapes; otherwise it prints a plain line per
-// refresh.
-func (c *demoCmd) run(ctx context.Context, out io.Writer, tty bool) (*demoStats, error) {
-	if err := c.validate(); err != nil {
-		return nil, err
+// demoTopics maps the generator's streams to the processor's input topics.
+var demoTopics = processor.DefaultTopics
+
+func inputTopic(genTopic string) string {
+	switch genTopic {
+	case journeys.TopicEmail:
+		return demoTopics.Email
+	case journeys.TopicFeedback:
+		return demoTopics.Feedback
+	default:
+		return demoTopics.Web
 	}
-	m, source, err := c.loadRules()
-	if err != nil {
-		return nil, err
-	}
-	eng, err := scoring.NewEngine(m)
-	if err != nil {
-		return nil, err
-	}
-	dec, err := events.NewDecoder(events.Options{})
-	if err != nil {
-		return nil, err
-	}
-	gen, err := journeys.New(journeys.Config{Seed: c.Seed, Leads: c.Leads, Endless: true})
-	if err != nil {
-		return nil, err
-	}
-	d := newDemo(eng, dec, source, c)
-	v := &demoView{out: out, tty: tty, d: d}
-	v.start()
-	d.play(ctx, gen, v)
-	v.stop()
-	d.summary(out)
-	return &d.demoStats, nil
 }
+
+// demoGroup is the processor's consumer group in the demo.
+const demoGroup = "leadscore-demo"
+
+// Memory bounds of the demo topics (kfake keeps every record in memory):
+// small segments, a few MiB per partition, trimmed every few seconds.
+var demoTopicConfigs = map[string]*string{
+	"segment.bytes":   kadm.StringPtr("1048576"),
+	"retention.bytes": kadm.StringPtr("8388608"),
+}
+
+// demoCleanerBackoff is how often the embedded broker applies retention.
+const demoCleanerBackoff = "5000"
+
+// The demo's Redis key layout (state.Options): about 20 leads per bucket after
+// an hour of play.
+const (
+	demoTimerShards = 8
+	demoBuckets     = 512
+)
+
+// ---------------------------------------------------------------------------
+// Simulated clock
+
+// simClock is the demo's simulated time: it starts at the wall-clock time of the
+// start and runs at up to --speedup; the generator moves it (holding it back when
+// --rate holds records back), and the processor and the API read it.
+type simClock struct {
+	ms   atomic.Int64  // simulated now, Unix ms
+	rate atomic.Uint64 // float64 bits: simulated ms per wall ms over the last tick
+}
+
+func newSimClock(start time.Time, speedup float64) *simClock {
+	c := &simClock{}
+	c.ms.Store(start.UnixMilli())
+	c.rate.Store(math.Float64bits(speedup))
+	return c
+}
+
+// Now returns the simulated time.
+func (c *simClock) Now() time.Time { return time.UnixMilli(c.ms.Load()) }
+
+// toWall converts a simulated duration into wall-clock time at the clock's
+// recent pace (an estimate: the pace varies when --rate holds the clock back).
+func (c *simClock) toWall(d time.Duration) time.Duration {
+	r := math.Float64frombits(c.rate.Load())
+	if !(r > 0) {
+		return d
+	}
+	return time.Duration(float64(d) / r)
+}
+
+// demoTick is how often the generator wakes up to release due records.
+const demoTick = 20 * time.Millisecond
+
+// lastYear stops an endless demo before its simulated clock leaves the decoder's
+// window of plausible event times (year 2100), after hours of play.
+const lastYear = 2095
+
+// pacer releases the generator's records as the simulated clock reaches their
+// time, at most rate per second.
+type pacer struct {
+	gen     *journeys.Generator
+	clock   *simClock
+	speedup float64
+	rate    float64
+	// emit publishes one record; it returns an error only when ctx ended.
+	emit func(ctx context.Context, rec *journeys.Record) error
+
+	people atomic.Int64 // people who have arrived
+	note   atomic.Value // string: why the pacer stopped on its own
+}
+
+// run plays until ctx ends or the simulated clock reaches lastYear. When the
+// rate limit holds records back, the clock waits for them.
+func (p *pacer) run(ctx context.Context) {
+	next, _ := p.gen.Next() // endless: never runs out
+	clock := float64(p.clock.ms.Load())
+	quota := 1.0
+	burst := math.Max(1, p.rate/4)
+	last := time.Now()
+	tick := time.NewTicker(demoTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			dt := now.Sub(last).Seconds()
+			last = now
+			before := clock
+			clock += dt * p.speedup * 1000
+			quota = math.Min(quota+dt*p.rate, burst)
+			for quota >= 1 && float64(next.Time.UnixMilli()) <= clock {
+				if next.Time.Year() >= lastYear {
+					p.note.Store(fmt.Sprintf("the simulated clock reached %d; restart the demo to play again", lastYear))
+					return
+				}
+				if err := p.emit(ctx, &next); err != nil {
+					return
+				}
+				quota--
+				next, _ = p.gen.Next()
+				p.people.Store(p.gen.Stats().Leads)
+			}
+			if t := float64(next.Time.UnixMilli()); t < clock {
+				clock = t // rate-limited: hold the simulated clock at the backlog
+			}
+			clock = math.Max(clock, before)
+			if dt > 0 { // the pace, smoothed over about a second
+				r := math.Float64frombits(p.clock.rate.Load())
+				r += (math.Max((clock-before)/(dt*1000), 1) - r) * math.Min(dt, 1)
+				p.clock.rate.Store(math.Float64bits(r))
+			}
+			p.clock.ms.Store(int64(clock))
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Counting what the processor does
+
+// demoCounts is the processor.Observer of the view: consumed records by outcome
+// and topic, dead letters and fired timers.
+type demoCounts struct {
+	mu        sync.Mutex
+	byOutcome map[string]int64
+	byTopic   map[string]int64
+	total     atomic.Int64
+	dead      atomic.Int64
+	fired     atomic.Int64
+}
+
+func newDemoCounts() *demoCounts {
+	return &demoCounts{byOutcome: map[string]int64{}, byTopic: map[string]int64{}}
+}
+
+func (d *demoCounts) Consumed(topic, outcome string, n int) {
+	d.mu.Lock()
+	d.byOutcome[outcome] += int64(n)
+	d.byTopic[topic] += int64(n)
+	d.mu.Unlock()
+	d.total.Add(int64(n))
+}
+func (d *demoCounts) DeadLetter(string)                    { d.dead.Add(1) }
+func (d *demoCounts) Transition(string, string)            {}
+func (d *demoCounts) Batch(int, time.Duration)             {}
+func (d *demoCounts) Latency(time.Duration)                {}
+func (d *demoCounts) Timers(_, fired int)                  { d.fired.Add(int64(fired)) }
+func (d *demoCounts) StoreRoundTrip(string, time.Duration) {}
+func (d *demoCounts) Ready(bool, string)                   {}
+
+func (d *demoCounts) outcome(o string) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.byOutcome[o]
+}
+
+func (d *demoCounts) topic(t string) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.byTopic[t]
+}
+
+// demoObserver sends the processor's observations to the metrics and to the
+// view. Batch durations and latencies are measured on the simulated clock;
+// they are converted to wall-clock time for the metrics.
+type demoObserver struct {
+	metrics processor.Observer
+	counts  *demoCounts
+	clock   *simClock
+}
+
+func (o demoObserver) Consumed(topic, outcome string, n int) {
+	o.metrics.Consumed(topic, outcome, n)
+	o.counts.Consumed(topic, outcome, n)
+}
+func (o demoObserver) DeadLetter(reason string) {
+	o.metrics.DeadLetter(reason)
+	o.counts.DeadLetter(reason)
+}
+func (o demoObserver) Transition(from, to string) { o.metrics.Transition(from, to) }
+func (o demoObserver) Batch(records int, took time.Duration) {
+	o.metrics.Batch(records, o.clock.toWall(took))
+}
+func (o demoObserver) Latency(d time.Duration) { o.metrics.Latency(o.clock.toWall(d)) }
+func (o demoObserver) Timers(due, fired int) {
+	o.metrics.Timers(due, fired)
+	o.counts.Timers(due, fired)
+}
+func (o demoObserver) StoreRoundTrip(op string, d time.Duration) { o.metrics.StoreRoundTrip(op, d) }
+func (o demoObserver) Ready(ready bool, reason string)           { o.metrics.Ready(ready, reason) }
+
+// ---------------------------------------------------------------------------
+// The embedded pipeline
+
+// listenFallback listens on addr, or on a free port of the same host when addr
+// is taken. note says what happened, for the header.
+func listenFallback(addr string) (ln net.Listener, note string, err error) {
+	ln, err = net.Listen("tcp", addr)
+	if err == nil {
+		return ln, "", nil
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, "", err
+	}
+	host, _, serr := net.SplitHostPort(addr)
+	if serr != nil {
+		return nil, "", err
+	}
+	ln, err2 := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err2 != nil {
+		return nil, "", fmt.Errorf("%w (and no free port: %v)", err, err2)
+	}
+	return ln, addr + " was taken", nil
+}
+
+// rig is the demo's running pipeline.
+type rig struct {
+	log       *slog.Logger
+	cluster   *kfake.Cluster
+	kafkaAddr string
+	kafkaNote string
+	mr        *miniredis.Miniredis
+	redisDesc string
+	store     *state.Store
+	proc      *processor.Processor
+	procDone  chan error
+	stopProc  context.CancelFunc
+	httpAddr  string
+	httpNote  string
+	stopHTTP  context.CancelFunc
+	waitHTTP  func() error
+}
+
+// start brings the pipeline up: broker, Redis, topics, store, processor, API.
+// On error, what was started is stopped.
+func (c *demoCmd) start(ctx context.Context, eng *scoring.Engine, clock *simClock, counts *demoCounts,
+	tel *telemetry.Telemetry, log *slog.Logger) (r *rig, err error) {
+	r = &rig{log: log}
+	defer func() {
+		if err != nil {
+			r.close()
+			r = nil
+		}
+	}()
+	ln, note, err := listenFallback(c.KafkaAddr)
+	if err != nil {
+		return r, fmt.Errorf("kafka: %w", err)
+	}
+	r.kafkaAddr, r.kafkaNote = ln.Addr().String(), note
+	r.cluster, err = kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": demoCleanerBackoff}))
+	if err != nil {
+		ln.Close()
+		return r, fmt.Errorf("kafka: starting the embedded broker: %w", err)
+	}
+
+	redisAddr, prefix := c.RedisAddr, "ls"
+	if redisAddr == "" {
+		r.mr = miniredis.NewMiniRedis()
+		if err := r.mr.Start(); err != nil {
+			return r, fmt.Errorf("redis: starting the embedded server: %w", err)
+		}
+		redisAddr = r.mr.Addr()
+		r.redisDesc = "embedded (miniredis " + redisAddr + ")"
+	} else {
+		// A fresh prefix per run: offsets stored with the leads of an earlier
+		// run would make this run's events look like replays.
+		prefix = "lsdemo-" + time.Now().UTC().Format("20060102T150405")
+		r.redisDesc = redisAddr + ", keys " + prefix + ":*"
+	}
+
+	brokers := []string{r.kafkaAddr}
+	var specs []franzgo.TopicSpec
+	for _, t := range append(demoTopics.Inputs(), demoTopics.StageChanges, demoTopics.DeadLetter) {
+		specs = append(specs, franzgo.TopicSpec{Name: t, Partitions: c.Partitions, Replication: 1, Configs: demoTopicConfigs})
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := franzgo.EnsureTopics(tctx, brokers, specs); err != nil {
+		return r, err
+	}
+	// A small key layout (not openStore's defaults, sized for millions of
+	// leads): the demo has thousands, and miniredis runs Lua slowly, so fewer
+	// timer shards make each sweep cheap.
+	if r.store, err = state.New(ctx, state.Options{Addrs: []string{redisAddr}, KeyPrefix: prefix,
+		TimerShards: demoTimerShards, Buckets: demoBuckets}); err != nil {
+		return r, fmt.Errorf("redis: %w", err)
+	}
+	client, partitions, err := openKafka(ctx, kafkaFlags{Brokers: brokers, KafkaClient: "franz-go", Group: demoGroup},
+		demoTopics, log, tel.KafkaHooks("leadscore", demoGroup)...)
+	if err != nil {
+		return r, err
+	}
+	r.proc, err = processor.New(processor.Config{Topics: demoTopics, TimerPartitions: partitions,
+		// The timer tick is simulated time too: about four sweeps a wall-clock second.
+		TimerTick: time.Duration(c.Speedup * float64(250*time.Millisecond)), Now: clock.Now,
+		Version: version, Logger: log, Observer: demoObserver{metrics: tel.Metrics(), counts: counts, clock: clock}},
+		client, r.store, eng)
+	if err != nil {
+		client.Close(ctx)
+		return r, err
+	}
+	instrument(r.proc, client, tel)
+
+	if c.HTTP.HTTPAddr != "" {
+		token, err := secret(c.HTTP.HTTPToken, c.HTTP.HTTPTokenFile)
+		if err != nil {
+			return r, err
+		}
+		hl, note, err := listenFallback(c.HTTP.HTTPAddr)
+		if err != nil {
+			return r, fmt.Errorf("http: %w", err)
+		}
+		r.httpAddr, r.httpNote = hl.Addr().String(), note
+		var hctx context.Context
+		hctx, r.stopHTTP = context.WithCancel(context.WithoutCancel(ctx))
+		r.waitHTTP, err = serveAPI(hctx, hl, api.Config{Store: r.store, Engine: r.proc.Engine, Ready: r.proc.Ready,
+			Now: clock.Now, Token: token, Metrics: tel.MetricsHandler(), Logger: log}, log)
+		if err != nil {
+			return r, err
+		}
+	}
+	var pctx context.Context
+	pctx, r.stopProc = context.WithCancel(context.WithoutCancel(ctx))
+	r.procDone = make(chan error, 1)
+	go func(p *processor.Processor) { r.procDone <- p.Run(pctx) }(r.proc)
+	return r, nil
+}
+
+// stopProcessor stops the processor gracefully (the batch in flight is
+// finished and committed) and waits for it.
+func (r *rig) stopProcessor() {
+	if r.stopProc == nil {
+		return
+	}
+	r.stopProc()
+	r.stopProc = nil
+	if err := <-r.procDone; err != nil {
+		r.log.Error("processor", "err", err)
+	}
+}
+
+// close stops everything that runs, in reverse order.
+func (r *rig) close() {
+	r.stopProcessor()
+	if r.stopHTTP != nil {
+		r.stopHTTP()
+		if err := r.waitHTTP(); err != nil {
+			r.log.Error("http server", "err", err)
+		}
+	}
+	if r.store != nil {
+		r.store.Close()
+	}
+	if r.cluster != nil {
+		r.cluster.Close()
+	}
+	if r.mr != nil {
+		r.mr.Close()
+	}
+}
+
+// generatorBuffer is the most records the generator's client buffers.
+const generatorBuffer = 10000
+
+// newProducer returns a producer for the generator: the senders' keys, Kafka's
+// partitioner, and the kotel hooks, so that every input record starts a trace
+// when traces are exported.
+func newProducer(brokers []string, tel *telemetry.Telemetry, log *slog.Logger) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("leadscore-generator"), kgo.MaxBufferedRecords(generatorBuffer),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.WithLogger(kgoLogger{log}), kgo.WithHooks(tel.KafkaHooks("leadscore-generator", "")...))
+	if err != nil {
+		return nil, fmt.Errorf("kafka: generator client: %w", err)
+	}
+	return cl, nil
+}
+
+// kgoLogger sends franz-go's warnings and errors to slog.
+type kgoLogger struct{ log *slog.Logger }
+
+func (l kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
+	lv := slog.LevelWarn
+	if level == kgo.LogLevelError {
+		lv = slog.LevelError
+	}
+	l.log.Log(context.Background(), lv, "kafka: "+msg, kv...)
+}
+
+// produced counts the generator's records per input topic and failures.
+type produced struct {
+	web, email, feedback, failed atomic.Int64
+	lastErr                      atomic.Value // error
+}
+
+func (p *produced) total() int64 { return p.web.Load() + p.email.Load() + p.feedback.Load() }
+
+// emitter returns a pacer's emit function producing to cl asynchronously. It
+// waits (or gives up when ctx ends) while the client's buffer is full, so that
+// Produce itself never blocks and a record, once handed over, is delivered or
+// counted as failed — never dropped by the stop.
+func (p *produced) emitter(cl *kgo.Client) func(context.Context, *journeys.Record) error {
+	return func(ctx context.Context, rec *journeys.Record) error {
+		for cl.BufferedProduceRecords() >= generatorBuffer-1 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		switch rec.Topic {
+		case journeys.TopicEmail:
+			p.email.Add(1)
+		case journeys.TopicFeedback:
+			p.feedback.Add(1)
+		default:
+			p.web.Add(1)
+		}
+		// Not ctx: the record must outlive the stop, to be flushed.
+		kr := &kgo.Record{Topic: inputTopic(rec.Topic), Key: rec.Key, Value: rec.Value}
+		cl.Produce(context.WithoutCancel(ctx), kr, func(_ *kgo.Record, err error) {
+			if err != nil {
+				p.failed.Add(1)
+				p.lastErr.Store(err)
+			}
+		})
+		return nil
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The demo
 
 // demoStats is what the demo counted.
 type demoStats struct {
-	Events     int64            // records played, re-sends included
-	ByTopic    map[string]int64 // records per topic
-	Duplicates int64            // re-sends the engine recognised
-	Ignored    map[string]int64 // ignored events by reason (bot, machine_open, …)
-	Bad        int64            // records that did not decode (never expected)
+	Produced   int64            // records the generator produced
+	ByTopic    map[string]int64 // records consumed by the processor per input topic
+	Consumed   int64            // records the processor consumed
+	Duplicates int64            // upstream re-sends the engine recognised
+	Ignored    int64            // bots, machine opens, feedback that does not apply
+	DeadLetter int64            // records sent to the dead-letter topic
 	Into       map[string]int64 // stage changes by destination stage
 	Moves      map[string]int64 // stage changes by "from → to"
-	Stages     map[string]int   // leads per stage at the end
-	SimFrom    int64            // simulated time of the first record, ms
+	Stages     map[string]int   // leads per stage (visitors estimated) at the end
+	People     int64            // simulated people who have arrived
+	SimFrom    int64            // simulated time at the start, ms
 	SimTo      int64            // simulated time reached, ms
 	Wall       time.Duration    // wall-clock time played
+	KafkaAddr  string           // where the embedded broker listened
+	HTTPAddr   string           // where the API listened ("" when off)
 }
 
 // handoff is a stage change worth showing: into sql or sal, or a regression.
@@ -154,7 +618,7 @@ type handoff struct {
 	cause    string
 	score    float64
 	fit      float64
-	grade    byte
+	grade    string
 	down     bool
 }
 
@@ -167,44 +631,214 @@ const (
 type demo struct {
 	demoStats
 	eng    *scoring.Engine
-	dec    *events.Decoder
-	r      *replay.Runner
 	source string
 	cfg    *demoCmd
-	known  map[string]struct{} // lead ids seen (some are later absorbed by stitching)
-	ups    []handoff           // latest handoffs into sql or sal, newest last
-	downs  []handoff           // latest regressions, newest last
+	rig    *rig
+	counts *demoCounts
+	sent   *produced
+	pace   *pacer
+	clock  *simClock
+	// Stage of every lead that ever changed stage, and the id of its last
+	// change (a re-emitted duplicate is counted once).
+	stage  map[string]string
+	lastID map[string]string
+	ups    []handoff // latest handoffs into sql or sal, newest last
+	downs  []handoff // latest regressions, newest last
 	// Handoffs and regressions since the last plain line.
 	freshUps, freshDowns int
-	lastErr              error
 	began                time.Time
 	note                 string // why the demo stopped on its own, if it did
 }
 
-func newDemo(eng *scoring.Engine, dec *events.Decoder, source string, cfg *demoCmd) *demo {
-	d := &demo{
-		demoStats: demoStats{ByTopic: map[string]int64{}, Ignored: map[string]int64{},
-			Into: map[string]int64{}, Moves: map[string]int64{}, Stages: map[string]int{}},
-		eng:    eng,
-		dec:    dec,
-		r:      replay.New(eng),
-		source: source,
-		cfg:    cfg,
-		known:  map[string]struct{}{},
+// run plays the demo until ctx is done and returns its statistics. With tty it
+// redraws a live view with ANSI escapes; otherwise it prints a plain line per
+// refresh. Logs go to logOut.
+func (c *demoCmd) run(ctx context.Context, out, logOut io.Writer, tty bool) (*demoStats, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
-	d.r.OnTransition = d.transition
-	return d
+	m, source, err := c.loadRules()
+	if err != nil {
+		return nil, err
+	}
+	eng, err := scoring.NewEngine(m)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(logOut, c.LogFormat, c.LogLevel)
+	tel, err := startTelemetry(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	defer stopTelemetry(tel, log)
+	start := time.Now().UTC().Truncate(time.Millisecond)
+	gen, err := journeys.New(journeys.Config{Seed: c.Seed, Leads: c.Leads, Endless: true, Start: start})
+	if err != nil {
+		return nil, err
+	}
+	clock := newSimClock(start, c.Speedup)
+	counts := newDemoCounts()
+	r, err := c.start(ctx, eng, clock, counts, tel, log)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+
+	d := &demo{
+		demoStats: demoStats{ByTopic: map[string]int64{}, Into: map[string]int64{}, Moves: map[string]int64{},
+			Stages: map[string]int{}, SimFrom: start.UnixMilli(), KafkaAddr: r.kafkaAddr, HTTPAddr: r.httpAddr},
+		eng: eng, source: source, cfg: c, rig: r, counts: counts, sent: &produced{}, clock: clock,
+		stage: map[string]string{}, lastID: map[string]string{}, began: time.Now(),
+	}
+	changes, stopView, err := watchStageChanges(ctx, r.kafkaAddr, log)
+	if err != nil {
+		return nil, err
+	}
+	defer stopView()
+	prod, err := newProducer([]string{r.kafkaAddr}, tel, log)
+	if err != nil {
+		return nil, err
+	}
+	defer prod.Close()
+	d.pace = &pacer{gen: gen, clock: clock, speedup: c.Speedup, rate: c.Rate, emit: d.sent.emitter(prod)}
+	gctx, stopGen := context.WithCancel(ctx)
+	genDone := make(chan struct{})
+	go func() {
+		defer close(genDone)
+		d.pace.run(gctx)
+	}()
+
+	v := &demoView{out: out, tty: tty, d: d}
+	v.start()
+	d.loop(ctx, genDone, changes, v)
+
+	// Shutdown is a sequence: stop generating, let the processor finish what
+	// was produced (graceful stop), collect the last stage changes, then stop.
+	stopGen()
+	<-genDone
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if err := prod.Flush(fctx); err != nil {
+		log.Warn("generator: flushing", "err", err)
+	}
+	cancel()
+	d.catchUp(5 * time.Second)
+	r.stopProcessor()
+	d.drain(changes, time.Second)
+	d.settle(time.Now())
+	v.draw()
+	v.stop()
+	d.summary(out)
+	return &d.demoStats, nil
 }
 
-func (d *demo) transition(lead string, tr *scoring.Transition) {
-	d.Into[tr.To]++
-	d.Moves[tr.From+" → "+tr.To]++
-	down := d.eng.Direction(tr.From, tr.To) == "down"
-	if tr.To != "sql" && tr.To != "sal" && !down {
+// loop applies stage changes as they come and redraws every refresh, until
+// ctx ends or the generator stops on its own.
+func (d *demo) loop(ctx context.Context, genDone <-chan struct{}, changes <-chan output.StageChange, v *demoView) {
+	tick := time.NewTicker(d.cfg.Refresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-genDone:
+			if n, ok := d.pace.note.Load().(string); ok {
+				d.note = n
+			}
+			return
+		case sc := <-changes:
+			d.apply(&sc)
+		case now := <-tick.C:
+			d.settle(now)
+			v.draw()
+		}
+	}
+}
+
+// catchUp waits, at most max, until the processor has consumed every record the
+// generator produced.
+func (d *demo) catchUp(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for d.counts.total.Load() < d.sent.total() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// drain applies the stage changes that arrive within quiet of each other.
+func (d *demo) drain(changes <-chan output.StageChange, quiet time.Duration) {
+	t := time.NewTimer(quiet)
+	defer t.Stop()
+	for {
+		select {
+		case sc := <-changes:
+			d.apply(&sc)
+			t.Reset(quiet)
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// watchStageChanges consumes the stage-change topic from its start (as an
+// outside consumer would) and sends every change on the returned channel.
+func watchStageChanges(ctx context.Context, kafkaAddr string, log *slog.Logger) (<-chan output.StageChange, func(), error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ClientID("leadscore-demo-view"),
+		kgo.ConsumeTopics(demoTopics.StageChanges), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.WithLogger(kgoLogger{log}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka: view consumer: %w", err)
+	}
+	ch := make(chan output.StageChange, 256)
+	vctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for vctx.Err() == nil {
+			fs := cl.PollFetches(vctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				var sc output.StageChange
+				if err := json.Unmarshal(r.Value, &sc); err != nil {
+					log.Warn("view: undecodable stage change", "offset", r.Offset, "err", err)
+					return
+				}
+				select {
+				case ch <- sc:
+				case <-vctx.Done():
+				}
+			})
+		}
+	}()
+	return ch, func() {
+		cancel()
+		<-done
+		cl.Close()
+	}, nil
+}
+
+// apply counts one stage change read from the topic.
+func (d *demo) apply(sc *output.StageChange) {
+	if d.lastID[sc.LeadID] == sc.ID {
+		return // re-emitted (outbox after a retry): already counted
+	}
+	d.lastID[sc.LeadID] = sc.ID
+	d.Into[sc.To]++
+	d.Moves[sc.From+" → "+sc.To]++
+	d.stage[sc.LeadID] = sc.To
+	// A lead that absorbed others (identity stitching) replaces them.
+	for _, k := range identityKeys(sc.Identities) {
+		if k != sc.LeadID {
+			if _, ok := d.stage[k]; ok {
+				delete(d.stage, k)
+				delete(d.lastID, k)
+			}
+		}
+	}
+	down := sc.Direction == "down"
+	if sc.To != "sql" && sc.To != "sal" && !down {
 		return
 	}
-	h := handoff{at: tr.At, lead: lead, from: tr.From, to: tr.To, cause: causeText(tr.Cause),
-		score: tr.Score, fit: tr.Fit, grade: tr.Grade, down: down}
+	at, _ := time.Parse(time.RFC3339Nano, sc.EventTime)
+	h := handoff{at: at.UnixMilli(), lead: sc.LeadID, from: sc.From, to: sc.To, cause: causeText(sc.Cause),
+		score: sc.Score, fit: sc.Fit, grade: sc.Grade, down: down}
 	if down {
 		d.downs = keepLast(d.downs, h, downsShown)
 		d.freshDowns++
@@ -212,6 +846,46 @@ func (d *demo) transition(lead string, tr *scoring.Transition) {
 		d.ups = keepLast(d.ups, h, upsShown)
 		d.freshUps++
 	}
+}
+
+func identityKeys(ids output.Identities) []string {
+	var ks []string
+	if ids.UserID != "" {
+		ks = append(ks, scoring.PrefixUser+ids.UserID)
+	}
+	for _, e := range ids.Emails {
+		ks = append(ks, scoring.PrefixEmail+e)
+	}
+	for _, a := range ids.AnonymousIDs {
+		ks = append(ks, scoring.PrefixAnon+a)
+	}
+	return ks
+}
+
+// settle refreshes the counts for a draw at wall-clock time now.
+func (d *demo) settle(now time.Time) {
+	d.Wall = now.Sub(d.began)
+	d.SimTo = d.clock.ms.Load()
+	d.Produced = d.sent.total()
+	d.Consumed = d.counts.total.Load()
+	d.Duplicates = d.counts.outcome("duplicate")
+	d.Ignored = d.counts.outcome("ignored")
+	d.DeadLetter = d.counts.dead.Load()
+	for _, t := range demoTopics.Inputs() {
+		d.ByTopic[t] = d.counts.topic(t)
+	}
+	d.People = d.pace.people.Load()
+	clear(d.Stages)
+	moved := 0
+	for _, s := range d.stage {
+		d.Stages[s]++
+		moved++
+	}
+	// Leads that never changed stage are still in the first stage: every
+	// simulated person is one lead once identities are stitched (an estimate:
+	// some identities are never tied together).
+	first := d.eng.Model().Stages[0].Name
+	d.Stages[first] += max(int(d.People)-moved, 0)
 }
 
 // keepLast appends h to list, keeping the last n.
@@ -232,118 +906,22 @@ func latest(list []handoff, n int, other []handoff, m int) []handoff {
 	return out
 }
 
-// causeText renders a transition's cause compactly: "trigger demo_request",
+// causeText renders a stage change's cause compactly: "trigger demo_request",
 // "feedback rejected (no_budget)", "decay", "inactivity inactive_90d".
-func causeText(c scoring.Cause) string {
-	s := c.Kind.String()
+func causeText(c output.Cause) string {
+	s := c.Kind
 	switch {
-	case c.Kind == scoring.CauseFeedback:
+	case c.Kind == "feedback":
 		s += " " + c.Feedback
 		if c.Reason != "" {
 			s += " (" + c.Reason + ")"
 		}
-	case c.Kind == scoring.CauseMerge:
+	case c.Kind == "merge":
 		s += " of " + c.Rule
 	case c.Rule != "":
 		s += " " + c.Rule
 	}
 	return s
-}
-
-// apply decodes one record and runs it through the replay runner.
-func (d *demo) apply(rec *journeys.Record) {
-	d.Events++
-	d.ByTopic[rec.Topic]++
-	ev, err := d.dec.DecodeAny(rec.Value)
-	if err != nil {
-		d.Bad++
-		d.lastErr = err
-		return
-	}
-	res := d.r.Apply(&ev)
-	switch res.Outcome.Status {
-	case scoring.Duplicate:
-		d.Duplicates++
-	case scoring.Ignored:
-		d.Ignored[res.Outcome.Why]++
-	}
-	if res.Lead != "" {
-		d.known[res.Lead] = struct{}{}
-	}
-}
-
-// countStages recounts leads per stage (leads absorbed by stitching are dropped).
-func (d *demo) countStages() {
-	clear(d.Stages)
-	for id := range d.known {
-		st := d.r.Lead(id)
-		if st == nil {
-			delete(d.known, id)
-			continue
-		}
-		d.Stages[st.Stage]++
-	}
-}
-
-// settle brings every lead to the simulated instant simTo (applying the time-driven
-// changes due by then: decay, inactivity) and recounts the funnel.
-func (d *demo) settle(simTo int64, now time.Time) {
-	d.SimTo = simTo
-	d.Wall = now.Sub(d.began)
-	d.r.AdvanceAll(simTo)
-	d.countStages()
-}
-
-// demoTick is how often the player wakes up to release due records.
-const demoTick = 20 * time.Millisecond
-
-// lastYear stops an endless demo before its simulated clock leaves the decoder's
-// window of plausible event times (year 2100), after hours of play.
-const lastYear = 2095
-
-// play releases records as the simulated clock reaches their time, at most Rate
-// per second, until ctx is done. The simulated clock runs at Speedup; when the rate
-// limit holds records back, the clock waits for them.
-func (d *demo) play(ctx context.Context, gen *journeys.Generator, v *demoView) {
-	next, _ := gen.Next() // endless: never runs out
-	d.SimFrom = next.Time.UnixMilli()
-	clock := float64(d.SimFrom) // simulated time, ms
-	quota := 1.0                // records that may be released now
-	burst := math.Max(1, d.cfg.Rate/4)
-	d.began = time.Now()
-	last, drawn := d.began, d.began
-	tick := time.NewTicker(demoTick)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			d.settle(int64(clock), time.Now())
-			return
-		case now := <-tick.C:
-			dt := now.Sub(last).Seconds()
-			last = now
-			clock += dt * d.cfg.Speedup * 1000
-			quota = math.Min(quota+dt*d.cfg.Rate, burst)
-			for quota >= 1 && float64(next.Time.UnixMilli()) <= clock {
-				if next.Time.Year() >= lastYear {
-					d.note = fmt.Sprintf("the simulated clock reached %d; restart the demo to play again", lastYear)
-					d.settle(next.Time.UnixMilli(), now)
-					return
-				}
-				d.apply(&next)
-				quota--
-				next, _ = gen.Next()
-			}
-			if t := float64(next.Time.UnixMilli()); t < clock {
-				clock = t // rate-limited: hold the simulated clock at the backlog
-			}
-			if now.Sub(drawn) >= d.cfg.Refresh {
-				drawn = now
-				d.settle(int64(clock), now)
-				v.draw()
-			}
-		}
-	}
 }
 
 // summary prints the final counts.
@@ -355,17 +933,17 @@ func (d *demo) summary(out io.Writer) {
 	if d.note != "" {
 		fmt.Fprintf(&b, "stopped: %s\n", d.note)
 	}
-	fmt.Fprintf(&b, "events: %d (%.0f/s) — web %d, email %d, feedback %d; duplicates %d; ignored %s; bad %d\n",
-		d.Events, float64(d.Events)/secs, d.ByTopic[journeys.TopicWeb], d.ByTopic[journeys.TopicEmail],
-		d.ByTopic[journeys.TopicFeedback], d.Duplicates, ignoredText(d.Ignored), d.Bad)
-	if d.lastErr != nil {
-		fmt.Fprintf(&b, "last decoding error: %v\n", d.lastErr)
+	fmt.Fprintf(&b, "events: %d produced, %d consumed (%.0f/s) — web %d, email %d, feedback %d; duplicates %d; ignored %d; dead letters %d\n",
+		d.Produced, d.Consumed, float64(d.Consumed)/secs, d.ByTopic[demoTopics.Web], d.ByTopic[demoTopics.Email],
+		d.ByTopic[demoTopics.Feedback], d.Duplicates, d.Ignored, d.DeadLetter)
+	if n := d.sent.failed.Load(); n > 0 {
+		fmt.Fprintf(&b, "produce failures: %d (last: %v)\n", n, d.sent.lastErr.Load())
 	}
 	total := 0
 	for _, n := range d.Stages {
 		total += n
 	}
-	fmt.Fprintf(&b, "leads by stage (%d):", total)
+	fmt.Fprintf(&b, "leads by stage (%d people):", d.People)
 	for _, s := range d.eng.Model().Stages {
 		fmt.Fprintf(&b, " %s %d", s.Name, d.Stages[s.Name])
 	}
@@ -381,29 +959,11 @@ func (d *demo) summary(out io.Writer) {
 		}
 		return keys[i] < keys[j]
 	})
-	fmt.Fprintf(&b, "\nstage changes (%d):\n", moves)
+	fmt.Fprintf(&b, "\nstage changes (%d, from the %s topic):\n", moves, demoTopics.StageChanges)
 	for _, k := range keys {
 		fmt.Fprintf(&b, "  %-28s %7d\n", k, d.Moves[k])
 	}
 	io.WriteString(out, b.String())
-}
-
-func ignoredText(m map[string]int64) string {
-	if len(m) == 0 {
-		return "0"
-	}
-	var total int64
-	keys := make([]string, 0, len(m))
-	for k, n := range m {
-		keys = append(keys, k)
-		total += n
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, m[k])
-	}
-	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
 }
 
 func simDay(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02") }
@@ -416,6 +976,9 @@ func simSpan(ms int64) string {
 	return fmt.Sprintf("%.0f days", days)
 }
 
+// ---------------------------------------------------------------------------
+// The view
+
 // demoView draws the demo: a redrawn screen on a terminal, plain lines elsewhere.
 type demoView struct {
 	out       io.Writer
@@ -423,6 +986,27 @@ type demoView struct {
 	d         *demo
 	lastDraw  time.Time
 	lastCount int64
+}
+
+// where lists the addresses outside clients can use.
+func (v *demoView) where() []string {
+	d := v.d
+	r := d.rig
+	kafka := "kafka " + r.kafkaAddr
+	if r.kafkaNote != "" {
+		kafka += " (" + r.kafkaNote + ")"
+	}
+	kafka += fmt.Sprintf(" — in: %s, %s, %s; out: %s, %s", demoTopics.Web, demoTopics.Email, demoTopics.Feedback,
+		demoTopics.StageChanges, demoTopics.DeadLetter)
+	lines := []string{kafka, "redis " + r.redisDesc}
+	if r.httpAddr != "" {
+		h := "api http://" + r.httpAddr + "/v1/leads?stage=sql · /metrics · /readyz"
+		if r.httpNote != "" {
+			h += " (" + r.httpNote + ")"
+		}
+		lines = append(lines, h)
+	}
+	return lines
 }
 
 func (v *demoView) start() {
@@ -434,6 +1018,9 @@ func (v *demoView) start() {
 	}
 	fmt.Fprintf(v.out, "leadscore demo: model %s from %s; seed %d, %d leads a year, at most %g events/s, %s of simulated time per second\n",
 		d.eng.Model().Version, d.source, d.cfg.Seed, d.cfg.Leads, d.cfg.Rate, simSpan(int64(d.cfg.Speedup*1000)))
+	for _, l := range v.where() {
+		fmt.Fprintf(v.out, "  %s\n", l)
+	}
 }
 
 func (v *demoView) stop() {
@@ -442,12 +1029,12 @@ func (v *demoView) stop() {
 	}
 }
 
-// rate returns the events per second since the previous draw.
+// rate returns the events consumed per second since the previous draw.
 func (v *demoView) rate() float64 {
 	now := time.Now()
 	dt := now.Sub(v.lastDraw).Seconds()
-	n := v.d.Events - v.lastCount
-	v.lastDraw, v.lastCount = now, v.d.Events
+	n := v.d.Consumed - v.lastCount
+	v.lastDraw, v.lastCount = now, v.d.Consumed
 	if dt <= 0 {
 		return 0
 	}
@@ -468,7 +1055,7 @@ func (v *demoView) line() {
 	d := v.d
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%6.1fs] sim %s  events %d (%.0f/s)  dup %d  ignored %d |", d.Wall.Seconds(),
-		time.UnixMilli(d.SimTo).UTC().Format("2006-01-02 15:04"), d.Events, v.rate(), d.Duplicates, sum(d.Ignored))
+		time.UnixMilli(d.SimTo).UTC().Format("2006-01-02 15:04"), d.Consumed, v.rate(), d.Duplicates, d.Ignored)
 	for _, s := range d.eng.Model().Stages {
 		fmt.Fprintf(&b, " %s %d", s.Name, d.Stages[s.Name])
 	}
@@ -499,11 +1086,13 @@ func (v *demoView) screen() {
 	ln("%ssimulated %s · %s per second · wall %s · Ctrl-C to stop%s", dim,
 		time.UnixMilli(d.SimTo).UTC().Format("Mon 2006-01-02 15:04"), simSpan(int64(d.cfg.Speedup*1000)),
 		d.Wall.Round(time.Second), reset)
+	for _, l := range v.where() {
+		ln("%s%s%s", dim, l, reset)
+	}
 	ln("")
-	ln("%sevents%s %d  (%.0f/s)   web %d · email %d · feedback %d", bold, reset, d.Events, v.rate(),
-		d.ByTopic[journeys.TopicWeb], d.ByTopic[journeys.TopicEmail], d.ByTopic[journeys.TopicFeedback])
-	ln("duplicates %d · ignored: bots %d, machine opens %d, other %d · bad %d", d.Duplicates,
-		d.Ignored["bot"], d.Ignored["machine_open"], sum(d.Ignored)-d.Ignored["bot"]-d.Ignored["machine_open"], d.Bad)
+	ln("%sevents%s %d  (%.0f/s)   web %d · email %d · feedback %d   (produced %d)", bold, reset, d.Consumed, v.rate(),
+		d.ByTopic[demoTopics.Web], d.ByTopic[demoTopics.Email], d.ByTopic[demoTopics.Feedback], d.Produced)
+	ln("duplicates %d · ignored (bots, machine opens, …) %d · dead letters %d", d.Duplicates, d.Ignored, d.DeadLetter)
 	ln("")
 	ln("%sfunnel%s %s(leads per stage)%s", bold, reset, dim, reset)
 	peak := 1
@@ -533,8 +1122,8 @@ func (h handoff) String() string {
 		arrow = "↓"
 	}
 	grade := ""
-	if h.grade != 0 {
-		grade = " " + string(h.grade)
+	if h.grade != "" {
+		grade = " " + h.grade
 	}
 	lead := h.lead
 	if len(lead) > 18 { // anonymous ids are long
@@ -560,10 +1149,77 @@ func bar(n, peak, width int) string {
 	return b.String()
 }
 
-func sum(m map[string]int64) int64 {
-	var t int64
-	for _, n := range m {
-		t += n
+// ---------------------------------------------------------------------------
+// --generate-only
+
+// generateOnly produces the journeys to --brokers at --rate until ctx ends,
+// printing a line per refresh and a summary; it does nothing else.
+func (c *demoCmd) generateOnly(ctx context.Context, out, logOut io.Writer) (*produced, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
-	return t
+	log := newLogger(logOut, c.LogFormat, c.LogLevel)
+	tel, err := startTelemetry(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	defer stopTelemetry(tel, log)
+	start := time.Now().UTC().Truncate(time.Millisecond)
+	gen, err := journeys.New(journeys.Config{Seed: c.Seed, Leads: c.Leads, Endless: true, Start: start})
+	if err != nil {
+		return nil, err
+	}
+	prod, err := newProducer(c.Brokers, tel, log)
+	if err != nil {
+		return nil, err
+	}
+	defer prod.Close()
+	sent := &produced{}
+	clock := newSimClock(start, c.Speedup)
+	p := &pacer{gen: gen, clock: clock, speedup: c.Speedup, rate: c.Rate, emit: sent.emitter(prod)}
+	fmt.Fprintf(out, "leadscore demo --generate-only: seed %d, %d leads a year, at most %g events/s, %s of simulated time per second, to %s (%s, %s, %s)\n",
+		c.Seed, c.Leads, c.Rate, simSpan(int64(c.Speedup*1000)), strings.Join(c.Brokers, ","),
+		demoTopics.Web, demoTopics.Email, demoTopics.Feedback)
+	began := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	tick := time.NewTicker(c.Refresh)
+	defer tick.Stop()
+	line := func() {
+		fmt.Fprintf(out, "[%6.1fs] sim %s  produced %d — web %d · email %d · feedback %d · failed %d\n",
+			time.Since(began).Seconds(), clock.Now().UTC().Format("2006-01-02 15:04"), sent.total(),
+			sent.web.Load(), sent.email.Load(), sent.feedback.Load(), sent.failed.Load())
+	}
+loop:
+	for {
+		select {
+		case <-done:
+			break loop
+		case <-tick.C:
+			line()
+		}
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := prod.Flush(fctx); err != nil {
+		log.Warn("generator: flushing", "err", err)
+	}
+	line()
+	if n, ok := p.note.Load().(string); ok {
+		fmt.Fprintf(out, "stopped: %s\n", n)
+	}
+	secs := math.Max(time.Since(began).Seconds(), 1e-9)
+	fmt.Fprintf(out, "summary: produced %d records (%.0f/s) in %s; %d failed%s\n", sent.total(), float64(sent.total())/secs,
+		time.Since(began).Round(100*time.Millisecond), sent.failed.Load(), lastErrText(sent))
+	return sent, nil
+}
+
+func lastErrText(p *produced) string {
+	if err, ok := p.lastErr.Load().(error); ok {
+		return " (last: " + err.Error() + ")"
+	}
+	return ""
 }

@@ -3,40 +3,167 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/scoring"
 )
 
-// TestDemoMovesLeads plays three seconds of a fast demo and checks that leads went
-// through the funnel and that the summary was printed, without a terminal.
-func TestDemoMovesLeads(t *testing.T) {
-	c := demoCmd{Rate: 20000, Leads: 1000, Seed: 1, Rules: demoRulesDefault,
-		Speedup: 60 * 24 * 3600, Refresh: 500 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+// syncBuffer is a bytes.Buffer that the test reads while the demo writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls the demo's output until re matches, and returns the first group.
+func waitFor(t *testing.T, out *syncBuffer, re *regexp.Regexp, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("output never matched %s:\n%s", re, out.String())
+	return ""
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("GET %s: %v: %s", url, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestDemoPipeline runs the whole demo — embedded broker, embedded Redis,
+// generator, processor, API — for a few seconds on free ports, and checks from
+// the outside what a user would: stage changes reach the stage-change topic (read
+// by an independent Kafka client at the printed address), the API answers with
+// leads and metrics, and the summary adds up.
+func TestDemoPipeline(t *testing.T) {
+	c := demoCmd{Rate: 1000, Leads: 2000, Seed: 1, Rules: demoRulesDefault, Speedup: 30 * 24 * 3600,
+		Refresh: 500 * time.Millisecond, KafkaAddr: "127.0.0.1:0", HTTP: httpFlags{HTTPAddr: "127.0.0.1:0"},
+		Partitions: 2, LogFormat: "text", LogLevel: "info"}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 	defer cancel()
-	var out bytes.Buffer
-	st, err := c.run(ctx, &out, false)
+	out, logs := &syncBuffer{}, &syncBuffer{}
+	type result struct {
+		st  *demoStats
+		err error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		st, err := c.run(ctx, out, logs, false)
+		done <- result{st, err}
+	}()
+
+	kafkaAddr := waitFor(t, out, regexp.MustCompile(`kafka (127\.0\.0\.1:\d+) `), 5*time.Second)
+	apiURL := waitFor(t, out, regexp.MustCompile(`api (http://127\.0\.0\.1:\d+)/`), time.Second)
+
+	// An outside consumer sees stage changes within seconds of the start.
+	cons, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ConsumeTopics(demoTopics.StageChanges),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stage := range []string{"lead", "mql", "sql"} {
-		if st.Into[stage] == 0 {
-			t.Errorf("no lead reached %s in 3 s; moves: %v", stage, st.Moves)
+	defer cons.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	var first output.StageChange
+	for first.ID == "" && pctx.Err() == nil {
+		cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
+			if first.ID == "" {
+				_ = json.Unmarshal(r.Value, &first)
+			}
+		})
+	}
+	pcancel()
+	if first.ID == "" {
+		t.Fatalf("no stage change on %s within %s; logs:\n%s", demoTopics.StageChanges, time.Since(start), logs)
+	}
+	t.Logf("first stage change after %s: %s %s → %s", time.Since(start).Round(time.Millisecond), first.LeadID, first.From, first.To)
+
+	// The API, on the demo's data.
+	var ready map[string]any
+	if code := getJSON(t, apiURL+"/readyz", &ready); code != 200 {
+		t.Errorf("readyz %d: %v", code, ready)
+	}
+	var lead map[string]any
+	if code := getJSON(t, apiURL+"/v1/leads/"+first.LeadID, &lead); code != 200 || lead["lead_id"] == nil {
+		t.Errorf("GET lead %s: %d %v", first.LeadID, code, lead)
+	}
+	var top map[string]any
+	if code := getJSON(t, apiURL+"/v1/leads?stage=lead&limit=5", &top); code != 200 {
+		t.Errorf("GET top: %d %v", code, top)
+	}
+	resp, err := http.Get(apiURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{"leadscore_events_consumed_total{", "leadscore_stage_transitions_total{",
+		"leadscore_batch_records_bucket{", "leadscore_batch_duration_seconds_bucket{", "leadscore_stage_change_latency_seconds_bucket{",
+		"leadscore_redis_round_trip_seconds_bucket{", "leadscore_consumer_lag{", "leadscore_timers_due_total",
+		"leadscore_timers_fired_total", "leadscore_ready 1", "messaging_kafka_"} {
+		if !bytes.Contains(metrics, []byte(series)) {
+			t.Errorf("/metrics lacks %s", series)
 		}
 	}
-	if st.Events == 0 || st.Bad != 0 {
-		t.Errorf("%d events, %d bad", st.Events, st.Bad)
+
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
 	}
-	if st.SimTo <= st.SimFrom {
-		t.Errorf("simulated clock did not move: %d → %d", st.SimFrom, st.SimTo)
+	st := res.st
+	for _, stage := range []string{"lead", "mql", "sql"} {
+		if st.Into[stage] == 0 {
+			t.Errorf("no lead reached %s; moves: %v", stage, st.Moves)
+		}
+	}
+	if st.Produced == 0 || st.Consumed < st.Produced || st.DeadLetter != 0 {
+		t.Errorf("produced %d, consumed %d, dead letters %d; logs:\n%s", st.Produced, st.Consumed, st.DeadLetter, logs.String())
+	}
+	if st.SimTo <= st.SimFrom || st.People == 0 {
+		t.Errorf("simulated clock %d → %d, %d people", st.SimFrom, st.SimTo, st.People)
 	}
 	text := out.String()
-	for _, want := range []string{"leadscore demo: model b2b-saas-", "] sim 2026-", "summary:", "events: ",
-		"leads by stage (", "stage changes (", "visitor → lead"} {
+	for _, want := range []string{"leadscore demo: model b2b-saas-", "] sim ", "summary:", "events: ",
+		"leads by stage (", "stage changes (", "visitor → lead", "redis embedded (miniredis"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -44,30 +171,118 @@ func TestDemoMovesLeads(t *testing.T) {
 	if strings.Contains(text, "\x1b[") {
 		t.Errorf("ANSI escapes in plain output:\n%q", text)
 	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
 	t.Logf("\n%s", text)
 }
 
 // TestDemoCommand runs `leadscore demo` as main does: flags, the --duration stop,
-// the exit code, and a flag error.
+// the exit code, and flag errors.
 func TestDemoCommand(t *testing.T) {
 	var out, errb bytes.Buffer
 	start := time.Now()
-	code := run([]string{"demo", "--duration=1500ms", "--rate=50000", "--leads=500",
-		"--speedup=8640000", "--refresh=250ms", "--seed=7"}, &out, &errb)
+	code := run([]string{"demo", "--duration=2s", "--rate=2000", "--leads=500", "--speedup=2592000", "--refresh=250ms",
+		"--seed=7", "--kafka-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0", "--partitions=1"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
 	}
-	if d := time.Since(start); d < 1500*time.Millisecond || d > 6*time.Second {
-		t.Errorf("demo with --duration=1500ms ran %s", d)
+	if d := time.Since(start); d < 2*time.Second || d > 15*time.Second {
+		t.Errorf("demo with --duration=2s ran %s", d)
 	}
 	if !strings.Contains(out.String(), "summary:") || !strings.Contains(out.String(), "seed 7") {
 		t.Errorf("output:\n%s", out.String())
 	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "--rate=0"}, "--rate 0: must be"},
+		{[]string{"demo", "--generate-only"}, "--generate-only needs --brokers"},
+		{[]string{"demo", "--brokers=127.0.0.1:1"}, "--brokers is for --generate-only"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := run(tc.args, &out, &errb); code != 1 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errb.String())
+		}
+	}
+}
 
-	out.Reset()
-	errb.Reset()
-	if code := run([]string{"demo", "--rate=0"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--rate 0: must be") {
-		t.Errorf("demo --rate=0: exit %d, stderr %q", code, errb.String())
+// TestDemoGenerateOnly feeds an outside Kafka and checks that the journeys land
+// on the input topics, keyed as their senders key them, and that nothing else
+// happens (no processor: no stage change).
+func TestDemoGenerateOnly(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, demoTopics.Web, demoTopics.Email,
+		demoTopics.Feedback, demoTopics.StageChanges))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	brokers := cl.ListenAddrs()
+	var out, errb bytes.Buffer
+	code := run([]string{"demo", "--generate-only", "--brokers", strings.Join(brokers, ","), "--duration=1500ms",
+		"--rate=5000", "--speedup=5184000", "--refresh=500ms"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "summary: produced ") || !strings.Contains(out.String(), " 0 failed") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumeTopics(demoTopics.Web, demoTopics.Email, demoTopics.Feedback, demoTopics.StageChanges))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	perTopic := map[string]int{}
+	for ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			perTopic[r.Topic]++
+			var v struct {
+				UserID      string `json:"userId"`
+				AnonymousID string `json:"anonymousId"`
+				Email       string `json:"email"`
+			}
+			_ = json.Unmarshal(r.Value, &v)
+			switch r.Topic {
+			case demoTopics.Web:
+				if k := string(r.Key); k != v.UserID && (v.UserID != "" || k != v.AnonymousID) {
+					t.Errorf("web record keyed %q: userId %q anonymousId %q", k, v.UserID, v.AnonymousID)
+				}
+			case demoTopics.Email:
+				if string(r.Key) != strings.ToLower(v.Email) {
+					t.Errorf("email record keyed %q for %q", r.Key, v.Email)
+				}
+			}
+		})
+		if perTopic[demoTopics.Web] > 0 && perTopic[demoTopics.Email] > 0 {
+			break
+		}
+	}
+	if perTopic[demoTopics.Web] == 0 || perTopic[demoTopics.Email] == 0 || perTopic[demoTopics.StageChanges] != 0 {
+		t.Errorf("records per topic: %v", perTopic)
+	}
+}
+
+func TestListenFallback(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ln, note, err := listenFallback(busy.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if ln.Addr().String() == busy.Addr().String() || !strings.Contains(note, "was taken") {
+		t.Errorf("listening on %s (%q) while %s is busy", ln.Addr(), note, busy.Addr())
+	}
+	if _, _, err := listenFallback("256.0.0.1:9092"); err == nil {
+		t.Error("a bad address was accepted")
 	}
 }
 
@@ -84,9 +299,10 @@ func TestDemoFlagDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := cli.Demo
-	want := demoCmd{Rate: 75, Leads: 2000, Seed: 1, Rules: demoRulesDefault, Speedup: 604800, Refresh: time.Second}
-	if got != want {
-		t.Errorf("defaults = %+v, want %+v", got, want)
+	if got.Rate != 75 || got.Leads != 2000 || got.Seed != 1 || got.Rules != demoRulesDefault || got.Speedup != 604800 ||
+		got.Refresh != time.Second || got.KafkaAddr != "127.0.0.1:9092" || got.RedisAddr != "" ||
+		got.HTTP.HTTPAddr != "127.0.0.1:8080" || got.Partitions != 4 || got.GenerateOnly || got.LogLevel != "warn" {
+		t.Errorf("defaults = %+v", got)
 	}
 	if err := got.validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
@@ -94,7 +310,7 @@ func TestDemoFlagDefaults(t *testing.T) {
 }
 
 func TestDemoValidate(t *testing.T) {
-	ok := demoCmd{Rate: 1, Leads: 1, Speedup: 1, Refresh: time.Second}
+	ok := demoCmd{Rate: 1, Leads: 1, Speedup: 1, Refresh: time.Second, Partitions: 1}
 	tests := []struct {
 		name string
 		edit func(*demoCmd)
@@ -106,6 +322,9 @@ func TestDemoValidate(t *testing.T) {
 		{"no leads", func(c *demoCmd) { c.Leads = 0 }, "--leads"},
 		{"no refresh", func(c *demoCmd) { c.Refresh = 0 }, "--refresh"},
 		{"negative duration", func(c *demoCmd) { c.Duration = -time.Second }, "--duration"},
+		{"no partitions", func(c *demoCmd) { c.Partitions = 0 }, "--partitions"},
+		{"generate-only without brokers", func(c *demoCmd) { c.GenerateOnly = true }, "--brokers"},
+		{"generate-only", func(c *demoCmd) { c.GenerateOnly, c.Brokers = true, []string{"k:9092"} }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,17 +361,58 @@ func TestDemoRules(t *testing.T) {
 	}
 }
 
+// TestDemoScreen draws the terminal view of a demo state.
+func TestDemoScreen(t *testing.T) {
+	c := &demoCmd{Seed: 3, Speedup: 604800, Rate: 200, Leads: 100, Rules: demoRulesDefault}
+	m, source, err := c.loadRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := scoring.NewEngine(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &demo{demoStats: demoStats{ByTopic: map[string]int64{}, Into: map[string]int64{}, Moves: map[string]int64{},
+		Stages: map[string]int{}}, eng: eng, source: source, cfg: c, counts: newDemoCounts(), sent: &produced{},
+		pace: &pacer{}, clock: newSimClock(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), 1),
+		rig:   &rig{kafkaAddr: "127.0.0.1:9092", redisDesc: "embedded", httpAddr: "127.0.0.1:8080"},
+		stage: map[string]string{}, lastID: map[string]string{}, began: time.Now()}
+	d.pace.people.Store(10)
+	d.apply(&output.StageChange{ID: "sc_1", LeadID: "user:crm-1", From: "visitor", To: "lead", Direction: "up",
+		Cause: output.Cause{Kind: "criteria"}, EventTime: "2026-11-24T10:00:00.000Z"})
+	d.apply(&output.StageChange{ID: "sc_2", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up", Score: 41,
+		Fit: 45, Grade: "A", Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-25T10:00:00.000Z"})
+	d.apply(&output.StageChange{ID: "sc_2", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up",
+		Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-25T10:00:00.000Z"}) // re-emitted
+	d.settle(time.Now())
+	if d.Stages["sql"] != 1 || d.Stages["lead"] != 0 || d.Stages["visitor"] != 9 || d.Moves["lead → sql"] != 1 {
+		t.Errorf("stages %v, moves %v", d.Stages, d.Moves)
+	}
+	var b bytes.Buffer
+	v := &demoView{out: &b, tty: true, d: d}
+	v.start()
+	v.draw()
+	v.stop()
+	s := b.String()
+	for _, want := range []string{"\x1b[2J", "funnel", "latest handoffs", "user:crm-1", "trigger demo_request",
+		"kafka 127.0.0.1:9092", "api http://127.0.0.1:8080/v1/leads?stage=sql", "█", "\x1b[?25h"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
+	}
+}
+
 func TestCauseText(t *testing.T) {
 	tests := []struct {
-		c    scoring.Cause
+		c    output.Cause
 		want string
 	}{
-		{scoring.Cause{Kind: scoring.CauseTrigger, Rule: "demo_request"}, "trigger demo_request"},
-		{scoring.Cause{Kind: scoring.CauseFeedback, Feedback: "rejected", Reason: "no_budget"}, "feedback rejected (no_budget)"},
-		{scoring.Cause{Kind: scoring.CauseFeedback, Feedback: "accepted"}, "feedback accepted"},
-		{scoring.Cause{Kind: scoring.CauseDecay}, "decay"},
-		{scoring.Cause{Kind: scoring.CauseInactivity, Rule: "inactive_90d"}, "inactivity inactive_90d"},
-		{scoring.Cause{Kind: scoring.CauseMerge, Rule: "anon:x"}, "merge of anon:x"},
+		{output.Cause{Kind: "trigger", Rule: "demo_request"}, "trigger demo_request"},
+		{output.Cause{Kind: "feedback", Feedback: "rejected", Reason: "no_budget"}, "feedback rejected (no_budget)"},
+		{output.Cause{Kind: "feedback", Feedback: "accepted"}, "feedback accepted"},
+		{output.Cause{Kind: "decay"}, "decay"},
+		{output.Cause{Kind: "inactivity", Rule: "inactive_90d"}, "inactivity inactive_90d"},
+		{output.Cause{Kind: "merge", Rule: "anon:x"}, "merge of anon:x"},
 	}
 	for _, tt := range tests {
 		if got := causeText(tt.c); got != tt.want {

@@ -157,6 +157,7 @@ func (c *runCmd) Run(e *env) error {
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
+		log.Info("http api listening", "addr", ln.Addr().String(), "auth", token != "")
 		// The API outlives the processor's graceful shutdown (readiness turns
 		// false meanwhile), and stops once Run has returned.
 		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))

@@ -33,7 +33,7 @@ func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
 			go func() {
 				done <- run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", brokers,
 					"--kafka-client", client, "--redis-addrs", mr.Addr(), "--create-topics", "--partitions", "2",
-					"--timer-tick", "50ms", "--log-format", "text"}, &out, &errb)
+					"--timer-tick", "50ms", "--log-format", "text", "--http-addr", "127.0.0.1:0"}, &out, &errb)
 			}()
 			prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 			if err != nil {

@@ -1,0 +1,427 @@
+// Package api is leadscore's HTTP API, for sales tools and ops: a lead's
+// current (decayed) score, stage, fit, score breakdown, identities and recent
+// transitions; the top leads of a stage; erasure; health, readiness and
+// Prometheus metrics. The routes, payloads and error codes are described by
+// schemas/openapi.yaml and docs/api.md.
+//
+// The handler reads the state store directly (state.Store): it works beside
+// a running processor, whose engine it uses to compute scores at the current
+// instant. It uses the standard library's ServeMux; errors are JSON objects
+// with a machine-readable code.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/leadscore/leadscore/output"
+	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/state"
+)
+
+// Store is the part of the state store the API uses; *state.Store implements
+// it.
+type Store interface {
+	Get(ctx context.Context, leadID string) (state.Record, error)
+	Resolve(ctx context.Context, identities []string) (map[string]string, error)
+	Top(ctx context.Context, stage string, limit int) ([]state.Ranked, error)
+	Erase(ctx context.Context, leadID string) error
+	Ping(ctx context.Context) error
+}
+
+// Config configures the API. Store and Engine are required; New validates it.
+type Config struct {
+	// Store is the state store the processor writes.
+	Store Store
+	// Engine returns the scoring engine in force (processor.Engine, which
+	// follows rules reloads).
+	Engine func() *scoring.Engine
+	// Ready reports the processor's readiness (processor.Ready): nil when its
+	// last cycle reached Kafka and Redis. Nil: only Redis is checked.
+	Ready func() error
+	// Now is the clock at which scores are computed (default time.Now; the
+	// demo passes its simulated clock).
+	Now func() time.Time
+	// Token, when set, is the bearer token that every /v1 request must
+	// present (Authorization: Bearer <token>). /healthz, /readyz and /metrics
+	// stay open.
+	Token string
+	// Metrics serves GET /metrics (telemetry.MetricsHandler); nil: 404.
+	Metrics http.Handler
+	// Logger receives request logs (debug) and server-side errors. Default
+	// slog.Default(). Use a redacting handler: paths hold lead ids, which may
+	// be e-mail addresses.
+	Logger *slog.Logger
+	// TopCacheTTL is how long a leaderboard read is reused (default 2 s):
+	// state.Store.Top scans every record bucket's summary and is too costly to
+	// run per request. Scores are still decayed to the request's instant.
+	TopCacheTTL time.Duration
+	// Timeout bounds the store calls of one request (default 5 s).
+	Timeout time.Duration
+}
+
+// Limits of GET /v1/leads.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// maxHops bounds how many merged (tombstoned) leads a lookup follows.
+const maxHops = 8
+
+// API is the HTTP handler. It is safe for concurrent use.
+type API struct {
+	cfg Config
+	mux *http.ServeMux
+
+	topMu sync.Mutex
+	tops  map[topKey]topEntry
+}
+
+type topKey struct {
+	stage string
+	limit int
+}
+
+type topEntry struct {
+	at    time.Time
+	ranks []state.Ranked
+}
+
+// New validates cfg and returns the handler.
+func New(cfg Config) (*API, error) {
+	if cfg.Store == nil || cfg.Engine == nil {
+		return nil, errors.New("api: Store and Engine are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TopCacheTTL <= 0 {
+		cfg.TopCacheTTL = 2 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	a := &API{cfg: cfg, mux: http.NewServeMux(), tops: map[topKey]topEntry{}}
+	a.mux.Handle("GET /v1/leads/{id...}", a.auth(a.getLead))
+	a.mux.Handle("DELETE /v1/leads/{id...}", a.auth(a.deleteLead))
+	a.mux.Handle("/v1/leads/{id...}", methodNotAllowed("GET, DELETE"))
+	a.mux.Handle("GET /v1/leads", a.auth(a.topLeads))
+	a.mux.Handle("/v1/leads", methodNotAllowed("GET"))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	if cfg.Metrics != nil {
+		a.mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+	})
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler; it logs every request at debug level.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	a.mux.ServeHTTP(sw, r)
+	a.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "http request", slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.Int("status", sw.code), slog.Duration("took", time.Since(start)))
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Error codes of the JSON error body.
+const (
+	CodeNotFound         = "not_found"
+	CodeBadRequest       = "bad_request"
+	CodeUnknownStage     = "unknown_stage"
+	CodeInvalidLimit     = "invalid_limit"
+	CodeUnauthorized     = "unauthorized"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+)
+
+// Error is the body of every error response.
+type Error struct {
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody says what went wrong: Code is stable, Message is for people.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"encoding the response failed"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, Error{Error: ErrorBody{Code: code, Message: msg}})
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Method+" is not allowed here; use "+allow)
+	})
+}
+
+// auth requires the bearer token, when one is configured.
+func (a *API) auth(h http.HandlerFunc) http.Handler {
+	if a.cfg.Token == "" {
+		return h
+	}
+	want := []byte(a.cfg.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="leadscore"`)
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// storeError answers a failed store call.
+func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, what+" not found")
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil: // the client went away
+		a.cfg.Logger.Debug("api: request cancelled", "path", r.URL.Path)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "request cancelled")
+	case state.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded):
+		a.cfg.Logger.Warn("api: state store unavailable", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the state store is unavailable; retry later")
+	default:
+		a.cfg.Logger.Error("api: state store error", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+}
+
+// find returns the record of the lead that id names: the lead itself, the lead
+// it was merged into, or the lead an identity key ("email:…", "anon:…",
+// "user:…") belongs to. It returns an error wrapping state.ErrNotFound when
+// there is none.
+func (a *API) find(ctx context.Context, id string) (state.Record, error) {
+	rec, err := a.cfg.Store.Get(ctx, id)
+	if errors.Is(err, state.ErrNotFound) {
+		rec, err = a.byIdentity(ctx, id)
+	}
+	for hops := 0; err == nil && rec.MergedInto != "" && hops < maxHops; hops++ {
+		rec, err = a.cfg.Store.Get(ctx, rec.MergedInto)
+	}
+	if err == nil && rec.MergedInto != "" {
+		err = fmt.Errorf("lead %s: too many merges: %w", id, state.ErrNotFound)
+	}
+	return rec, err
+}
+
+// byIdentity looks id up in the identity index, e-mail addresses in lower case.
+func (a *API) byIdentity(ctx context.Context, id string) (state.Record, error) {
+	notFound := fmt.Errorf("lead %q: %w", id, state.ErrNotFound)
+	if rest, ok := strings.CutPrefix(id, scoring.PrefixEmail); ok && rest != strings.ToLower(rest) {
+		id = scoring.PrefixEmail + strings.ToLower(rest)
+		if rec, err := a.cfg.Store.Get(ctx, id); !errors.Is(err, state.ErrNotFound) {
+			return rec, err
+		}
+	}
+	if !strings.HasPrefix(id, scoring.PrefixUser) && !strings.HasPrefix(id, scoring.PrefixEmail) && !strings.HasPrefix(id, scoring.PrefixAnon) {
+		return state.Record{}, notFound
+	}
+	idx, err := a.cfg.Store.Resolve(ctx, []string{id})
+	if err != nil {
+		return state.Record{}, err
+	}
+	l := idx[id]
+	if l == "" || l == id || l == state.HomeLeadID(id) {
+		return state.Record{}, notFound
+	}
+	return a.cfg.Store.Get(ctx, l)
+}
+
+// leadID returns the {id} path value, or answers 404 and returns "".
+func leadID(w http.ResponseWriter, r *http.Request) string {
+	id := r.PathValue("id")
+	if id == "" {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no lead id in the path")
+	}
+	return id
+}
+
+func (a *API) getLead(w http.ResponseWriter, r *http.Request) {
+	id := leadID(w, r)
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
+	defer cancel()
+	rec, err := a.find(ctx, id)
+	if err != nil {
+		a.storeError(w, r, "lead "+strconv.Quote(id), err)
+		return
+	}
+	var st scoring.State
+	if err := st.UnmarshalBinary(rec.Data); err != nil {
+		a.cfg.Logger.Error("api: corrupt lead state", "lead", rec.LeadID, "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "the lead's state cannot be decoded")
+		return
+	}
+	lead := newLead(a.cfg.Engine(), rec, &st, a.cfg.Now().UnixMilli())
+	if rec.LeadID != id {
+		lead.RequestedID = id
+	}
+	writeJSON(w, http.StatusOK, lead)
+}
+
+func (a *API) deleteLead(w http.ResponseWriter, r *http.Request) {
+	id := leadID(w, r)
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
+	defer cancel()
+	rec, err := a.find(ctx, id)
+	if err != nil {
+		a.storeError(w, r, "lead "+strconv.Quote(id), err)
+		return
+	}
+	if err := a.cfg.Store.Erase(ctx, rec.LeadID); err != nil {
+		a.storeError(w, r, "lead "+strconv.Quote(id), err)
+		return
+	}
+	a.topMu.Lock()
+	clear(a.tops) // the erased lead must not be listed any more
+	a.topMu.Unlock()
+	a.cfg.Logger.Info("lead erased", "lead", rec.LeadID)
+	writeJSON(w, http.StatusOK, Erased{LeadID: rec.LeadID, Erased: true})
+}
+
+// Erased is the answer to DELETE /v1/leads/{id}.
+type Erased struct {
+	// LeadID is the lead erased: the one the requested id named (an identity
+	// or a merged lead leads to the lead that holds it now).
+	LeadID string `json:"lead_id"`
+	Erased bool   `json:"erased"`
+}
+
+func (a *API) topLeads(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	stage := q.Get("stage")
+	eng := a.cfg.Engine()
+	if stage == "" || eng.Model().StageIndex(stage) < 0 {
+		names := make([]string, len(eng.Model().Stages))
+		for i, s := range eng.Model().Stages {
+			names[i] = s.Name
+		}
+		writeError(w, http.StatusBadRequest, CodeUnknownStage,
+			fmt.Sprintf("stage %q is not a stage of model %s (one of: %s)", stage, eng.Model().Version, strings.Join(names, ", ")))
+		return
+	}
+	limit := DefaultLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			writeError(w, http.StatusBadRequest, CodeInvalidLimit, fmt.Sprintf("limit %q: want an integer from 1 to %d", s, MaxLimit))
+			return
+		}
+		limit = n
+	}
+	ranks, err := a.top(r.Context(), stage, limit)
+	if err != nil {
+		a.storeError(w, r, "stage "+strconv.Quote(stage), err)
+		return
+	}
+	now := a.cfg.Now().UnixMilli()
+	out := TopLeads{Stage: stage, At: output.FormatTime(now), Leads: make([]RankedLead, len(ranks))}
+	for i, rk := range ranks {
+		out.Leads[i] = RankedLead{LeadID: rk.LeadID, Score: round(eng.ScoreFromRank(rk.Rank, now))}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// top reads a leaderboard, reusing a read younger than TopCacheTTL.
+func (a *API) top(ctx context.Context, stage string, limit int) ([]state.Ranked, error) {
+	k := topKey{stage, limit}
+	a.topMu.Lock()
+	e, ok := a.tops[k]
+	a.topMu.Unlock()
+	if ok && time.Since(e.at) < a.cfg.TopCacheTTL {
+		return e.ranks, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
+	ranks, err := a.cfg.Store.Top(ctx, stage, limit)
+	if err != nil {
+		return nil, err
+	}
+	a.topMu.Lock()
+	if len(a.tops) >= 256 {
+		clear(a.tops)
+	}
+	a.tops[k] = topEntry{at: time.Now(), ranks: ranks}
+	a.topMu.Unlock()
+	return ranks, nil
+}
+
+// Readiness is the body of GET /readyz.
+type Readiness struct {
+	Ready bool `json:"ready"`
+	// Checks maps each dependency to "ok" or what is wrong with it.
+	Checks map[string]string `json:"checks"`
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	out := Readiness{Ready: true, Checks: map[string]string{}}
+	if a.cfg.Ready != nil {
+		out.Checks["processor"] = "ok"
+		if err := a.cfg.Ready(); err != nil {
+			out.Ready, out.Checks["processor"] = false, err.Error()
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	out.Checks["redis"] = "ok"
+	if err := a.cfg.Store.Ping(ctx); err != nil {
+		out.Ready, out.Checks["redis"] = false, err.Error()
+	}
+	status := http.StatusOK
+	if !out.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, out)
+}

@@ -1,0 +1,383 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/leadscore/leadscore/api"
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/journeys"
+	"github.com/leadscore/leadscore/replay"
+	"github.com/leadscore/leadscore/rules"
+	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/state"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// t0 is when the fixture's events happened; the API answers ten days later.
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// fixture is a store holding three leads, written as the processor writes them:
+//
+//   - user:u1 — identified by an identify that ties anonymous visitor a1 and
+//     jane@example.com to it, looked at pricing, asked for a demo: sql;
+//   - anon:a1 — the anonymous visitor, a tombstone merged into user:u1;
+//   - user:u2 — signed up to the newsletter: lead.
+type fixture struct {
+	mr    *miniredis.Miniredis
+	store *state.Store
+	eng   *scoring.Engine
+	now   time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	st, err := state.New(ctx, state.Options{Addrs: []string{mr.Addr()}, TimerShards: 4, Buckets: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	m, err := rules.Parse(journeys.B2BRulesFile, journeys.B2BRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := scoring.NewEngine(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{mr: mr, store: st, eng: eng, now: t0.Add(10 * 24 * time.Hour)}
+	at := func(min int) string { return t0.Add(time.Duration(min) * time.Minute).Format(time.RFC3339) }
+	lines := []string{
+		fmt.Sprintf(`{"type":"page","name":"Pricing","anonymousId":"a1","messageId":"p1","timestamp":%q,"context":{"page":{"path":"/pricing","url":"https://example.com/pricing"}}}`, at(0)),
+		fmt.Sprintf(`{"type":"identify","anonymousId":"a1","userId":"u1","messageId":"i1","timestamp":%q,"traits":{"email":"Jane@Example.com","title":"VP Marketing"}}`, at(5)),
+		fmt.Sprintf(`{"type":"track","event":"Demo Requested","userId":"u1","messageId":"d1","timestamp":%q}`, at(10)),
+		fmt.Sprintf(`{"type":"track","event":"Newsletter Signed Up","userId":"u2","messageId":"n1","timestamp":%q}`, at(20)),
+	}
+	dec, err := events.NewDecoder(events.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := replay.New(eng)
+	for _, l := range lines {
+		ev, err := dec.DecodeAny([]byte(l))
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		r.Apply(&ev)
+	}
+	var ups []state.Update
+	for _, id := range r.LeadIDs() {
+		s := r.Lead(id)
+		data, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, _ := eng.NextChange(s)
+		ids := r.Identities(id)
+		keys := []string{id}
+		for _, e := range ids.Emails {
+			keys = append(keys, scoring.PrefixEmail+e)
+		}
+		for _, a := range ids.AnonymousIDs {
+			keys = append(keys, scoring.PrefixAnon+a)
+		}
+		ups = append(ups, state.Update{Base: state.Record{LeadID: id}, Data: data, Stage: s.Stage, Rank: eng.Rank(s),
+			Deadline: next, Identities: keys})
+	}
+	// The anonymous visitor's own lead, stitched into user:u1.
+	ups = append(ups, state.Update{Base: state.Record{LeadID: "anon:a1"}, MergedInto: "user:u1"})
+	res, err := st.Write(ctx, ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range res {
+		if x.Err != nil {
+			t.Fatalf("writing %s: %v", x.LeadID, x.Err)
+		}
+	}
+	return f
+}
+
+func (f *fixture) handler(t *testing.T, cfg api.Config) http.Handler {
+	t.Helper()
+	if cfg.Store == nil {
+		cfg.Store = f.store
+	}
+	cfg.Engine = func() *scoring.Engine { return f.eng }
+	cfg.Now = func() time.Time { return f.now }
+	cfg.Logger = quiet
+	h, err := api.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// call serves one request and checks its status, its content type and that its
+// body matches the OpenAPI document's schema for that operation and status.
+func call(t *testing.T, h http.Handler, method, target, token string, wantStatus int) map[string]any {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != wantStatus {
+		t.Fatalf("%s %s: status %d, want %d; body %s", method, target, rec.Code, wantStatus, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("%s %s: content type %q", method, target, ct)
+	}
+	checkOpenAPI(t, method, req.URL.Path, rec.Code, rec.Body.Bytes())
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("%s %s: %v: %s", method, target, err, rec.Body)
+	}
+	return body
+}
+
+func errCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestGetLead(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, api.Config{})
+	body := call(t, h, "GET", "/v1/leads/user:u1", "", 200)
+	if body["lead_id"] != "user:u1" || body["stage"] != "sql" || body["identified"] != true {
+		t.Errorf("lead: %v", body)
+	}
+	if _, ok := body["requested_id"]; ok {
+		t.Errorf("requested_id set for a direct lookup: %v", body["requested_id"])
+	}
+	// Decay: the demo request's 25 points, ten days later, with a 45-day half-life.
+	score := body["score"].(float64)
+	sum := 0.0
+	for _, c := range body["breakdown"].([]any) {
+		sum += c.(map[string]any)["points"].(float64)
+	}
+	if score <= 0 || score >= 45 || math.Abs(sum-score) > 1e-5 {
+		t.Errorf("score %v, breakdown sum %v", score, sum)
+	}
+	if body["at"] != "2026-03-12T09:00:00.000Z" || body["stage_since"] != "2026-03-02T09:10:00.000Z" {
+		t.Errorf("at %v, stage_since %v", body["at"], body["stage_since"])
+	}
+	ids := body["identities"].(map[string]any)
+	if ids["user_id"] != "u1" || fmt.Sprint(ids["emails"]) != "[jane@example.com]" || fmt.Sprint(ids["anonymous_ids"]) != "[a1]" {
+		t.Errorf("identities %v", ids)
+	}
+	trs := body["recent_transitions"].([]any)
+	if len(trs) < 2 {
+		t.Fatalf("transitions %v", trs)
+	}
+	newest := trs[0].(map[string]any)
+	if newest["to"] != "sql" || newest["trigger_event_id"] != "d1" || newest["direction"] != "up" {
+		t.Errorf("newest transition %v", newest)
+	}
+	if trs[len(trs)-1].(map[string]any)["from"] != "visitor" {
+		t.Errorf("oldest transition %v", trs[len(trs)-1])
+	}
+}
+
+func TestGetLeadByIdentityAndMerge(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, api.Config{})
+	for _, id := range []string{"email:jane@example.com", "email:Jane@Example.COM", "anon:a1"} {
+		body := call(t, h, "GET", "/v1/leads/"+id, "", 200)
+		if body["lead_id"] != "user:u1" || body["requested_id"] != id {
+			t.Errorf("GET %s: lead_id %v, requested_id %v", id, body["lead_id"], body["requested_id"])
+		}
+	}
+	for _, id := range []string{"user:nobody", "email:nobody@example.com", "crm-u1"} {
+		if body := call(t, h, "GET", "/v1/leads/"+id, "", 404); errCode(body) != "not_found" {
+			t.Errorf("GET %s: %v", id, body)
+		}
+	}
+	if body := call(t, h, "GET", "/v1/leads/", "", 404); errCode(body) != "not_found" {
+		t.Errorf("GET /v1/leads/: %v", body)
+	}
+}
+
+func TestTopLeads(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, api.Config{})
+	body := call(t, h, "GET", "/v1/leads?stage=sql", "", 200)
+	leads := body["leads"].([]any)
+	if body["stage"] != "sql" || len(leads) != 1 || leads[0].(map[string]any)["lead_id"] != "user:u1" {
+		t.Errorf("top sql: %v", body)
+	}
+	lead := call(t, h, "GET", "/v1/leads/user:u1", "", 200)
+	if got, want := leads[0].(map[string]any)["score"].(float64), lead["score"].(float64); math.Abs(got-want) > 1e-3 {
+		t.Errorf("leaderboard score %v, lead score %v", got, want)
+	}
+	if body := call(t, h, "GET", "/v1/leads?stage=lead&limit=1", "", 200); len(body["leads"].([]any)) != 1 {
+		t.Errorf("top lead: %v", body)
+	}
+	if body := call(t, h, "GET", "/v1/leads?stage=customer", "", 200); len(body["leads"].([]any)) != 0 {
+		t.Errorf("top customer: %v", body)
+	}
+	for target, code := range map[string]string{
+		"/v1/leads":                      "unknown_stage",
+		"/v1/leads?stage=nope":           "unknown_stage",
+		"/v1/leads?stage=sql&limit=0":    "invalid_limit",
+		"/v1/leads?stage=sql&limit=1001": "invalid_limit",
+		"/v1/leads?stage=sql&limit=ten":  "invalid_limit",
+	} {
+		if body := call(t, h, "GET", target, "", 400); errCode(body) != code {
+			t.Errorf("GET %s: %v, want %s", target, body, code)
+		}
+	}
+}
+
+// countingStore counts leaderboard reads.
+type countingStore struct {
+	api.Store
+	tops atomic.Int64
+}
+
+func (c *countingStore) Top(ctx context.Context, stage string, limit int) ([]state.Ranked, error) {
+	c.tops.Add(1)
+	return c.Store.Top(ctx, stage, limit)
+}
+
+func TestTopLeadsCacheAndErase(t *testing.T) {
+	f := newFixture(t)
+	cs := &countingStore{Store: f.store}
+	h := f.handler(t, api.Config{Store: cs, TopCacheTTL: time.Hour})
+	call(t, h, "GET", "/v1/leads?stage=lead", "", 200)
+	body := call(t, h, "GET", "/v1/leads?stage=lead", "", 200)
+	if n := cs.tops.Load(); n != 1 || len(body["leads"].([]any)) != 1 {
+		t.Fatalf("%d leaderboard reads for two requests; body %v", n, body)
+	}
+	if body := call(t, h, "DELETE", "/v1/leads/user:u2", "", 200); body["lead_id"] != "user:u2" || body["erased"] != true {
+		t.Errorf("DELETE: %v", body)
+	}
+	call(t, h, "GET", "/v1/leads/user:u2", "", 404)
+	call(t, h, "DELETE", "/v1/leads/user:u2", "", 404)
+	if body := call(t, h, "GET", "/v1/leads?stage=lead", "", 200); len(body["leads"].([]any)) != 0 {
+		t.Errorf("an erased lead is still listed: %v", body)
+	}
+	// Erasing by an identity erases the lead that holds it, and what it absorbed.
+	if body := call(t, h, "DELETE", "/v1/leads/email:jane@example.com", "", 200); body["lead_id"] != "user:u1" {
+		t.Errorf("DELETE by e-mail: %v", body)
+	}
+	for _, id := range []string{"user:u1", "anon:a1", "email:jane@example.com"} {
+		call(t, h, "GET", "/v1/leads/"+id, "", 404)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, api.Config{Token: "s3cret", Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, "leadscore_ready 1\n")
+	})})
+	for _, tok := range []string{"", "wrong", "s3cret2"} {
+		req := httptest.NewRequest("GET", "/v1/leads/user:u1", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "Bearer") || !strings.Contains(rec.Body.String(), `"code":"unauthorized"`) {
+			t.Errorf("token %q: %d %s %v", tok, rec.Code, rec.Body, rec.Header())
+		}
+		checkOpenAPI(t, "GET", "/v1/leads/user:u1", rec.Code, rec.Body.Bytes())
+	}
+	req := httptest.NewRequest("GET", "/v1/leads/user:u1", nil)
+	req.Header.Set("Authorization", "Basic czNjcmV0")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 401 {
+		t.Errorf("basic auth accepted: %d", rec.Code)
+	}
+	call(t, h, "GET", "/v1/leads/user:u1", "s3cret", 200)
+	call(t, h, "GET", "/v1/leads?stage=sql", "s3cret", 200)
+	call(t, h, "DELETE", "/v1/leads/user:nobody", "", 401)
+	// Ops endpoints stay open.
+	call(t, h, "GET", "/healthz", "", 200)
+	call(t, h, "GET", "/readyz", "", 200)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || rec.Body.String() != "leadscore_ready 1\n" {
+		t.Errorf("GET /metrics without a token: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestRoutingErrors(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, api.Config{})
+	for _, c := range []struct {
+		method, target string
+		status         int
+		code, allow    string
+	}{
+		{"PUT", "/v1/leads/user:u1", 405, "method_not_allowed", "GET, DELETE"},
+		{"POST", "/v1/leads", 405, "method_not_allowed", "GET"},
+		{"GET", "/v2/leads", 404, "not_found", ""},
+		{"GET", "/metrics", 404, "not_found", ""}, // no metrics handler configured
+	} {
+		req := httptest.NewRequest(c.method, c.target, nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.status || !strings.Contains(rec.Body.String(), `"code":"`+c.code+`"`) || rec.Header().Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d %q Allow %q", c.method, c.target, rec.Code, rec.Body, rec.Header().Get("Allow"))
+		}
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	f := newFixture(t)
+	var notReady atomic.Value
+	notReady.Store("")
+	h := f.handler(t, api.Config{Ready: func() error {
+		if s := notReady.Load().(string); s != "" {
+			return errors.New(s)
+		}
+		return nil
+	}})
+	body := call(t, h, "GET", "/readyz", "", 200)
+	if body["ready"] != true || fmt.Sprint(body["checks"]) != "map[processor:ok redis:ok]" {
+		t.Errorf("readyz: %v", body)
+	}
+	notReady.Store("kafka: connection refused")
+	body = call(t, h, "GET", "/readyz", "", 503)
+	if body["ready"] != false || body["checks"].(map[string]any)["processor"] != "kafka: connection refused" {
+		t.Errorf("readyz: %v", body)
+	}
+	notReady.Store("")
+	f.mr.Close() // Redis goes away
+	body = call(t, h, "GET", "/readyz", "", 503)
+	if body["checks"].(map[string]any)["redis"] == "ok" {
+		t.Errorf("readyz with Redis down: %v", body)
+	}
+	if body := call(t, h, "GET", "/v1/leads/user:u1", "", 503); errCode(body) != "unavailable" {
+		t.Errorf("GET with Redis down: %v", body)
+	}
+	call(t, h, "GET", "/healthz", "", 200)
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := api.New(api.Config{}); err == nil {
+		t.Error("New accepted a config without store and engine")
+	}
+}

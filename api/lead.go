@@ -1,0 +1,144 @@
+package api
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/leadscore/leadscore/output"
+	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/state"
+)
+
+// Lead is the answer to GET /v1/leads/{id}: the lead as it stands at At.
+type Lead struct {
+	// LeadID is the lead's id ("user:crm-42", "email:…", "anon:…").
+	LeadID string `json:"lead_id"`
+	// RequestedID is the id in the request when it differs from LeadID: an
+	// identity of the lead, or a lead merged into it by identity stitching.
+	RequestedID string `json:"requested_id,omitempty"`
+	// Stage is the lead's current stage, and StageSince when it entered it
+	// (event time).
+	Stage      string  `json:"stage"`
+	StageSince *string `json:"stage_since"`
+	// Score is the engagement score at At, decay applied; Breakdown is each
+	// rule's part of it (largest magnitude first; they sum to Score).
+	Score     float64                `json:"score"`
+	At        string                 `json:"at"`
+	Breakdown []scoring.Contribution `json:"breakdown"`
+	// Fit is the fit score from the lead's traits, Grade its letter (A–D;
+	// omitted when the model has no fit rules).
+	Fit        float64 `json:"fit"`
+	Grade      string  `json:"grade,omitempty"`
+	Identified bool    `json:"identified"`
+	// Identities are the ids the lead is known by.
+	Identities output.Identities `json:"identities"`
+	// LastActivity is the event time of the lead's latest scoring activity.
+	LastActivity *string `json:"last_activity"`
+	// NextChangeAt is when the lead will next change with no new event
+	// (decay below an exit threshold, an inactivity step), if ever.
+	NextChangeAt *string `json:"next_change_at"`
+	// RecentTransitions are the latest stage changes, newest first.
+	RecentTransitions []Transition `json:"recent_transitions"`
+	// ModelVersion is the rules version that last changed the lead.
+	ModelVersion string `json:"model_version"`
+}
+
+// Transition is one stage change, as on the stage-change topic.
+type Transition struct {
+	ID             string                 `json:"id"`
+	From           string                 `json:"from"`
+	To             string                 `json:"to"`
+	Direction      string                 `json:"direction"`
+	At             string                 `json:"at"`
+	Cause          output.Cause           `json:"cause"`
+	TriggerEventID *string                `json:"trigger_event_id"`
+	Score          float64                `json:"score"`
+	Fit            float64                `json:"fit"`
+	Grade          string                 `json:"grade,omitempty"`
+	Contributors   []scoring.Contribution `json:"contributors"`
+}
+
+// TopLeads is the answer to GET /v1/leads?stage=…: the leads of a stage with
+// the highest scores at At, best first.
+type TopLeads struct {
+	Stage string       `json:"stage"`
+	At    string       `json:"at"`
+	Leads []RankedLead `json:"leads"`
+}
+
+// RankedLead is one entry of TopLeads.
+type RankedLead struct {
+	LeadID string  `json:"lead_id"`
+	Score  float64 `json:"score"`
+}
+
+func newLead(eng *scoring.Engine, rec state.Record, st *scoring.State, now int64) Lead {
+	x := eng.Explain(st, now)
+	l := Lead{
+		LeadID:       rec.LeadID,
+		Stage:        st.Stage,
+		Score:        round(x.Score),
+		At:           output.FormatTime(now),
+		Breakdown:    roundAll(x.Contributions),
+		Fit:          round(st.Fit),
+		Identified:   st.Identified,
+		Identities:   output.IdentitiesFromKeys(rec.Identities),
+		ModelVersion: st.Model,
+	}
+	if l.Stage == "" && len(eng.Model().Stages) > 0 {
+		l.Stage = eng.Model().Stages[0].Name
+	}
+	if st.Grade != 0 {
+		l.Grade = string(st.Grade)
+	}
+	l.StageSince = timePtr(st.StageSince)
+	l.LastActivity = timePtr(st.LastActive)
+	if next, ok := eng.NextChange(st); ok {
+		l.NextChangeAt = timePtr(next)
+	}
+	l.RecentTransitions = make([]Transition, 0, len(st.Recent))
+	for _, tr := range slices.Backward(st.Recent) {
+		t := Transition{
+			ID:           output.TransitionID(rec.LeadID, &tr),
+			From:         tr.From,
+			To:           tr.To,
+			Direction:    eng.Direction(tr.From, tr.To),
+			At:           output.FormatTime(tr.At),
+			Cause:        output.Cause{Kind: tr.Cause.Kind.String(), Rule: tr.Cause.Rule, Feedback: tr.Cause.Feedback, Reason: tr.Cause.Reason},
+			Score:        round(tr.Score),
+			Fit:          round(tr.Fit),
+			Contributors: roundAll(tr.Top),
+		}
+		if tr.Grade != 0 {
+			t.Grade = string(tr.Grade)
+		}
+		if tr.TriggerID != "" {
+			id := tr.TriggerID
+			t.TriggerEventID = &id
+		}
+		l.RecentTransitions = append(l.RecentTransitions, t)
+	}
+	return l
+}
+
+func timePtr(ms int64) *string {
+	if ms == 0 {
+		return nil
+	}
+	s := output.FormatTime(ms)
+	return &s
+}
+
+func roundAll(cs []scoring.Contribution) []scoring.Contribution {
+	out := make([]scoring.Contribution, len(cs))
+	for i, c := range cs {
+		out[i] = scoring.Contribution{Rule: c.Rule, Points: round(c.Points)}
+	}
+	return out
+}
+
+// round keeps scores readable (6 decimals), as output events do.
+func round(f float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 6, 64), 64)
+	return v
+}
