@@ -398,3 +398,28 @@ func TestStateEncodingRoundTrip(t *testing.T) {
 	}
 	t.Logf("encoded state: %d bytes", len(b))
 }
+
+// The user-agent verdict cache must never change a verdict, even when two user
+// agents share a slot (same length, same middle and last bytes).
+func TestBotVerdictsAreStable(t *testing.T) {
+	cases := []struct {
+		ua  string
+		bot bool
+	}{
+		{"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", true},
+		{"Mozilla/5.0 (compatible; Goo?lebot/2.1; +http://www.google.com/bot.html)", true},
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", false},
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safbot/605.1.15", true},
+		{"curl/8.5.0", true},
+		{"curl/8.5.1", true},
+		{"Slurp/1.0", true},
+		{"Blurp/1.0", false},
+	}
+	for round := 0; round < 3; round++ {
+		for _, c := range cases {
+			if got := scoring.IsBot(c.ua); got != c.bot {
+				t.Fatalf("round %d: IsBot(%q) = %v, want %v", round, c.ua, got, c.bot)
+			}
+		}
+	}
+}

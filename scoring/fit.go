@@ -1,5 +1,7 @@
 package scoring
 
+import "sync/atomic"
+
 // updateTraits keeps the trait values the fit rules read (later identify calls send
 // only what changed, so values accumulate) and recomputes fit and grade.
 func (e *Engine) updateTraits(st *State, traits Props) {
@@ -84,6 +86,17 @@ type botMatcher struct {
 	starts  *[256]bool // bytes (lower-cased) that start some token: a small, hot table
 	first   *[256][]string
 	regexps []*Pattern
+	// seen remembers recent verdicts: a visitor's browser sends the same user
+	// agent on every event, and a handful of browser builds cover most traffic,
+	// so comparing against a remembered string beats scanning it again.
+	seen *[uaSlots]atomic.Pointer[uaVerdict]
+}
+
+const uaSlots = 256
+
+type uaVerdict struct {
+	ua  string
+	bot bool
 }
 
 func newBotMatcher(ig IgnorePolicy) botMatcher {
@@ -105,10 +118,23 @@ func newBotMatcher(ig IgnorePolicy) botMatcher {
 		first[t[0]] = append(first[t[0]], t)
 		starts[t[0]] = true
 	}
-	return botMatcher{starts: &starts, first: &first, regexps: res}
+	return botMatcher{starts: &starts, first: &first, regexps: res, seen: new([uaSlots]atomic.Pointer[uaVerdict])}
 }
 
 func (b *botMatcher) match(ua string) bool {
+	// A cheap slot index from the length and a few bytes; the full string is
+	// compared on a hit, so a collision costs a scan, never a wrong verdict.
+	n := len(ua)
+	slot := &b.seen[(uint(n)*31+uint(ua[n/2])*7+uint(ua[n-1]))%uaSlots]
+	if v := slot.Load(); v != nil && v.ua == ua {
+		return v.bot
+	}
+	bot := b.scan(ua)
+	slot.Store(&uaVerdict{ua: ua, bot: bot})
+	return bot
+}
+
+func (b *botMatcher) scan(ua string) bool {
 	for i := 0; i < len(ua); i++ {
 		c := ua[i]
 		if 'A' <= c && c <= 'Z' {
