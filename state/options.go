@@ -2,12 +2,12 @@ package state
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/leadscore/leadscore/internal/tlsfiles"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -76,22 +76,9 @@ type Options struct {
 	RankScale float64
 }
 
-// TLSOptions configures TLS to Redis.
-type TLSOptions struct {
-	// CAFile is a PEM bundle of the CAs that sign the server certificate;
-	// empty uses the system roots.
-	CAFile string
-	// CertFile and KeyFile are a PEM client certificate and its key, for
-	// servers that require client authentication (tls-auth-clients yes).
-	CertFile string
-	KeyFile  string
-	// ServerName overrides the name checked against the server certificate
-	// (default: the host part of each address).
-	ServerName string
-	// InsecureSkipVerify disables server certificate verification. For tests
-	// only.
-	InsecureSkipVerify bool
-}
+// TLSOptions configures TLS to Redis from PEM files (CA bundle, client
+// certificate and key for servers with tls-auth-clients, server name).
+type TLSOptions = tlsfiles.Files
 
 const (
 	defaultPrefix      = "ls"
@@ -180,36 +167,6 @@ func (o Options) Validate() error {
 		return fmt.Errorf("state: invalid options: %w", err)
 	}
 	return nil
-}
-
-func (t *TLSOptions) config() (*tls.Config, error) {
-	if t == nil {
-		return nil, nil
-	}
-	cfg := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in, documented as test-only
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("state: TLS CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("state: TLS CA: no certificate in %s", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("state: TLS client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }
 
 // universal returns the go-redis options; the store never retries by itself

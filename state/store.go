@@ -67,9 +67,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := opts.TLS.config()
+	tlsCfg, err := opts.TLS.Build()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	s := &Store{
 		rdb:     newClient(&opts, tlsCfg),

@@ -336,7 +336,7 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.
 	if f.KafkaClient == "kafka-go" {
 		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), Logger: log}
 		if fc.TLS != nil {
-			kc.TLS = &kafkago.TLSConfig{CAFile: f.KafkaTLSCA, CertFile: f.KafkaTLSCert, KeyFile: f.KafkaTLSKey}
+			kc.TLS = fc.TLS // the same TLS settings type for both clients
 		}
 		if fc.SASL != nil {
 			kc.SASL = &kafkago.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}

@@ -2,14 +2,13 @@ package franzgo
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/leadscore/leadscore/internal/tlsfiles"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -97,19 +96,9 @@ type Config struct {
 	Opts []kgo.Opt
 }
 
-// TLSConfig configures TLS from PEM files.
-type TLSConfig struct {
-	// CAFile verifies the brokers' certificates. Empty: the system roots.
-	CAFile string
-	// CertFile and KeyFile are the client certificate for mutual TLS; both or
-	// neither.
-	CertFile string
-	KeyFile  string
-	// ServerName overrides the host name checked in the brokers' certificates.
-	ServerName string
-	// InsecureSkipVerify disables certificate verification. Tests only.
-	InsecureSkipVerify bool
-}
+// TLSConfig configures TLS from PEM files (CA bundle, client certificate and key,
+// server name); the same settings as the Redis store's.
+type TLSConfig = tlsfiles.Files
 
 // SASLConfig configures SASL authentication.
 type SASLConfig struct {
@@ -223,7 +212,7 @@ func (c *Config) ConnOpts() ([]kgo.Opt, error) {
 	if cc.TLS != nil {
 		tc, err := cc.TLS.Build()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("franzgo: %w", err)
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
@@ -279,34 +268,6 @@ func (c *Config) clientOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	return opts, nil
-}
-
-// Build loads the files into a *tls.Config.
-func (t *TLSConfig) Build() (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in, documented as tests only
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("franzgo: tls: read CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("franzgo: tls: no PEM certificate in CA file %s", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("franzgo: tls: load client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 func saslMechanism(s SASLConfig) (sasl.Mechanism, error) {

@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.TLS != nil {
 		tc, err := cfg.TLS.Build()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("kafkago: %w", err)
 		}
 		dialer.TLS, transport.TLS = tc, tc
 	}

@@ -1,14 +1,13 @@
 package kafkago
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/leadscore/leadscore/internal/tlsfiles"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
@@ -90,19 +89,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// TLSConfig configures TLS from PEM files.
-type TLSConfig struct {
-	// CAFile verifies the brokers' certificates. Empty: the system roots.
-	CAFile string
-	// CertFile and KeyFile are the client certificate for mutual TLS; both or
-	// neither.
-	CertFile string
-	KeyFile  string
-	// ServerName overrides the host name checked in the brokers' certificates.
-	ServerName string
-	// InsecureSkipVerify disables certificate verification. Tests only.
-	InsecureSkipVerify bool
-}
+// TLSConfig configures TLS from PEM files (CA bundle, client certificate and key,
+// server name); the same settings as the Redis store's.
+type TLSConfig = tlsfiles.Files
 
 // SASLConfig configures SASL authentication.
 type SASLConfig struct {
@@ -197,34 +186,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("kafkago: invalid config: %w", err)
 	}
 	return nil
-}
-
-// Build loads the files into a *tls.Config.
-func (t *TLSConfig) Build() (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in, documented as tests only
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafkago: tls: read CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafkago: tls: no PEM certificate in CA file %s", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafkago: tls: load client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 func saslMechanism(s SASLConfig) (sasl.Mechanism, error) {
