@@ -369,7 +369,7 @@ func (a *API) topLeads(w http.ResponseWriter, r *http.Request) {
 	now := a.cfg.Now().UnixMilli()
 	out := TopLeads{Stage: stage, At: output.FormatTime(now), Leads: make([]RankedLead, len(ranks))}
 	for i, rk := range ranks {
-		out.Leads[i] = RankedLead{LeadID: rk.LeadID, Score: round(eng.ScoreFromRank(rk.Rank, now))}
+		out.Leads[i] = RankedLead{LeadID: rk.LeadID, Score: output.Round(eng.ScoreFromRank(rk.Rank, now))}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

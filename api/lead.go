@@ -2,7 +2,6 @@ package api
 
 import (
 	"slices"
-	"strconv"
 
 	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/scoring"
@@ -77,10 +76,10 @@ func newLead(eng *scoring.Engine, rec state.Record, st *scoring.State, now int64
 	l := Lead{
 		LeadID:       rec.LeadID,
 		Stage:        st.Stage,
-		Score:        round(x.Score),
+		Score:        output.Round(x.Score),
 		At:           output.FormatTime(now),
 		Breakdown:    roundAll(x.Contributions),
-		Fit:          round(st.Fit),
+		Fit:          output.Round(st.Fit),
 		Identified:   st.Identified,
 		Identities:   output.IdentitiesFromKeys(rec.Identities),
 		ModelVersion: st.Model,
@@ -105,8 +104,8 @@ func newLead(eng *scoring.Engine, rec state.Record, st *scoring.State, now int64
 			Direction:    eng.Direction(tr.From, tr.To),
 			At:           output.FormatTime(tr.At),
 			Cause:        output.Cause{Kind: tr.Cause.Kind.String(), Rule: tr.Cause.Rule, Feedback: tr.Cause.Feedback, Reason: tr.Cause.Reason},
-			Score:        round(tr.Score),
-			Fit:          round(tr.Fit),
+			Score:        output.Round(tr.Score),
+			Fit:          output.Round(tr.Fit),
 			Contributors: roundAll(tr.Top),
 		}
 		if tr.Grade != 0 {
@@ -132,13 +131,7 @@ func timePtr(ms int64) *string {
 func roundAll(cs []scoring.Contribution) []scoring.Contribution {
 	out := make([]scoring.Contribution, len(cs))
 	for i, c := range cs {
-		out[i] = scoring.Contribution{Rule: c.Rule, Points: round(c.Points)}
+		out[i] = scoring.Contribution{Rule: c.Rule, Points: output.Round(c.Points)}
 	}
 	return out
-}
-
-// round keeps scores readable (6 decimals), as output events do.
-func round(f float64) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 6, 64), 64)
-	return v
 }

@@ -97,8 +97,8 @@ func NewStageChange(e *scoring.Engine, lead string, ids Identities, tr *scoring.
 		From:         tr.From,
 		To:           tr.To,
 		Direction:    e.Direction(tr.From, tr.To),
-		Score:        round(tr.Score),
-		Fit:          round(tr.Fit),
+		Score:        Round(tr.Score),
+		Fit:          Round(tr.Fit),
 		Cause:        Cause{Kind: tr.Cause.Kind.String(), Rule: tr.Cause.Rule, Feedback: tr.Cause.Feedback, Reason: tr.Cause.Reason},
 		Contributors: make([]scoring.Contribution, len(tr.Top)),
 		EventTime:    FormatTime(tr.At),
@@ -113,7 +113,7 @@ func NewStageChange(e *scoring.Engine, lead string, ids Identities, tr *scoring.
 		sc.TriggerEventID = &id
 	}
 	for i, c := range tr.Top {
-		sc.Contributors[i] = scoring.Contribution{Rule: c.Rule, Points: round(c.Points)}
+		sc.Contributors[i] = scoring.Contribution{Rule: c.Rule, Points: Round(c.Points)}
 	}
 	return sc
 }
@@ -126,8 +126,9 @@ func FormatTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
-// round keeps output scores readable (6 decimals); state keeps full precision.
-func round(f float64) float64 {
+// Round keeps scores in outputs readable (6 decimals); state keeps full precision.
+// Stage changes, the API and the oracle's lead lines all round with it.
+func Round(f float64) float64 {
 	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 6, 64), 64)
 	return v
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/leadscore/leadscore/events"
@@ -347,7 +348,7 @@ func (b *batch) regroup(ids []string, byLead map[string][]*item) []string {
 		if _, ok := byLead[to]; !ok || to != id {
 			byLead[to] = append(byLead[to], items...)
 		}
-		if !contains(order, to) {
+		if !slices.Contains(order, to) {
 			order = append(order, to)
 		}
 	}
@@ -355,19 +356,10 @@ func (b *batch) regroup(ids []string, byLead map[string][]*item) []string {
 }
 
 func appendUnique(list []string, s string) []string {
-	if contains(list, s) {
+	if slices.Contains(list, s) {
 		return list
 	}
 	return append(list, s)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *batch) decodeState(r state.Record) (scoring.State, error) {
@@ -401,7 +393,7 @@ func (b *batch) apply(ctx context.Context, order []string, byLead map[string][]*
 			}
 			var absorbed []scoring.Absorbed
 			for _, a := range it.absorb {
-				if a == id || contains(w.absorbed, a) || contains(w.base.Absorbed, a) {
+				if a == id || slices.Contains(w.absorbed, a) || slices.Contains(w.base.Absorbed, a) {
 					continue
 				}
 				ra, ok := b.loaded[a]
@@ -532,7 +524,7 @@ func (b *batch) update(w *leadWork) (state.Update, error) {
 	// the lead under its own name. Only identities the record lacks are sent.
 	ids = appendUnique(ids, w.id)
 	for _, k := range ids {
-		if !contains(w.base.Identities, k) {
+		if !slices.Contains(w.base.Identities, k) {
 			up.Identities = append(up.Identities, k)
 		}
 	}

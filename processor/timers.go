@@ -65,7 +65,7 @@ func (b *batch) sweepTimers(ctx context.Context) error {
 	if err := b.load(ctx, want); err != nil {
 		return err
 	}
-	fired := 0
+	fired := map[string]int{} // per lead, so a lead re-applied after a conflict counts once
 	for round := 0; len(want) > 0 && round < b.p.cfg.MaxConflictRounds; round++ {
 		var works []*leadWork
 		for id := range want {
@@ -79,7 +79,7 @@ func (b *batch) sweepTimers(ctx context.Context) error {
 				continue
 			}
 			w := &leadWork{id: id, base: r, st: st}
-			fired += len(b.eng.Advance(&w.st, now))
+			fired[id] = len(b.eng.Advance(&w.st, now))
 			works = append(works, w)
 		}
 		retry, err := b.write(ctx, works)
@@ -95,7 +95,11 @@ func (b *batch) sweepTimers(ctx context.Context) error {
 			return err
 		}
 	}
-	b.p.cfg.Observer.Timers(len(due), fired)
+	n := 0
+	for _, f := range fired {
+		n += f
+	}
+	b.p.cfg.Observer.Timers(len(due), n)
 	return nil
 }
 

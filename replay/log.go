@@ -113,10 +113,10 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 		s := r.Lead(id)
 		x := eng.Explain(s, at)
 		for i := range x.Contributions {
-			x.Contributions[i].Points = roundOut(x.Contributions[i].Points)
+			x.Contributions[i].Points = output.Round(x.Contributions[i].Points)
 		}
 		ll := LeadLine{Type: "lead", LeadID: id, Identities: r.Identities(id), Stage: s.Stage,
-			Score: roundOut(x.Score), Fit: s.Fit, Identified: s.Identified, Contributions: x.Contributions,
+			Score: output.Round(x.Score), Fit: s.Fit, Identified: s.Identified, Contributions: x.Contributions,
 			At: output.FormatTime(at), ModelVersion: eng.Model().Version}
 		if s.StageSince != 0 {
 			ll.StageSince = output.FormatTime(s.StageSince)
@@ -130,11 +130,4 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 	}
 	st.Leads = len(r.LeadIDs())
 	return st, werr
-}
-
-func roundOut(f float64) float64 {
-	s := fmt.Sprintf("%.6f", f)
-	var v float64
-	fmt.Sscan(s, &v)
-	return v
 }

@@ -5,6 +5,7 @@
 package replay
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/leadscore/leadscore/output"
@@ -87,21 +88,12 @@ func (r *Runner) point(k, lead string) {
 			}
 		}
 	}
-	if r.index[k] != lead || !contains(r.identities[lead], k) {
+	if r.index[k] != lead || !slices.Contains(r.identities[lead], k) {
 		r.index[k] = lead
-		if !contains(r.identities[lead], k) {
+		if !slices.Contains(r.identities[lead], k) {
 			r.identities[lead] = append(r.identities[lead], k)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *Runner) emit(lead string, trs []scoring.Transition) {

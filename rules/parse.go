@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -783,7 +784,7 @@ func (p *parser) feedback(n *yaml.Node, m *scoring.Model, stageNodes []*yaml.Nod
 		return s
 	}
 	for _, kind := range kinds {
-		if !containsStr(feedbackKinds, kind) {
+		if !slices.Contains(feedbackKinds, kind) {
 			p.errorf(f.keys[kind], "feedback: unknown kind %q (known: %s)", kind, strings.Join(feedbackKinds, ", "))
 			continue
 		}
@@ -819,13 +820,4 @@ func (p *parser) feedback(n *yaml.Node, m *scoring.Model, stageNodes []*yaml.Nod
 		m.Feedback = append(m.Feedback, fr)
 	}
 	_ = stageNodes
-}
-
-func containsStr(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -150,7 +150,7 @@ func (w *encoder) float(f float64) {
 	switch {
 	case f == 0 && !math.Signbit(f):
 		w.b = append(w.b, 0)
-	case f == math.Trunc(f) && math.Abs(f) < 1<<53 && !math.Signbit(f) || f == math.Trunc(f) && f < 0 && f > -(1<<53):
+	case f == math.Trunc(f) && math.Abs(f) < 1<<53 && f != 0: // -0 keeps its 8 bytes
 		w.b = append(w.b, 1)
 		w.varint(int64(f))
 	default:

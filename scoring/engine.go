@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -628,7 +629,7 @@ func (e *Engine) feedback(st *State, ev *Event) (Transition, bool, string) {
 		return Transition{}, false, "no_feedback_rule"
 	}
 	fr := &e.m.Feedback[i]
-	if len(fr.From) > 0 && !containsString(fr.From, st.Stage) {
+	if len(fr.From) > 0 && !slices.Contains(fr.From, st.Stage) {
 		return Transition{}, false, "feedback_not_applicable"
 	}
 	if fr.MinBANT > 0 {
@@ -747,15 +748,6 @@ func (e *Engine) ScoreFromRank(rank float64, t int64) float64 {
 		return 0
 	}
 	return math.Exp2(rank - float64(t)/float64(e.m.HalfLife))
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // idHash is 64-bit FNV-1a, inlined to keep Apply free of allocations.

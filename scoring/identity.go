@@ -1,6 +1,9 @@
 package scoring
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Identity key prefixes. Lead ids are identity keys too: a lead is named after the
 // strongest identity it was created with (user > email > anonymous).
@@ -87,7 +90,7 @@ func Resolve(ev *Event, lookup func(key string) (string, bool)) Resolution {
 		return res
 	}
 	absorb := func(lead string) {
-		if lead == "" || lead == res.Lead || containsString(res.Absorb, lead) {
+		if lead == "" || lead == res.Lead || slices.Contains(res.Absorb, lead) {
 			return
 		}
 		if strings.HasPrefix(lead, PrefixUser) && ev.Kind != "alias" {
@@ -107,7 +110,7 @@ func Resolve(ev *Event, lookup func(key string) (string, bool)) Resolution {
 		absorb(find(k))
 	}
 	for _, k := range keys {
-		if !containsString(res.Index, k) {
+		if !slices.Contains(res.Index, k) {
 			res.Index = append(res.Index, k)
 		}
 	}
@@ -122,7 +125,7 @@ func Resolve(ev *Event, lookup func(key string) (string, bool)) Resolution {
 // a replayed stitch adds nothing.
 func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger string) []Transition {
 	e.fixStage(into)
-	if containsString(into.Absorbed, fromID) {
+	if slices.Contains(into.Absorbed, fromID) {
 		return nil
 	}
 	into.Absorbed = append(into.Absorbed, fromID)
