@@ -174,10 +174,15 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
+	// The store answers an identity without an index entry with its home lead id;
+	// leadscore names leads by identity key instead, so such an answer means "not
+	// indexed". Normalise once: idx[k] is then "" or the lead the index names.
 	want := map[string]bool{}
 	for _, k := range keys {
 		want[k] = true // lead ids are identity keys: the lead may exist under it
-		if l := idx[k]; l != "" && l != state.HomeLeadID(k) {
+		if l := idx[k]; l == state.HomeLeadID(k) {
+			idx[k] = ""
+		} else if l != "" {
 			want[l] = true
 		}
 	}
@@ -188,8 +193,7 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 	lookup := func(k string) (string, bool) {
 		l, ok := overlay[k]
 		if !ok {
-			l = idx[k]
-			if l == "" || l == state.HomeLeadID(k) {
+			if l = idx[k]; l == "" {
 				l = k
 			}
 		}
