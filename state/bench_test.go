@@ -35,6 +35,16 @@ type benchFixture struct {
 
 var benchFixtures = map[string]*benchFixture{}
 
+// benchPerBucket is the number of leads per record bucket the benchmark
+// sizes Buckets for (LEADSCORE_BENCH_PER_BUCKET, default 32 as docs/state.md
+// recommends).
+func benchPerBucket() int {
+	if n, err := strconv.Atoi(os.Getenv("LEADSCORE_BENCH_PER_BUCKET")); err == nil && n > 0 {
+		return n
+	}
+	return 32
+}
+
 func setupBench(b *testing.B) *benchFixture {
 	addr := os.Getenv("LEADSCORE_REDIS_ADDR")
 	if addr == "" {
@@ -44,7 +54,7 @@ func setupBench(b *testing.B) *benchFixture {
 		return f
 	}
 	n := benchLeads()
-	buckets := max(256, n/32/256*256)
+	buckets := max(256, n/benchPerBucket()/256*256)
 	prefix := fmt.Sprintf("lsbench%d", rand.Uint64()%1e9)
 	st, err := New(context.Background(), Options{Addrs: []string{addr}, KeyPrefix: prefix, Buckets: buckets, TimerShards: 64})
 	if err != nil {

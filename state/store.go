@@ -24,36 +24,49 @@ type Store struct {
 	// groupSize overrides maxGroup (benchmarks: 1 = one script per lead).
 	groupSize int
 
-	mu     sync.RWMutex
-	ids    map[string]uint64 // "t:topic", "s:stage" -> id
-	names  map[string]string // "t@id", "s@id" -> name
-	fields sync.Map          // stage id -> "~b<id>"
-	srcs   sync.Map          // topic id<<32 | partition -> "topic/partition"
+	mu    sync.RWMutex
+	ids   map[string]uint64 // "t:topic", "s:stage" -> id
+	names map[string]string // "t@id", "s@id" -> name
+	// Caches of derived strings. Plain maps under their own lock, not
+	// sync.Map: boxing a uint64 key for sync.Map allocates on every lookup.
+	cacheMu sync.RWMutex
+	fields  map[uint64]string // stage id -> "~b<id>"
+	srcs    map[uint64]string // topic id<<32 | partition -> "topic/partition"
 }
 
 // sourceName is the Offsets key of a dictionary topic id and a partition
 // ("" while the topic id is unknown).
 func (s *Store) sourceName(topic, partition uint64) string {
 	k := topic<<32 | partition
-	if v, ok := s.srcs.Load(k); ok {
-		return v.(string)
+	s.cacheMu.RLock()
+	v, ok := s.srcs[k]
+	s.cacheMu.RUnlock()
+	if ok {
+		return v
 	}
 	name, ok := s.dictName('t', topic)
 	if !ok {
 		return ""
 	}
-	v := name + "/" + strconv.FormatUint(partition, 10)
-	s.srcs.Store(k, v)
+	v = name + "/" + strconv.FormatUint(partition, 10)
+	s.cacheMu.Lock()
+	s.srcs[k] = v
+	s.cacheMu.Unlock()
 	return v
 }
 
 // stageField is the leaderboard summary field of a stage id.
 func (s *Store) stageField(stage uint64) string {
-	if f, ok := s.fields.Load(stage); ok {
-		return f.(string)
+	s.cacheMu.RLock()
+	f, ok := s.fields[stage]
+	s.cacheMu.RUnlock()
+	if ok {
+		return f
 	}
-	f := boardField + strconv.FormatUint(stage, 10)
-	s.fields.Store(stage, f)
+	f = boardField + strconv.FormatUint(stage, 10)
+	s.cacheMu.Lock()
+	s.fields[stage] = f
+	s.cacheMu.Unlock()
 	return f
 }
 
@@ -78,6 +91,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		scale:   opts.RankScale,
 		ids:     map[string]uint64{},
 		names:   map[string]string{},
+		fields:  map[uint64]string{},
+		srcs:    map[uint64]string{},
 	}
 	if err := s.init(ctx); err != nil {
 		_ = s.rdb.Close()

@@ -76,13 +76,38 @@ const maxGroup = 500
 
 // pendingWrite is one encoded update.
 type pendingWrite struct {
-	idx     int
-	leadID  string
-	shard   uint64
-	args    []interface{}
-	index   []indexOp // identity index writes (Cluster: after the record)
-	version uint64
-	rec     Record
+	idx    int
+	leadID string
+	shard  uint64
+	// The script arguments of the lead (see writeLua), kept typed until the
+	// group's argument list is built, so that a lead costs one interface
+	// conversion per argument and no intermediate slice.
+	key      string
+	expected []byte
+	rec      []byte
+	deadline string // "" for none
+	board    string // summary field, "" for none
+	boardVal string
+	index    []indexOp // identity index writes (Standalone: in the script; Cluster: after it)
+	version  uint64
+	record   Record
+	expBuf   [binary.MaxVarintLen64]byte
+}
+
+// nargs is the number of script arguments of the lead.
+func (pw *pendingWrite) nargs() int { return 8 + 3*len(pw.index) }
+
+// appendArgs appends the lead's script arguments.
+func (pw *pendingWrite) appendArgs(args []interface{}) []interface{} {
+	args = append(args, pw.key, pw.leadID, pw.expected, pw.rec, pw.deadline, pw.board, pw.boardVal, len(pw.index))
+	for _, op := range pw.index {
+		if op.del {
+			args = append(args, "D", op.key, op.field)
+		} else {
+			args = append(args, "H", op.key, op.field)
+		}
+	}
+	return args
 }
 
 type indexOp struct {
@@ -130,10 +155,14 @@ func (s *Store) Write(ctx context.Context, updates []Update) ([]Result, error) {
 	if err := s.ensureIDs(ctx, topics, stages); err != nil {
 		return nil, wrapErr("write: register names", err)
 	}
+	// One allocation each for the batch's pending writes and snapshots.
+	slab := make([]pendingWrite, len(updates))
+	snaps := make([]snapshot, len(updates))
 	pend := make([]*pendingWrite, len(updates))
+	arena := newRecordArena(updates)
 	for i := range updates {
-		pw, err := s.encodeUpdate(&updates[i])
-		if err != nil {
+		pw := &slab[i]
+		if err := s.encodeUpdate(&updates[i], pw, &snaps[i], &arena); err != nil {
 			return nil, fmt.Errorf("state: write: update %d: %w", i, err)
 		}
 		pw.idx = i
@@ -158,8 +187,8 @@ func (s *Store) Write(ctx context.Context, updates []Update) ([]Result, error) {
 			switch v := out.vals[j].(type) {
 			case int64:
 				if v == 1 {
-					r.Version, r.Record = pw.version, pw.rec
-					if len(pw.index) > 0 {
+					r.Version, r.Record = pw.version, pw.record
+					if s.cluster && len(pw.index) > 0 {
 						phase2 = append(phase2, pw)
 					}
 					continue
@@ -238,15 +267,15 @@ func (s *Store) checkUpdate(u *Update, seen map[string]bool) error {
 	return nil
 }
 
-// encodeUpdate merges u into its Base and encodes the script arguments.
-func (s *Store) encodeUpdate(u *Update) (*pendingWrite, error) {
+// encodeUpdate merges u into its Base (into n) and encodes the script
+// arguments into pw.
+func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *recordArena) error {
 	id := u.Base.LeadID
 	base := u.Base.snap
 	if base == nil {
 		base = &snapshot{}
 	}
 	b := s.lay.bucket(id)
-	n := &snapshot{}
 	if base.version == 0 {
 		n.version = 1 + rand.Uint64N(1<<21-1)
 	} else {
@@ -300,40 +329,24 @@ func (s *Store) encodeUpdate(u *Update) (*pendingWrite, error) {
 		n.deadline = uint32((u.Deadline + 999) / 1000)
 	}
 
-	pw := &pendingWrite{leadID: id, shard: s.lay.shardOfBucket(b), version: n.version}
-	var exp []byte
+	*pw = pendingWrite{leadID: id, shard: s.lay.shardOfBucket(b), version: n.version, key: s.lay.recordKey(b)}
 	if base.version != 0 {
-		exp = binary.AppendUvarint(nil, base.version)
+		pw.expected = binary.AppendUvarint(pw.expBuf[:0], base.version)
 	}
-	rec := encodeRecord(make([]byte, 0, 80+len(u.Data)), n, u.Data)
-	args := make([]interface{}, 0, 8)
-	args = append(args, s.lay.recordKey(b), id, exp, rec, "", "", "", 0)
+	pw.rec = arena.encode(n, u.Data)
 	if n.deadline != 0 {
-		args[4] = strconv.FormatUint(uint64(n.deadline), 10)
+		pw.deadline = strconv.FormatUint(uint64(n.deadline), 10)
 	}
 	if n.stage != 0 {
-		args[5] = s.stageField(n.stage)
-		args[6] = boardSummary(n.rank)
+		pw.board = s.stageField(n.stage)
+		pw.boardVal = boardSummary(n.rank)
 	}
-	nops := 0
 	for _, ident := range dedupe(u.Identities) {
 		loc := s.lay.index(ident)
-		op := indexOp{del: loc.home == id, key: loc.key, field: loc.field}
-		if s.cluster {
-			pw.index = append(pw.index, op)
-			continue
-		}
-		if op.del {
-			args = append(args, "D", op.key, op.field)
-		} else {
-			args = append(args, "H", op.key, op.field)
-		}
-		nops++
+		pw.index = append(pw.index, indexOp{del: loc.home == id, key: loc.key, field: loc.field})
 	}
-	args[7] = nops
-	pw.args = args
 
-	pw.rec = Record{
+	pw.record = Record{
 		LeadID:     id,
 		Version:    n.version,
 		Data:       u.Data,
@@ -342,18 +355,47 @@ func (s *Store) encodeUpdate(u *Update) (*pendingWrite, error) {
 		snap:       n,
 	}
 	if len(n.identities) > 0 {
-		pw.rec.Identities = append([]string(nil), n.identities...)
+		pw.record.Identities = append([]string(nil), n.identities...)
 	}
 	if len(n.absorbed) > 0 {
-		pw.rec.Absorbed = append([]string(nil), n.absorbed...)
+		pw.record.Absorbed = append([]string(nil), n.absorbed...)
 	}
 	if len(n.offsets) > 0 {
-		pw.rec.Offsets = make(map[string]int64, len(n.offsets))
+		pw.record.Offsets = make(map[string]int64, len(n.offsets))
 		for _, o := range n.offsets {
-			pw.rec.Offsets[s.sourceName(o.topic, o.partition)] = int64(o.offset)
+			pw.record.Offsets[s.sourceName(o.topic, o.partition)] = int64(o.offset)
 		}
 	}
-	return pw, nil
+	return nil
+}
+
+// recordArena hands out the encoded records of one batch from one buffer:
+// one allocation per batch instead of one per lead. The records live as long
+// as the batch's results (a Record does not keep its encoding).
+type recordArena struct{ buf []byte }
+
+// recordOverhead is the usual size of a record without its data: version,
+// flags, deadline, stage, rank, two offsets and two identities.
+const recordOverhead = 80
+
+func newRecordArena(updates []Update) recordArena {
+	n := 0
+	for i := range updates {
+		n += recordOverhead + len(updates[i].Data)
+	}
+	return recordArena{buf: make([]byte, 0, n)}
+}
+
+// encode encodes a record into the arena (or, when it does not fit, into a
+// buffer of its own).
+func (a *recordArena) encode(n *snapshot, data []byte) []byte {
+	free := a.buf[len(a.buf):cap(a.buf)]
+	rec := encodeRecord(free[:0], n, data)
+	if len(rec) <= len(free) && (len(rec) == 0 || &rec[0] == &free[0]) {
+		a.buf = a.buf[:len(a.buf)+len(rec)]
+		return rec[:len(rec):len(rec)]
+	}
+	return rec
 }
 
 func cmpU(a, b uint64) int {
@@ -432,14 +474,19 @@ func (s *Store) runWrites(ctx context.Context, groups [][]*pendingWrite) ([]grou
 	argsOf := func(g []*pendingWrite) (keys []string, args []interface{}) {
 		n := 1
 		for _, pw := range g {
-			n += len(pw.args)
+			n += pw.nargs()
 		}
 		args = make([]interface{}, 0, n)
 		args = append(args, len(g))
 		for _, pw := range g {
-			args = append(args, pw.args...)
+			if s.cluster {
+				// Index entries live in other slots: written after the script.
+				args = append(args, pw.key, pw.leadID, pw.expected, pw.rec, pw.deadline, pw.board, pw.boardVal, 0)
+				continue
+			}
+			args = pw.appendArgs(args)
 		}
-		return []string{g[0].args[0].(string)}, args
+		return []string{g[0].key}, args
 	}
 	outs := make([]groupOut, len(groups))
 	cmds := make([]*redis.Cmd, len(groups))
