@@ -12,6 +12,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -133,11 +134,33 @@ func New(cfg Config) (*API, error) {
 	return a, nil
 }
 
+// Request limits. No route reads a body, and lead ids and identities are
+// short: anything larger is refused before routing, so an unauthenticated
+// client cannot make the server buffer or parse much.
+const (
+	// MaxURIBytes bounds the request target (path and query).
+	MaxURIBytes = 4 << 10
+	// MaxBodyBytes bounds a request body (reads beyond it fail).
+	MaxBodyBytes = 4 << 10
+	// MaxHeaderBytes bounds the request line and headers (http.Server).
+	MaxHeaderBytes = 16 << 10
+)
+
 // ServeHTTP implements http.Handler; it logs every request at debug level.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-	a.mux.ServeHTTP(sw, r)
+	switch {
+	case len(r.RequestURI) > MaxURIBytes || len(r.URL.RawQuery)+len(r.URL.EscapedPath()) > MaxURIBytes:
+		writeError(sw, http.StatusRequestURITooLong, CodeTooLarge, fmt.Sprintf("the request target is longer than %d bytes", MaxURIBytes))
+	case r.ContentLength > MaxBodyBytes:
+		writeError(sw, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes))
+	default:
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
+		}
+		a.mux.ServeHTTP(sw, r)
+	}
 	a.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "http request", slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), slog.Int("status", sw.code), slog.Duration("took", time.Since(start)))
 }
@@ -162,6 +185,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
+	CodeTooLarge         = "too_large"
 )
 
 // Error is the body of every error response.
@@ -204,10 +228,13 @@ func (a *API) auth(h http.HandlerFunc) http.Handler {
 	if a.cfg.Token == "" {
 		return h
 	}
-	want := []byte(a.cfg.Token)
+	// Digests are compared, not the tokens: ConstantTimeCompare returns early
+	// on a length mismatch, which would tell a client the token's length.
+	want := sha256.Sum256([]byte(a.cfg.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+		digest := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || subtle.ConstantTimeCompare(digest[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="leadscore"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
 			return
