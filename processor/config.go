@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/leadscore/leadscore/events"
 )
 
 // Topics names the processor's topics.
@@ -75,6 +77,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer receives counts and timings (metrics); nil records nothing.
 	Observer Observer
+	// Events bounds what the decoder accepts (payload size, nesting depth,
+	// plausible event times); larger or stranger events go to the dead-letter
+	// topic with a reason. Zero fields take the events package's defaults.
+	Events events.Options
 }
 
 func (c *Config) setDefaults() {
@@ -140,6 +146,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TimerPartitions < 0 {
 		errs = append(errs, errors.New("timer partitions must not be negative"))
+	}
+	if err := c.Events.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("events: %w", err))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("processor: invalid config: %w", errors.Join(errs...))

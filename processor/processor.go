@@ -51,9 +51,9 @@ func New(cfg Config, client Client, store Store, eng *scoring.Engine) (*Processo
 	if client == nil || store == nil || eng == nil {
 		return nil, errors.New("processor: client, store and engine are required")
 	}
-	dec, err := events.NewDecoder(events.Options{})
+	dec, err := events.NewDecoder(cfg.Events)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("processor: %w", err)
 	}
 	p := &Processor{cfg: cfg, client: client, store: store, dec: dec, notReady: "starting"}
 	p.eng.Store(eng)

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/api"
+	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkago"
@@ -50,6 +51,10 @@ type kafkaFlags struct {
 	SASLUser         string   `env:"LEADSCORE_KAFKA_SASL_USER" help:"SASL user."`
 	SASLPassword     string   `env:"LEADSCORE_KAFKA_SASL_PASSWORD" help:"SASL password (prefer the environment or --sasl-password-file; never logged)."`
 	SASLPasswordFile string   `env:"LEADSCORE_KAFKA_SASL_PASSWORD_FILE" type:"existingfile" help:"File holding the SASL password."`
+	// Group timing: zero keeps the client's default (45 s, 60 s, 3 s).
+	SessionTimeout    time.Duration `env:"LEADSCORE_KAFKA_SESSION_TIMEOUT" help:"Consumer-group session timeout: a member silent this long (crashed, paused) loses its partitions (0: 45s)."`
+	RebalanceTimeout  time.Duration `env:"LEADSCORE_KAFKA_REBALANCE_TIMEOUT" help:"How long the group waits for members to rejoin during a rebalance (0: 60s)."`
+	HeartbeatInterval time.Duration `env:"LEADSCORE_KAFKA_HEARTBEAT_INTERVAL" help:"How often the member heartbeats, i.e. how quickly it notices a rebalance (0: 3s)."`
 }
 
 // redisFlags configure the state store.
@@ -83,6 +88,8 @@ type runCmd struct {
 	Redis           redisFlags    `embed:""`
 	HTTP            httpFlags     `embed:""`
 	TimerTick       time.Duration `default:"1s" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
+	MaxEventBytes   int           `default:"1048576" env:"LEADSCORE_MAX_EVENT_BYTES" help:"Largest event payload accepted, in bytes; larger events go to the dead-letter topic as too_large."`
+	MaxEventDepth   int           `default:"32" env:"LEADSCORE_MAX_EVENT_DEPTH" help:"Deepest nesting of JSON arrays and objects accepted; deeper events go to the dead-letter topic as too_deep."`
 	ShutdownTimeout time.Duration `default:"30s" env:"LEADSCORE_SHUTDOWN_TIMEOUT" help:"Bound on finishing the batch in flight, committing and leaving the group on SIGTERM."`
 	LogFormat       string        `default:"json" enum:"json,text" env:"LEADSCORE_LOG_FORMAT" help:"Log format: json or text."`
 	LogLevel        string        `default:"info" enum:"debug,info,warn,error" env:"LEADSCORE_LOG_LEVEL" help:"Log level."`
@@ -104,8 +111,12 @@ func (c *runCmd) Validate() error {
 	if c.Redis.RedisCluster && c.Redis.RedisMaster != "" {
 		return errors.New("--redis-cluster and --redis-master exclude each other")
 	}
-	cfg := processor.Config{Topics: c.topics()}
+	cfg := processor.Config{Topics: c.topics(), Events: c.events()}
 	return cfg.Validate()
+}
+
+func (c *runCmd) events() events.Options {
+	return events.Options{MaxBytes: c.MaxEventBytes, MaxDepth: c.MaxEventDepth}
 }
 
 func (c *runCmd) topics() processor.Topics {
@@ -146,7 +157,7 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	p, err := processor.New(processor.Config{Topics: c.topics(), TimerTick: c.TimerTick, TimerPartitions: partitions,
+	p, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: partitions,
 		ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: log, Observer: tel.Metrics()}, client, store, eng)
 	if err != nil {
 		return err
@@ -297,7 +308,8 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.
 		return nil, 0, err
 	}
 	fc := franzgo.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), ExactlyOnce: f.ExactlyOnce,
-		TransactionalID: f.TransactionalID, Logger: log}
+		TransactionalID: f.TransactionalID, Logger: log,
+		SessionTimeout: f.SessionTimeout, RebalanceTimeout: f.RebalanceTimeout, HeartbeatInterval: f.HeartbeatInterval}
 	if len(hooks) > 0 {
 		fc.Opts = append(fc.Opts, kgo.WithHooks(hooks...))
 	}
@@ -334,7 +346,8 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.
 		return nil, 0, err
 	}
 	if f.KafkaClient == "kafka-go" {
-		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), Logger: log}
+		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), Logger: log,
+			SessionTimeout: f.SessionTimeout, RebalanceTimeout: f.RebalanceTimeout, HeartbeatInterval: f.HeartbeatInterval}
 		if fc.TLS != nil {
 			kc.TLS = fc.TLS // the same TLS settings type for both clients
 		}

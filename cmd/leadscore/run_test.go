@@ -114,3 +114,20 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q: want the exactly-once/kafka-go conflict refused", code, errb.String())
 	}
 }
+
+func TestRunRefusesBadEventLimits(t *testing.T) {
+	for _, c := range []struct {
+		flag, value, want string
+	}{
+		{"--max-event-bytes", "-1", "MaxBytes -1 is outside"},
+		{"--max-event-bytes", "2147483647", "MaxBytes 2147483647 is outside"},
+		{"--max-event-depth", "-3", "MaxDepth -3 is outside"},
+	} {
+		var out, errb bytes.Buffer
+		code := run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", c.flag + "=" + c.value,
+			"--brokers", "127.0.0.1:1", "--redis-addrs", "127.0.0.1:1"}, &out, &errb)
+		if code == 0 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%s %s: exit %d, stderr %q: want %q before anything is contacted", c.flag, c.value, code, errb.String(), c.want)
+		}
+	}
+}
