@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// leadscore run with every secret set (Kafka SASL/SCRAM password from a file,
+// Redis ACL password from the environment, API token from a flag), at debug
+// level, processing an event that carries an e-mail address: the secrets
+// work (the broker and Redis require them, the API checks the token), and
+// neither they nor the e-mail address ever reach the logs.
+func TestRunNeverLogsSecrets(t *testing.T) {
+	const (
+		kafkaPass = "kafka-pw-7f3a9c"
+		redisPass = "redis-pw-41d2e8"
+		httpToken = "http-token-c0ffee"
+		email     = "claire.secret@acme.example"
+	)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "leadscore", kafkaPass))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mr := miniredis.RunT(t)
+	mr.RequireUserAuth("scorer", redisPass)
+	pwFile := filepath.Join(t.TempDir(), "kafka-password")
+	if err := os.WriteFile(pwFile, []byte(kafkaPass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LEADSCORE_REDIS_PASSWORD", redisPass)
+	brokers := strings.Join(c.ListenAddrs(), ",")
+	var out bytes.Buffer
+	errb := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", brokers,
+			"--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "leadscore", "--sasl-password-file", pwFile,
+			"--redis-addrs", mr.Addr(), "--redis-user", "scorer", "--http-token", httpToken,
+			"--create-topics", "--partitions", "1", "--timer-tick", "50ms", "--log-format", "json", "--log-level", "debug",
+			"--http-addr", "127.0.0.1:0"}, &out, errb)
+	}()
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			<-done
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	auth := scram.Auth{User: "leadscore", Pass: kafkaPass}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.SASL(auth.AsSha256Mechanism()),
+		kgo.ConsumeTopics("leads.stage-changes"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	now := time.Now().UTC()
+	ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+	for _, v := range []string{
+		`{"type":"identify","messageId":"s1","anonymousId":"a-claire","userId":"crm-9","traits":{"email":"` + email + `"},"timestamp":"` + ts(-2*time.Minute) + `"}`,
+		`{"type":"track","messageId":"s2","userId":"crm-9","event":"Demo Requested","timestamp":"` + ts(-time.Minute) + `"}`,
+	} {
+		// The topics appear once run has created them.
+		for {
+			err := cl.ProduceSync(ctx, &kgo.Record{Topic: "tracking.web", Key: []byte("claire"), Value: []byte(v)}).FirstErr()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("produce: %v; stderr:\n%s", err, errb.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	var got []string
+	for len(got) < 1 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) < 1 || !strings.Contains(got[0], `"to":"sql"`) {
+		t.Fatalf("stage changes: %v; stderr:\n%s", got, errb.String())
+	}
+	// The API: the token is required and accepted; the lead is found by e-mail.
+	addr := regexp.MustCompile(`"msg":"http api listening","addr":"([^"]+)"`).FindStringSubmatch(errb.String())
+	if addr == nil {
+		t.Fatalf("no http api address in the logs:\n%s", errb.String())
+	}
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", 401}, {"wrong", 401}, {httpToken, 200}} {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr[1]+"/v1/leads/email:"+email, nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET with token %q: %d %s, want %d", c.token, resp.StatusCode, body, c.want)
+		}
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+	}
+	logs := errb.String() + out.String()
+	if !strings.Contains(logs, `"level":"DEBUG"`) {
+		t.Fatalf("no debug logs: the check below would prove nothing:\n%s", logs)
+	}
+	for _, s := range []string{kafkaPass, redisPass, httpToken, email, "claire.secret"} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the logs contain %q:\n%s", s, logs)
+		}
+	}
+}
+
+// A wrong password is reported without being echoed.
+func TestRunWrongPasswordNotEchoed(t *testing.T) {
+	const wrong = "not-the-password-93b1"
+	mr := miniredis.RunT(t)
+	mr.RequireUserAuth("scorer", "the-password")
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var out, errb bytes.Buffer
+	code := run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", strings.Join(c.ListenAddrs(), ","),
+		"--redis-addrs", mr.Addr(), "--redis-user", "scorer", "--redis-password", wrong, "--http-addr", ""}, &out, &errb)
+	if code == 0 {
+		t.Fatal("run accepted a wrong Redis password")
+	}
+	if !strings.Contains(strings.ToLower(errb.String()), "redis") || strings.Contains(errb.String()+out.String(), wrong) {
+		t.Errorf("want a Redis error without the password; stderr:\n%s", errb.String())
+	}
+}
