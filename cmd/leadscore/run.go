@@ -44,7 +44,7 @@ type kafkaFlags struct {
 	Partitions       int32    `default:"12" env:"LEADSCORE_PARTITIONS" help:"Partitions of topics created with --create-topics."`
 	Replication      int16    `default:"-1" env:"LEADSCORE_REPLICATION" help:"Replication factor of created topics (-1: broker default)."`
 	KafkaTLS         bool     `env:"LEADSCORE_KAFKA_TLS" help:"Connect to Kafka with TLS."`
-	KafkaTLSCA       string   `env:"LEADSCORE_KAFKA_TLS_CA" type:"existingfile" help:"CA bundle (PEM) that signed the brokers' certificates."`
+	KafkaTLSCA       string   `name:"kafka-tls-ca" env:"LEADSCORE_KAFKA_TLS_CA" type:"existingfile" help:"CA bundle (PEM) that signed the brokers' certificates."`
 	KafkaTLSCert     string   `env:"LEADSCORE_KAFKA_TLS_CERT" type:"existingfile" help:"Client certificate (PEM) for mutual TLS."`
 	KafkaTLSKey      string   `env:"LEADSCORE_KAFKA_TLS_KEY" type:"existingfile" help:"Client key (PEM) for mutual TLS."`
 	SASLMechanism    string   `env:"LEADSCORE_KAFKA_SASL_MECHANISM" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" default:"" help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."`
