@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,7 +12,11 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +26,7 @@ import (
 type testPKI struct {
 	dir                       string
 	caFile, certFile, keyFile string
+	serverCertFile, serverKey string
 	serverCert                tls.Certificate
 	pool                      *x509.CertPool
 }
@@ -66,6 +72,8 @@ func newTestPKI(t *testing.T) *testPKI {
 		t.Fatal(err)
 	}
 	p.serverCert = sc
+	p.serverCertFile = write("server.pem", "CERTIFICATE", sDER)
+	p.serverKey = write("server-key.pem", "EC PRIVATE KEY", sKeyDER)
 	cDER, cKey := issue(3, x509.ExtKeyUsageClientAuth)
 	cKeyDER, _ := x509.MarshalECPrivateKey(cKey)
 	p.certFile = write("client.pem", "CERTIFICATE", cDER)
@@ -121,4 +129,92 @@ func TestTLSMiniredis(t *testing.T) {
 	if _, err := New(tctx(t), plain); err == nil {
 		t.Fatal("plain text accepted by a TLS server")
 	}
+}
+
+// TestTLSAndACLRealRedisServer runs a real redis-server of its own (when the
+// binary is on PATH) that accepts only mutual TLS, with an ACL user, and
+// checks that the store works with the right settings and is refused with
+// each wrong one.
+func TestTLSAndACLRealRedisServer(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not on PATH: the real-Redis TLS test needs it (CI installs it)")
+	}
+	p := newTestPKI(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--tls-cert-file", p.serverCertFile, "--tls-key-file", p.serverKey, "--tls-ca-cert-file", p.caFile,
+		"--tls-auth-clients", "yes", "--save", "", "--appendonly", "no", "--dir", t.TempDir(),
+		"--hash-max-listpack-value", "1024",
+		"--user", "default", "off",
+		"--user", "scorer", "on", ">s3cret-pw", "~tlsreal:*", "+@all", "-@dangerous")
+	out := &lockedOutput{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	good := Options{Addrs: []string{addr}, KeyPrefix: "tlsreal", Username: "scorer", Password: "s3cret-pw",
+		DialTimeout: time.Second, TLS: &TLSOptions{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile}}
+	var st *Store
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		st, err = New(context.Background(), good)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mutual TLS with the ACL user: %v\nredis-server:\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer st.Close()
+	id := HomeLeadID("anon:tls-real")
+	mustWrite(t, st, Update{Base: mustLoad(t, st, id)[id], Data: []byte("over tls")})
+	if g := mustGet(t, st, id); string(g.Data) != "over tls" {
+		t.Fatalf("read back %q", g.Data)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(o *Options)
+	}{
+		{"wrong password", func(o *Options) { o.Password = "wrong" }},
+		{"no user (default user is off)", func(o *Options) { o.Username, o.Password = "", "" }},
+		{"prefix outside the ACL", func(o *Options) { o.KeyPrefix = "other" }},
+		{"no client certificate", func(o *Options) { o.TLS = &TLSOptions{CAFile: p.caFile} }},
+		{"server CA not trusted", func(o *Options) { o.TLS = &TLSOptions{CertFile: p.certFile, KeyFile: p.keyFile} }},
+		{"plain text", func(o *Options) { o.TLS = nil }},
+	} {
+		o := good
+		c.edit(&o)
+		if s, err := New(context.Background(), o); err == nil {
+			s.Close()
+			t.Errorf("%s: accepted", c.name)
+		} else if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("%s: the error shows the password: %v", c.name, err)
+		}
+	}
+}
+
+// lockedOutput collects a subprocess's output.
+type lockedOutput struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedOutput) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedOutput) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
