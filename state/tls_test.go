@@ -2,16 +2,7 @@ package state
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -21,83 +12,22 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+
+	"github.com/leadscore/leadscore/internal/testpki"
 )
-
-type testPKI struct {
-	dir                       string
-	caFile, certFile, keyFile string
-	serverCertFile, serverKey string
-	serverCert                tls.Certificate
-	pool                      *x509.CertPool
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	p := &testPKI{dir: t.TempDir()}
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	p.pool = x509.NewCertPool()
-	p.pool.AddCert(ca)
-	issue := func(serial int64, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "leadscore"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	write := func(name, typ string, der []byte) string {
-		f := filepath.Join(p.dir, name)
-		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	p.caFile = write("ca.pem", "CERTIFICATE", caDER)
-	sDER, sKey := issue(2, x509.ExtKeyUsageServerAuth)
-	sKeyDER, _ := x509.MarshalECPrivateKey(sKey)
-	sc, err := tls.X509KeyPair(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sKeyDER}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.serverCert = sc
-	p.serverCertFile = write("server.pem", "CERTIFICATE", sDER)
-	p.serverKey = write("server-key.pem", "EC PRIVATE KEY", sKeyDER)
-	cDER, cKey := issue(3, x509.ExtKeyUsageClientAuth)
-	cKeyDER, _ := x509.MarshalECPrivateKey(cKey)
-	p.certFile = write("client.pem", "CERTIFICATE", cDER)
-	p.keyFile = write("client-key.pem", "EC PRIVATE KEY", cKeyDER)
-	return p
-}
 
 // TestTLSMiniredis wires TLS with a private CA and a client certificate
 // (mutual TLS), against a miniredis TLS listener.
 func TestTLSMiniredis(t *testing.T) {
-	p := newTestPKI(t)
-	mr, err := miniredis.RunTLS(&tls.Config{
-		Certificates: []tls.Certificate{p.serverCert},
-		ClientCAs:    p.pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
-	})
+	p := testpki.New(t)
+	mr, err := miniredis.RunTLS(p.ServerConfig(true))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(mr.Close)
 	o := miniOptions(t, mr)
 	o.DialTimeout = time.Second
-	o.TLS = &TLSOptions{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile}
+	o.TLS = &TLSOptions{CAFile: p.CAFile, CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile}
 	st, err := New(tctx(t), o)
 	if err != nil {
 		t.Fatalf("mutual TLS: %v", err)
@@ -110,17 +40,17 @@ func TestTLSMiniredis(t *testing.T) {
 	}
 
 	noCert := o
-	noCert.TLS = &TLSOptions{CAFile: p.caFile}
+	noCert.TLS = &TLSOptions{CAFile: p.CAFile}
 	if _, err := New(tctx(t), noCert); err == nil {
 		t.Fatal("connected without the required client certificate")
 	}
 	otherCA := o
-	otherCA.TLS = &TLSOptions{CertFile: p.certFile, KeyFile: p.keyFile} // system roots: server not trusted
+	otherCA.TLS = &TLSOptions{CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile} // system roots: server not trusted
 	if _, err := New(tctx(t), otherCA); err == nil {
 		t.Fatal("trusted a server signed by an unknown CA")
 	}
 	missing := o
-	missing.TLS = &TLSOptions{CAFile: filepath.Join(p.dir, "nope.pem")}
+	missing.TLS = &TLSOptions{CAFile: filepath.Join(t.TempDir(), "nope.pem")}
 	if _, err := New(tctx(t), missing); err == nil {
 		t.Fatal("missing CA file accepted")
 	}
@@ -140,7 +70,7 @@ func TestTLSAndACLRealRedisServer(t *testing.T) {
 	if err != nil {
 		t.Skip("redis-server is not on PATH: the real-Redis TLS test needs it (CI installs it)")
 	}
-	p := newTestPKI(t)
+	p := testpki.New(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +78,7 @@ func TestTLSAndACLRealRedisServer(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--tls-cert-file", p.serverCertFile, "--tls-key-file", p.serverKey, "--tls-ca-cert-file", p.caFile,
+		"--tls-cert-file", p.ServerCertFile, "--tls-key-file", p.ServerKeyFile, "--tls-ca-cert-file", p.CAFile,
 		"--tls-auth-clients", "yes", "--save", "", "--appendonly", "no", "--dir", t.TempDir(),
 		"--hash-max-listpack-value", "1024",
 		"--user", "default", "off",
@@ -161,7 +91,7 @@ func TestTLSAndACLRealRedisServer(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	good := Options{Addrs: []string{addr}, KeyPrefix: "tlsreal", Username: "scorer", Password: "s3cret-pw",
-		DialTimeout: time.Second, TLS: &TLSOptions{CAFile: p.caFile, CertFile: p.certFile, KeyFile: p.keyFile}}
+		DialTimeout: time.Second, TLS: &TLSOptions{CAFile: p.CAFile, CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile}}
 	var st *Store
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		st, err = New(context.Background(), good)
@@ -186,8 +116,8 @@ func TestTLSAndACLRealRedisServer(t *testing.T) {
 		{"wrong password", func(o *Options) { o.Password = "wrong" }},
 		{"no user (default user is off)", func(o *Options) { o.Username, o.Password = "", "" }},
 		{"prefix outside the ACL", func(o *Options) { o.KeyPrefix = "other" }},
-		{"no client certificate", func(o *Options) { o.TLS = &TLSOptions{CAFile: p.caFile} }},
-		{"server CA not trusted", func(o *Options) { o.TLS = &TLSOptions{CertFile: p.certFile, KeyFile: p.keyFile} }},
+		{"no client certificate", func(o *Options) { o.TLS = &TLSOptions{CAFile: p.CAFile} }},
+		{"server CA not trusted", func(o *Options) { o.TLS = &TLSOptions{CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile} }},
 		{"plain text", func(o *Options) { o.TLS = nil }},
 	} {
 		o := good
