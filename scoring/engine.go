@@ -80,7 +80,10 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 	st.Model = m.Version
 
 	if why := e.ignoreReason(ev); why != "" {
+		// An ignored event still moves the lead's clock: the inactivity or decay
+		// steps it caught up on are transitions like any other, to be emitted.
 		out.Status, out.Why = Ignored, why
+		e.keepRecent(st, out.Transitions)
 		return out
 	}
 	out.Status = Applied

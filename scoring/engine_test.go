@@ -218,6 +218,42 @@ func TestCapAndIgnoredInputs(t *testing.T) {
 	}
 }
 
+// An ignored event that arrives after an inactivity step still reports the step
+// and keeps it among the lead's recent transitions, like an applied event would:
+// the processor emits stage changes from there.
+func TestIgnoredEventKeepsCaughtUpTransitions(t *testing.T) {
+	e := engine(t, "testdata/stories.yaml")
+	for _, c := range []struct {
+		name string
+		late *scoring.Event
+		why  string
+	}{
+		{"bot page view", web(t0+100*day, "page", "/pricing", func(ev *scoring.Event) {
+			ev.UserAgent = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+		}), "bot"},
+		{"machine open", email(t0+100*day, "open", func(ev *scoring.Event) { ev.MachineOpen = true }), "machine_open"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := e.NewState()
+			run(t, e, &st, []step{
+				{web(t0, "track", "Newsletter Signed Up", anonymous), 5, nil},
+				{web(t0+1000, "identify", ""), 5, []string{"visitor>lead"}},
+			})
+			recent, pending := len(st.Recent), st.Pending
+			out := e.Apply(&st, c.late)
+			if out.Status != scoring.Ignored || out.Why != c.why {
+				t.Fatalf("late event: status %v why %q, want ignored %q", out.Status, out.Why, c.why)
+			}
+			if len(out.Transitions) != 1 || out.Transitions[0].To != "lapsed" {
+				t.Fatalf("transitions %+v, want lead>lapsed caught up at day 90", out.Transitions)
+			}
+			if len(st.Recent) != recent+1 || st.Recent[len(st.Recent)-1].To != "lapsed" || st.Pending != pending+1 {
+				t.Fatalf("recent %d→%d pending %d→%d, want the lapse kept and pending", recent, len(st.Recent), pending, st.Pending)
+			}
+		})
+	}
+}
+
 func TestCompositeCriterionAndHMQL(t *testing.T) {
 	e := engine(t, "testdata/stories.yaml")
 	st := e.NewState()
