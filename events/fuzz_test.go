@@ -3,14 +3,18 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/leadscore/leadscore/scoring"
 )
 
 // The fuzz targets decode arbitrary bytes as one source. Seeds: the examples of
-// schemas/testdata plus the committed corpus in testdata/fuzz/<target>. Run one with
-// e.g. go test -run '^$' -fuzz FuzzDecodeWeb -fuzztime 1m ./events
+// schemas/testdata plus the committed corpus in testdata/fuzz/<target>, which holds
+// the poison corpus of ../testdata/poison (poison-*, kept current by
+// TestPoisonFuzzSeeds). Run one with e.g.
+// go test -run '^$' -fuzz FuzzDecodeWeb -fuzztime 1m ./events, or all of the
+// module's targets with .ci/fuzz.
 //
 // Invariants: Decode never panics; it returns an event or an *Error with a known
 // reason; an accepted payload is valid JSON that the JSON Schema validator accepts
@@ -20,6 +24,45 @@ import (
 func FuzzDecodeWeb(f *testing.F)      { fuzzDecode(f, scoring.SourceWeb) }
 func FuzzDecodeEmail(f *testing.F)    { fuzzDecode(f, scoring.SourceEmail) }
 func FuzzDecodeFeedback(f *testing.F) { fuzzDecode(f, scoring.SourceFeedback) }
+
+// FuzzDecodeAny decodes arbitrary bytes of an unknown source, as the offline oracle
+// (replay.ScoreLog) does for each line of a mixed log. Invariants: DecodeAny never
+// panics; it returns an *Error with a known reason, or an event of one of the three
+// sources that Decode with that source returns identically, so the oracle and the
+// processor (which knows the source from the topic) agree.
+func FuzzDecodeAny(f *testing.F) {
+	for _, src := range []scoring.Source{scoring.SourceWeb, scoring.SourceEmail, scoring.SourceFeedback} {
+		for _, ex := range examples(f, src) {
+			f.Add(ex.payload)
+		}
+	}
+	dAny := newTestDecoder(f, Options{})
+	dSrc := newTestDecoder(f, Options{})
+	known := map[Reason]bool{}
+	for _, r := range Reasons {
+		known[r] = true
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		ev, err := dAny.DecodeAny(payload)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || !known[e.Reason] {
+				t.Fatalf("error without a known reason: %v", err)
+			}
+			return
+		}
+		if _, ok := exampleDirs[ev.Source]; !ok {
+			t.Fatalf("accepted with source %v", ev.Source)
+		}
+		again, err := dSrc.Decode(ev.Source, payload)
+		if err != nil {
+			t.Fatalf("DecodeAny accepts it as %v, Decode(%v) rejects it: %v", ev.Source, ev.Source, err)
+		}
+		if !reflect.DeepEqual(ev, again) {
+			t.Fatalf("DecodeAny and Decode(%v) disagree:\n%+v\n%+v", ev.Source, ev, again)
+		}
+	})
+}
 
 func fuzzDecode(f *testing.F, src scoring.Source) {
 	for _, ex := range examples(f, src) {
