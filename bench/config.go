@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Scenario names, in the order they run.
+const (
+	Ceiling = "ceiling"
+	Naive   = "naive"
+	FranzGo = "franz-go"
+	KafkaGo = "kafka-go"
+)
+
+// Scenarios lists every scenario, in run order.
+func Scenarios() []string { return []string{Ceiling, Naive, FranzGo, KafkaGo} }
+
+// Defaults applied to zero fields of Config: about a minute on a 2-core machine.
+const (
+	DefaultEvents          = 200_000
+	DefaultLeads           = 20_000
+	DefaultPartitions      = 6
+	DefaultLatencyDuration = 5 * time.Second
+	DefaultSeed            = 1
+)
+
+// Config describes one benchmark run. Zero fields take defaults; Run validates it.
+type Config struct {
+	// Brokers are outside Kafka brokers; empty starts an in-process kfake broker.
+	Brokers []string
+	// RedisAddr is the Redis server (host:port) the naive and leadscore scenarios
+	// use. Required unless AllowMiniredis.
+	RedisAddr string
+	// AllowMiniredis runs the Redis scenarios on an embedded miniredis when
+	// RedisAddr is empty: only for a quick look or tests, never for figures
+	// (miniredis runs Lua scripts at ~5 k calls/s).
+	AllowMiniredis bool
+
+	// Events is the number of events of the throughput phase; Leads the number
+	// of simulated people arriving per year of history they are spread over.
+	Events, Leads int
+	// LatencyEvents is the most events generated for each latency phase
+	// (default Events/2).
+	LatencyEvents int
+	// LatencyDuration is how long each scenario is fed at half its measured
+	// rate to measure latency (0: default; negative: no latency phase).
+	LatencyDuration time.Duration
+	// Seed makes the history (journeys).
+	Seed int64
+	// Partitions per topic (default 6).
+	Partitions int
+	// Scenarios to run (default all, in the order of Scenarios()).
+	Scenarios []string
+	// Rules is the rules file (YAML); default the journeys' own b2b-saas rules.
+	Rules []byte
+
+	// Knobs of the Kafka clients (zero: the backends' defaults).
+	MaxPollRecords int
+	FetchMaxWait   time.Duration
+	ProducerLinger time.Duration
+	Compression    string
+
+	// Soak, when positive, adds a run of the franz-go scenario at half its
+	// measured rate for this long on an endless history, sampling the process
+	// RSS (Result.Soak).
+	Soak time.Duration
+	// SoakSample is how often the soak samples RSS (default 10 s).
+	SoakSample time.Duration
+	// AtSoakEnd, when set, is called at the end of the soak while the processor
+	// and broker still hold their memory (the CLI writes --memprofile there).
+	AtSoakEnd func()
+
+	// Logger receives progress (Info) and warnings. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Events == 0 {
+		c.Events = DefaultEvents
+	}
+	if c.Leads == 0 {
+		c.Leads = DefaultLeads
+	}
+	if c.LatencyEvents == 0 {
+		c.LatencyEvents = c.Events / 2
+	}
+	if c.LatencyDuration == 0 {
+		c.LatencyDuration = DefaultLatencyDuration
+	}
+	if c.Seed == 0 {
+		c.Seed = DefaultSeed
+	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if len(c.Scenarios) == 0 {
+		c.Scenarios = Scenarios()
+	}
+	if c.SoakSample <= 0 {
+		c.SoakSample = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Validate checks a configuration after defaults are applied.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Events < 1 {
+		errs = append(errs, fmt.Errorf("events must be positive, got %d", c.Events))
+	}
+	if c.Leads < 1 {
+		errs = append(errs, fmt.Errorf("leads must be positive, got %d", c.Leads))
+	}
+	if c.LatencyEvents < 0 {
+		errs = append(errs, fmt.Errorf("latency events must not be negative, got %d", c.LatencyEvents))
+	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("partitions must be within 1..1024, got %d", c.Partitions))
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Scenarios {
+		if !slices.Contains(Scenarios(), s) {
+			errs = append(errs, fmt.Errorf("unknown scenario %q (want one of %v)", s, Scenarios()))
+		} else if seen[s] {
+			errs = append(errs, fmt.Errorf("scenario %q given twice", s))
+		}
+		seen[s] = true
+	}
+	if c.RedisAddr == "" && !c.AllowMiniredis && (seen[Naive] || seen[FranzGo] || seen[KafkaGo] || c.Soak > 0) {
+		errs = append(errs, errors.New("no Redis given: pass a real Redis address (miniredis is not a meaningful benchmark)"))
+	}
+	if c.MaxPollRecords < 0 || c.FetchMaxWait < 0 || c.ProducerLinger < 0 {
+		errs = append(errs, errors.New("max poll records, fetch max wait and linger must not be negative"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("bench: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// wants reports whether scenario s is selected.
+func (c *Config) wants(s string) bool { return slices.Contains(c.Scenarios, s) }

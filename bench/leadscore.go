@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkago"
+	"github.com/leadscore/leadscore/state"
+)
+
+// leadscoreWorker is the real processor with one of the two Kafka backends and
+// the Redis state store, configured as `leadscore run` configures it.
+type leadscoreWorker struct {
+	p     *processor.Processor
+	store *state.Store
+	obs   *observer
+}
+
+// buckets sizes the store's record buckets for about 32 leads each (docs/state.md).
+func buckets(leads int64, shards int) int {
+	unit := 4 * shards
+	return max(unit, int((leads/32+int64(unit)/2)/int64(unit))*unit)
+}
+
+func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t processor.Topics, prefix string) (worker, error) {
+	const shards = 64
+	store, err := state.New(ctx, state.Options{Addrs: []string{e.redisAddr}, KeyPrefix: prefix, TimerShards: shards,
+		Buckets: buckets(e.people, shards)})
+	if err != nil {
+		return nil, fmt.Errorf("bench: state store: %w", err)
+	}
+	var cl processor.Client
+	quiet := slog.New(slog.DiscardHandler)
+	switch backend {
+	case FranzGo:
+		cl, err = franzgo.New(ctx, franzgo.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
+			MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
+			Compression: e.cfg.Compression, Logger: quiet})
+	case KafkaGo:
+		cl, err = kafkago.New(ctx, kafkago.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
+			MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
+			Compression: e.cfg.Compression, Logger: quiet})
+	default:
+		err = fmt.Errorf("unknown backend %q", backend)
+	}
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("bench: %s client: %w", backend, err)
+	}
+	obs := newObserver()
+	p, err := processor.New(processor.Config{Topics: t, Now: e.clock, Logger: e.cfg.Logger.With("scenario", backend),
+		TimerPartitions: e.cfg.Partitions, Observer: obs}, cl, store, e.eng)
+	if err != nil {
+		_ = cl.Close(ctx)
+		store.Close()
+		return nil, err
+	}
+	return &leadscoreWorker{p: p, store: store, obs: obs}, nil
+}
+
+func (w *leadscoreWorker) run(ctx context.Context) error {
+	defer w.store.Close()
+	return w.p.Run(ctx)
+}
