@@ -1,0 +1,290 @@
+package reliability
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/journeys"
+	"github.com/leadscore/leadscore/output"
+	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/replay"
+	"github.com/leadscore/leadscore/rules"
+	"github.com/leadscore/leadscore/scoring"
+)
+
+var topics = processor.DefaultTopics
+
+// historyStart is when the generated history begins: in the future, so that the
+// processors' wall-clock decay timers never fall due during a run (see doc.go).
+var historyStart = time.Date(2097, time.January, 7, 0, 0, 0, 0, time.UTC)
+
+// record is one input record, with the partition it is produced to.
+type record struct {
+	Topic     string
+	Partition int32
+	Key       []byte
+	Value     []byte
+}
+
+// workload is the generated log, how to feed it, and what the oracle says
+// about it. It is built once per test binary and shared (read-only).
+type workload struct {
+	dir       string
+	rulesFile string
+	logFile   string
+	eng       *scoring.Engine
+	recs      []record
+	// waves lists record indexes: within a wave, all records of one person are
+	// on one topic-partition, in log order.
+	waves [][]int
+	// at is the instant the final states are compared at.
+	at int64
+	// want holds the oracle's stage changes by id (lead left at its last
+	// event), leads its final lead lines at at.
+	want  map[string]json.RawMessage
+	leads map[string]replay.LeadLine
+}
+
+// feedKind says how the one generated log is fed.
+type feedKind struct {
+	// SplitStitches starts a new wave whenever a person's lead changes (an
+	// identify or e-mail stitching a visitor into a lead), so that no polled
+	// batch holds both a visitor's events and the event that absorbs the
+	// visitor (see TestStitchInOneBatch for why).
+	SplitStitches bool
+	// ByPerson puts all records of one person on the same partition number of
+	// each topic, instead of partitioning by key as senders do (see
+	// TestZombieIsFenced for why).
+	ByPerson bool
+}
+
+// workloads caches the feeds of the log, by kind.
+var (
+	workMu    sync.Mutex
+	workloads = map[feedKind]*workload{}
+)
+
+// theWorkload builds (once) the log, as senders partition it, and the
+// oracle's answers.
+func theWorkload(t *testing.T) *workload { return workloadOf(t, feedKind{SplitStitches: true}) }
+
+// workloadOf builds (once per kind) the log and the oracle's answers.
+func workloadOf(t *testing.T, kind feedKind) *workload {
+	t.Helper()
+	workMu.Lock()
+	defer workMu.Unlock()
+	if w := workloads[kind]; w != nil {
+		return w
+	}
+	w, err := buildWorkload(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	workloads[kind] = w
+	return w
+}
+
+func buildWorkload(kind feedKind) (*workload, error) {
+	dir, err := os.MkdirTemp("", "leadscore-reliability-log-")
+	if err != nil {
+		return nil, err
+	}
+	w := &workload{dir: dir, rulesFile: filepath.Join(dir, "rules.yaml"), logFile: filepath.Join(dir, "log.jsonl")}
+	if err := os.WriteFile(w.rulesFile, journeys.B2BRules(), 0o600); err != nil {
+		return nil, err
+	}
+	m, err := rules.Load(w.rulesFile)
+	if err != nil {
+		return nil, err
+	}
+	if w.eng, err = scoring.NewEngine(m); err != nil {
+		return nil, err
+	}
+	g, err := journeys.New(journeys.Config{Seed: 7, Leads: size.Leads, Span: size.Span, Start: historyStart})
+	if err != nil {
+		return nil, err
+	}
+	dec, err := events.NewDecoder(events.Options{})
+	if err != nil {
+		return nil, err
+	}
+	var log bytes.Buffer
+	var keys [][]string
+	var leadOf []string // the oracle's lead of each record
+	runner := replay.New(w.eng)
+	uf := unionFind{}
+	last := int64(0)
+	for size.MaxEvents == 0 || len(w.recs) < size.MaxEvents {
+		r, ok := g.Next()
+		if !ok {
+			break
+		}
+		topic := map[string]string{journeys.TopicWeb: topics.Web, journeys.TopicEmail: topics.Email,
+			journeys.TopicFeedback: topics.Feedback}[r.Topic]
+		h := fnv.New32a()
+		h.Write(r.Key)
+		w.recs = append(w.recs, record{Topic: topic, Partition: int32(h.Sum32() % uint32(size.Partitions)), Key: r.Key, Value: r.Value})
+		log.Write(r.Value)
+		log.WriteByte('\n')
+		ev, err := dec.DecodeAny(r.Value)
+		if err != nil {
+			return nil, fmt.Errorf("generated record %d does not decode: %w", len(w.recs), err)
+		}
+		last = max(last, ev.Time)
+		ks := ev.Identity.Keys()
+		if ev.Identity.LeadID != "" {
+			ks = append(ks, ev.Identity.LeadID)
+		}
+		for _, k := range ks[min(1, len(ks)):] {
+			uf.union(ks[0], k)
+		}
+		keys = append(keys, ks)
+		leadOf = append(leadOf, runner.Apply(&ev).Lead)
+	}
+	if err := os.WriteFile(w.logFile, log.Bytes(), 0o600); err != nil {
+		return nil, err
+	}
+	// Waves: the i-th run (maximal stretch on one topic-partition) of every
+	// person goes into wave i.
+	runs := map[string]int{}
+	at := map[string]string{}
+	for i := range w.recs {
+		r := &w.recs[i]
+		root := "#orphan"
+		if len(keys[i]) > 0 {
+			root = uf.find(keys[i][0])
+		}
+		if kind.ByPerson {
+			h := fnv.New32a()
+			h.Write([]byte(root))
+			r.Partition = int32(h.Sum32() % uint32(size.Partitions))
+		}
+		tp := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+		if kind.SplitStitches {
+			tp += " " + leadOf[i]
+		}
+		if at[root] != tp {
+			at[root] = tp
+			runs[root]++
+		}
+		n := runs[root] - 1
+		for len(w.waves) <= n {
+			w.waves = append(w.waves, nil)
+		}
+		w.waves[n] = append(w.waves[n], i)
+	}
+	// The final instant: a day after the last event.
+	w.at = last + int64(24*time.Hour/time.Millisecond)
+	first := historyStart.Add(-time.Hour)
+	changes, err := runOracle(w, first)
+	if err != nil {
+		return nil, err
+	}
+	w.want = map[string]json.RawMessage{}
+	for _, l := range changes {
+		var x struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		}
+		if err := json.Unmarshal(l, &x); err != nil {
+			return nil, err
+		}
+		if x.Type == "stage_change" {
+			w.want[x.ID] = l
+		}
+	}
+	final, err := runOracle(w, time.UnixMilli(w.at))
+	if err != nil {
+		return nil, err
+	}
+	w.leads = map[string]replay.LeadLine{}
+	for _, l := range final {
+		var ll replay.LeadLine
+		if err := json.Unmarshal(l, &ll); err != nil {
+			return nil, err
+		}
+		if ll.Type == "lead" {
+			w.leads[ll.LeadID] = ll
+		}
+	}
+	return w, nil
+}
+
+// runOracle runs `leadscore score` on the log with every lead brought to at,
+// and returns its output lines. With at before every event, no lead is moved
+// past its last event: the stage changes are those the events cause.
+func runOracle(w *workload, at time.Time) ([]json.RawMessage, error) {
+	out := filepath.Join(w.dir, fmt.Sprintf("oracle-%d.jsonl", at.UnixMilli()))
+	cmd := exec.Command(binary, "score", "--rules", w.rulesFile, "--events", w.logFile, "--strict",
+		"--at", at.UTC().Format(time.RFC3339Nano), "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("leadscore score: %w\n%s", err, stderr.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines []json.RawMessage
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		lines = append(lines, json.RawMessage(bytes.Clone(sc.Bytes())))
+	}
+	return lines, sc.Err()
+}
+
+// unionFind groups identity keys connected through events.
+type unionFind map[string]string
+
+func (u unionFind) find(k string) string {
+	for {
+		p, ok := u[k]
+		if !ok || p == k {
+			return k
+		}
+		if gp, ok := u[p]; ok && gp != p {
+			u[k] = gp
+		}
+		k = p
+	}
+}
+
+func (u unionFind) union(a, b string) {
+	ra, rb := u.find(a), u.find(b)
+	if ra != rb {
+		u[ra] = rb
+	}
+}
+
+// liveLeadLine renders a stored lead the way the oracle renders its final lead
+// lines, at instant at.
+func liveLeadLine(eng *scoring.Engine, id string, identities []string, st *scoring.State, at int64) replay.LeadLine {
+	eng.Advance(st, at)
+	x := eng.Explain(st, at)
+	for i := range x.Contributions {
+		x.Contributions[i].Points = output.Round(x.Contributions[i].Points)
+	}
+	ll := replay.LeadLine{Type: "lead", LeadID: id, Identities: output.IdentitiesFromKeys(identities), Stage: st.Stage,
+		Score: output.Round(x.Score), Fit: st.Fit, Identified: st.Identified, Contributions: x.Contributions,
+		At: output.FormatTime(at), ModelVersion: eng.Model().Version}
+	if st.StageSince != 0 {
+		ll.StageSince = output.FormatTime(st.StageSince)
+	}
+	if st.Grade != 0 {
+		ll.Grade = string(st.Grade)
+	}
+	return ll
+}
