@@ -21,6 +21,11 @@ type item struct {
 	lead   string
 	absorb []string
 	index  []string
+	// origins are the leads the event's identities named before any stitch
+	// was followed: their tombstones tell whether it was applied there
+	// before they were stitched into lead.
+	origins []string
+	outcome string // the last apply round's outcome, counted once committed
 }
 
 // leadWork is everything a batch does to one lead.
@@ -30,10 +35,27 @@ type leadWork struct {
 	st       scoring.State
 	items    []*item
 	absorbed []string
+	// into is set for a lead stitched into another one: it is written as a
+	// tombstone (its state and offsets as of the stitch, no stage) and its
+	// outbox is still produced under its own id.
+	into string
+	// subs are the leads this one absorbs, worked on first: the state of a
+	// lead stitched mid-batch is its state after its own events of the batch.
+	subs []*leadWork
+	// applied counts the events applied in this round (not replays).
+	applied int
+	// idents are the lead's identity keys as its events are applied, and
+	// trIdents the identities of each transition they caused, as known right
+	// after the event (what the oracle reports, however the log was batched).
+	idents   []string
+	trIdents []output.Identities
 	// written is the record after this batch's write (for the outbox ack).
 	written state.Record
 	emit    []scoring.Transition
 }
+
+// deadLetterCount is one dead letter, counted once the batch is committed.
+type deadLetterCount struct{ topic, reason string }
 
 // batch is the working set of one cycle.
 type batch struct {
@@ -43,9 +65,17 @@ type batch struct {
 	items   []*item
 	outputs []Record // dead letters and stage changes to produce
 	loaded  map[string]state.Record
-	redir   map[string]string // tombstoned or absorbed lead → absorbing lead
-	done    []*leadWork       // leads written in this cycle
-	tr      *batchTrace       // tracing.go: nil when tracing is off
+	redir   map[string]string // tombstone in the store → the lead it was stitched into
+	// absorber maps a lead stitched by an event of this batch to the lead of
+	// that event. Events before the stitch still apply to the absorbed lead,
+	// as they would one by one: resolution follows absorber, grouping does not.
+	absorber map[string]string
+	// tombsInto lists, per lead, the loaded tombstones that name it (this
+	// apply round's view).
+	tombsInto map[string][]string
+	done      []*leadWork // leads written in this cycle
+	dead      []deadLetterCount
+	tr        *batchTrace // tracing.go: nil when tracing is off
 }
 
 // processBatch runs one cycle: decode → resolve identities → load → apply → write
@@ -58,7 +88,8 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	start := p.cfg.Now()
 	ctx, bt := p.traceBatch(ctx, recs) // tracing.go
 	defer func() { bt.end(err) }()     // tracing.go
-	b := &batch{p: p, eng: p.eng.Load(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{}, tr: bt}
+	b := &batch{p: p, eng: p.eng.Load(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
+		absorber: map[string]string{}, tr: bt}
 	b.decode(recs)
 	if len(b.items) > 0 {
 		if err := b.resolveAndLoad(ctx); err != nil {
@@ -135,30 +166,33 @@ func (b *batch) deadLetter(r *Record, reason, msg, field string) {
 		Header{Key: "leadscore-dlq-reason", Value: []byte(reason)})
 	b.outputs = append(b.outputs, Record{Topic: b.p.cfg.Topics.DeadLetter, Key: r.Key, Value: v, Headers: headers})
 	b.tr.deadLetter(r, &b.outputs[len(b.outputs)-1], reason) // tracing.go
-	b.p.cfg.Observer.DeadLetter(reason)
-	b.p.cfg.Observer.Consumed(r.Topic, "dead_letter", 1)
+	b.dead = append(b.dead, deadLetterCount{r.Topic, reason})
 }
 
 // identityKeys lists every identity key and lead id the items may resolve to.
 func (b *batch) identityKeys() []string {
 	seen := map[string]bool{}
 	var keys []string
-	add := func(k string) {
-		if k != "" && !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
+	for _, it := range b.items {
+		for _, k := range itemKeys(&it.ev) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
 		}
 	}
-	for _, it := range b.items {
-		id := &it.ev.Identity
-		for _, k := range id.Keys() {
-			add(k)
-		}
-		if it.ev.Kind == "alias" && id.PreviousID != "" {
-			add(scoring.PrefixAnon + id.PreviousID)
-			add(scoring.PrefixUser + id.PreviousID)
-		}
-		add(id.LeadID)
+	return keys
+}
+
+// itemKeys lists the identity keys and lead id an event names.
+func itemKeys(ev *scoring.Event) []string {
+	id := &ev.Identity
+	keys := id.Keys()
+	if ev.Kind == "alias" && id.PreviousID != "" {
+		keys = append(keys, scoring.PrefixAnon+id.PreviousID, scoring.PrefixUser+id.PreviousID)
+	}
+	if id.LeadID != "" {
+		keys = append(keys, id.LeadID)
 	}
 	return keys
 }
@@ -197,7 +231,7 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 				l = k
 			}
 		}
-		l = b.follow(l)
+		l = b.followAll(l)
 		if _, made := overlay[l]; made {
 			return l, true
 		}
@@ -211,16 +245,22 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 		if res.Lead == "" {
 			continue // the decoder guarantees an identity; defensive
 		}
-		it.lead = b.follow(res.Lead)
+		it.lead = b.followAll(res.Lead)
 		it.absorb = res.Absorb
 		it.index = res.Index
+		for _, k := range itemKeys(&it.ev) {
+			if l := idx[k]; l != "" {
+				it.origins = appendUnique(it.origins, l)
+			}
+			it.origins = appendUnique(it.origins, k)
+		}
 		overlay[it.lead] = it.lead
 		for _, k := range res.Index {
 			overlay[k] = it.lead
 		}
 		for _, a := range res.Absorb {
 			if a != it.lead {
-				b.redir[a] = it.lead
+				b.absorber[a] = it.lead
 			}
 		}
 	}
@@ -235,12 +275,27 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 	return b.load(ctx, more)
 }
 
-// follow resolves stitch redirections (tombstones and this batch's absorbs).
+// follow resolves stitches stored as tombstones.
 func (b *batch) follow(l string) string {
 	for i := 0; i < 8; i++ {
 		n, ok := b.redir[l]
 		if !ok || n == l {
 			return l
+		}
+		l = n
+	}
+	return l
+}
+
+// followAll resolves stitches stored as tombstones and those made by this
+// batch's events so far: where an event's identities lead now.
+func (b *batch) followAll(l string) string {
+	for i := 0; i < 16; i++ {
+		n, ok := b.absorber[l]
+		if !ok || n == l {
+			if n, ok = b.redir[l]; !ok || n == l {
+				return l
+			}
 		}
 		l = n
 	}
@@ -377,81 +432,192 @@ func (b *batch) decodeState(r state.Record) (scoring.State, error) {
 	return st, nil
 }
 
+// apply computes the new state of each lead in order. A lead stitched into
+// another by an event of the batch is worked on as part of the absorbing lead
+// (leadWork.subs), at the stitch; it is worked on alone only when no event of
+// the round stitched it after all (the stitching event was a replay).
 func (b *batch) apply(ctx context.Context, order []string, byLead map[string][]*item) ([]*leadWork, error) {
 	works := make([]*leadWork, 0, len(order))
+	visited := map[string]bool{}
+	b.tombsInto = map[string][]string{}
+	for k, r := range b.loaded {
+		if r.MergedInto != "" && r.MergedInto != k {
+			b.tombsInto[r.MergedInto] = append(b.tombsInto[r.MergedInto], k)
+		}
+	}
 	for _, id := range order {
-		w := &leadWork{id: id, base: b.loaded[id], items: byLead[id]}
-		w.base.LeadID = id
-		st, err := b.decodeState(w.base)
-		if err != nil {
-			// A corrupt record must not block the partition: start the lead over
-			// and say so loudly.
-			b.p.cfg.Logger.Error("corrupt lead state replaced", "lead", id, "err", err)
-			st = b.eng.NewState()
+		if b.absorber[id] != "" {
+			continue
 		}
-		w.st = st
-		for _, it := range w.items {
-			if w.base.Applied(it.rec.Topic, it.rec.Partition, it.rec.Offset) {
-				b.p.cfg.Observer.Consumed(it.rec.Topic, "replayed", 1)
-				continue
-			}
-			var absorbed []scoring.Absorbed
-			for _, a := range it.absorb {
-				if a == id || slices.Contains(w.absorbed, a) || slices.Contains(w.base.Absorbed, a) {
-					continue
-				}
-				ra, ok := b.loaded[a]
-				if !ok || !ra.Exists() {
-					continue
-				}
-				sa, err := b.decodeState(ra)
-				if err != nil {
-					b.p.cfg.Logger.Error("corrupt absorbed lead skipped", "lead", a, "err", err)
-					continue
-				}
-				absorbed = append(absorbed, scoring.Absorbed{ID: a, State: &sa})
-				w.absorbed = append(w.absorbed, a)
-			}
-			out := b.eng.ApplyStitched(&w.st, absorbed, &it.ev)
-			b.p.cfg.Observer.Consumed(it.rec.Topic, out.Status.String(), 1)
+		works = append(works, b.applyLead(id, "", byLead, visited))
+	}
+	for _, id := range order {
+		if !visited[id] {
+			works = append(works, b.applyLead(id, "", byLead, visited))
 		}
-		works = append(works, w)
 	}
 	return works, ctx.Err()
 }
 
-// write stores the leads: first tombstones for leads being absorbed (so their
+// applyLead applies the lead's items to its loaded state. into is the lead
+// that absorbs it ("" for a lead written as itself).
+func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited map[string]bool) *leadWork {
+	visited[id] = true
+	w := &leadWork{id: id, base: b.loaded[id], items: byLead[id], into: into}
+	w.base.LeadID = id
+	st, err := b.decodeState(w.base)
+	if err != nil {
+		// A corrupt record must not block the partition: start the lead over
+		// and say so loudly.
+		b.p.cfg.Logger.Error("corrupt lead state replaced", "lead", id, "err", err)
+		st = b.eng.NewState()
+	}
+	w.st = st
+	w.idents = slices.Clone(w.base.Identities)
+	// A tombstone that names this lead but that the lead does not list yet is a
+	// stitch whose second half (this lead's write) was lost, e.g. to a crash: its
+	// state is merged at the first new event.
+	var unfinished []string
+	if into == "" {
+		for _, k := range b.tombsInto[id] {
+			if !slices.Contains(w.base.Absorbed, k) {
+				unfinished = append(unfinished, k)
+			}
+		}
+		slices.Sort(unfinished)
+	}
+	for _, it := range w.items {
+		if b.applied(w, it) {
+			it.outcome = "replayed"
+			continue
+		}
+		var absorbed []scoring.Absorbed
+		nsubs := len(w.subs)
+		for _, a := range append(it.absorb, unfinished...) {
+			if a == id || slices.Contains(w.absorbed, a) || slices.Contains(w.base.Absorbed, a) || visited[a] {
+				continue
+			}
+			ra, ok := b.loaded[a]
+			if !ok || ra.MergedInto != "" && ra.MergedInto != id {
+				continue // stitched into another lead meanwhile
+			}
+			if !ra.Exists() && len(byLead[a]) == 0 {
+				continue // nothing to absorb
+			}
+			sub := b.applyLead(a, id, byLead, visited)
+			w.subs = append(w.subs, sub)
+			absorbed = append(absorbed, scoring.Absorbed{ID: a, State: &sub.st})
+			w.absorbed = append(w.absorbed, a)
+		}
+		unfinished = nil
+		pending := w.st.Pending
+		out := b.eng.ApplyStitched(&w.st, absorbed, &it.ev)
+		it.outcome = out.Status.String()
+		w.applied++
+		for _, s := range w.subs[nsubs:] {
+			w.idents = unionKeys(w.idents, s.idents)
+		}
+		w.idents = unionKeys(unionKeys(w.idents, it.index), []string{id})
+		if n := w.st.Pending - pending; n > 0 {
+			ids := output.IdentitiesFromKeys(w.idents)
+			for range n {
+				w.trIdents = append(w.trIdents, ids)
+			}
+		}
+	}
+	return w
+}
+
+// unionKeys adds to keys those of more it lacks.
+func unionKeys(keys, more []string) []string {
+	for _, k := range more {
+		keys = appendUnique(keys, k)
+	}
+	return keys
+}
+
+// applied reports whether the item's event is already in the lead's state:
+// its offset is in the lead's stored offsets, or in those of a tombstone on
+// the way from the event's identities to the lead (it was applied to a lead
+// stitched into this one since).
+func (b *batch) applied(w *leadWork, it *item) bool {
+	r := it.rec
+	if w.base.Applied(r.Topic, r.Partition, r.Offset) {
+		return true
+	}
+	for _, o := range it.origins {
+		t, ok := b.loaded[o]
+		var via []state.Record
+		for i := 0; ok && t.MergedInto != "" && i < 8; i++ {
+			via = append(via, t)
+			t, ok = b.loaded[t.MergedInto]
+		}
+		if !ok || t.LeadID != w.id && w.into == "" {
+			continue
+		}
+		for _, v := range via {
+			if v.Applied(r.Topic, r.Partition, r.Offset) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// write stores the leads: first the tombstones of leads being absorbed (so their
 // identities lead to the absorbing lead before it lists them), then the leads
 // themselves, each a compare-and-set. It returns the leads to reload and retry.
 func (b *batch) write(ctx context.Context, works []*leadWork) ([]string, error) {
-	var tombs []state.Update
-	blocked := map[string]bool{} // absorbing leads whose tombstones did not take
-	owner := map[string]string{}
-	for _, w := range works {
-		for _, a := range w.absorbed {
-			ra := b.loaded[a]
-			if ra.MergedInto == w.id {
-				continue // already a tombstone pointing here
-			}
-			tombs = append(tombs, state.Update{Base: ra, Data: ra.Data, MergedInto: w.id})
-			owner[a] = w.id
+	type tomb struct{ w, root *leadWork }
+	var tombs []tomb
+	var walk func(root, w *leadWork)
+	walk = func(root, w *leadWork) {
+		for _, s := range w.subs {
+			walk(root, s)
+			tombs = append(tombs, tomb{s, root})
 		}
 	}
+	for _, w := range works {
+		walk(w, w)
+	}
+	blocked := map[string]bool{} // leads whose absorbed leads' tombstones did not take
 	var retry []string
 	if len(tombs) > 0 {
-		res, err := b.storeWrite(ctx, "tombstone", tombs)
-		if err != nil {
-			return nil, err
+		ups := make([]state.Update, 0, len(tombs))
+		var written []tomb
+		for _, t := range tombs {
+			s := t.w
+			if s.base.MergedInto == s.into && s.applied == 0 {
+				// Already a tombstone pointing here, with nothing new: its
+				// outbox, if any, is still produced.
+				s.written = s.base
+				b.markDone(s)
+				continue
+			}
+			up, err := b.update(s)
+			if err != nil {
+				return nil, err
+			}
+			ups = append(ups, up)
+			written = append(written, t)
 		}
-		for _, r := range res {
-			if r.Err != nil && !errors.Is(r.Err, state.ErrIndexIncomplete) {
-				if !errors.Is(r.Err, state.ErrConflict) && !state.IsRetryable(r.Err) {
-					return nil, fmt.Errorf("redis: tombstone %s: %w", r.LeadID, r.Err)
+		if len(ups) > 0 {
+			res, err := b.storeWrite(ctx, "tombstone", ups)
+			if err != nil {
+				return nil, err
+			}
+			for i, r := range res {
+				t := written[i]
+				if r.Err != nil && !errors.Is(r.Err, state.ErrIndexIncomplete) {
+					if !errors.Is(r.Err, state.ErrConflict) && !state.IsRetryable(r.Err) {
+						return nil, fmt.Errorf("redis: tombstone %s: %w", r.LeadID, r.Err)
+					}
+					blocked[t.root.id] = true
+					continue
 				}
-				blocked[owner[r.LeadID]] = true
-			} else {
+				t.w.written = r.Record
 				b.loaded[r.LeadID] = r.Record
-				b.redir[r.LeadID] = owner[r.LeadID]
+				b.markDone(t.w)
 			}
 		}
 	}
@@ -481,7 +647,7 @@ func (b *batch) write(ctx context.Context, works []*leadWork) ([]string, error) 
 		switch {
 		case r.Err == nil || errors.Is(r.Err, state.ErrIndexIncomplete):
 			w.written = r.Record
-			b.done = append(b.done, w)
+			b.markDone(w)
 		case errors.Is(r.Err, state.ErrConflict):
 			retry = append(retry, w.id)
 		case state.IsRetryable(r.Err):
@@ -495,6 +661,18 @@ func (b *batch) write(ctx context.Context, works []*leadWork) ([]string, error) 
 	return retry, nil
 }
 
+// markDone records a written lead, once: a lead written again in a later
+// round replaces its earlier entry, so its outbox is produced once.
+func (b *batch) markDone(w *leadWork) {
+	for i, d := range b.done {
+		if d.id == w.id {
+			b.done[i] = w
+			return
+		}
+	}
+	b.done = append(b.done, w)
+}
+
 func (b *batch) storeWrite(ctx context.Context, op string, ups []state.Update) ([]state.Result, error) {
 	t0 := time.Now()
 	res, err := b.p.store.Write(ctx, ups)
@@ -506,24 +684,51 @@ func (b *batch) storeWrite(ctx context.Context, op string, ups []state.Update) (
 }
 
 // update builds the store write of one lead: state, offsets of the events applied,
-// leaderboard, next timer and identities.
+// leaderboard, next timer and identities. A lead absorbed by another is written
+// as a tombstone: its state and offsets (so that its events are recognised as
+// applied when they are delivered again), and a timer only while its outbox
+// waits.
 func (b *batch) update(w *leadWork) (state.Update, error) {
 	data, err := w.st.MarshalBinary()
 	if err != nil {
 		return state.Update{}, err
 	}
-	up := state.Update{Base: w.base, Data: data, Absorbed: w.absorbed, Stage: w.st.Stage,
-		Rank: b.eng.Rank(&w.st), Deadline: b.deadline(&w.st)}
+	up := state.Update{Base: w.base, Data: data}
 	up.Offsets = map[string]int64{}
-	var ids []string
 	for _, it := range w.items {
 		if o, ok := up.Offsets[it.src]; !ok || it.rec.Offset > o {
 			up.Offsets[it.src] = it.rec.Offset
 		}
-		for _, k := range it.index {
-			ids = appendUnique(ids, k)
+	}
+	if into := w.into; into != "" || w.base.MergedInto != "" {
+		if into == "" {
+			into = w.base.MergedInto
+		}
+		up.MergedInto = into
+		if w.st.Pending > 0 {
+			up.Deadline = b.now.Add(b.p.cfg.OutboxRetry).UnixMilli()
+		}
+		return up, nil
+	}
+	up.Absorbed, up.Stage, up.Rank, up.Deadline = w.absorbed, w.st.Stage, b.eng.Rank(&w.st), b.deadline(&w.st)
+	// The lead takes over the identities of the leads it absorbs, so that they
+	// resolve to it directly rather than through their tombstones.
+	var ids []string
+	var collect func(w *leadWork)
+	collect = func(w *leadWork) {
+		for _, it := range w.items {
+			for _, k := range it.index {
+				ids = appendUnique(ids, k)
+			}
+		}
+		for _, s := range w.subs {
+			for _, k := range s.base.Identities {
+				ids = appendUnique(ids, k)
+			}
+			collect(s)
 		}
 	}
+	collect(w)
 	// The lead id is an identity key too ("user:…"): index it so Resolve finds
 	// the lead under its own name. Only identities the record lacks are sent.
 	ids = appendUnique(ids, w.id)
@@ -553,7 +758,8 @@ func (b *batch) deadline(st *scoring.State) int64 {
 }
 
 // collectOutputs turns every written lead's pending transitions into stage-change
-// records (deterministic ids), in lead order.
+// records (deterministic ids), in the order the leads were written (absorbed
+// leads before the leads that absorbed them).
 func (b *batch) collectOutputs() {
 	for _, w := range b.done {
 		n := w.st.Pending
@@ -561,8 +767,14 @@ func (b *batch) collectOutputs() {
 			continue
 		}
 		trs := w.st.Recent[len(w.st.Recent)-n:]
+		// Changes of this batch's events carry the identities known right after
+		// their event; older ones waiting in the outbox, the lead's identities now.
 		ids := output.IdentitiesFromKeys(w.written.Identities)
+		first := len(trs) - len(w.trIdents)
 		for i := range trs {
+			if first >= 0 && i >= first {
+				ids = w.trIdents[i-first]
+			}
 			sc := output.NewStageChange(b.eng, w.id, ids, &trs[i], b.now.UnixMilli())
 			v, _ := sc.Marshal()
 			b.outputs = append(b.outputs, Record{Topic: b.p.cfg.Topics.StageChanges, Key: []byte(w.id), Value: v,
@@ -570,8 +782,6 @@ func (b *batch) collectOutputs() {
 					{Key: "leadscore-model-version", Value: []byte(sc.ModelVersion)},
 					{Key: "leadscore-event-id", Value: []byte(sc.ID)}}})
 			b.tr.stageChange(&b.outputs[len(b.outputs)-1], w, &trs[i]) // tracing.go
-			b.p.cfg.Observer.Transition(trs[i].From, trs[i].To)
-			b.p.cfg.Observer.Latency(b.now.Sub(time.UnixMilli(trs[i].At)))
 		}
 		w.emit = trs
 	}
@@ -591,6 +801,10 @@ func (b *batch) ackOutbox(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		if w.written.MergedInto != "" {
+			ups = append(ups, state.Update{Base: w.written, Data: data})
+			continue
+		}
 		ups = append(ups, state.Update{Base: w.written, Data: data, Stage: w.st.Stage,
 			Rank: b.eng.Rank(&w.st), Deadline: b.deadline(&w.st)})
 	}
@@ -602,6 +816,25 @@ func (b *batch) ackOutbox(ctx context.Context) {
 	}
 }
 
+// observe counts the committed batch: records by outcome, dead letters, stage
+// changes and their latency. Counting after the commit, not while working,
+// keeps a batch that is retried or redelivered from being counted twice.
 func (b *batch) observe(recs []Record, start time.Time) {
-	b.p.cfg.Observer.Batch(len(recs), b.p.cfg.Now().Sub(start))
+	o := b.p.cfg.Observer
+	for _, d := range b.dead {
+		o.DeadLetter(d.reason)
+		o.Consumed(d.topic, "dead_letter", 1)
+	}
+	for _, it := range b.items {
+		if it.outcome != "" {
+			o.Consumed(it.rec.Topic, it.outcome, 1)
+		}
+	}
+	for _, w := range b.done {
+		for i := range w.emit {
+			o.Transition(w.emit[i].From, w.emit[i].To)
+			o.Latency(b.now.Sub(time.UnixMilli(w.emit[i].At)))
+		}
+	}
+	o.Batch(len(recs), b.p.cfg.Now().Sub(start))
 }

@@ -70,12 +70,19 @@ func (b *batch) sweepTimers(ctx context.Context) error {
 		var works []*leadWork
 		for id := range want {
 			r := b.loaded[id]
-			if !r.Exists() || r.MergedInto != "" {
-				continue // erased or stitched away: the claim simply lapses
+			if !r.Exists() {
+				continue // erased: the claim simply lapses
 			}
 			st, err := b.decodeState(r)
 			if err != nil {
 				b.p.cfg.Logger.Error("corrupt lead state on timer", "lead", id, "err", err)
+				continue
+			}
+			if r.MergedInto != "" {
+				// Stitched away: only an outbox left by a crash is still due.
+				if st.Pending > 0 {
+					works = append(works, &leadWork{id: id, base: r, st: st, into: r.MergedInto})
+				}
 				continue
 			}
 			w := &leadWork{id: id, base: r, st: st}
