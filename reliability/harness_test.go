@@ -280,19 +280,6 @@ func (s summary) String() string {
 
 // verify compares the output topic and the lead states in Redis with the
 // oracle, failing the test on any difference, and returns the counts.
-//
-// TODO(bug): at the full size (LEADSCORE_RELIABILITY=full) every scenario,
-// TestNoFaults included, fails on two known differences that the small log
-// does not contain:
-//   - 4 time-driven stage changes (inactivity, decay) missing: they fall due
-//     while an ignored event (a machine open) is applied; scoring.Engine.Apply
-//     returns them in the Outcome (the oracle emits them) but its Ignored early
-//     return skips keepRecent, so they never reach the lead's outbox and the
-//     processor never produces them, although the stage moved;
-//   - ~77 stage changes whose "identities" differ: the processor writes the
-//     lead's identities as of the end of the batch (processor/batch.go
-//     collectOutputs uses w.written.Identities), the oracle those known at the
-//     transition, so one id can carry different content.
 func (h *harness) verify(faults string) summary {
 	t := h.t
 	t.Helper()

@@ -88,18 +88,8 @@ func TestSIGKILLRecovery(t *testing.T) {
 // its batch still in hand: its stale writes are fenced and the oracle equality
 // holds.
 //
-// Each person's records are on one partition number here (feedKind.ByPerson).
-// TODO(bug): with records partitioned by key, as senders do — a visitor's
-// events keyed by anonymousId on one partition, the identify that stitches
-// them keyed by userId on another — a thawed zombie double-counts: its stale
-// batch of visitor events (already applied and committed by the new owner)
-// resolves, through the visitor's tombstone, to the absorbing lead, whose
-// stored offsets hold only its own partitions; processor/batch.go apply then
-// does not recognise the events as replays (Record.Applied) and applies them
-// again, and the write succeeds because the zombie loaded the record after it
-// was thawed. The same happens to any redelivered batch of a visitor's events
-// (a rebalance or crash of its member) once another member has committed the
-// stitch. TestZombieAcrossStitch shows it.
+// Each person's records are on one partition number here (feedKind.ByPerson);
+// TestZombieAcrossStitch partitions them by key, as senders do.
 //
 // With --exactly-once, duplicates visible to read_committed consumers are
 // possible here and are reported, not failed: a thawed zombie's write of a
@@ -111,16 +101,14 @@ func TestZombieIsFenced(t *testing.T) {
 	zombieScenario(t, feedKind{SplitStitches: true, ByPerson: true})
 }
 
-// TestZombieAcrossStitch is TestZombieIsFenced with records partitioned by key.
-//
-// TODO(bug): fails — a zombie (or any redelivery) double-counts a visitor's
-// events once their stitch is committed (see TestZombieIsFenced). Run with
-// LEADSCORE_RELIABILITY_KNOWN_BUGS=1.
+// TestZombieAcrossStitch is TestZombieIsFenced with records partitioned by key:
+// a visitor's events keyed by anonymousId on one partition, the identify that
+// stitches them keyed by userId on another. A thawed zombie's stale batch of
+// visitor events, already applied and committed by the new owner, resolves
+// through the visitor's tombstone to the absorbing lead: the tombstone's
+// offsets must make it a replay (it once double-counted them).
 func TestZombieAcrossStitch(t *testing.T) {
 	needSuite(t)
-	if os.Getenv("LEADSCORE_RELIABILITY_KNOWN_BUGS") == "" {
-		t.Skip("TODO(bug): a zombie's stale visitor events are applied again to the lead that absorbed the visitor (offsets are not carried through stitches); LEADSCORE_RELIABILITY_KNOWN_BUGS=1 runs it")
-	}
 	zombieScenario(t, feedKind{SplitStitches: true})
 }
 
@@ -412,22 +400,12 @@ func TestNoFaults(t *testing.T) {
 
 // A visitor's events and the identify that stitches the visitor into a lead,
 // polled in one batch, must give the oracle's result, as they do in separate
-// batches (the other tests split them into separate waves).
-//
-// TODO(bug): they do not. processor/batch.go applyAndWrite redirects the
-// visitor's earlier events of the batch to the absorbing lead (it.lead =
-// b.follow(it.lead)) and applies them to it directly, before the identify's
-// scoring.Engine.Merge of the (still empty) visitor state; the oracle applies
-// them to the visitor's lead and merges that state. The hit logs then differ
-// and a capped rule (blog_article, cap 5 hits per 7 days) scores differently:
-// with the small workload, lead user:crm-000036 ends with blog_article 23.30
-// instead of 18.76 and reaches mql a week earlier, under another id. Run with
-// LEADSCORE_RELIABILITY_KNOWN_BUGS=1 to see it fail.
+// batches (the other tests split them into separate waves). They once did not:
+// the visitor's earlier events were applied to the absorbing lead directly,
+// so a capped rule scored differently (processor/batching_test.go now checks
+// every batching against the oracle without a broker).
 func TestStitchInOneBatch(t *testing.T) {
 	needSuite(t)
-	if os.Getenv("LEADSCORE_RELIABILITY_KNOWN_BUGS") == "" {
-		t.Skip("TODO(bug): a visitor's events and their stitch in one polled batch diverge from the oracle (see the comment); LEADSCORE_RELIABILITY_KNOWN_BUGS=1 runs it")
-	}
 	t.Parallel()
 	h := newHarnessWith(t, workloadOf(t, feedKind{}))
 	p := h.startProcessor(procOpts{Instance: "p"})
