@@ -9,8 +9,10 @@
 //     (stage, stage since, score at a fixed instant, fit, grade, identities,
 //     contributions);
 //   - every oracle stage change is on the output topic, read with read_committed
-//     (same ids, same content; duplicates only as identical re-emissions, and none
-//     at all with --exactly-once), and nothing else is.
+//     (same ids, same content — a change re-emitted after a crash may list more
+//     identities; duplicates only as re-emissions of the same id, and, with
+//     --exactly-once, none but those of docs/operations.md "Exactly-once,
+//     precisely"), and nothing else is.
 //
 // The package has only tests. They need redis-server on PATH and skip, saying so,
 // without it, under -short, and in race-detector builds (the processes under test
@@ -35,9 +37,9 @@
 //     through the log) sit on one topic-partition, in log order; a wave is produced
 //     only once the previous one is committed. Within a wave, thousands of leads
 //     interleave over every topic and partition, and faults strike at any moment.
-//     A new wave also starts where a visitor is stitched into a lead, and the zombie
-//     test puts each person on one partition number: both work around known bugs,
-//     described at TestStitchInOneBatch and TestZombieIsFenced.
+//     A new wave also starts where a visitor is stitched into a lead, except in
+//     TestStitchInOneBatch; TestZombieIsFenced puts each person on one partition
+//     number, TestZombieAcrossStitch keys records as senders do.
 //
 // The small suite takes about two minutes here (four scenarios at once); the full one
 // about half an hour: LEADSCORE_RELIABILITY=full go test -timeout 60m -v ./reliability.
