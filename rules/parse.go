@@ -4,8 +4,10 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -56,7 +58,22 @@ func Load(path string) (*scoring.Model, error) {
 func Parse(file string, data []byte) (*scoring.Model, error) {
 	p := &parser{file: file}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		p.yamlError(err)
+		return nil, p.errs
+	}
+	// A second document ("---" then more) would otherwise be ignored in silence:
+	// rules someone believes are live must not be.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		line := extra.Line
+		if len(extra.Content) > 0 {
+			line = extra.Content[0].Line
+		}
+		p.errs = append(p.errs, Error{file, line, 1, "a second YAML document: a rules file holds one (remove the \"---\" separator or split the file)"})
+		return nil, p.errs
+	} else if !errors.Is(err, io.EOF) {
 		p.yamlError(err)
 		return nil, p.errs
 	}
@@ -204,6 +221,20 @@ func (p *parser) num(n *yaml.Node, what string) float64 {
 	return v
 }
 
+// maxPoints bounds every points value and score threshold of a rules file: far
+// beyond any real model, and small enough that no sum of them overflows.
+const maxPoints = 1e6
+
+// points is num for points and score thresholds, bounded by maxPoints.
+func (p *parser) points(n *yaml.Node, what string) float64 {
+	v := p.num(n, what)
+	if math.Abs(v) > maxPoints {
+		p.errorf(n, "%s %s is out of range: points and score thresholds lie within ±%g", what, n.Value, float64(maxPoints))
+		return 0
+	}
+	return v
+}
+
 func (p *parser) integer(n *yaml.Node, what string, min int) int {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 		p.errorf(n, "%s must be a whole number, not %q", what, n.Value)
@@ -341,7 +372,7 @@ func (p *parser) decay(n *yaml.Node, m *scoring.Model) {
 				prev = st.After
 			}
 			if x := p.required(sf, "points", "inactivity step"); x != nil {
-				st.Points = p.num(x, "points")
+				st.Points = p.points(x, "points")
 			}
 			st.Name = "inactive_" + sf.rawOr("after", "")
 			if x := sf.vals["name"]; x != nil {
@@ -372,7 +403,7 @@ func (p *parser) engagementRules(n *yaml.Node, m *scoring.Model) map[string]*yam
 			names[r.Name] = v
 		}
 		if v := p.required(f, "points", "rule "+r.Name); v != nil {
-			r.Points = p.num(v, "points")
+			r.Points = p.points(v, "points")
 		}
 		r.Activity = r.Points > 0
 		if v := f.vals["activity"]; v != nil {
@@ -391,7 +422,7 @@ func (p *parser) engagementRules(n *yaml.Node, m *scoring.Model) map[string]*yam
 				c.Hits = p.integer(x, "cap.hits", 1)
 			}
 			if x := cf.vals["points"]; x != nil {
-				c.Points = p.num(x, "cap.points")
+				c.Points = p.points(x, "cap.points")
 				if c.Points <= 0 {
 					p.errorf(x, "cap.points must be positive")
 				}
@@ -549,7 +580,7 @@ func (p *parser) fit(n *yaml.Node, m *scoring.Model) {
 				r.Traits = p.strs(x, "trait")
 			}
 			if x := p.required(rf, "points", "fit rule "+r.Name); x != nil {
-				r.Points = p.num(x, "points")
+				r.Points = p.points(x, "points")
 			}
 			r.Cond = p.valueCond(item, "fit rule "+r.Name, true)
 			m.Fit.Rules = append(m.Fit.Rules, r)
@@ -563,7 +594,7 @@ func (p *parser) fit(n *yaml.Node, m *scoring.Model) {
 			dst  *float64
 		}{{"A", &g.A}, {"B", &g.B}, {"C", &g.C}} {
 			if x := p.required(gf, k.name, "fit.grades"); x != nil {
-				*k.dst = p.num(x, "grade "+k.name)
+				*k.dst = p.points(x, "grade "+k.name)
 			}
 		}
 		if !(g.A >= g.B && g.B >= g.C) {
@@ -621,7 +652,7 @@ func (p *parser) stages(n *yaml.Node, m *scoring.Model, ruleNodes map[string]*ya
 			ef := p.mapping(v, exitKeys, "exit")
 			ex := &scoring.Exit{}
 			if x := p.required(ef, "below", "exit"); x != nil {
-				ex.Below = p.num(x, "exit.below")
+				ex.Below = p.points(x, "exit.below")
 				for _, es := range entryScores {
 					if es.v < ex.Below {
 						p.errorf(es.node, "stage %q: entry score threshold %g is below its exit threshold %g (hysteresis needs entry ≥ exit)", s.Name, es.v, ex.Below)
@@ -672,12 +703,12 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 	var base scoring.Alternative
 	var scores []threshold
 	if v := f.vals["score"]; v != nil {
-		x := p.num(v, "score")
+		x := p.points(v, "score")
 		base = append(base, scoring.Condition{Kind: scoring.CondScore, Value: x})
 		scores = append(scores, threshold{plain: len(f.vals) == 1, v: x, node: v})
 	}
 	if v := f.vals["fit"]; v != nil {
-		base = append(base, scoring.Condition{Kind: scoring.CondFit, Value: p.num(v, "fit")})
+		base = append(base, scoring.Condition{Kind: scoring.CondFit, Value: p.points(v, "fit")})
 	}
 	if v := f.vals["grade"]; v != nil {
 		g := strings.ToUpper(p.str(v, "grade"))

@@ -31,6 +31,14 @@ func TestBadFilesReportPositions(t *testing.T) {
 			`20:18: feedback.accepted.to: unknown stage "sal"`,
 			`21:3: feedback: unknown kind "hugged"`,
 		}},
+		// Points so large that scores would overflow to +Inf.
+		{"points-out-of-range.yaml", []string{
+			`4:13: points 1e308 is out of range: points and score thresholds lie within ±1e+06`,
+			`7:13: points 1e308 is out of range`,
+			`13:16: score 2000000 is out of range`,
+		}},
+		// Everything after "---" would be ignored in silence.
+		{"second-document.yaml", []string{`9:1: a second YAML document`}},
 		// yaml.v3 reports the line of the block that is broken.
 		{"yaml-syntax.yaml", []string{`2:1: line 2: did not find expected '-' indicator`}},
 	}

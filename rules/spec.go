@@ -18,6 +18,7 @@ type key struct {
 }
 
 var (
+	boundsDoc   = "Points and score thresholds (every `points`, `cap.points`, `fit.grades`, `entry[].score` and `entry[].fit`, `exit.below`) lie within ±1 000 000; a larger value is refused with its line. A rules file is one YAML document: a second one after `---` is refused too."
 	durationDoc = "Durations: a number followed by ms, s, m, h, d (days) or w (weeks), e.g. `30d`, `12h`."
 
 	matchKeys = []key{
@@ -168,6 +169,6 @@ func Reference() string {
 		}
 	}
 	walk("", topKeys)
-	b.WriteString("\n" + durationDoc + "\n")
+	b.WriteString("\n" + durationDoc + "\n\n" + boundsDoc + "\n")
 	return b.String()
 }
