@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/valyala/fastjson"
@@ -46,6 +47,9 @@ func bantAnswer(b []byte) string {
 	}
 	return ""
 }
+
+// maxAmount is the schema's maximum of a feedback amount.
+const maxAmount = 1e15
 
 // feedbackMapped reports whether a feedback key is read into a field of
 // scoring.Event; every other top-level key (note, opportunity_id, amount, referred and
@@ -122,8 +126,13 @@ func (d *Decoder) feedback(o *fastjson.Object, payload []byte, ev *scoring.Event
 	by, _ := r.str(m.by, "by")
 	r.str(m.note, "note")
 	r.str(m.opportunityID, "opportunity_id")
-	if amount, ok := r.number(m.amount, "amount"); ok && isNegative(amount) {
-		r.fail(newError(ReasonInvalidValue, "amount", fmt.Sprintf("amount %s is negative", amount)))
+	if amount, ok := r.number(m.amount, "amount"); ok {
+		if isNegative(amount) {
+			r.fail(newError(ReasonInvalidValue, "amount", fmt.Sprintf("amount %s is negative", amount)))
+		} else if f, err := strconv.ParseFloat(string(amount), 64); err != nil || f > maxAmount {
+			// Valid JSON and ≥ 0, but 1e400 reads as +Inf: no deal is that big.
+			r.fail(newError(ReasonInvalidValue, "amount", fmt.Sprintf("amount %s is above the schema's maximum 1e15", amount)))
+		}
 	}
 	if referred, ok := r.str(m.referred, "referred"); ok {
 		if _, valid := emailAddress(referred); !valid {
