@@ -119,9 +119,6 @@ func zombieScenario(t *testing.T, kind feedKind) {
 	}{{"franz-go", false}, {"franz-go-exactly-once", true}} {
 		t.Run(v.name, func(t *testing.T) {
 			needSuite(t)
-			if v.eos && os.Getenv("LEADSCORE_RELIABILITY_KNOWN_BUGS") == "" {
-				t.Skip("TODO(bug): with --exactly-once a thawed zombie can hang in its transaction's commit (kgo GroupTransactSession.End, unbounded context) and stage changes go missing for read_committed consumers with their outbox acknowledged; LEADSCORE_RELIABILITY_KNOWN_BUGS=1 runs it")
-			}
 			t.Parallel()
 			h := newHarnessWith(t, workloadOf(t, kind))
 			ps := []*member{h.startProcessor(procOpts{Instance: "a", ExactlyOnce: v.eos}),
@@ -331,16 +328,11 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 	}{{"redis", true, false}, {"broker", false, true}} {
 		t.Run(v.name, func(t *testing.T) {
 			needSuite(t)
-			if v.broker && os.Getenv("LEADSCORE_RELIABILITY_KNOWN_BUGS") == "" {
-				// TODO(bug): processor/franzgo Client.Commit calls
-				// GroupTransactSession.End with the batch's uncancellable
-				// context. After a heartbeat failed while the broker was down,
-				// kgo's group manager waits to rebalance (held by
-				// BlockRebalanceOnPoll until Commit returns) and no heartbeat
-				// loop runs to take End's forced heartbeat: End blocks
-				// forever, the processor stays "ready" and commits nothing.
-				t.Skip("TODO(bug): an exactly-once processor can hang for ever in its transaction's commit after a broker restart (kgo GroupTransactSession.End with an uncancellable context); LEADSCORE_RELIABILITY_KNOWN_BUGS=1 runs it")
-			}
+			// The broker restart once hung an exactly-once processor for ever
+			// in its transaction's commit: a heartbeat had failed while the
+			// broker was down, kgo's group manager waited to rebalance (held
+			// until Commit returns) and nothing took End's forced heartbeat.
+			// processor/franzgo now bounds End by the rebalance timeout.
 			t.Parallel()
 			h := newHarness(t)
 			p := h.startProcessor(procOpts{Instance: "p", ExactlyOnce: true})

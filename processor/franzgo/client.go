@@ -367,7 +367,14 @@ func (c *Client) Commit(ctx context.Context) error {
 	defer c.cl.AllowRebalance()
 
 	if c.sess != nil {
-		committed, err := c.sess.End(ctx, kgo.TryCommit)
+		// End waits on the broker (flush, offset commit, heartbeat, EndTxn)
+		// and the processor calls Commit with a context that is not cancelled
+		// at shutdown: bound it, or a broker that restarts mid-commit (or a
+		// thawed zombie) can keep the processor here for ever. On timeout the
+		// transaction is aborted below and the batch redelivered.
+		ectx, cancel := context.WithTimeout(ctx, c.cfg.RebalanceTimeout)
+		committed, err := c.sess.End(ectx, kgo.TryCommit)
+		cancel()
 		if err != nil {
 			// End returns early (still in the transaction) if ctx ended while
 			// flushing: abort so the batch is closed and rewound either way.
