@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/leadscore/leadscore/processor"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -66,7 +67,27 @@ type Client struct {
 type batch struct {
 	first map[processor.TopicPartition]*kgo.Record
 	last  map[processor.TopicPartition]*kgo.Record
+	// begun is when the batch's transaction began (exactly-once).
+	begun time.Time
 }
+
+// defaultTransactionTimeout is franz-go's default transaction timeout.
+const defaultTransactionTimeout = 40 * time.Second
+
+// txnDeadline is when the open batch's transaction must have committed: a
+// margin before the broker's transaction timeout, after which the broker may
+// abort it on its own. Past it the batch is dropped rather than committed: a
+// commit racing the broker's abort must never be taken for a success.
+func (c *Client) txnDeadline(b *batch) time.Time {
+	t := c.cfg.TransactionTimeout
+	if t <= 0 {
+		t = defaultTransactionTimeout
+	}
+	return b.begun.Add(t * 3 / 4)
+}
+
+// errTxnTooOld is returned when a batch outlived its transaction's deadline.
+var errTxnTooOld = errors.New("the transaction stayed open too close to the broker's transaction timeout")
 
 var _ processor.Client = (*Client)(nil)
 
@@ -191,6 +212,7 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		b := &batch{
 			first: make(map[processor.TopicPartition]*kgo.Record),
 			last:  make(map[processor.TopicPartition]*kgo.Record),
+			begun: time.Now(),
 		}
 		out := make([]processor.Record, len(recs))
 		for i, r := range recs {
@@ -291,7 +313,15 @@ func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
 	}
 	var res kgo.ProduceResults
 	if c.sess != nil {
-		res = c.sess.ProduceSync(ctx, krs...)
+		// Bounded by the transaction's deadline: a produce that waits longer
+		// (a broker restart) belongs to a transaction the broker may abort.
+		pctx, cancel := context.WithDeadline(ctx, c.txnDeadline(c.batch))
+		res = c.sess.ProduceSync(pctx, krs...)
+		cancel()
+		if res.FirstErr() != nil && !time.Now().Before(c.txnDeadline(c.batch)) {
+			_ = c.abortLocked(context.WithoutCancel(ctx))
+			return fmt.Errorf("franzgo: produce: %w (%w)", processor.ErrNotOwner, errTxnTooOld)
+		}
 	} else {
 		res = c.cl.ProduceSync(ctx, krs...)
 	}
@@ -372,6 +402,12 @@ func (c *Client) Commit(ctx context.Context) error {
 		// at shutdown: bound it, or a broker that restarts mid-commit (or a
 		// thawed zombie) can keep the processor here for ever. On timeout the
 		// transaction is aborted below and the batch redelivered.
+		if !time.Now().Before(c.txnDeadline(b)) {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RebalanceTimeout)
+			defer cancel()
+			_, _ = c.sess.End(actx, kgo.TryAbort)
+			return fmt.Errorf("franzgo: commit transaction: %w (%w)", processor.ErrNotOwner, errTxnTooOld)
+		}
 		ectx, cancel := context.WithTimeout(ctx, c.cfg.RebalanceTimeout)
 		committed, err := c.sess.End(ectx, kgo.TryCommit)
 		cancel()

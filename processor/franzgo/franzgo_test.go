@@ -2,6 +2,7 @@ package franzgo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -77,4 +78,51 @@ func TestLag(t *testing.T) {
 	if got, want := cl.Lag()[tp], int64(20-len(recs)); got != want {
 		t.Fatalf("Lag after polling %d of 20 records = %d, want %d", len(recs), got, want)
 	}
+}
+
+// A batch whose transaction stayed open past three quarters of the transaction
+// timeout (a produce or Redis write that waited out a broker restart) is not
+// committed, even if the broker would still take it: the broker may be aborting
+// it on its own, and a commit racing that abort must never pass for a success.
+// The batch is dropped (ErrNotOwner) and polled again.
+func TestStaleTransactionIsNotCommitted(t *testing.T) {
+	c := kafkatest.NewCluster(t, []kafkatest.Topic{{Name: "in", Partitions: 1}, {Name: "out", Partitions: 1}})
+	kafkatest.Produce(t, c.ListenAddrs(), kafkatest.Records("in", 5))
+	cfg := testConfig(c.ListenAddrs(), "g-stale-txn", []string{"in"})
+	cfg.ExactlyOnce = true
+	cfg.TransactionalID = fmt.Sprintf("leadscore-test-%d", txnSeq.Add(1))
+	cfg.TransactionTimeout = 2 * time.Second
+	cl := newClient(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defer cl.Close(ctx)
+	first, err := cl.Poll(ctx)
+	if err != nil || len(first) == 0 {
+		t.Fatalf("poll: %d records, %v", len(first), err)
+	}
+	if err := cl.Produce(ctx, []processor.Record{{Topic: "out", Key: []byte("k"), Value: []byte("v")}}); err != nil {
+		t.Fatalf("produce in time: %v", err)
+	}
+	time.Sleep(1600 * time.Millisecond) // past 3/4 of the 2 s transaction timeout
+	if err := cl.Commit(ctx); !errors.Is(err, processor.ErrNotOwner) {
+		t.Fatalf("commit of a stale transaction = %v, want ErrNotOwner", err)
+	}
+	again, err := cl.Poll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) == 0 || again[0].Offset != first[0].Offset {
+		t.Fatalf("after the dropped batch, poll returned offsets from %v, want the batch again from %d", offsets(again), first[0].Offset)
+	}
+	if err := cl.Commit(ctx); err != nil {
+		t.Fatalf("commit of the redelivered batch in time: %v", err)
+	}
+}
+
+func offsets(recs []processor.Record) []int64 {
+	var out []int64
+	for _, r := range recs {
+		out = append(out, r.Offset)
+	}
+	return out
 }
