@@ -203,17 +203,30 @@ func itemKeys(ev *scoring.Event) []string {
 func (b *batch) resolveAndLoad(ctx context.Context) error {
 	keys := b.identityKeys()
 	t0 := time.Now()
-	idx, err := b.p.store.Resolve(ctx, keys)
-	b.p.cfg.Observer.StoreRoundTrip("resolve", time.Since(t0))
+	// Lead ids are identity keys, so the leads the keys name themselves are
+	// read in the same round trip as the index; only leads the index names
+	// elsewhere need another.
+	idx, recs, err := b.p.store.ResolveLoad(ctx, keys)
+	b.p.cfg.Observer.StoreRoundTrip("resolve_load", time.Since(t0))
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
+	}
+	want := map[string]bool{}
+	for _, k := range keys {
+		r := recs[k]
+		if r.LeadID == "" {
+			r.LeadID = k
+		}
+		b.loaded[k] = r
+		if r.MergedInto != "" {
+			b.redir[k] = r.MergedInto
+			want[r.MergedInto] = true // load follows the tombstone from there
+		}
 	}
 	// The store answers an identity without an index entry with its home lead id;
 	// leadscore names leads by identity key instead, so such an answer means "not
 	// indexed". Normalise once: idx[k] is then "" or the lead the index names.
-	want := map[string]bool{}
 	for _, k := range keys {
-		want[k] = true // lead ids are identity keys: the lead may exist under it
 		if l := idx[k]; l == state.HomeLeadID(k) {
 			idx[k] = ""
 		} else if l != "" {

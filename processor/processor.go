@@ -17,6 +17,7 @@ import (
 // Store is the lead-state store the processor needs; *state.Store implements it.
 type Store interface {
 	Resolve(ctx context.Context, identities []string) (map[string]string, error)
+	ResolveLoad(ctx context.Context, identities []string) (map[string]string, map[string]state.Record, error)
 	Load(ctx context.Context, leadIDs []string) (map[string]state.Record, error)
 	Write(ctx context.Context, updates []state.Update) ([]state.Result, error)
 	ClaimDue(ctx context.Context, shard int, now int64, lease time.Duration, limit int) ([]state.Timer, error)

@@ -332,6 +332,13 @@ func (s *tracedStore) Resolve(ctx context.Context, identities []string) (map[str
 	return m, err
 }
 
+func (s *tracedStore) ResolveLoad(ctx context.Context, identities []string) (map[string]string, map[string]state.Record, error) {
+	ctx, end := s.t.child(ctx, "redis resolve and load", trace.SpanKindClient, redisAttrs("resolve_load", len(identities))...)
+	idx, recs, err := s.Store.ResolveLoad(ctx, identities)
+	end(err)
+	return idx, recs, err
+}
+
 func (s *tracedStore) Load(ctx context.Context, leadIDs []string) (map[string]state.Record, error) {
 	ctx, end := s.t.child(ctx, "redis load", trace.SpanKindClient, redisAttrs("load", len(leadIDs))...)
 	m, err := s.Store.Load(ctx, leadIDs)

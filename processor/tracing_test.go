@@ -221,7 +221,7 @@ func testTracePropagation(t *testing.T, backend string, record bool) {
 	if !linked {
 		t.Errorf("no batch span links to the input's context; spans: %v", names(spans))
 	}
-	for _, want := range []string{"redis resolve", "redis load", "redis write", "kafka produce", "kafka commit"} {
+	for _, want := range []string{"redis resolve and load", "redis write", "kafka produce", "kafka commit"} {
 		if len(byName[want]) == 0 {
 			t.Errorf("no %q span; spans: %v", want, names(spans))
 		}

@@ -18,28 +18,46 @@ import (
 // answer and the caller should retry later; any other error (a record that
 // does not decode) is not transient.
 func (s *Store) Load(ctx context.Context, leadIDs []string) (map[string]Record, error) {
-	out := make(map[string]Record, len(leadIDs))
-	if len(leadIDs) == 0 {
-		return out, nil
+	q, err := s.loadQuery(leadIDs)
+	if err != nil {
+		return nil, err
 	}
-	ids := make([]string, 0, len(leadIDs))
+	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) { q.queue(ctx, p) })
+	return q.finish(ctx)
+}
+
+// loadQ is a Load split in two halves, so that it can share a pipeline.
+type loadQ struct {
+	s    *Store
+	out  map[string]Record
+	ids  []string
+	cmds []*redis.StringCmd
+}
+
+func (s *Store) loadQuery(leadIDs []string) (*loadQ, error) {
+	q := &loadQ{s: s, out: make(map[string]Record, len(leadIDs)), ids: make([]string, 0, len(leadIDs))}
 	for _, id := range leadIDs {
 		if err := validLeadID(id); err != nil {
 			return nil, fmt.Errorf("state: load: %w", err)
 		}
-		if _, dup := out[id]; !dup {
-			out[id] = Record{LeadID: id}
-			ids = append(ids, id)
+		if _, dup := q.out[id]; !dup {
+			q.out[id] = Record{LeadID: id}
+			q.ids = append(q.ids, id)
 		}
 	}
-	cmds := make([]*redis.StringCmd, len(ids))
-	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
-		for i, id := range ids {
-			cmds[i] = p.HGet(ctx, s.lay.recordKey(s.lay.bucket(id)), id)
-		}
-	})
-	for i, id := range ids {
-		raw, err := cmds[i].Bytes()
+	return q, nil
+}
+
+func (q *loadQ) queue(ctx context.Context, p redis.Pipeliner) {
+	q.cmds = make([]*redis.StringCmd, len(q.ids))
+	for i, id := range q.ids {
+		q.cmds[i] = p.HGet(ctx, q.s.lay.recordKey(q.s.lay.bucket(id)), id)
+	}
+}
+
+func (q *loadQ) finish(ctx context.Context) (map[string]Record, error) {
+	for i, id := range q.ids {
+		raw, err := q.cmds[i].Bytes()
 		if err == redis.Nil {
 			continue
 		}
@@ -50,13 +68,13 @@ func (s *Store) Load(ctx context.Context, leadIDs []string) (map[string]Record, 
 		if err != nil {
 			return nil, fmt.Errorf("state: load %s: %w", id, err)
 		}
-		rec, err := s.record(ctx, id, snap, data)
+		rec, err := q.s.record(ctx, id, snap, data)
 		if err != nil {
 			return nil, err
 		}
-		out[id] = rec
+		q.out[id] = rec
 	}
-	return out, nil
+	return q.out, nil
 }
 
 // Get returns one lead's record, or ErrNotFound. It is the read side's
@@ -87,45 +105,92 @@ func (s *Store) Get(ctx context.Context, leadID string) (Record, error) {
 //     with another id and pass the identity in Update.Identities, which
 //     indexes it explicitly.
 func (s *Store) Resolve(ctx context.Context, identities []string) (map[string]string, error) {
-	out := make(map[string]string, len(identities))
-	if len(identities) == 0 {
-		return out, nil
+	q, err := s.resolveQuery(identities)
+	if err != nil {
+		return nil, err
 	}
-	type q struct {
-		ident string
-		home  string
-		cmd   *redis.StringCmd
+	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) { q.queue(ctx, p) })
+	return q.finish()
+}
+
+// ResolveLoad is Resolve of the identities and Load of the same strings as
+// lead ids, in one round trip: for callers that name leads by an identity
+// key (as leadscore's processor does), the leads an identity may belong to
+// without an index entry. Leads the index names elsewhere still need a Load.
+// Every identity must be a valid lead id too.
+func (s *Store) ResolveLoad(ctx context.Context, identities []string) (map[string]string, map[string]Record, error) {
+	rq, err := s.resolveQuery(identities)
+	if err != nil {
+		return nil, nil, err
 	}
-	qs := make([]q, 0, len(identities))
+	lq, err := s.loadQuery(identities)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
+		rq.queue(ctx, p)
+		lq.queue(ctx, p)
+	})
+	idx, err := rq.finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := lq.finish(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return idx, recs, nil
+}
+
+// resolveQ is a Resolve split in two halves, so that it can share a pipeline.
+type resolveQ struct {
+	s   *Store
+	out map[string]string
+	qs  []resolveOne
+}
+
+type resolveOne struct {
+	ident string
+	home  string
+	cmd   *redis.StringCmd
+}
+
+func (s *Store) resolveQuery(identities []string) (*resolveQ, error) {
+	q := &resolveQ{s: s, out: make(map[string]string, len(identities)), qs: make([]resolveOne, 0, len(identities))}
 	for _, ident := range identities {
 		if ident == "" || len(ident) > maxIdentityLen {
 			return nil, fmt.Errorf("state: resolve: invalid identity %.40q", ident)
 		}
-		if _, dup := out[ident]; dup {
+		if _, dup := q.out[ident]; dup {
 			continue
 		}
-		out[ident] = ""
-		qs = append(qs, q{ident: ident})
+		q.out[ident] = ""
+		q.qs = append(q.qs, resolveOne{ident: ident})
 	}
-	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
-		for i := range qs {
-			loc := s.lay.index(qs[i].ident)
-			qs[i].home = loc.home
-			qs[i].cmd = p.HGet(ctx, loc.key, loc.field)
-		}
-	})
-	for _, x := range qs {
+	return q, nil
+}
+
+func (q *resolveQ) queue(ctx context.Context, p redis.Pipeliner) {
+	for i := range q.qs {
+		loc := q.s.lay.index(q.qs[i].ident)
+		q.qs[i].home = loc.home
+		q.qs[i].cmd = p.HGet(ctx, loc.key, loc.field)
+	}
+}
+
+func (q *resolveQ) finish() (map[string]string, error) {
+	for _, x := range q.qs {
 		v, err := x.cmd.Result()
 		switch {
 		case err == redis.Nil:
-			out[x.ident] = x.home
+			q.out[x.ident] = x.home
 		case err != nil:
 			return nil, wrapErr("resolve", err)
 		default:
-			out[x.ident] = v
+			q.out[x.ident] = v
 		}
 	}
-	return out, nil
+	return q.out, nil
 }
 
 // Ranked is one leaderboard entry.

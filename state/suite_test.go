@@ -190,6 +190,37 @@ func testRoundTrips(t *testing.T, st *Store) {
 			t.Fatalf("resolve %d: got %q/%q want %q", i, got[fmt.Sprintf("anon:rt-%d", i)], got[fmt.Sprintf("email:rt%d@example.com", i)], ids[i])
 		}
 	}
+	// ResolveLoad: the same answers as Resolve and Load of the same strings,
+	// in one round trip. The identities name no lead of their own here, the
+	// lead ids do: mix both.
+	mixed := append(append([]string(nil), idents[:100]...), ids[:100]...)
+	var idx2 map[string]string
+	var recs2 map[string]Record
+	if n := h.count(func() {
+		var err error
+		idx2, recs2, err = st.ResolveLoad(ctx, mixed)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("ResolveLoad of 200 keys: %d round trips, want 1", n)
+	}
+	idx1, err := st.Resolve(ctx, mixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs1 := mustLoad(t, st, mixed...)
+	for _, k := range mixed {
+		if idx2[k] != idx1[k] {
+			t.Fatalf("ResolveLoad index %s = %q, Resolve %q", k, idx2[k], idx1[k])
+		}
+		if recs2[k].Version != recs1[k].Version || string(recs2[k].Data) != string(recs1[k].Data) {
+			t.Fatalf("ResolveLoad record %s = v%d %q, Load v%d %q", k, recs2[k].Version, recs2[k].Data, recs1[k].Version, recs1[k].Data)
+		}
+	}
+	if recs2[ids[0]].Version == 0 || idx2[idents[0]] != ids[0] {
+		t.Fatalf("ResolveLoad found nothing: %+v %q", recs2[ids[0]], idx2[idents[0]])
+	}
 	if n := h.count(func() {
 		if _, err := st.Top(ctx, "sql", 10); err != nil {
 			t.Fatal(err)
