@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -31,33 +33,59 @@ func groupClient(e *scenarioEnv, group string, t processor.Topics, linger bool) 
 
 // ceiling copies every input record, bytes and headers unchanged, to the output
 // topic: poll → produce (wait for acks) → commit, the processor's cycle without
-// decoding or state. It is the most this process can do with Kafka alone.
+// decoding or state. It is the most this process can do with Kafka alone. It
+// runs as many copy loops (group members) as leadscore runs lanes.
 type ceiling struct {
-	cl        *kgo.Client
+	cls       []*kgo.Client
 	out       string
 	pollLimit int
 }
 
 func newCeiling(e *scenarioEnv, group string, t processor.Topics) (worker, error) {
-	cl, err := groupClient(e, group, t, true)
-	if err != nil {
-		return nil, err
+	c := &ceiling{out: t.StageChanges, pollLimit: e.cfg.MaxPollRecords}
+	if c.pollLimit == 0 {
+		c.pollLimit = 5000 // the backends' default
 	}
-	limit := e.cfg.MaxPollRecords
-	if limit == 0 {
-		limit = 5000 // the backends' default
+	for range max(1, e.cfg.Lanes) {
+		cl, err := groupClient(e, group, t, true)
+		if err != nil {
+			for _, cl := range c.cls {
+				cl.Close()
+			}
+			return nil, err
+		}
+		c.cls = append(c.cls, cl)
 	}
-	return &ceiling{cl: cl, out: t.StageChanges, pollLimit: limit}, nil
+	return c, nil
 }
 
 func (c *ceiling) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(c.cls))
+	var wg sync.WaitGroup
+	for i, cl := range c.cls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = c.copyLoop(ctx, cl); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// copyLoop is one group member's poll → produce → commit loop.
+func (c *ceiling) copyLoop(ctx context.Context, cl *kgo.Client) error {
 	defer func() {
-		c.cl.AllowRebalance() // a poll cut short by the cancel still blocks rebalances
-		c.cl.Close()
+		cl.AllowRebalance() // a poll cut short by the cancel still blocks rebalances
+		cl.Close()
 	}()
 	var out []*kgo.Record
 	for ctx.Err() == nil {
-		fs := c.cl.PollRecords(ctx, c.pollLimit)
+		fs := cl.PollRecords(ctx, c.pollLimit)
 		if ctx.Err() != nil {
 			break
 		}
@@ -69,14 +97,14 @@ func (c *ceiling) run(ctx context.Context) error {
 			out = append(out, &kgo.Record{Topic: c.out, Key: r.Key, Value: r.Value, Headers: r.Headers})
 		})
 		if len(out) > 0 {
-			if err := c.cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
+			if err := cl.ProduceSync(ctx, out...).FirstErr(); err != nil {
 				return fmt.Errorf("ceiling: produce: %w", err)
 			}
-			if err := c.cl.CommitUncommittedOffsets(ctx); err != nil {
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 				return fmt.Errorf("ceiling: commit: %w", err)
 			}
 		}
-		c.cl.AllowRebalance()
+		cl.AllowRebalance()
 	}
 	return nil
 }

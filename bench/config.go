@@ -22,9 +22,13 @@ func Scenarios() []string { return []string{Ceiling, Naive, FranzGo, KafkaGo} }
 
 // Defaults applied to zero fields of Config: about a minute on a 2-core machine.
 const (
-	DefaultEvents          = 200_000
-	DefaultLeads           = 20_000
-	DefaultPartitions      = 6
+	DefaultEvents     = 200_000
+	DefaultLeads      = 20_000
+	DefaultPartitions = 6
+	// DefaultLanes is the number of processors (consumer-group members) the
+	// leadscore scenarios and the ceiling run in the process: two on a 2-core
+	// machine, so that one computes while the other waits on a round trip.
+	DefaultLanes           = 2
 	DefaultLatencyDuration = 5 * time.Second
 	DefaultSeed            = 1
 )
@@ -58,6 +62,11 @@ type Config struct {
 	Scenarios []string
 	// Rules is the rules file (YAML); default the journeys' own b2b-saas rules.
 	Rules []byte
+
+	// Lanes is how many processors (`leadscore run --lanes`), each its own
+	// consumer-group member, the leadscore scenarios run; the ceiling runs as
+	// many copy loops. The naive design has one. Default DefaultLanes.
+	Lanes int
 
 	// Knobs of the Kafka clients (zero: the backends' defaults).
 	MaxPollRecords int
@@ -98,6 +107,9 @@ func (c *Config) setDefaults() {
 	if c.Partitions == 0 {
 		c.Partitions = DefaultPartitions
 	}
+	if c.Lanes == 0 {
+		c.Lanes = DefaultLanes
+	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = Scenarios()
 	}
@@ -123,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		errs = append(errs, fmt.Errorf("partitions must be within 1..1024, got %d", c.Partitions))
+	}
+	if c.Lanes < 1 || c.Lanes > 64 {
+		errs = append(errs, fmt.Errorf("lanes must be within 1..64, got %d", c.Lanes))
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Scenarios {

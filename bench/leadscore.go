@@ -12,9 +12,10 @@ import (
 )
 
 // leadscoreWorker is the real processor with one of the two Kafka backends and
-// the Redis state store, configured as `leadscore run` configures it.
+// the Redis state store, configured as `leadscore run --lanes N` configures it:
+// Config.Lanes processors, each its own group member, sharing the store.
 type leadscoreWorker struct {
-	p     *processor.Processor
+	p     processor.Lanes
 	store *state.Store
 	obs   *observer
 }
@@ -32,33 +33,43 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 	if err != nil {
 		return nil, fmt.Errorf("bench: state store: %w", err)
 	}
-	var cl processor.Client
-	quiet := slog.New(slog.DiscardHandler)
-	switch backend {
-	case FranzGo:
-		cl, err = franzgo.New(ctx, franzgo.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
-			MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-			Compression: e.cfg.Compression, Logger: quiet})
-	case KafkaGo:
-		cl, err = kafkago.New(ctx, kafkago.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
-			MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-			Compression: e.cfg.Compression, Logger: quiet})
-	default:
-		err = fmt.Errorf("unknown backend %q", backend)
-	}
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("bench: %s client: %w", backend, err)
-	}
 	obs := newObserver()
-	p, err := processor.New(processor.Config{Topics: t, Now: e.clock, Logger: e.cfg.Logger.With("scenario", backend),
-		TimerPartitions: e.cfg.Partitions, Observer: obs}, cl, store, e.eng)
-	if err != nil {
-		_ = cl.Close(ctx)
+	w := &leadscoreWorker{store: store, obs: obs}
+	var clients []processor.Client
+	fail := func(err error) (worker, error) {
+		for _, cl := range clients {
+			_ = cl.Close(ctx)
+		}
 		store.Close()
 		return nil, err
 	}
-	return &leadscoreWorker{p: p, store: store, obs: obs}, nil
+	quiet := slog.New(slog.DiscardHandler)
+	for range max(1, e.cfg.Lanes) {
+		var cl processor.Client
+		switch backend {
+		case FranzGo:
+			cl, err = franzgo.New(ctx, franzgo.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
+				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
+				Compression: e.cfg.Compression, Logger: quiet})
+		case KafkaGo:
+			cl, err = kafkago.New(ctx, kafkago.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
+				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
+				Compression: e.cfg.Compression, Logger: quiet})
+		default:
+			err = fmt.Errorf("unknown backend %q", backend)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("bench: %s client: %w", backend, err))
+		}
+		clients = append(clients, cl)
+		p, err := processor.New(processor.Config{Topics: t, Now: e.clock, Logger: e.cfg.Logger.With("scenario", backend),
+			TimerPartitions: e.cfg.Partitions, Observer: obs}, cl, store, e.eng)
+		if err != nil {
+			return fail(err)
+		}
+		w.p = append(w.p, p)
+	}
+	return w, nil
 }
 
 func (w *leadscoreWorker) run(ctx context.Context) error {

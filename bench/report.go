@@ -26,6 +26,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %s, %d CPUs (GOMAXPROCS %d), %d MB, %s, %s\n", m.CPU, m.CPUs, m.GOMAXPROCS, m.MemoryMB, m.OS, m.Go)
 	fmt.Fprintf(&b, "kafka: %s; redis: %s\n", m.Kafka, m.Redis)
 	fmt.Fprintf(&b, "data: %d events (avg %.0f B) from %d people, %d partitions per topic, seed %d", s.Events, s.AvgEventBytes, s.People, s.Partitions, s.Seed)
+	if s.Lanes > 0 {
+		fmt.Fprintf(&b, "; %d lanes (leadscore and ceiling)", s.Lanes)
+	}
 	if s.MaxPollRecords > 0 || s.FetchMaxWait != "" || s.ProducerLinger != "" || s.Compression != "" {
 		fmt.Fprintf(&b, "; max poll records %d, fetch max wait %s, linger %s, compression %s", s.MaxPollRecords, s.FetchMaxWait, s.ProducerLinger, s.Compression)
 	}

@@ -111,6 +111,7 @@ type Setup struct {
 	People         int64   `json:"people"`
 	AvgEventBytes  float64 `json:"avg_event_bytes"`
 	Partitions     int     `json:"partitions"`
+	Lanes          int     `json:"lanes"`
 	Seed           int64   `json:"seed"`
 	MaxPollRecords int     `json:"max_poll_records,omitempty"`
 	FetchMaxWait   string  `json:"fetch_max_wait,omitempty"`
@@ -168,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Setup = Setup{Events: cfg.Events, LatencyEvents: latencyEvents, People: data.people,
-		AvgEventBytes: float64(data.bytes) / float64(cfg.Events), Partitions: cfg.Partitions, Seed: cfg.Seed,
+		AvgEventBytes: float64(data.bytes) / float64(cfg.Events), Partitions: cfg.Partitions, Lanes: cfg.Lanes, Seed: cfg.Seed,
 		MaxPollRecords: cfg.MaxPollRecords, Compression: cfg.Compression}
 	if cfg.FetchMaxWait > 0 {
 		res.Setup.FetchMaxWait = cfg.FetchMaxWait.String()

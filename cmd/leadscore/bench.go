@@ -29,6 +29,7 @@ type benchCmd struct {
 	Seed           int64         `default:"1" help:"Seed of the generated history."`
 	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go" help:"Scenarios to run, in this order: ceiling, naive, franz-go, kafka-go."`
 	Rules          string        `type:"existingfile" help:"Rules file (YAML); default: the journeys' b2b-saas rules embedded in the binary."`
+	Lanes          int           `default:"2" help:"Processors (consumer-group members) of the leadscore scenarios, as leadscore run --lanes; the ceiling runs as many copy loops, naive one."`
 	MaxPollRecords int           `help:"Most records per poll (0: the backends' default, 5000)."`
 	FetchMaxWait   time.Duration `help:"How long the broker may hold a fetch (0: the backends' default, 500ms)."`
 	Linger         time.Duration `help:"Producer linger of the processor and ceiling (0: none)."`
@@ -47,7 +48,7 @@ func (c *benchCmd) Run(e *env) error {
 	}
 	cfg := bench.Config{Brokers: c.Brokers, RedisAddr: c.RedisAddr, AllowMiniredis: c.AllowMiniredis, Events: c.Events,
 		Leads: c.Leads, LatencyEvents: c.LatencyEvents, LatencyDuration: c.LatencyFor, Seed: c.Seed, Partitions: c.Partitions,
-		Scenarios: c.Scenarios, MaxPollRecords: c.MaxPollRecords, FetchMaxWait: c.FetchMaxWait, ProducerLinger: c.Linger,
+		Scenarios: c.Scenarios, Lanes: c.Lanes, MaxPollRecords: c.MaxPollRecords, FetchMaxWait: c.FetchMaxWait, ProducerLinger: c.Linger,
 		Compression: c.Compression, Soak: c.Soak, SoakSample: c.SoakSample}
 	if c.Rules != "" {
 		b, err := os.ReadFile(c.Rules)

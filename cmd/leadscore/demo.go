@@ -442,11 +442,12 @@ func (c *demoCmd) start(ctx context.Context, eng *scoring.Engine, clock *simCloc
 		TimerShards: demoTimerShards, Buckets: demoBuckets}); err != nil {
 		return r, fmt.Errorf("redis: %w", err)
 	}
-	client, partitions, err := openKafka(ctx, kafkaFlags{Brokers: brokers, KafkaClient: "franz-go", Group: demoGroup},
-		demoTopics, log, tel.KafkaHooks("leadscore", demoGroup)...)
+	clients, partitions, err := openKafka(ctx, kafkaFlags{Brokers: brokers, KafkaClient: "franz-go", Group: demoGroup},
+		demoTopics, 1, log, tel.KafkaHooks("leadscore", demoGroup)...)
 	if err != nil {
 		return r, err
 	}
+	client := clients[0]
 	r.proc, err = processor.New(processor.Config{Topics: demoTopics, TimerPartitions: partitions,
 		// The timer tick is simulated time too: about four sweeps a wall-clock second.
 		TimerTick: time.Duration(c.Speedup * float64(250*time.Millisecond)), Now: clock.Now,

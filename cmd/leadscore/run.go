@@ -87,6 +87,7 @@ type runCmd struct {
 	Kafka           kafkaFlags    `embed:""`
 	Redis           redisFlags    `embed:""`
 	HTTP            httpFlags     `embed:""`
+	Lanes           int           `default:"1" env:"LEADSCORE_LANES" help:"Processors in this process, each its own consumer-group member with its own Kafka client (2 on a 2-core machine: one computes while the other waits on Redis or Kafka; see docs/performance.md)."`
 	TimerTick       time.Duration `default:"1s" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
 	MaxEventBytes   int           `default:"1048576" env:"LEADSCORE_MAX_EVENT_BYTES" help:"Largest event payload accepted, in bytes; larger events go to the dead-letter topic as too_large."`
 	MaxEventDepth   int           `default:"32" env:"LEADSCORE_MAX_EVENT_DEPTH" help:"Deepest nesting of JSON arrays and objects accepted; deeper events go to the dead-letter topic as too_deep."`
@@ -107,6 +108,9 @@ func (c *runCmd) Validate() error {
 	}
 	if (k.KafkaTLSCert == "") != (k.KafkaTLSKey == "") || (c.Redis.RedisTLSCert == "") != (c.Redis.RedisTLSKey == "") {
 		return errors.New("a TLS client certificate needs its key, and the reverse")
+	}
+	if c.Lanes < 1 || c.Lanes > maxLanes {
+		return fmt.Errorf("--lanes must be between 1 and %d, not %d", maxLanes, c.Lanes)
 	}
 	if c.Redis.RedisCluster && c.Redis.RedisMaster != "" {
 		return errors.New("--redis-cluster and --redis-master exclude each other")
@@ -153,16 +157,21 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	defer store.Close()
-	client, partitions, err := openKafka(ctx, c.Kafka, c.topics(), log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
+	clients, partitions, err := openKafka(ctx, c.Kafka, c.topics(), c.Lanes, log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
 	if err != nil {
 		return err
 	}
-	p, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: partitions,
-		ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: log, Observer: tel.Metrics()}, client, store, eng)
-	if err != nil {
-		return err
+	var p processor.Lanes
+	for i, client := range clients {
+		lp, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: partitions,
+			ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: tel.Metrics()}, client, store, eng)
+		if err != nil {
+			closeClients(ctx, clients)
+			return err
+		}
+		instrument(lp, client, tel)
+		p = append(p, lp)
 	}
-	instrument(p, client, tel)
 	if c.HTTP.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", c.HTTP.HTTPAddr)
 		if err != nil {
@@ -200,9 +209,28 @@ func (c *runCmd) Run(e *env) error {
 		}
 	}()
 	log.Info("leadscore running", "brokers", strings.Join(c.Kafka.Brokers, ","), "kafka_client", c.Kafka.KafkaClient,
-		"group", c.Kafka.Group, "exactly_once", c.Kafka.ExactlyOnce, "model_version", eng.Model().Version,
+		"group", c.Kafka.Group, "lanes", len(p), "exactly_once", c.Kafka.ExactlyOnce, "model_version", eng.Model().Version,
 		"http_addr", c.HTTP.HTTPAddr, "traces", cmp.Or(tel.TracesExporter(), "not exported"))
 	return p.Run(ctx)
+}
+
+// maxLanes bounds --lanes: each lane is a Kafka client with its own
+// connections and a consumer-group member.
+const maxLanes = 64
+
+// laneLogger tags a lane's log lines with its number when there are several.
+func laneLogger(log *slog.Logger, lane, lanes int) *slog.Logger {
+	if lanes == 1 {
+		return log
+	}
+	return log.With("lane", lane)
+}
+
+// closeClients closes clients that no processor runs (a failed start).
+func closeClients(ctx context.Context, clients []processor.Client) {
+	for _, cl := range clients {
+		_ = cl.Close(ctx)
+	}
 }
 
 // newLogger returns the command's logger: format json or text, at level,
@@ -302,7 +330,7 @@ func openStore(ctx context.Context, f redisFlags) (*state.Store, error) {
 // hooks (telemetry.KafkaHooks) are installed on the franz-go client; the
 // kafka-go backend has none (the processor's own spans and header carrier
 // trace it).
-func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.Logger, hooks ...kgo.Hook) (processor.Client, int, error) {
+func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int, log *slog.Logger, hooks ...kgo.Hook) ([]processor.Client, int, error) {
 	pw, err := secret(f.SASLPassword, f.SASLPasswordFile)
 	if err != nil {
 		return nil, 0, err
@@ -345,8 +373,29 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.
 	if err != nil {
 		return nil, 0, err
 	}
+	var clients []processor.Client
+	for lane := range lanes {
+		lfc := fc
+		if lane > 0 && lfc.TransactionalID != "" {
+			// One transactional id per lane, stable across restarts as long
+			// as --lanes is: lane 0 keeps the instance's id.
+			lfc.TransactionalID = fmt.Sprintf("%s-lane%d", fc.TransactionalID, lane)
+		}
+		cl, err := openClient(ctx, f, lfc, pw, laneLogger(log, lane, lanes))
+		if err != nil {
+			closeClients(ctx, clients)
+			return nil, 0, err
+		}
+		clients = append(clients, cl)
+	}
+	return clients, partitions, nil
+}
+
+// openClient opens one Kafka client of the configured backend.
+func openClient(ctx context.Context, f kafkaFlags, fc franzgo.Config, pw string, log *slog.Logger) (processor.Client, error) {
+	fc.Logger = log
 	if f.KafkaClient == "kafka-go" {
-		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), Logger: log,
+		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: fc.InputTopics, Logger: log,
 			SessionTimeout: f.SessionTimeout, RebalanceTimeout: f.RebalanceTimeout, HeartbeatInterval: f.HeartbeatInterval}
 		if fc.TLS != nil {
 			kc.TLS = fc.TLS // the same TLS settings type for both clients
@@ -354,11 +403,9 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, log *slog.
 		if fc.SASL != nil {
 			kc.SASL = &kafkago.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}
 		}
-		cl, err := kafkago.New(ctx, kc)
-		return cl, partitions, err
+		return kafkago.New(ctx, kc)
 	}
-	cl, err := franzgo.New(ctx, fc)
-	return cl, partitions, err
+	return franzgo.New(ctx, fc)
 }
 
 func partitionCount(ctx context.Context, brokers []string, topic string, conn []kgo.Opt) (int, error) {

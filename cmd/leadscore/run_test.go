@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,8 +20,9 @@ import (
 // the topics, turns the story's events into stage changes, and on SIGTERM finishes,
 // commits and exits 0.
 func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
-	for _, client := range []string{"franz-go", "kafka-go"} {
-		t.Run(client, func(t *testing.T) {
+	for _, tc := range []struct{ client, lanes string }{{"franz-go", "1"}, {"kafka-go", "1"}, {"franz-go", "2"}} {
+		client := tc.client
+		t.Run(client+"/lanes="+tc.lanes, func(t *testing.T) {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1))
 			if err != nil {
 				t.Fatal(err)
@@ -32,7 +34,7 @@ func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
 			done := make(chan int, 1)
 			go func() {
 				done <- run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", brokers,
-					"--kafka-client", client, "--redis-addrs", mr.Addr(), "--create-topics", "--partitions", "2",
+					"--kafka-client", client, "--lanes", tc.lanes, "--redis-addrs", mr.Addr(), "--create-topics", "--partitions", "2",
 					"--timer-tick", "50ms", "--log-format", "text", "--http-addr", "127.0.0.1:0"}, &out, &errb)
 			}()
 			prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
@@ -99,8 +101,8 @@ func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
 			case <-time.After(40 * time.Second):
 				t.Fatal("run did not stop after SIGTERM")
 			}
-			if !strings.Contains(errb.String(), "processor stopped") {
-				t.Errorf("no clean-shutdown log:\n%s", errb.String())
+			if n := strings.Count(errb.String(), "processor stopped"); strconv.Itoa(n) != tc.lanes {
+				t.Errorf("%d clean-shutdown logs, want one per lane (%s):\n%s", n, tc.lanes, errb.String())
 			}
 		})
 	}
@@ -122,6 +124,8 @@ func TestRunRefusesBadEventLimits(t *testing.T) {
 		{"--max-event-bytes", "-1", "MaxBytes -1 is outside"},
 		{"--max-event-bytes", "2147483647", "MaxBytes 2147483647 is outside"},
 		{"--max-event-depth", "-3", "MaxDepth -3 is outside"},
+		{"--lanes", "0", "--lanes must be between 1 and 64, not 0"},
+		{"--lanes", "65", "--lanes must be between 1 and 64, not 65"},
 	} {
 		var out, errb bytes.Buffer
 		code := run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", c.flag + "=" + c.value,

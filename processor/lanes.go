@@ -1,0 +1,72 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/leadscore/leadscore/scoring"
+)
+
+// Lanes are several processors in one process, each with its own Kafka client
+// and so its own member of the consumer group (and its own partitions), sharing
+// the store and the engine. A processor is a sequence of steps, most of them
+// round trips to Redis or Kafka; while one lane waits, another computes, so two
+// lanes use a 2-core machine where one leaves it half idle (docs/performance.md
+// has the measurements). Lanes keep every guarantee of a single processor: they
+// are the group members that several processes would be, and leads whose events
+// reach two lanes are fenced by the store's compare-and-set as they are between
+// processes.
+type Lanes []*Processor
+
+// Run runs every lane until ctx is cancelled and each has shut down (finished
+// its batch in flight, committed and left the group). A lane whose Run fails
+// (its client closed) cancels the others: the process is then no longer the
+// member count it was configured with, and is better restarted whole. Run
+// returns the first lane's error, if any.
+func (l Lanes) Run(ctx context.Context) error {
+	if len(l) == 0 {
+		return errors.New("processor: no lanes")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(l))
+	var wg sync.WaitGroup
+	for i, p := range l {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Run(ctx); err != nil {
+				errs[i] = fmt.Errorf("lane %d: %w", i, err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Ready returns nil when every lane is ready, or why the first one that is not
+// is not.
+func (l Lanes) Ready() error {
+	for i, p := range l {
+		if err := p.Ready(); err != nil {
+			if len(l) == 1 {
+				return err
+			}
+			return fmt.Errorf("lane %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// SetEngine swaps the scoring model of every lane (each between its batches).
+func (l Lanes) SetEngine(e *scoring.Engine) {
+	for _, p := range l {
+		p.SetEngine(e)
+	}
+}
+
+// Engine returns the current engine (the first lane's: SetEngine sets them all).
+func (l Lanes) Engine() *scoring.Engine { return l[0].Engine() }

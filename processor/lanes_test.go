@@ -1,0 +1,76 @@
+package processor_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadscore/leadscore/processor"
+)
+
+// Two lanes in one process, both members of the group from the start, give
+// exactly the oracle's stage changes and lead states, report ready together and
+// shut down together.
+func TestLanesShareTheWork(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, "../examples/rules/b2b-saas.yaml", 4)
+		lines, ins := generated(t, 40, 60*24*time.Hour)
+		var lanes processor.Lanes
+		var clients []processor.Client
+		for range 2 {
+			cl := b.new(t, e.brokers, e.group)
+			p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet,
+				BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second}, cl, e.store, e.eng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lanes = append(lanes, p)
+			clients = append(clients, cl)
+		}
+		if err := lanes.Ready(); err == nil || !strings.Contains(err.Error(), "lane 0") {
+			t.Fatalf("Ready before Run = %v, want lane 0 not ready", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- lanes.Run(ctx) }()
+		defer func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run after cancel = %v, want nil", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("lanes did not stop")
+			}
+		}()
+		e.feed(ins)
+		at := lastTime(ins)
+		e.clock.Set(at)
+		want := e.oracle(lines, at)
+		sameChanges(t, e.readTopic(topics.StageChanges, len(want), 15*time.Second), want)
+		e.sameStates(lines, at)
+		if err := lanes.Ready(); err != nil {
+			t.Errorf("Ready after the work = %v", err)
+		}
+		shared := 0
+		for _, cl := range clients {
+			if len(cl.Assigned()) > 0 {
+				shared++
+			}
+		}
+		if shared != 2 {
+			t.Errorf("%d of 2 lanes own partitions, want both", shared)
+		}
+		if lanes.Engine() != e.eng {
+			t.Error("Engine is not the lanes' engine")
+		}
+	})
+}
+
+func TestNoLanes(t *testing.T) {
+	if err := (processor.Lanes{}).Run(context.Background()); err == nil {
+		t.Fatal("Run of no lanes succeeded")
+	}
+}
