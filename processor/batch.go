@@ -91,6 +91,9 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	b := &batch{p: p, eng: p.eng.Load(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
 		absorber: map[string]string{}, tr: bt}
 	b.decode(recs)
+	// The previous batch's outbox acknowledgement ran during the poll and the
+	// decode; it must land before this batch loads leads it may rewrite.
+	p.waitAck()
 	if len(b.items) > 0 {
 		if err := b.resolveAndLoad(ctx); err != nil {
 			return err
@@ -116,9 +119,24 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 		// retrying here would only produce the outbox twice.
 		return fmt.Errorf("kafka: commit: %w: %w", ErrNotOwner, err)
 	}
-	b.ackOutbox(ctx)
 	b.observe(recs, start)
+	// Clearing the outbox is one more round trip that nothing of this batch
+	// waits for: it overlaps the next poll and decode (waitAck).
+	done := make(chan struct{})
+	p.ackDone = done
+	go func() {
+		defer close(done)
+		b.ackOutbox(ctx)
+	}()
 	return nil
+}
+
+// waitAck waits for the previous batch's outbox acknowledgement, if any.
+func (p *Processor) waitAck() {
+	if p.ackDone != nil {
+		<-p.ackDone
+		p.ackDone = nil
+	}
 }
 
 func (b *batch) decode(recs []Record) {

@@ -20,7 +20,7 @@ type Store interface {
 	ResolveLoad(ctx context.Context, identities []string) (map[string]string, map[string]state.Record, error)
 	Load(ctx context.Context, leadIDs []string) (map[string]state.Record, error)
 	Write(ctx context.Context, updates []state.Update) ([]state.Result, error)
-	ClaimDue(ctx context.Context, shard int, now int64, lease time.Duration, limit int) ([]state.Timer, error)
+	ClaimDueShards(ctx context.Context, shards []int, now int64, lease time.Duration, limit int) ([]state.Timer, error)
 	TimerShards() int
 	Ping(ctx context.Context) error
 }
@@ -39,6 +39,9 @@ type Processor struct {
 	notReady string // why not ready; "" when ready
 
 	nextTick time.Time
+	// ackDone is closed when the last batch's outbox acknowledgement, which
+	// runs while the next batch is polled and decoded, has finished.
+	ackDone chan struct{}
 
 	tracing *tracing // tracing.go: nil unless SetTracing was called
 }
@@ -122,6 +125,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			log.Error("batch abandoned", "err", err, "records", len(recs))
 		}
 	}
+	p.waitAck()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := p.client.Close(sctx); err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/leadscore/leadscore/state"
 )
 
 // ownedShards returns the timer shards this member sweeps: shard s belongs to the
@@ -42,15 +40,11 @@ func (p *Processor) ownedShards() []int {
 // instant), so a sweep repeated after a crash produces duplicates, never new ones.
 func (b *batch) sweepTimers(ctx context.Context) error {
 	now := b.now.UnixMilli()
-	var due []state.Timer
-	for _, s := range b.p.ownedShards() {
-		t0 := time.Now()
-		ts, err := b.p.store.ClaimDue(ctx, s, now, b.p.cfg.TimerLease, b.p.cfg.TimerBatch)
-		b.p.cfg.Observer.StoreRoundTrip("claim", time.Since(t0))
-		if err != nil {
-			return fmt.Errorf("redis: %w", err)
-		}
-		due = append(due, ts...)
+	t0 := time.Now()
+	due, err := b.p.store.ClaimDueShards(ctx, b.p.ownedShards(), now, b.p.cfg.TimerLease, b.p.cfg.TimerBatch)
+	b.p.cfg.Observer.StoreRoundTrip("claim", time.Since(t0))
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
 	}
 	if len(due) == 0 {
 		return nil

@@ -353,9 +353,9 @@ func (s *tracedStore) Write(ctx context.Context, updates []state.Update) ([]stat
 	return res, err
 }
 
-func (s *tracedStore) ClaimDue(ctx context.Context, shard int, now int64, lease time.Duration, limit int) ([]state.Timer, error) {
+func (s *tracedStore) ClaimDueShards(ctx context.Context, shards []int, now int64, lease time.Duration, limit int) ([]state.Timer, error) {
 	ctx, end := s.t.child(ctx, "redis claim timers", trace.SpanKindClient, redisAttrs("claim", 0)...)
-	ts, err := s.Store.ClaimDue(ctx, shard, now, lease, limit)
+	ts, err := s.Store.ClaimDueShards(ctx, shards, now, lease, limit)
 	end(err)
 	return ts, err
 }

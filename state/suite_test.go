@@ -605,14 +605,27 @@ func testClaimDue(t *testing.T, st *Store) {
 		}(w)
 	}
 	wg.Wait()
-	for sh := 0; sh < st.TimerShards(); sh++ { // drain what small limits left
-		ts, err := st.ClaimDue(ctx, sh, now, time.Minute, 1000)
-		if err != nil {
-			t.Fatal(err)
+	// Drain what small limits left: every shard in one round trip.
+	all := make([]int, st.TimerShards())
+	for sh := range all {
+		all[sh] = sh
+	}
+	var ts []Timer
+	var err error
+	if trips := hookOf(st).count(func() { ts, err = st.ClaimDueShards(ctx, all, now, time.Minute, 1000) }); trips != 1 {
+		t.Errorf("ClaimDueShards over %d shards took %d round trips, want 1", len(all), trips)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tm := range ts {
+		claimed[tm.LeadID]++
+		if st.TimerShard(tm.LeadID) != tm.Shard {
+			t.Errorf("timer %v reported from shard %d, lives in %d", tm, tm.Shard, st.TimerShard(tm.LeadID))
 		}
-		for _, tm := range ts {
-			claimed[tm.LeadID]++
-		}
+	}
+	if _, err := st.ClaimDueShards(ctx, []int{0, st.TimerShards()}, now, time.Minute, 1); err == nil {
+		t.Error("ClaimDueShards accepted a shard out of range")
 	}
 	for id := range due {
 		if claimed[id] != 1 {

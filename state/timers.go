@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Timer is a claimed due timer.
@@ -34,8 +36,23 @@ type Timer struct {
 // a write moved later leaves "~t" early; the sweep that finds nothing due
 // there repairs it.
 func (s *Store) ClaimDue(ctx context.Context, shard int, now int64, lease time.Duration, limit int) ([]Timer, error) {
-	if shard < 0 || uint64(shard) >= s.lay.shards {
-		return nil, fmt.Errorf("state: claim due: shard %d not in [0, %d)", shard, s.lay.shards)
+	return s.ClaimDueShards(ctx, []int{shard}, now, lease, limit)
+}
+
+// ClaimDueShards is ClaimDue for several shards at once, in one round trip
+// (one pipeline of one script call per shard): a sweeper that owns many
+// shards pays one network wait per sweep, not one per shard. limit bounds the
+// timers claimed per shard. On error, the claims of the shards that
+// succeeded stand (they come due again after the lease, like any claim that
+// is not handled).
+func (s *Store) ClaimDueShards(ctx context.Context, shards []int, now int64, lease time.Duration, limit int) ([]Timer, error) {
+	for _, shard := range shards {
+		if shard < 0 || uint64(shard) >= s.lay.shards {
+			return nil, fmt.Errorf("state: claim due: shard %d not in [0, %d)", shard, s.lay.shards)
+		}
+	}
+	if len(shards) == 0 {
+		return nil, nil
 	}
 	if limit < 1 {
 		return nil, fmt.Errorf("state: claim due: limit %d < 1", limit)
@@ -48,28 +65,44 @@ func (s *Store) ClaimDue(ctx context.Context, shard int, now int64, lease time.D
 	if leaseSec < 1 {
 		leaseSec = 1
 	}
-	keys := s.lay.shardRecordKeys(uint64(shard))
 	till := nowSec + leaseSec
 	if till > math.MaxUint32 {
 		return nil, fmt.Errorf("state: claim due: time out of range")
 	}
 	tillb := binary.BigEndian.AppendUint32(nil, uint32(till))
 	args := []interface{}{nowSec, till, limit, tillb}
-	c := claimLua.EvalSha(ctx, s.rdb, keys, args...)
-	if isNoScript(c.Err()) {
-		c = claimLua.Eval(ctx, s.rdb, keys, args...)
-	}
-	vals, err := c.StringSlice()
-	if err != nil {
-		return nil, wrapErr("claim due", err)
-	}
-	out := make([]Timer, 0, len(vals)/2)
-	for i := 0; i+1 < len(vals); i += 2 {
-		sec, err := strconv.ParseFloat(vals[i+1], 64)
-		if err != nil {
-			return nil, fmt.Errorf("state: claim due: bad score %q", vals[i+1])
+	cmds := make([]*redis.Cmd, len(shards))
+	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
+		for i, shard := range shards {
+			cmds[i] = claimLua.EvalSha(ctx, p, s.lay.shardRecordKeys(uint64(shard)), args...)
 		}
-		out = append(out, Timer{LeadID: vals[i], Due: int64(sec) * 1000, Shard: shard})
+	})
+	var missing []int // shards whose node lacked the script: sent again in full
+	for i, c := range cmds {
+		if isNoScript(c.Err()) {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
+			for _, i := range missing {
+				cmds[i] = claimLua.Eval(ctx, p, s.lay.shardRecordKeys(uint64(shards[i])), args...)
+			}
+		})
+	}
+	var out []Timer
+	for i, c := range cmds {
+		vals, err := c.StringSlice()
+		if err != nil {
+			return nil, wrapErr("claim due", err)
+		}
+		for j := 0; j+1 < len(vals); j += 2 {
+			sec, err := strconv.ParseFloat(vals[j+1], 64)
+			if err != nil {
+				return nil, fmt.Errorf("state: claim due: bad score %q", vals[j+1])
+			}
+			out = append(out, Timer{LeadID: vals[j], Due: int64(sec) * 1000, Shard: shards[i]})
+		}
 	}
 	return out, nil
 }
