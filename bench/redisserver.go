@@ -22,7 +22,7 @@ type RedisServer struct {
 
 // StartRedis starts `redis-server` from PATH on a free loopback port, without
 // persistence and with the settings the state store is sized for
-// (hash-max-listpack-value 1024), and waits until it answers. Stop it with Stop.
+// (hash-max-listpack-value 4096, hash-max-listpack-entries 512: docs/state.md), and waits until it answers. Stop it with Stop.
 func StartRedis(ctx context.Context) (*RedisServer, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -35,7 +35,7 @@ func StartRedis(ctx context.Context) (*RedisServer, error) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--hash-max-listpack-value", "1024", "--protected-mode", "no", "--loglevel", "warning")
+		"--hash-max-listpack-value", "4096", "--hash-max-listpack-entries", "512", "--protected-mode", "no", "--loglevel", "warning")
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: starting redis-server: %w", err)
 	}

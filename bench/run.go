@@ -23,6 +23,7 @@ import (
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/state"
 )
 
 // worker is one scenario's consumer: it runs until its context is cancelled.
@@ -206,6 +207,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		if st := readRedisStats(ctx, rdb); st.version != "" {
 			res.Machine.Redis = "redis " + st.version + " at " + addr
+			for _, a := range state.Advice(ctx, rdb) {
+				res.Warnings = append(res.Warnings, "Redis memory and speed figures are for a server set up otherwise than docs/state.md advises: "+a)
+			}
 		} else {
 			res.Machine.Redis = "miniredis at " + addr
 		}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -255,18 +256,39 @@ func TestUnavailableRealRedis(t *testing.T) {
 	}
 }
 
-func TestRealRedisConfigHint(t *testing.T) {
-	addr := realAddr(t)
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	v, err := c.ConfigGet(tctx(t), "hash-max-listpack-value").Result()
-	if err != nil {
-		t.Skip(err)
+// Advice names the settings that cost memory or safety with this layout,
+// read from a real server started with each.
+func TestAdviceRealRedis(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		flags []string
+		want  []string // substrings of the advice, in order; none: no advice
+	}{
+		{"recommended", []string{"--hash-max-listpack-value", "4096", "--hash-max-listpack-entries", "512", "--maxmemory-policy", "noeviction"}, nil},
+		// The former advice for values (startRedis's default) and Redis's
+		// default for entries.
+		{"former", []string{"--hash-max-listpack-entries", "128"}, []string{"hash-max-listpack-value is 1024, set it to 4096", "hash-max-listpack-entries is 128, set it to 512"}},
+		{"eviction", []string{"--hash-max-listpack-value", "8192", "--hash-max-listpack-entries", "1024", "--maxmemory-policy", "allkeys-lru"},
+			[]string{"maxmemory-policy is allkeys-lru, set it to noeviction"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := startRedis(t, t.TempDir(), c.flags...)
+			st, err := New(tctx(t), Options{Addrs: []string{srv.addr()}, KeyPrefix: uniquePrefix(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			got := st.Advice(tctx(t))
+			if len(got) != len(c.want) {
+				t.Fatalf("advice %q, want %d lines like %q", got, len(c.want), c.want)
+			}
+			for i, w := range c.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("advice %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
 	}
-	if n, _ := strconv.Atoi(v["hash-max-listpack-value"]); n < 512 {
-		t.Logf("note: hash-max-listpack-value is %d; docs/state.md recommends 1024 (records then stay listpack-encoded)", n)
-	}
-	_ = fmt.Sprint
 }
 
 // TestSentinelRealRedis starts a private master and one Sentinel

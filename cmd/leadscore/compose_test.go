@@ -273,7 +273,7 @@ func TestComposeRedis(t *testing.T) {
 	// docs/state.md's recommended settings: the state and its offsets survive a
 	// restart, nothing is evicted, buckets stay listpacks.
 	for _, want := range []string{"--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction",
-		"--hash-max-listpack-value 1024"} {
+		"--hash-max-listpack-value 4096", "--hash-max-listpack-entries 512"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("redis command %q: want %s", cmd, want)
 		}

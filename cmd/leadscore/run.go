@@ -157,6 +157,9 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	defer store.Close()
+	for _, a := range store.Advice(ctx) {
+		log.Warn("redis setting to change (docs/state.md, \"Recommended redis.conf\")", "advice", a)
+	}
 	clients, partitions, err := openKafka(ctx, c.Kafka, c.topics(), c.Lanes, log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
 	if err != nil {
 		return err

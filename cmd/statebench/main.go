@@ -5,7 +5,7 @@
 // throughput of batches of 500 updates.
 //
 //	redis-server --port 6391 --save '' --appendonly no --daemonize yes \
-//	    --hash-max-listpack-value 1024 --zset-max-listpack-entries 256
+//	    --hash-max-listpack-value 4096 --hash-max-listpack-entries 512 --zset-max-listpack-entries 256
 //	go run ./cmd/statebench --redis-addr 127.0.0.1:6391 --leads 1000000
 //
 // It writes under its own key prefix in an empty database (it refuses a
