@@ -253,6 +253,8 @@ type procOpts struct {
 	// Instance names the processor slot: its log and transactional id. A
 	// restarted processor keeps its slot, as a pod keeps its name.
 	Instance string
+	// Lanes is --lanes (0: the default, one).
+	Lanes int
 }
 
 // member is a running `leadscore run`.
@@ -276,6 +278,9 @@ func (h *harness) startProcessor(o procOpts) *member {
 	}
 	if o.ExactlyOnce {
 		args = append(args, "--exactly-once", "--transactional-id", h.group+"-"+o.Instance)
+	}
+	if o.Lanes > 0 {
+		args = append(args, "--lanes", strconv.Itoa(o.Lanes))
 	}
 	p := start(t, h.dir, fmt.Sprintf("run-%s-%d", o.Instance, h.procSeq), nil, args...)
 	h.procs = append(h.procs, p)

@@ -25,6 +25,9 @@ func TestSIGKILLRecovery(t *testing.T) {
 		{"franz-go", procOpts{Instance: "p"}},
 		{"franz-go-exactly-once", procOpts{Instance: "p", ExactlyOnce: true}},
 		{"kafka-go", procOpts{Instance: "p", Client: "kafka-go"}},
+		// Two lanes: a kill takes both group members down at once, and leads
+		// whose events reach both lanes are written by both.
+		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
