@@ -70,3 +70,52 @@ func (l Lanes) SetEngine(e *scoring.Engine) {
 
 // Engine returns the current engine (the first lane's: SetEngine sets them all).
 func (l Lanes) Engine() *scoring.Engine { return l[0].Engine() }
+
+// LaneObservers returns one Observer per lane, each forwarding to o, except
+// that readiness is reported for the lanes together: o hears "ready" only
+// when every lane is ready, and "not ready" (with the lane's reason) as soon
+// as one is not. Without it, a readiness gauge fed by several lanes would show
+// whichever lane changed last.
+func LaneObservers(o Observer, lanes int) []Observer {
+	if o == nil {
+		o = nopObserver{}
+	}
+	g := &laneReadiness{o: o, notReady: make([]string, lanes)}
+	out := make([]Observer, lanes)
+	for i := range out {
+		g.notReady[i] = "starting"
+		out[i] = laneObserver{Observer: o, g: g, lane: i}
+	}
+	return out
+}
+
+type laneReadiness struct {
+	o        Observer
+	mu       sync.Mutex
+	notReady []string // per lane: why it is not ready, "" when it is
+}
+
+type laneObserver struct {
+	Observer
+	g    *laneReadiness
+	lane int
+}
+
+func (l laneObserver) Ready(ready bool, reason string) {
+	g := l.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ready {
+		reason = ""
+	} else if reason == "" {
+		reason = "not ready"
+	}
+	g.notReady[l.lane] = reason
+	for i, r := range g.notReady {
+		if r != "" {
+			g.o.Ready(false, fmt.Sprintf("lane %d: %s", i, r))
+			return
+		}
+	}
+	g.o.Ready(true, "")
+}

@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,47 @@ func TestLanesShareTheWork(t *testing.T) {
 func TestNoLanes(t *testing.T) {
 	if err := (processor.Lanes{}).Run(context.Background()); err == nil {
 		t.Fatal("Run of no lanes succeeded")
+	}
+}
+
+// readyLog records what an Observer hears about readiness, and counts
+// consumed records (the rest is not called).
+type readyLog struct {
+	processor.Observer
+	got      []string
+	consumed int
+}
+
+func (r *readyLog) Consumed(_, _ string, n int) { r.consumed += n }
+
+func (r *readyLog) Ready(ready bool, reason string) {
+	if ready {
+		r.got = append(r.got, "ready")
+	} else {
+		r.got = append(r.got, "not ready: "+reason)
+	}
+}
+
+func TestLaneObserversReportReadinessTogether(t *testing.T) {
+	log := &readyLog{}
+	obs := processor.LaneObservers(log, 2)
+	obs[0].Ready(true, "")
+	obs[1].Ready(false, "redis: connection refused")
+	obs[1].Ready(true, "")
+	obs[0].Ready(false, "kafka: no brokers")
+	obs[0].Ready(true, "")
+	want := []string{
+		"not ready: lane 1: starting",
+		"not ready: lane 1: redis: connection refused",
+		"ready",
+		"not ready: lane 0: kafka: no brokers",
+		"ready",
+	}
+	if !slices.Equal(log.got, want) {
+		t.Fatalf("readiness heard:\n%q\nwant\n%q", log.got, want)
+	}
+	obs[1].Consumed("tracking.web", "applied", 3)
+	if log.consumed != 3 {
+		t.Errorf("Consumed not forwarded: %d", log.consumed)
 	}
 }

@@ -165,9 +165,10 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	var p processor.Lanes
+	observers := processor.LaneObservers(tel.Metrics(), len(clients))
 	for i, client := range clients {
 		lp, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: partitions,
-			ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: tel.Metrics()}, client, store, eng)
+			ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
 		if err != nil {
 			closeClients(ctx, clients)
 			return err
