@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -409,6 +410,30 @@ func TestStoriesThroughKafka(t *testing.T) {
 			t.Fatalf("oracle gave only %d changes", len(want))
 		}
 		sameChanges(t, e.readTopic(topics.StageChanges, len(want), 10*time.Second), want)
+
+		// The visitor stitched into Claire's lead is a tombstone whose state was
+		// emptied once her lead listed it (the outbox acknowledgement after the
+		// commit), and whose offsets stay, so a redelivered visitor event is
+		// still recognised.
+		var tomb state.Record
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			var err error
+			if tomb, err = e.store.Get(context.Background(), "anon:a-claire"); err != nil {
+				t.Fatal(err)
+			}
+			if len(tomb.Data) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if tomb.MergedInto != "user:crm-004211" || len(tomb.Data) != 0 || len(tomb.Offsets) == 0 {
+			t.Errorf("visitor tombstone: merged into %q, %d bytes of state, offsets %v; want merged into user:crm-004211, no state, its offsets",
+				tomb.MergedInto, len(tomb.Data), tomb.Offsets)
+		}
+		lead, err := e.store.Get(context.Background(), "user:crm-004211")
+		if err != nil || !slices.Contains(lead.Absorbed, "anon:a-claire") || len(lead.Data) == 0 {
+			t.Errorf("Claire's lead: absorbed %v, %d bytes of state, err %v", lead.Absorbed, len(lead.Data), err)
+		}
 	})
 }
 
