@@ -380,11 +380,7 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 	var clients []processor.Client
 	for lane := range lanes {
 		lfc := fc
-		if lane > 0 && lfc.TransactionalID != "" {
-			// One transactional id per lane, stable across restarts as long
-			// as --lanes is: lane 0 keeps the instance's id.
-			lfc.TransactionalID = fmt.Sprintf("%s-lane%d", fc.TransactionalID, lane)
-		}
+		lfc.TransactionalID = laneTransactionalID(fc.TransactionalID, lane)
 		cl, err := openClient(ctx, f, lfc, pw, laneLogger(log, lane, lanes))
 		if err != nil {
 			closeClients(ctx, clients)
@@ -393,6 +389,16 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 		clients = append(clients, cl)
 	}
 	return clients, partitions, nil
+}
+
+// laneTransactionalID is the transactional id of a lane: one per lane (lanes
+// sharing one would fence each other), stable across restarts as long as
+// --lanes is; lane 0 keeps the instance's id. "" stays "" (not exactly-once).
+func laneTransactionalID(id string, lane int) string {
+	if id == "" || lane == 0 {
+		return id
+	}
+	return fmt.Sprintf("%s-lane%d", id, lane)
 }
 
 // openClient opens one Kafka client of the configured backend.

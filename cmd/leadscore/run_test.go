@@ -20,9 +20,16 @@ import (
 // the topics, turns the story's events into stage changes, and on SIGTERM finishes,
 // commits and exits 0.
 func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
-	for _, tc := range []struct{ client, lanes string }{{"franz-go", "1"}, {"kafka-go", "1"}, {"franz-go", "2"}} {
+	for _, tc := range []struct {
+		client, lanes string
+		eos           bool
+	}{{"franz-go", "1", false}, {"kafka-go", "1", false}, {"franz-go", "2", false}, {"franz-go", "2", true}} {
 		client := tc.client
-		t.Run(client+"/lanes="+tc.lanes, func(t *testing.T) {
+		name := client + "/lanes=" + tc.lanes
+		if tc.eos {
+			name += "/exactly-once"
+		}
+		t.Run(name, func(t *testing.T) {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1))
 			if err != nil {
 				t.Fatal(err)
@@ -32,11 +39,14 @@ func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
 			brokers := strings.Join(c.ListenAddrs(), ",")
 			var out, errb bytes.Buffer
 			done := make(chan int, 1)
-			go func() {
-				done <- run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", brokers,
-					"--kafka-client", client, "--lanes", tc.lanes, "--redis-addrs", mr.Addr(), "--create-topics", "--partitions", "2",
-					"--timer-tick", "50ms", "--log-format", "text", "--http-addr", "127.0.0.1:0"}, &out, &errb)
-			}()
+			args := []string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", brokers,
+				"--kafka-client", client, "--lanes", tc.lanes, "--redis-addrs", mr.Addr(), "--create-topics", "--partitions", "2",
+				"--timer-tick", "50ms", "--log-format", "text", "--http-addr", "127.0.0.1:0"}
+			if tc.eos {
+				// Each lane needs a transactional id of its own (lane 1: <id>-lane1).
+				args = append(args, "--exactly-once", "--transactional-id", "run-test")
+			}
+			go func() { done <- run(args, &out, &errb) }()
 			prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 			if err != nil {
 				t.Fatal(err)
@@ -133,5 +143,25 @@ func TestRunRefusesBadEventLimits(t *testing.T) {
 		if code == 0 || !strings.Contains(errb.String(), c.want) {
 			t.Errorf("%s %s: exit %d, stderr %q: want %q before anything is contacted", c.flag, c.value, code, errb.String(), c.want)
 		}
+	}
+}
+
+func TestLaneTransactionalIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for lane := range 4 {
+		id := laneTransactionalID("leadscore-pod-7", lane)
+		if seen[id] {
+			t.Fatalf("lane %d reuses transactional id %q", lane, id)
+		}
+		seen[id] = true
+		if lane == 0 && id != "leadscore-pod-7" {
+			t.Errorf("lane 0 id %q, want the instance's own", id)
+		}
+		if again := laneTransactionalID("leadscore-pod-7", lane); again != id {
+			t.Errorf("lane %d id not stable: %q then %q", lane, id, again)
+		}
+	}
+	if id := laneTransactionalID("", 3); id != "" {
+		t.Errorf("no transactional id became %q", id)
 	}
 }
