@@ -18,7 +18,8 @@ import (
 type item struct {
 	rec    *Record
 	ev     scoring.Event
-	src    string // state.SourceKey(topic, partition)
+	src    string   // state.SourceKey(topic, partition)
+	keys   []string // itemKeys of ev, computed once
 	lead   string
 	absorb []string
 	index  []string
@@ -142,6 +143,10 @@ func (p *Processor) waitAck() {
 
 func (b *batch) decode(recs []Record) {
 	t := b.p.cfg.Topics
+	slab := make([]item, 0, len(recs)) // one allocation for the batch's items
+	// Records come in runs of one partition: their source key is made once a run.
+	var lastTopic, lastSrc string
+	lastPart := int32(-1)
 	for i := range recs {
 		r := &recs[i]
 		b.tr.record(r) // tracing.go
@@ -168,7 +173,13 @@ func (b *batch) decode(recs []Record) {
 			}
 			continue
 		}
-		b.items = append(b.items, &item{rec: r, ev: ev, src: state.SourceKey(r.Topic, r.Partition)})
+		if r.Topic != lastTopic || r.Partition != lastPart {
+			lastTopic, lastPart, lastSrc = r.Topic, r.Partition, state.SourceKey(r.Topic, r.Partition)
+		}
+		slab = append(slab, item{rec: r, ev: ev, src: lastSrc})
+		it := &slab[len(slab)-1]
+		it.keys = itemKeys(&it.ev)
+		b.items = append(b.items, it)
 	}
 }
 
@@ -193,7 +204,7 @@ func (b *batch) identityKeys() []string {
 	seen := map[string]bool{}
 	var keys []string
 	for _, it := range b.items {
-		for _, k := range itemKeys(&it.ev) {
+		for _, k := range it.keys {
 			if !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
@@ -280,7 +291,7 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 		it.lead = b.followAll(res.Lead)
 		it.absorb = res.Absorb
 		it.index = res.Index
-		for _, k := range itemKeys(&it.ev) {
+		for _, k := range it.keys {
 			if l := idx[k]; l != "" {
 				it.origins = appendUnique(it.origins, l)
 			}
