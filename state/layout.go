@@ -81,6 +81,15 @@ func (l layout) recordKey(b uint64) string {
 }
 func (l layout) metaKey() string { return l.prefix + ":meta" }
 
+// allShards lists every timer shard, 0 to shards-1.
+func (l layout) allShards() []uint64 {
+	out := make([]uint64, l.shards)
+	for s := range out {
+		out[s] = uint64(s)
+	}
+	return out
+}
+
 // shardBuckets lists the record buckets of shard s: those b with
 // (b>>2) % shards == s.
 func (l layout) shardBuckets(s uint64) []uint64 {

@@ -226,7 +226,7 @@ func (s *Store) Top(ctx context.Context, stage string, limit int) ([]Ranked, err
 			return nil, nil // no lead ever reached this stage
 		}
 	}
-	cmds, err := s.evalPerShard(ctx, topLua, s.lay.shardRecordKeys, boardField+strconv.FormatUint(sid, 10), sid, limit)
+	cmds, err := s.evalShards(ctx, topLua, s.lay.allShards(), s.lay.shardRecordKeys, boardField+strconv.FormatUint(sid, 10), sid, limit)
 	if err != nil {
 		return nil, wrapErr("top", err)
 	}
@@ -259,32 +259,31 @@ func (s *Store) Top(ctx context.Context, stage string, limit int) ([]Ranked, err
 	return all, nil
 }
 
-// evalPerShard runs one script call per shard in one pipeline (again with
-// EVAL for nodes that lost the script).
-func (s *Store) evalPerShard(ctx context.Context, sc *redis.Script, keys func(uint64) []string, args ...interface{}) ([]*redis.Cmd, error) {
-	n := s.lay.shards
-	cmds := make([]*redis.Cmd, n)
+// evalShards runs one script call per shard of shards in one pipeline (again
+// with EVAL for nodes that lost the script); cmds[i] answers shards[i].
+func (s *Store) evalShards(ctx context.Context, sc *redis.Script, shards []uint64, keys func(uint64) []string, args ...interface{}) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, len(shards))
 	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
-		for sh := uint64(0); sh < n; sh++ {
-			cmds[sh] = sc.EvalSha(ctx, p, keys(sh), args...)
+		for i, sh := range shards {
+			cmds[i] = sc.EvalSha(ctx, p, keys(sh), args...)
 		}
 	})
-	var retry []uint64
-	for sh, c := range cmds {
+	var retry []int
+	for i, c := range cmds {
 		if isNoScript(c.Err()) {
-			retry = append(retry, uint64(sh))
+			retry = append(retry, i)
 		} else if err := c.Err(); err != nil {
 			return nil, err
 		}
 	}
 	if len(retry) > 0 {
 		_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
-			for _, sh := range retry {
-				cmds[sh] = sc.Eval(ctx, p, keys(sh), args...)
+			for _, i := range retry {
+				cmds[i] = sc.Eval(ctx, p, keys(shards[i]), args...)
 			}
 		})
-		for _, sh := range retry {
-			if err := cmds[sh].Err(); err != nil {
+		for _, i := range retry {
+			if err := cmds[i].Err(); err != nil {
 				return nil, err
 			}
 		}

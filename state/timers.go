@@ -7,8 +7,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Timer is a claimed due timer.
@@ -46,10 +44,12 @@ func (s *Store) ClaimDue(ctx context.Context, shard int, now int64, lease time.D
 // succeeded stand (they come due again after the lease, like any claim that
 // is not handled).
 func (s *Store) ClaimDueShards(ctx context.Context, shards []int, now int64, lease time.Duration, limit int) ([]Timer, error) {
-	for _, shard := range shards {
+	ids := make([]uint64, len(shards))
+	for i, shard := range shards {
 		if shard < 0 || uint64(shard) >= s.lay.shards {
 			return nil, fmt.Errorf("state: claim due: shard %d not in [0, %d)", shard, s.lay.shards)
 		}
+		ids[i] = uint64(shard)
 	}
 	if len(shards) == 0 {
 		return nil, nil
@@ -71,24 +71,9 @@ func (s *Store) ClaimDueShards(ctx context.Context, shards []int, now int64, lea
 	}
 	tillb := binary.BigEndian.AppendUint32(nil, uint32(till))
 	args := []interface{}{nowSec, till, limit, tillb}
-	cmds := make([]*redis.Cmd, len(shards))
-	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
-		for i, shard := range shards {
-			cmds[i] = claimLua.EvalSha(ctx, p, s.lay.shardRecordKeys(uint64(shard)), args...)
-		}
-	})
-	var missing []int // shards whose node lacked the script: sent again in full
-	for i, c := range cmds {
-		if isNoScript(c.Err()) {
-			missing = append(missing, i)
-		}
-	}
-	if len(missing) > 0 {
-		_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
-			for _, i := range missing {
-				cmds[i] = claimLua.Eval(ctx, p, s.lay.shardRecordKeys(uint64(shards[i])), args...)
-			}
-		})
+	cmds, err := s.evalShards(ctx, claimLua, ids, s.lay.shardRecordKeys, args...)
+	if err != nil {
+		return nil, wrapErr("claim due", err)
 	}
 	var out []Timer
 	for i, c := range cmds {
