@@ -46,7 +46,7 @@ func newCeiling(e *scenarioEnv, group string, t processor.Topics) (worker, error
 	if c.pollLimit == 0 {
 		c.pollLimit = 5000 // the backends' default
 	}
-	for range max(1, e.cfg.Lanes) {
+	for range e.cfg.Lanes {
 		cl, err := groupClient(e, group, t, true)
 		if err != nil {
 			for _, cl := range c.cls {

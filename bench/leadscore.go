@@ -44,7 +44,7 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 		return nil, err
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	for range max(1, e.cfg.Lanes) {
+	for range e.cfg.Lanes {
 		var cl processor.Client
 		switch backend {
 		case FranzGo:

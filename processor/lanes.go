@@ -24,7 +24,8 @@ type Lanes []*Processor
 // its batch in flight, committed and left the group). A lane whose Run fails
 // (its client closed) cancels the others: the process is then no longer the
 // member count it was configured with, and is better restarted whole. Run
-// returns the first lane's error, if any.
+// returns the lanes' errors joined, each naming its lane; nil after a clean
+// shutdown of all.
 func (l Lanes) Run(ctx context.Context) error {
 	if len(l) == 0 {
 		return errors.New("processor: no lanes")
