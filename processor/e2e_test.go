@@ -426,9 +426,9 @@ func TestStoriesThroughKafka(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if tomb.MergedInto != "user:crm-004211" || len(tomb.Data) != 0 || len(tomb.Offsets) == 0 {
+		if tomb.MergedInto != "user:crm-004211" || len(tomb.Data) != 0 || len(tomb.Offsets()) == 0 {
 			t.Errorf("visitor tombstone: merged into %q, %d bytes of state, offsets %v; want merged into user:crm-004211, no state, its offsets",
-				tomb.MergedInto, len(tomb.Data), tomb.Offsets)
+				tomb.MergedInto, len(tomb.Data), tomb.Offsets())
 		}
 		lead, err := e.store.Get(context.Background(), "user:crm-004211")
 		if err != nil || !slices.Contains(lead.Absorbed, "anon:a-claire") || len(lead.Data) == 0 {

@@ -623,6 +623,6 @@ func (h *harness) explainMissing(missing []string) {
 			recent = append(recent, fmt.Sprintf("%s→%s@%d", tr.From, tr.To, tr.At))
 		}
 		t.Logf("missing %s: lead %s version %d stage %s pending %d recent %v offsets %v", x.ID, x.LeadID, r.Version,
-			st.Stage, st.Pending, recent, r.Offsets)
+			st.Stage, st.Pending, recent, r.Offsets())
 	}
 }

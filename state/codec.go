@@ -128,7 +128,9 @@ func formatUUID(u []byte) string {
 	return string(b[:])
 }
 
-func encodeRecord(b []byte, s *snapshot, data []byte) []byte {
+// encodeRecord appends the encoding of s and data to b; idFrom and idTo
+// delimit its identities section in the result.
+func encodeRecord(b []byte, s *snapshot, data []byte) (rec []byte, idFrom, idTo int) {
 	b = binary.AppendUvarint(b, s.version)
 	b = append(b, s.flags)
 	b = binary.BigEndian.AppendUint32(b, s.deadline)
@@ -142,6 +144,7 @@ func encodeRecord(b []byte, s *snapshot, data []byte) []byte {
 		b = binary.AppendUvarint(b, o.partition)
 		b = binary.AppendUvarint(b, o.offset)
 	}
+	idFrom = len(b)
 	if s.identEnc != nil {
 		b = append(b, s.identEnc...)
 	} else {
@@ -150,6 +153,7 @@ func encodeRecord(b []byte, s *snapshot, data []byte) []byte {
 			b = appendIdentity(b, id)
 		}
 	}
+	idTo = len(b)
 	if s.flags&flagTombstone != 0 {
 		b = appendString(b, s.mergedInto)
 	}
@@ -159,7 +163,7 @@ func encodeRecord(b []byte, s *snapshot, data []byte) []byte {
 			b = appendString(b, a)
 		}
 	}
-	return append(b, data...)
+	return append(b, data...), idFrom, idTo
 }
 
 type reader struct {

@@ -25,8 +25,8 @@ type Store struct {
 	groupSize int
 
 	mu    sync.RWMutex
-	ids   map[string]uint64 // "t:topic", "s:stage" -> id
-	names map[string]string // "t@id", "s@id" -> name
+	ids   map[dictName]uint64 // ('t', topic), ('s', stage) -> id
+	names map[dictID]string   // ('t', id), ('s', id) -> name
 	// Caches of derived strings. Plain maps under their own lock, not
 	// sync.Map: boxing a uint64 key for sync.Map allocates on every lookup.
 	cacheMu sync.RWMutex
@@ -89,8 +89,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		cluster: opts.Cluster,
 		lay:     newLayout(&opts),
 		scale:   opts.RankScale,
-		ids:     map[string]uint64{},
-		names:   map[string]string{},
+		ids:     map[dictName]uint64{},
+		names:   map[dictID]string{},
 		fields:  map[uint64]string{},
 		srcs:    map[uint64]string{},
 	}
@@ -153,10 +153,12 @@ func (s *Store) setDict(m map[string]string) {
 		switch f[1] {
 		case ':':
 			if id, err := strconv.ParseUint(v, 10, 64); err == nil {
-				s.ids[f] = id
+				s.ids[dictName{f[0], f[2:]}] = id
 			}
 		case '@':
-			s.names[f] = v
+			if id, err := strconv.ParseUint(f[2:], 10, 64); err == nil {
+				s.names[dictID{f[0], id}] = v
+			}
 		}
 	}
 }
@@ -172,17 +174,31 @@ func (s *Store) refreshDict(ctx context.Context) error {
 	return nil
 }
 
+// dictName and dictID key the in-memory dictionaries by kind ('t' topic,
+// 's' stage) without building a string per lookup: Write and Applied look
+// names up once per lead.
+type (
+	dictName struct {
+		kind byte
+		name string
+	}
+	dictID struct {
+		kind byte
+		id   uint64
+	}
+)
+
 func (s *Store) dictID(kind byte, name string) (uint64, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	id, ok := s.ids[string(kind)+":"+name]
+	id, ok := s.ids[dictName{kind, name}]
 	return id, ok
 }
 
 func (s *Store) dictName(kind byte, id uint64) (string, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n, ok := s.names[string(kind)+"@"+strconv.FormatUint(id, 10)]
+	n, ok := s.names[dictID{kind, id}]
 	return n, ok
 }
 
@@ -231,11 +247,11 @@ func (s *Store) ensureIDs(ctx context.Context, topics, stages map[string]bool) e
 			return err
 		}
 		args := c.Args()
-		kind := args[len(args)-len(vals)-1].(string)
+		kind := args[len(args)-len(vals)-1].(string)[0]
 		for i, v := range vals {
 			name := args[len(args)-len(vals)+i].(string)
-			s.ids[kind+":"+name] = uint64(v)
-			s.names[kind+"@"+strconv.FormatUint(uint64(v), 10)] = name
+			s.ids[dictName{kind, name}] = uint64(v)
+			s.names[dictID{kind, uint64(v)}] = name
 		}
 	}
 	return nil

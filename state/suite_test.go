@@ -245,7 +245,7 @@ func testCreateLoad(t *testing.T, st *Store) {
 		Identities: []string{"anon:123e4567-e89b-12d3-a456-426614174000", "email:Jane@Example.com", "phone:+33 1"}})
 	got := mustGet(t, st, id)
 	if got.Version != res[0].Version || got.Version == 0 || string(got.Data) != string(data) ||
-		got.Stage != "lead" || got.Offsets["web-events/3"] != 42 || got.MergedInto != "" ||
+		got.Stage != "lead" || got.Offsets()["web-events/3"] != 42 || got.MergedInto != "" ||
 		!slices.Equal(got.Identities, []string{"anon:123e4567-e89b-12d3-a456-426614174000", "email:Jane@Example.com", "phone:+33 1"}) {
 		t.Fatalf("got %+v", got)
 	}
@@ -253,12 +253,12 @@ func testCreateLoad(t *testing.T, st *Store) {
 		t.Fatal("Applied")
 	}
 	r2 := res[0].Record
-	if r2.Version != got.Version || string(r2.Data) != string(got.Data) || !slices.Equal(r2.Identities, got.Identities) || r2.Offsets["web-events/3"] != 42 {
+	if r2.Version != got.Version || string(r2.Data) != string(got.Data) || !slices.Equal(r2.Identities, got.Identities) || r2.Offsets()["web-events/3"] != 42 {
 		t.Fatalf("Result.Record %+v differs from stored %+v", r2, got)
 	}
 	// A second write from the Result's record needs no reload.
 	mustWrite(t, st, Update{Base: r2, Data: []byte("two"), Stage: "lead", Rank: 4})
-	if g := mustGet(t, st, id); string(g.Data) != "two" || g.Version != r2.Version+1 || g.Offsets["web-events/3"] != 42 {
+	if g := mustGet(t, st, id); string(g.Data) != "two" || g.Version != r2.Version+1 || g.Offsets()["web-events/3"] != 42 {
 		t.Fatalf("after second write: %+v", g)
 	}
 }
@@ -295,7 +295,7 @@ func testConflict(t *testing.T, st *Store) {
 	}
 	// Nothing of the zombie's update is visible: record, offsets, board,
 	// timer, identity index.
-	if string(got.Data) != "owner" || got.Stage != "mql" || got.Offsets["web/0"] != 10 || len(got.Offsets) != 1 || len(got.Identities) != 0 {
+	if string(got.Data) != "owner" || got.Stage != "mql" || got.Offsets()["web/0"] != 10 || len(got.Offsets()) != 1 || len(got.Identities) != 0 {
 		t.Fatalf("stored %+v", got)
 	}
 	if top, _ := st.Top(ctx, "sql", 10); len(top) != 0 {
@@ -313,7 +313,7 @@ func testConflict(t *testing.T, st *Store) {
 	// The loser reloads and re-applies.
 	cur := mustGet(t, st, id)
 	mustWrite(t, st, Update{Base: cur, Data: []byte("reapplied"), Offsets: map[string]int64{"email/0": 3}, Stage: "mql", Rank: 8, Deadline: 7000})
-	if g := mustGet(t, st, id); g.Offsets["web/0"] != 10 || g.Offsets["email/0"] != 3 {
+	if g := mustGet(t, st, id); g.Offsets()["web/0"] != 10 || g.Offsets()["email/0"] != 3 {
 		t.Fatalf("after re-apply: %+v", g)
 	}
 
@@ -377,12 +377,12 @@ func testOffsetsReplay(t *testing.T, st *Store) {
 	mustWrite(t, st, u)
 	rec = mustGet(t, st, id)
 	want := map[string]int64{"web/0": 10, "web/1": 3, "email/1": 5}
-	if len(rec.Offsets) != len(want) {
-		t.Fatalf("offsets %v, want %v", rec.Offsets, want)
+	if len(rec.Offsets()) != len(want) {
+		t.Fatalf("offsets %v, want %v", rec.Offsets(), want)
 	}
 	for k, v := range want {
-		if rec.Offsets[k] != v {
-			t.Fatalf("offsets %v, want %v", rec.Offsets, want)
+		if rec.Offsets()[k] != v {
+			t.Fatalf("offsets %v, want %v", rec.Offsets(), want)
 		}
 	}
 	if string(rec.Data) != "16" {
@@ -393,8 +393,8 @@ func testOffsetsReplay(t *testing.T, st *Store) {
 	replay := append(append([]event{}, batch1...), event{"web", 1, 3, 1}, event{"web", 0, 11, 100})
 	mustWrite(t, st, applyEvents(rec, replay))
 	rec = mustGet(t, st, id)
-	if string(rec.Data) != "116" || rec.Offsets["web/0"] != 11 {
-		t.Fatalf("after replay: %s %v", rec.Data, rec.Offsets)
+	if string(rec.Data) != "116" || rec.Offsets()["web/0"] != 11 {
+		t.Fatalf("after replay: %s %v", rec.Data, rec.Offsets())
 	}
 	// Replaying again changes nothing but the version.
 	mustWrite(t, st, applyEvents(rec, replay))
@@ -550,7 +550,7 @@ func testErase(t *testing.T, st *Store) {
 		t.Fatalf("erased identity resolves to existing state: %+v", n)
 	}
 	mustWrite(t, st, applyEvents(n, []event{{"web", 2, 50, 3}}))
-	if g := mustGet(t, st, m[email]); string(g.Data) != "3" || g.Offsets["web/2"] != 50 {
+	if g := mustGet(t, st, m[email]); string(g.Data) != "3" || g.Offsets()["web/2"] != 50 {
 		t.Fatalf("fresh lead %+v", g)
 	}
 	if err := st.Erase(ctx, "never-existed"); err != nil {
@@ -794,15 +794,18 @@ func testSecondProcess(t *testing.T, st *Store) {
 	rec := mustLoad(t, st, id)[id]
 	mustWrite(t, st, Update{Base: rec, Offsets: map[string]int64{"brand-new-topic/9": 1}, Stage: "brand-new-stage", Rank: 1})
 	st.mu.Lock()
-	st.ids, st.names = map[string]uint64{}, map[string]string{}
+	st.ids, st.names = map[dictName]uint64{}, map[dictID]string{}
 	st.mu.Unlock()
 	g := mustGet(t, st, id)
-	if g.Stage != "brand-new-stage" || g.Offsets["brand-new-topic/9"] != 1 {
+	if g.Stage != "brand-new-stage" || g.Offsets()["brand-new-topic/9"] != 1 {
 		t.Fatalf("decoded %+v", g)
+	}
+	if !g.Applied("brand-new-topic", 9, 1) || g.Applied("brand-new-topic", 9, 2) || g.Applied("brand-new-topic", 8, 1) {
+		t.Fatalf("Applied after a dictionary refresh: %v", g.Offsets())
 	}
 	// Layout is checked: another bucket count on the same prefix is refused.
 	st.mu.Lock()
-	st.ids, st.names = map[string]uint64{}, map[string]string{}
+	st.ids, st.names = map[dictName]uint64{}, map[dictID]string{}
 	st.mu.Unlock()
 	if top, err := st.Top(tctx(t), "brand-new-stage", 3); err != nil || len(top) != 1 {
 		t.Fatalf("top after dictionary reset: %v %v", top, err)

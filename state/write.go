@@ -159,7 +159,7 @@ func (s *Store) Write(ctx context.Context, updates []Update) ([]Result, error) {
 	slab := make([]pendingWrite, len(updates))
 	snaps := make([]snapshot, len(updates))
 	pend := make([]*pendingWrite, len(updates))
-	arena := newRecordArena(updates)
+	arena := newWriteArena(updates)
 	for i := range updates {
 		pw := &slab[i]
 		if err := s.encodeUpdate(&updates[i], pw, &snaps[i], &arena); err != nil {
@@ -268,8 +268,8 @@ func (s *Store) checkUpdate(u *Update, seen map[string]bool) error {
 }
 
 // encodeUpdate merges u into its Base (into n) and encodes the script
-// arguments into pw.
-func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *recordArena) error {
+// arguments into pw, which must be zero.
+func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *writeArena) error {
 	id := u.Base.LeadID
 	base := u.Base.snap
 	if base == nil {
@@ -283,6 +283,7 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *re
 	}
 
 	// Offsets: max-merge by (topic id, partition).
+	n.offsets = arena.offsets(len(base.offsets) + len(u.Offsets))
 	n.offsets = append(n.offsets, base.offsets...)
 	for k, off := range u.Offsets {
 		t, p, _ := parseSourceKey(k)
@@ -300,12 +301,14 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *re
 			n.offsets = append(n.offsets, e)
 		}
 	}
-	slices.SortFunc(n.offsets, func(a, b offsetEntry) int {
-		if a.topic != b.topic {
-			return cmpU(a.topic, b.topic)
-		}
-		return cmpU(a.partition, b.partition)
-	})
+	if len(n.offsets) > 1 {
+		slices.SortFunc(n.offsets, func(a, b offsetEntry) int {
+			if a.topic != b.topic {
+				return cmpU(a.topic, b.topic)
+			}
+			return cmpU(a.partition, b.partition)
+		})
+	}
 	n.identities = unionStrings(base.identities, u.Identities)
 	if len(n.identities) == len(base.identities) {
 		n.identEnc = base.identEnc
@@ -329,7 +332,12 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *re
 		n.deadline = uint32((u.Deadline + 999) / 1000)
 	}
 
-	*pw = pendingWrite{leadID: id, shard: s.lay.shardOfBucket(b), version: n.version, key: s.lay.recordKey(b)}
+	// Field by field: pw is zero, and assigning a whole pendingWrite literal
+	// into the batch's slab costs a bulk write barrier per lead.
+	pw.leadID = id
+	pw.shard = s.lay.shardOfBucket(b)
+	pw.version = n.version
+	pw.key = s.lay.recordKey(b)
 	if base.version != 0 {
 		pw.expected = binary.AppendUvarint(pw.expBuf[:0], base.version)
 	}
@@ -346,56 +354,85 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *re
 		pw.index = append(pw.index, indexOp{del: loc.home == id, key: loc.key, field: loc.field})
 	}
 
-	pw.record = Record{
-		LeadID:     id,
-		Version:    n.version,
-		Data:       u.Data,
-		MergedInto: n.mergedInto,
-		Stage:      u.Stage,
-		snap:       n,
-	}
-	if len(n.identities) > 0 {
-		pw.record.Identities = append([]string(nil), n.identities...)
-	}
-	if len(n.absorbed) > 0 {
-		pw.record.Absorbed = append([]string(nil), n.absorbed...)
-	}
-	if len(n.offsets) > 0 {
-		pw.record.Offsets = make(map[string]int64, len(n.offsets))
-		for _, o := range n.offsets {
-			pw.record.Offsets[s.sourceName(o.topic, o.partition)] = int64(o.offset)
-		}
-	}
+	r := &pw.record
+	r.LeadID, r.Version, r.Data, r.MergedInto, r.Stage = id, n.version, u.Data, n.mergedInto, u.Stage
+	r.snap, r.st = n, s
+	// The public lists are copies, so that a caller changing them cannot
+	// change the snapshot the next update is merged with.
+	r.Identities = arena.strings(n.identities)
+	r.Absorbed = arena.strings(n.absorbed)
 	return nil
 }
 
-// recordArena hands out the encoded records of one batch from one buffer:
-// one allocation per batch instead of one per lead. The records live as long
-// as the batch's results (a Record does not keep its encoding).
-type recordArena struct{ buf []byte }
+// writeArena hands out the memory of one batch's records from a few
+// buffers: a handful of allocations per batch instead of several per lead.
+// Encoded records live as long as the batch's results (a Record does not
+// keep its encoding); offsets and lists are owned by one record each (sliced
+// with their capacity capped, so an append never reaches a neighbour).
+type writeArena struct {
+	buf  []byte
+	offs []offsetEntry
+	strs []string
+}
 
 // recordOverhead is the usual size of a record without its data: version,
 // flags, deadline, stage, rank, two offsets and two identities.
 const recordOverhead = 80
 
-func newRecordArena(updates []Update) recordArena {
-	n := 0
+func newWriteArena(updates []Update) writeArena {
+	n, offs, strs := 0, 0, 0
 	for i := range updates {
-		n += recordOverhead + len(updates[i].Data)
+		u := &updates[i]
+		n += recordOverhead + len(u.Data)
+		offs += len(u.Offsets)
+		strs += len(u.Identities) + len(u.Absorbed)
+		if u.Base.snap != nil {
+			offs += len(u.Base.snap.offsets)
+			strs += len(u.Base.snap.identities) + len(u.Base.snap.absorbed)
+		}
 	}
-	return recordArena{buf: make([]byte, 0, n)}
+	return writeArena{buf: make([]byte, 0, n), offs: make([]offsetEntry, 0, offs), strs: make([]string, 0, strs)}
 }
 
 // encode encodes a record into the arena (or, when it does not fit, into a
-// buffer of its own).
-func (a *recordArena) encode(n *snapshot, data []byte) []byte {
+// buffer of its own). It sets n.identEnc, so that the next update of the
+// lead copies its identities section instead of encoding it again.
+func (a *writeArena) encode(n *snapshot, data []byte) []byte {
 	free := a.buf[len(a.buf):cap(a.buf)]
-	rec := encodeRecord(free[:0], n, data)
+	fresh := n.identEnc == nil
+	rec, idFrom, idTo := encodeRecord(free[:0], n, data)
+	if fresh {
+		// A copy of its own: it must not keep the batch's buffer alive.
+		n.identEnc = slices.Clone(rec[idFrom:idTo])
+	}
 	if len(rec) <= len(free) && (len(rec) == 0 || &rec[0] == &free[0]) {
 		a.buf = a.buf[:len(a.buf)+len(rec)]
 		return rec[:len(rec):len(rec)]
 	}
 	return rec
+}
+
+// offsets returns an empty slice with room for n entries.
+func (a *writeArena) offsets(n int) []offsetEntry {
+	if n > cap(a.offs)-len(a.offs) {
+		return make([]offsetEntry, 0, n)
+	}
+	out := a.offs[len(a.offs) : len(a.offs) : len(a.offs)+n]
+	a.offs = a.offs[:len(a.offs)+n]
+	return out
+}
+
+// strings returns a copy of xs (nil when empty).
+func (a *writeArena) strings(xs []string) []string {
+	if len(xs) == 0 {
+		return nil
+	}
+	if len(xs) > cap(a.strs)-len(a.strs) {
+		return slices.Clone(xs)
+	}
+	out := append(a.strs[len(a.strs):len(a.strs):len(a.strs)+len(xs)], xs...)
+	a.strs = a.strs[:len(a.strs)+len(xs)]
+	return out
 }
 
 func cmpU(a, b uint64) int {
