@@ -10,7 +10,7 @@ import (
 
 func TestBoardSummaryFixedWidth(t *testing.T) {
 	for _, r := range []int64{0, 1, -1, 123456789, -rankBias + 1, rankBias - 1} {
-		s := boardSummary(r)
+		s := string(appendBoardSummary(nil, r))
 		if len(s) != 16 || s != fmt.Sprintf("%016d", r+rankBias) {
 			t.Fatalf("boardSummary(%d) = %q", r, s)
 		}

@@ -121,18 +121,14 @@ const (
 	rankBias = 1 << 51
 )
 
-func boardSummary(rankUnits int64) string {
-	var b [24]byte
-	d := strconv.AppendInt(b[:0], rankUnits+rankBias, 10)
-	if len(d) >= 16 {
-		return string(d)
+// appendBoardSummary appends a leaderboard summary value (see above) to b.
+func appendBoardSummary(b []byte, rankUnits int64) []byte {
+	var d [24]byte
+	digits := strconv.AppendInt(d[:0], rankUnits+rankBias, 10)
+	for i := len(digits); i < 16; i++ {
+		b = append(b, '0')
 	}
-	out := make([]byte, 16)
-	for i := range out {
-		out[i] = '0'
-	}
-	copy(out[16-len(d):], d)
-	return string(out)
+	return append(b, digits...)
 }
 
 // identityDigest hashes an identity with a fixed, public domain separator.

@@ -27,12 +27,14 @@ type Record struct {
 	MergedInto string
 	// Absorbed lists the leads whose state was merged into this one. It makes
 	// a stitch idempotent: a lead is merged only if it is not listed yet.
+	// Like Identities, it is read-only: it shares the memory that the next
+	// Update of the lead is merged with.
 	Absorbed []string
 	// Stage is the lead's current stage ("" when on no leaderboard).
 	Stage string
 	// Identities lists the identities ("anon:…", "user:…", "email:…" or any
 	// other string) that belong to this lead. Resolve's answers are hints;
-	// this list is the truth.
+	// this list is the truth. Read-only (see Absorbed).
 	Identities []string
 
 	snap *snapshot // as stored; nil when Version is 0
@@ -96,15 +98,20 @@ func parseSourceKey(k string) (topic string, partition uint64, err error) {
 	return k[:i], p, nil
 }
 
+// publicList is a snapshot's list as a Record shows it: nil when empty,
+// and with its capacity capped, so that a caller's append copies instead of
+// writing into the snapshot (Record's lists are read-only).
+func publicList(xs []string) []string {
+	if len(xs) == 0 {
+		return nil
+	}
+	return xs[:len(xs):len(xs)]
+}
+
 // record builds the public form of a stored record.
 func (s *Store) record(ctx context.Context, leadID string, snap *snapshot, data []byte) (Record, error) {
 	r := Record{LeadID: leadID, Version: snap.version, Data: data, MergedInto: snap.mergedInto, snap: snap, st: s}
-	if len(snap.identities) > 0 {
-		r.Identities = append([]string(nil), snap.identities...)
-	}
-	if len(snap.absorbed) > 0 {
-		r.Absorbed = append([]string(nil), snap.absorbed...)
-	}
+	r.Identities, r.Absorbed = publicList(snap.identities), publicList(snap.absorbed)
 	name := func(kind byte, id uint64) (string, error) {
 		if n, ok := s.dictName(kind, id); ok {
 			return n, nil

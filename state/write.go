@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -79,28 +80,42 @@ type pendingWrite struct {
 	idx    int
 	leadID string
 	shard  uint64
-	// The script arguments of the lead (see writeLua), kept typed until the
-	// group's argument list is built, so that a lead costs one interface
-	// conversion per argument and no intermediate slice.
-	key      string
-	expected []byte
-	rec      []byte
-	deadline string // "" for none
-	board    string // summary field, "" for none
-	boardVal string
-	index    []indexOp // identity index writes (Standalone: in the script; Cluster: after it)
-	version  uint64
-	record   Record
-	expBuf   [binary.MaxVarintLen64]byte
+	key    string
+	// The lead's script arguments (see writeLua): record key, lead id,
+	// expected version prefix, new record, deadline ("" for none), summary
+	// field and value ("" for none). They are byte slices of the batch's
+	// arena passed by pointer, so that a lead's arguments cost no
+	// allocation at all: boxing a string or a slice into an interface{}
+	// allocates, boxing a pointer does not.
+	argv    [7]scriptArg
+	index   []indexOp // identity index writes (Standalone: in the script; Cluster: after it)
+	version uint64
+	record  Record
 }
+
+// scriptArg is one script argument. go-redis writes an
+// encoding.BinaryMarshaler's bytes as they are.
+type scriptArg []byte
+
+// MarshalBinary returns the argument's bytes.
+func (a *scriptArg) MarshalBinary() ([]byte, error) { return *a, nil }
+
+// String shows the argument in go-redis's command strings (hooks, errors).
+func (a *scriptArg) String() string { return string(*a) }
 
 // nargs is the number of script arguments of the lead.
 func (pw *pendingWrite) nargs() int { return 8 + 3*len(pw.index) }
 
-// appendArgs appends the lead's script arguments.
-func (pw *pendingWrite) appendArgs(args []interface{}) []interface{} {
-	args = append(args, pw.key, pw.leadID, pw.expected, pw.rec, pw.deadline, pw.board, pw.boardVal, len(pw.index))
-	for _, op := range pw.index {
+// appendArgs appends the lead's script arguments, with its identity index
+// operations when withIndex.
+func (pw *pendingWrite) appendArgs(args []interface{}, withIndex bool) []interface{} {
+	a := &pw.argv
+	n := 0
+	if withIndex {
+		n = len(pw.index)
+	}
+	args = append(args, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6], n)
+	for _, op := range pw.index[:n] {
 		if op.del {
 			args = append(args, "D", op.key, op.field)
 		} else {
@@ -155,20 +170,11 @@ func (s *Store) Write(ctx context.Context, updates []Update) ([]Result, error) {
 	if err := s.ensureIDs(ctx, topics, stages); err != nil {
 		return nil, wrapErr("write: register names", err)
 	}
-	// One allocation each for the batch's pending writes and snapshots.
-	slab := make([]pendingWrite, len(updates))
-	snaps := make([]snapshot, len(updates))
-	pend := make([]*pendingWrite, len(updates))
-	arena := newWriteArena(updates)
-	for i := range updates {
-		pw := &slab[i]
-		if err := s.encodeUpdate(&updates[i], pw, &snaps[i], &arena); err != nil {
-			return nil, fmt.Errorf("state: write: update %d: %w", i, err)
-		}
-		pw.idx = i
-		pend[i] = pw
+	groups, bufs, err := s.encodeWrites(updates)
+	if err != nil {
+		return nil, err
 	}
-	groups := s.groupWrites(pend)
+	defer bufs.release()
 	outs, err := s.runWrites(ctx, groups)
 	if err != nil {
 		return nil, err
@@ -206,6 +212,59 @@ func (s *Store) Write(ctx context.Context, updates []Update) ([]Result, error) {
 		s.writeIndex(ctx, phase2, results)
 	}
 	return results, nil
+}
+
+// encodeWrites encodes checked updates (whose names are in the dictionary)
+// and groups them into script calls. The groups live in bufs, which the
+// caller returns to writePool once the results are built.
+func (s *Store) encodeWrites(updates []Update) (groups [][]*pendingWrite, bufs *writeBufs, err error) {
+	bufs = writePool.Get().(*writeBufs)
+	slab, pend := bufs.slab(len(updates))
+	// Snapshots are not pooled: the results' records keep them.
+	snaps := make([]snapshot, len(updates))
+	arena := newWriteArena(updates, bufs.buf)
+	for i := range updates {
+		pw := &slab[i]
+		if err := s.encodeUpdate(&updates[i], pw, &snaps[i], &arena); err != nil {
+			bufs.release()
+			return nil, nil, fmt.Errorf("state: write: update %d: %w", i, err)
+		}
+		pw.idx = i
+		pend[i] = pw
+	}
+	bufs.buf = arena.buf
+	return s.groupWrites(pend), bufs, nil
+}
+
+// writeBufs are the buffers of one batch write that nothing keeps once
+// Write returns (a Record keeps neither its encoding nor its pending write).
+// Reusing them spares each batch a few large allocations, their zeroed
+// pages and the garbage collector's work on them.
+type writeBufs struct {
+	pws  []pendingWrite
+	pend []*pendingWrite
+	buf  []byte
+}
+
+var writePool = sync.Pool{New: func() any { return new(writeBufs) }}
+
+// slab returns n zero pending writes and room for n pointers.
+func (b *writeBufs) slab(n int) ([]pendingWrite, []*pendingWrite) {
+	if cap(b.pws) < n {
+		b.pws, b.pend = make([]pendingWrite, n), make([]*pendingWrite, n)
+	} else {
+		b.pws, b.pend = b.pws[:n], b.pend[:n]
+		clear(b.pws)
+	}
+	return b.pws, b.pend
+}
+
+// release returns the buffers to writePool, without what they point to.
+func (b *writeBufs) release() {
+	clear(b.pws)
+	clear(b.pend)
+	b.buf = b.buf[:0]
+	writePool.Put(b)
 }
 
 func (s *Store) checkUpdate(u *Update, seen map[string]bool) error {
@@ -338,16 +397,18 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *wr
 	pw.shard = s.lay.shardOfBucket(b)
 	pw.version = n.version
 	pw.key = s.lay.recordKey(b)
+	pw.argv[0] = arena.str(pw.key)
+	pw.argv[1] = arena.str(id)
 	if base.version != 0 {
-		pw.expected = binary.AppendUvarint(pw.expBuf[:0], base.version)
+		pw.argv[2] = arena.add(binary.AppendUvarint(arena.buf, base.version))
 	}
-	pw.rec = arena.encode(n, u.Data)
+	pw.argv[3] = arena.encode(n, u.Data)
 	if n.deadline != 0 {
-		pw.deadline = strconv.FormatUint(uint64(n.deadline), 10)
+		pw.argv[4] = arena.add(strconv.AppendUint(arena.buf, uint64(n.deadline), 10))
 	}
 	if n.stage != 0 {
-		pw.board = s.stageField(n.stage)
-		pw.boardVal = boardSummary(n.rank)
+		pw.argv[5] = arena.str(s.stageField(n.stage))
+		pw.argv[6] = arena.add(appendBoardSummary(arena.buf, n.rank))
 	}
 	for _, ident := range dedupe(u.Identities) {
 		loc := s.lay.index(ident)
@@ -357,41 +418,42 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *wr
 	r := &pw.record
 	r.LeadID, r.Version, r.Data, r.MergedInto, r.Stage = id, n.version, u.Data, n.mergedInto, u.Stage
 	r.snap, r.st = n, s
-	// The public lists are copies, so that a caller changing them cannot
-	// change the snapshot the next update is merged with.
-	r.Identities = arena.strings(n.identities)
-	r.Absorbed = arena.strings(n.absorbed)
+	r.Identities, r.Absorbed = publicList(n.identities), publicList(n.absorbed)
 	return nil
 }
 
 // writeArena hands out the memory of one batch's records from a few
 // buffers: a handful of allocations per batch instead of several per lead.
-// Encoded records live as long as the batch's results (a Record does not
-// keep its encoding); offsets and lists are owned by one record each (sliced
-// with their capacity capped, so an append never reaches a neighbour).
+// buf holds the script arguments, encoded records included, which live as
+// long as the Write call; offs holds the new snapshots' offsets, each owned
+// by one snapshot (sliced with its capacity capped, so an append never
+// reaches a neighbour).
 type writeArena struct {
 	buf  []byte
 	offs []offsetEntry
-	strs []string
 }
 
-// recordOverhead is the usual size of a record without its data: version,
-// flags, deadline, stage, rank, two offsets and two identities.
-const recordOverhead = 80
+// recordOverhead is the usual size of a record without its data (version,
+// flags, deadline, stage, rank, two offsets and two identities) plus its
+// other script arguments.
+const recordOverhead = 80 + 100
 
-func newWriteArena(updates []Update) writeArena {
-	n, offs, strs := 0, 0, 0
+// newWriteArena sizes an arena for updates, reusing buf when it is big
+// enough.
+func newWriteArena(updates []Update, buf []byte) writeArena {
+	n, offs := 0, 0
 	for i := range updates {
 		u := &updates[i]
 		n += recordOverhead + len(u.Data)
 		offs += len(u.Offsets)
-		strs += len(u.Identities) + len(u.Absorbed)
 		if u.Base.snap != nil {
 			offs += len(u.Base.snap.offsets)
-			strs += len(u.Base.snap.identities) + len(u.Base.snap.absorbed)
 		}
 	}
-	return writeArena{buf: make([]byte, 0, n), offs: make([]offsetEntry, 0, offs), strs: make([]string, 0, strs)}
+	if cap(buf) < n {
+		buf = make([]byte, 0, n)
+	}
+	return writeArena{buf: buf[:0], offs: make([]offsetEntry, 0, offs)}
 }
 
 // encode encodes a record into the arena (or, when it does not fit, into a
@@ -412,6 +474,17 @@ func (a *writeArena) encode(n *snapshot, data []byte) []byte {
 	return rec
 }
 
+// add keeps what the caller appended to a.buf (which may have moved it to
+// a bigger array: slices handed out earlier keep the old one) and returns it.
+func (a *writeArena) add(grown []byte) []byte {
+	from := len(a.buf)
+	a.buf = grown
+	return grown[from:len(grown):len(grown)]
+}
+
+// str returns a copy of s in the arena.
+func (a *writeArena) str(s string) []byte { return a.add(append(a.buf, s...)) }
+
 // offsets returns an empty slice with room for n entries.
 func (a *writeArena) offsets(n int) []offsetEntry {
 	if n > cap(a.offs)-len(a.offs) {
@@ -419,19 +492,6 @@ func (a *writeArena) offsets(n int) []offsetEntry {
 	}
 	out := a.offs[len(a.offs) : len(a.offs) : len(a.offs)+n]
 	a.offs = a.offs[:len(a.offs)+n]
-	return out
-}
-
-// strings returns a copy of xs (nil when empty).
-func (a *writeArena) strings(xs []string) []string {
-	if len(xs) == 0 {
-		return nil
-	}
-	if len(xs) > cap(a.strs)-len(a.strs) {
-		return slices.Clone(xs)
-	}
-	out := append(a.strs[len(a.strs):len(a.strs):len(a.strs)+len(xs)], xs...)
-	a.strs = a.strs[:len(a.strs)+len(xs)]
 	return out
 }
 
@@ -499,6 +559,22 @@ func (s *Store) groupWrites(pend []*pendingWrite) [][]*pendingWrite {
 	return groups
 }
 
+// scriptArgs returns the keys and arguments of a group's script call.
+func (s *Store) scriptArgs(g []*pendingWrite) (keys []string, args []interface{}) {
+	n := 1
+	for _, pw := range g {
+		n += pw.nargs()
+	}
+	args = make([]interface{}, 0, n)
+	args = append(args, len(g))
+	for _, pw := range g {
+		// In Cluster, index entries live in other slots: they are written
+		// after the script.
+		args = pw.appendArgs(args, !s.cluster)
+	}
+	return []string{g[0].key}, args
+}
+
 type groupOut struct {
 	vals []interface{}
 	err  error
@@ -508,23 +584,7 @@ type groupOut struct {
 // a node without the script are sent again with EVAL (a second round trip,
 // only after a restart, failover or SCRIPT FLUSH).
 func (s *Store) runWrites(ctx context.Context, groups [][]*pendingWrite) ([]groupOut, error) {
-	argsOf := func(g []*pendingWrite) (keys []string, args []interface{}) {
-		n := 1
-		for _, pw := range g {
-			n += pw.nargs()
-		}
-		args = make([]interface{}, 0, n)
-		args = append(args, len(g))
-		for _, pw := range g {
-			if s.cluster {
-				// Index entries live in other slots: written after the script.
-				args = append(args, pw.key, pw.leadID, pw.expected, pw.rec, pw.deadline, pw.board, pw.boardVal, 0)
-				continue
-			}
-			args = pw.appendArgs(args)
-		}
-		return []string{g[0].key}, args
-	}
+	argsOf := s.scriptArgs
 	outs := make([]groupOut, len(groups))
 	cmds := make([]*redis.Cmd, len(groups))
 	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
