@@ -47,7 +47,7 @@ func benchPerBucket() int {
 	return 32
 }
 
-func setupBench(b *testing.B) *benchFixture {
+func setupBench(b testing.TB) *benchFixture {
 	addr := os.Getenv("LEADSCORE_REDIS_ADDR")
 	if addr == "" {
 		b.Skip("LEADSCORE_REDIS_ADDR not set: the write benchmark needs a real Redis (miniredis is far too slow to measure)")
@@ -142,7 +142,7 @@ func (f *benchFixture) write(ctx context.Context, rnd *rand.Rand, idx []int, cre
 	return len(res), nil
 }
 
-func redisCPU(b *testing.B, c redis.UniversalClient) float64 {
+func redisCPU(b testing.TB, c redis.UniversalClient) float64 {
 	info, err := c.Info(context.Background(), "cpu").Result()
 	if err != nil {
 		b.Fatal(err)
@@ -280,5 +280,73 @@ func BenchmarkEncodeWrites500(b *testing.B) {
 			}
 		}
 		bufs.release()
+	}
+}
+
+// BenchmarkWriteScriptFloor splits the Redis CPU of a batch write
+// (LEADSCORE_REDIS_ADDR) by running the same arguments — 500 typical updates
+// of existing leads, one script call — through scripts that each do a part
+// of writeLua's work and change nothing stored:
+//
+//   - arguments: read each lead's arguments and return (what any per-lead
+//     script pays for its arguments);
+//   - hget: plus one HGET of the lead's record (one redis.call);
+//   - hget-hset: plus one HSET writing back what HGET read (two calls: the
+//     floor of a per-lead compare-and-set in a script);
+//   - write-script: writeLua itself (with real writes).
+//
+// Metric: redis-µs/update (INFO cpu).
+func BenchmarkWriteScriptFloor(b *testing.B) {
+	ctx := context.Background()
+	const loop = `
+local out = {}
+local p = 2
+for i = 1, tonumber(ARGV[1]) do
+  local rk, id, exp, rec, t, bf, bv, n = ARGV[p], ARGV[p+1], ARGV[p+2], ARGV[p+3], ARGV[p+4], ARGV[p+5], ARGV[p+6], tonumber(ARGV[p+7])
+  p = p + 8 + 3 * n
+  %s
+  out[i] = 1
+end
+return out`
+	variants := []struct{ name, call string }{
+		{"arguments", ""},
+		{"hget", "local r = redis.call('HGET', rk, id)"},
+		{"hget-hset", "local r = redis.call('HGET', rk, id) if r then redis.call('HSET', rk, id, r) end"},
+		{"write-script", ""},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			f := setupBench(b)
+			sc := redis.NewScript(fmt.Sprintf(loop, v.call))
+			cpu0, n := redisCPU(b, f.st.rdb), 0
+			for b.Loop() {
+				idx := f.batch(f.rnd, 500, 0, len(f.recs))
+				if v.name == "write-script" {
+					k, err := f.write(ctx, f.rnd, idx, false)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += k
+					continue
+				}
+				us := make([]Update, len(idx))
+				for k, i := range idx {
+					us[k] = f.update(f.rnd, i, false)
+				}
+				groups, bufs, err := f.st.encodeWrites(us)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, g := range groups {
+					keys, args := f.st.scriptArgs(g)
+					if err := sc.Run(ctx, f.st.rdb, keys, args...).Err(); err != nil {
+						b.Fatal(err)
+					}
+					n += len(g)
+				}
+				bufs.release()
+			}
+			b.ReportMetric((redisCPU(b, f.st.rdb)-cpu0)*1e6/float64(n), "redis-µs/update")
+		})
 	}
 }
