@@ -732,7 +732,10 @@ func (b *batch) storeWrite(ctx context.Context, op string, ups []state.Update) (
 // applied when they are delivered again), and a timer only while its outbox
 // waits.
 func (b *batch) update(w *leadWork) (state.Update, error) {
-	data, err := w.st.MarshalBinary()
+	// Sized from the stored state, which the new one rarely outgrows by
+	// much: MarshalBinary's default start grows the buffer two or three
+	// times for a typical state.
+	data, err := w.st.AppendBinary(make([]byte, 0, len(w.base.Data)+64))
 	if err != nil {
 		return state.Update{}, err
 	}

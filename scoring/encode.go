@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // stateFormat is the first byte of an encoded State; bump it on incompatible changes.
@@ -27,14 +28,8 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	w.b = b
 	w.b = append(w.b, stateFormat)
 	// String table first; references are indexes into it.
-	w.strs = make(map[string]int, 16)
-	tab := make([]string, 0, 16)
-	add := func(v string) {
-		if _, ok := w.strs[v]; !ok {
-			w.strs[v] = len(tab)
-			tab = append(tab, v)
-		}
-	}
+	w.tab = w.small[:0]
+	add := w.add
 	add(s.Stage)
 	add(s.Model)
 	for _, c := range s.Contribs {
@@ -61,8 +56,8 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	for _, a := range s.Absorbed {
 		add(a)
 	}
-	w.uvarint(uint64(len(tab)))
-	for _, v := range tab {
+	w.uvarint(uint64(len(w.tab)))
+	for _, v := range w.tab {
 		w.uvarint(uint64(len(v)))
 		w.b = append(w.b, v...)
 	}
@@ -137,13 +132,50 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 }
 
 type encoder struct {
-	b    []byte
-	strs map[string]int
+	b []byte
+	// The string table: a typical state has a dozen distinct strings, which
+	// a linear search over an array on the stack finds faster than a map
+	// that must be allocated for each encoding (a map takes over past
+	// smallTable strings, so a big state is not quadratic).
+	tab   []string
+	small [smallTable]string
+	strs  map[string]int
+}
+
+const smallTable = 32
+
+// add puts v in the string table (once).
+func (w *encoder) add(v string) {
+	if w.strs == nil {
+		if slices.Contains(w.tab, v) {
+			return
+		}
+		if len(w.tab) < smallTable {
+			w.tab = append(w.tab, v)
+			return
+		}
+		w.strs = make(map[string]int, 2*smallTable)
+		for i, s := range w.tab {
+			w.strs[s] = i
+		}
+	}
+	if _, ok := w.strs[v]; !ok {
+		w.strs[v] = len(w.tab)
+		w.tab = append(w.tab, v)
+	}
 }
 
 func (w *encoder) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *encoder) varint(v int64)   { w.b = binary.AppendVarint(w.b, v) }
-func (w *encoder) ref(s string)     { w.uvarint(uint64(w.strs[s])) }
+
+// ref writes the string table index of s (which add put there).
+func (w *encoder) ref(s string) {
+	if w.strs != nil {
+		w.uvarint(uint64(w.strs[s]))
+		return
+	}
+	w.uvarint(uint64(max(0, slices.Index(w.tab, s))))
+}
 
 // float writes 0 as one byte, small integers as a varint, anything else as 8 bytes.
 func (w *encoder) float(f float64) {
@@ -174,15 +206,27 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 		return nil
 	}
 	n := r.count()
-	r.tab = make([]string, 0, n)
+	// The table's strings are cut from one string holding the whole
+	// section: one allocation per state instead of one per string.
+	section := r.b
 	for i := 0; i < n && r.err == nil; i++ {
 		l := r.count()
 		if l > len(r.b) {
 			r.fail("string overruns")
 			break
 		}
-		r.tab = append(r.tab, string(r.b[:l]))
 		r.b = r.b[l:]
+	}
+	if r.err == nil {
+		all := string(section[:len(section)-len(r.b)])
+		r.tab = make([]string, n)
+		pos := 0
+		for i := range r.tab {
+			l, k := binary.Uvarint(section[pos:]) // validated by the first pass
+			pos += k
+			r.tab[i] = all[pos : pos+int(l)]
+			pos += int(l)
+		}
 	}
 	*s = State{}
 	s.Stage = r.ref()

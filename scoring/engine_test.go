@@ -2,6 +2,8 @@ package scoring_test
 
 import (
 	"math"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -457,5 +459,36 @@ func TestBotVerdictsAreStable(t *testing.T) {
 				t.Fatalf("round %d: IsBot(%q) = %v, want %v", round, c.ua, got, c.bot)
 			}
 		}
+	}
+}
+
+// The encoder's string table switches from a linear search to a map past 32
+// strings: states on both sides of the switch round-trip exactly.
+func TestStateEncodingStringTableSizes(t *testing.T) {
+	for _, n := range []int{0, 1, 14, 15, 16, 17, 40, 200} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			st := scoring.State{Stage: "mql", Model: "m"}
+			for i := 0; i < n; i++ {
+				// Key and value both distinct: 2 strings per trait, plus a
+				// repeated value to check that duplicates share an entry.
+				st.Traits = append(st.Traits, scoring.Prop{Key: "k" + strconv.Itoa(i), Str: "v" + strconv.Itoa(i)})
+				st.Traits = append(st.Traits, scoring.Prop{Key: "k" + strconv.Itoa(i) + "b", Str: "mql"})
+			}
+			b, err := st.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back scoring.State
+			if err := back.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			if back.Stage != "mql" || back.Model != "m" || !slices.Equal(back.Traits, st.Traits) {
+				t.Fatalf("round trip: stage %q model %q traits %v, want %v", back.Stage, back.Model, back.Traits, st.Traits)
+			}
+			b2, _ := back.MarshalBinary()
+			if string(b) != string(b2) {
+				t.Fatal("encoding is not stable across a round trip")
+			}
+		})
 	}
 }
