@@ -59,7 +59,7 @@ func (r Record) Applied(topic string, partition int32, offset int64) bool {
 	}
 	for _, o := range r.snap.offsets {
 		if o.topic == tid && o.partition == uint64(partition) {
-			return offset >= 0 && uint64(offset) <= o.offset
+			return offset <= int64(o.offset) // stored offsets are never negative (Write refuses them)
 		}
 	}
 	return false

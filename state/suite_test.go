@@ -256,6 +256,17 @@ func testCreateLoad(t *testing.T, st *Store) {
 	if r2.Version != got.Version || string(r2.Data) != string(got.Data) || !slices.Equal(r2.Identities, got.Identities) || r2.Offsets()["web-events/3"] != 42 {
 		t.Fatalf("Result.Record %+v differs from stored %+v", r2, got)
 	}
+	if !r2.Applied("web-events", 3, 42) || r2.Applied("web-events", 3, 43) || r2.Applied("email-events", 3, 0) || recs[id].Applied("web-events", 3, 0) {
+		t.Fatal("Applied on a written record, or on a new lead's")
+	}
+	// Record lists share the store's snapshot: their capacity is capped, so
+	// that a caller's append copies instead of writing into it (a repeated
+	// identity leaves the merged list shorter than its allocation).
+	dupID := HomeLeadID("anon:dup")
+	dup := mustWrite(t, st, Update{Base: mustLoad(t, st, dupID)[dupID], Identities: []string{"anon:dup", "email:dup@x", "anon:dup"}})[0].Record
+	if len(dup.Identities) != 2 || cap(dup.Identities) != 2 || cap(got.Identities) != len(got.Identities) {
+		t.Fatalf("record lists %q with spare capacity (%d), or %d/%d", dup.Identities, cap(dup.Identities), len(got.Identities), cap(got.Identities))
+	}
 	// A second write from the Result's record needs no reload.
 	mustWrite(t, st, Update{Base: r2, Data: []byte("two"), Stage: "lead", Rank: 4})
 	if g := mustGet(t, st, id); string(g.Data) != "two" || g.Version != r2.Version+1 || g.Offsets()["web-events/3"] != 42 {
