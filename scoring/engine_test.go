@@ -416,18 +416,7 @@ func TestStateEncodingRoundTrip(t *testing.T) {
 	} {
 		e.Apply(&st, ev)
 	}
-	b, err := st.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back scoring.State
-	if err := back.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	b2, _ := back.MarshalBinary()
-	if string(b) != string(b2) {
-		t.Fatal("encoding is not stable across a round trip")
-	}
+	back, b := roundTrip(t, &st)
 	if back.Stage != st.Stage || e.Score(&back, t0+9*day) != e.Score(&st, t0+9*day) || len(back.Recent) != len(st.Recent) {
 		t.Fatalf("round trip lost data: %+v vs %+v", back, st)
 	}
@@ -474,21 +463,28 @@ func TestStateEncodingStringTableSizes(t *testing.T) {
 				st.Traits = append(st.Traits, scoring.Prop{Key: "k" + strconv.Itoa(i), Str: "v" + strconv.Itoa(i)})
 				st.Traits = append(st.Traits, scoring.Prop{Key: "k" + strconv.Itoa(i) + "b", Str: "mql"})
 			}
-			b, err := st.MarshalBinary()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var back scoring.State
-			if err := back.UnmarshalBinary(b); err != nil {
-				t.Fatal(err)
-			}
+			back, _ := roundTrip(t, &st)
 			if back.Stage != "mql" || back.Model != "m" || !slices.Equal(back.Traits, st.Traits) {
 				t.Fatalf("round trip: stage %q model %q traits %v, want %v", back.Stage, back.Model, back.Traits, st.Traits)
 			}
-			b2, _ := back.MarshalBinary()
-			if string(b) != string(b2) {
-				t.Fatal("encoding is not stable across a round trip")
-			}
 		})
 	}
+}
+
+// roundTrip encodes st, decodes it, and checks that the decoded state encodes
+// to the same bytes.
+func roundTrip(t *testing.T, st *scoring.State) (scoring.State, []byte) {
+	t.Helper()
+	b, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back scoring.State
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := back.MarshalBinary(); string(b) != string(b2) {
+		t.Fatal("encoding is not stable across a round trip")
+	}
+	return back, b
 }
