@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -571,6 +572,7 @@ func (c *Client) acquire(ctx context.Context) error {
 func (c *Client) release() { <-c.op }
 
 func (c *Client) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.logPartitions("partitions assigned", m)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for topic, ps := range m {
@@ -581,6 +583,7 @@ func (c *Client) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int
 }
 
 func (c *Client) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.logPartitions("partitions revoked", m)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(m) > 0 {
@@ -595,6 +598,7 @@ func (c *Client) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int3
 }
 
 func (c *Client) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.logPartitions("partitions lost", m)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lost = true
@@ -605,6 +609,20 @@ func (c *Client) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) 
 			delete(c.lag, processor.TopicPartition{Topic: topic, Partition: p})
 		}
 	}
+}
+
+// logPartitions logs a change of the member's partitions at info level:
+// which member owns what is the first question when a group stalls.
+func (c *Client) logPartitions(msg string, m map[string][]int32) {
+	l := c.cfg.Logger
+	if l == nil || len(m) == 0 {
+		return
+	}
+	args := make([]any, 0, 2*len(m))
+	for _, topic := range slices.Sorted(maps.Keys(m)) {
+		args = append(args, topic, slices.Sorted(slices.Values(m[topic])))
+	}
+	l.Info("franz-go: "+msg, args...)
 }
 
 // notOwner reports whether a commit error means the member is no longer the

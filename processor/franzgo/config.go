@@ -87,7 +87,8 @@ type Config struct {
 	// SASL, when non-nil, authenticates to the brokers.
 	SASL *SASLConfig
 
-	// Logger receives franz-go's warnings and errors. Default: discard.
+	// Logger receives franz-go's warnings and errors, and (info) the
+	// member's partition assignments, revocations and losses. Default: discard.
 	Logger *slog.Logger
 	// Opts are extra franz-go options applied last, e.g. kgo.WithHooks for kotel
 	// tracing and metrics. They may override anything above; options that change

@@ -1,9 +1,13 @@
 package franzgo_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -117,6 +121,47 @@ func TestStaleTransactionIsNotCommitted(t *testing.T) {
 	if err := cl.Commit(ctx); err != nil {
 		t.Fatalf("commit of the redelivered batch in time: %v", err)
 	}
+}
+
+// The member's partition assignments are logged at info level: which member
+// owns what is the first question when a group stalls.
+func TestAssignmentsAreLogged(t *testing.T) {
+	c := kafkatest.NewCluster(t, []kafkatest.Topic{{Name: "in", Partitions: 2}})
+	kafkatest.Produce(t, c.ListenAddrs(), kafkatest.Records("in", 4))
+	var buf syncBuffer
+	cfg := testConfig(c.ListenAddrs(), "g-log", []string{"in"})
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cl := newClient(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	defer cl.Close(ctx)
+	if _, err := cl.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); !strings.Contains(got, `msg="franz-go: partitions assigned" in="[0 1]"`) {
+		t.Fatalf("log has no assignment of in/0 and in/1:\n%s", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the client's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func offsets(recs []processor.Record) []int64 {
