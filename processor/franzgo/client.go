@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -618,11 +620,24 @@ func (c *Client) logPartitions(msg string, m map[string][]int32) {
 	if l == nil || len(m) == 0 {
 		return
 	}
-	args := make([]any, 0, 2*len(m))
-	for _, topic := range slices.Sorted(maps.Keys(m)) {
-		args = append(args, topic, slices.Sorted(slices.Values(m[topic])))
+	// One attribute, not one per topic: a topic name is not a safe attribute
+	// key (the log redacts keys such as "tracking.email").
+	var sb strings.Builder
+	for i, topic := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(topic)
+		for j, p := range slices.Sorted(slices.Values(m[topic])) {
+			if j == 0 {
+				sb.WriteByte(':')
+			} else {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(strconv.Itoa(int(p)))
+		}
 	}
-	l.Info("franz-go: "+msg, args...)
+	l.Info("franz-go: "+msg, "partitions", sb.String())
 }
 
 // notOwner reports whether a commit error means the member is no longer the

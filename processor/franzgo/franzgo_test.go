@@ -141,7 +141,7 @@ func TestAssignmentsAreLogged(t *testing.T) {
 	if err := cl.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := buf.String(); !strings.Contains(got, `msg="franz-go: partitions assigned" in="[0 1]"`) {
+	if got := buf.String(); !strings.Contains(got, `msg="franz-go: partitions assigned" partitions=in:0,1`) {
 		t.Fatalf("log has no assignment of in/0 and in/1:\n%s", got)
 	}
 }
