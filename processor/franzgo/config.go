@@ -87,8 +87,9 @@ type Config struct {
 	// SASL, when non-nil, authenticates to the brokers.
 	SASL *SASLConfig
 
-	// Logger receives franz-go's warnings and errors, and (info) the
-	// member's partition assignments, revocations and losses. Default: discard.
+	// Logger receives franz-go's warnings and errors, (info) the member's
+	// partition assignments, revocations and losses, and, when it is enabled
+	// at debug level, franz-go's own debug log. Default: discard.
 	Logger *slog.Logger
 	// Opts are extra franz-go options applied last, e.g. kgo.WithHooks for kotel
 	// tracing and metrics. They may override anything above; options that change
@@ -299,10 +300,17 @@ func compression(name string) (kgo.CompressionCodec, error) {
 	return kgo.CompressionCodec{}, fmt.Errorf("compression %q: want none, gzip, snappy, lz4 or zstd", name)
 }
 
-// slogger adapts a *slog.Logger to kgo.Logger; it passes warnings and errors.
+// slogger adapts a *slog.Logger to kgo.Logger; it passes warnings and errors,
+// and everything (franz-go's request-level debug log) when the logger is
+// enabled at debug level (`leadscore run --log-level debug`).
 type slogger struct{ l *slog.Logger }
 
-func (s slogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+func (s slogger) Level() kgo.LogLevel {
+	if s.l.Enabled(context.Background(), slog.LevelDebug) {
+		return kgo.LogLevelDebug
+	}
+	return kgo.LogLevelWarn
+}
 
 func (s slogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lvl := slog.LevelWarn

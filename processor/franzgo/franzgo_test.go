@@ -144,6 +144,29 @@ func TestAssignmentsAreLogged(t *testing.T) {
 	if got := buf.String(); !strings.Contains(got, `msg="franz-go: partitions assigned" partitions=in:0,1`) {
 		t.Fatalf("log has no assignment of in/0 and in/1:\n%s", got)
 	}
+	if got := buf.String(); strings.Contains(got, "level=DEBUG") {
+		t.Fatalf("franz-go's debug log reached an info-level logger:\n%s", got)
+	}
+}
+
+// A logger enabled at debug level gets franz-go's own debug log (requests,
+// group joins), for when a group misbehaves.
+func TestDebugLoggerGetsFranzGoDebug(t *testing.T) {
+	c := kafkatest.NewCluster(t, []kafkatest.Topic{{Name: "in", Partitions: 1}})
+	kafkatest.Produce(t, c.ListenAddrs(), kafkatest.Records("in", 1))
+	var buf syncBuffer
+	cfg := testConfig(c.ListenAddrs(), "g-debug", []string{"in"})
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cl := newClient(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	defer cl.Close(ctx)
+	if _, err := cl.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); !strings.Contains(got, `level=DEBUG msg="franz-go: `) {
+		t.Fatalf("no franz-go debug line in a debug-level log:\n%.2000s", got)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for the client's goroutines.
