@@ -1,7 +1,7 @@
 // Package franzgo is the primary Kafka backend of the processor: a
 // processor.Client built on github.com/twmb/franz-go.
 //
-// At-least-once (default): a consumer-group member with the cooperative-sticky
+// At-least-once (default): a consumer-group member with the (eager) sticky
 // balancer, autocommit off and kgo.BlockRebalanceOnPoll, so no rebalance callback
 // runs between Poll and Commit — a revoke waits until the batch is committed or
 // abandoned, and a commit never covers a partition this member no longer owns.

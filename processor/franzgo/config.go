@@ -246,7 +246,10 @@ func (c *Config) clientOpts() ([]kgo.Opt, error) {
 		kgo.ConsumerGroup(c.Group),
 		kgo.ConsumeTopics(c.InputTopics...),
 		kgo.ConsumeStartOffset(start),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		// Eager, not cooperative: a cooperative member that is evicted
+		// mid-batch can rejoin, keep partitions and fetch on from past its
+		// uncommitted batch (docs/kafka.md, "Why not cooperative-sticky").
+		kgo.Balancers(kgo.StickyBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(c.SessionTimeout),
