@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/internal/testpki"
 )
 
@@ -83,7 +83,7 @@ func TestTLSAndACLRealRedisServer(t *testing.T) {
 		"--hash-max-listpack-value", "1024",
 		"--user", "default", "off",
 		"--user", "scorer", "on", ">s3cret-pw", "~tlsreal:*", "+@all", "-@dangerous")
-	out := &lockedOutput{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -129,22 +129,4 @@ func TestTLSAndACLRealRedisServer(t *testing.T) {
 			t.Errorf("%s: the error shows the password: %v", c.name, err)
 		}
 	}
-}
-
-// lockedOutput collects a subprocess's output.
-type lockedOutput struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedOutput) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedOutput) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

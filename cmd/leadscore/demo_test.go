@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,30 +16,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/scoring"
 )
 
-// syncBuffer is a bytes.Buffer that the test reads while the demo writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls the demo's output until re matches, and returns the first group.
-func waitFor(t *testing.T, out *syncBuffer, re *regexp.Regexp, d time.Duration) string {
+func waitFor(t *testing.T, out *syncbuf.Buffer, re *regexp.Regexp, d time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -80,7 +62,7 @@ func TestDemoPipeline(t *testing.T) {
 		Partitions: 2, LogFormat: "text", LogLevel: "info"}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 	defer cancel()
-	out, logs := &syncBuffer{}, &syncBuffer{}
+	out, logs := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	type result struct {
 		st  *demoStats
 		err error

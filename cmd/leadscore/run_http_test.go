@@ -15,6 +15,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/internal/syncbuf"
 )
 
 // TestRunServesAPI runs `leadscore run` with the HTTP API on a free port and a
@@ -28,7 +30,7 @@ func TestRunServesAPI(t *testing.T) {
 	}
 	defer c.Close()
 	mr := miniredis.RunT(t)
-	out, logs := &syncBuffer{}, &syncBuffer{}
+	out, logs := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run([]string{"run", "--rules", "../../examples/rules/b2b-saas.yaml", "--brokers", strings.Join(c.ListenAddrs(), ","),

@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/leadscore/leadscore/internal/syncbuf"
 )
 
 // leadscore run with every secret set (Kafka SASL/SCRAM password from a file,
@@ -45,7 +47,7 @@ func TestRunNeverLogsSecrets(t *testing.T) {
 	t.Setenv("LEADSCORE_REDIS_PASSWORD", redisPass)
 	brokers := strings.Join(c.ListenAddrs(), ",")
 	var out bytes.Buffer
-	errb := &syncBuffer{}
+	errb := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", brokers,

@@ -1,17 +1,16 @@
 package franzgo_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkatest"
@@ -123,68 +122,42 @@ func TestStaleTransactionIsNotCommitted(t *testing.T) {
 	}
 }
 
-// The member's partition assignments are logged at info level: which member
-// owns what is the first question when a group stalls.
-func TestAssignmentsAreLogged(t *testing.T) {
-	c := kafkatest.NewCluster(t, []kafkatest.Topic{{Name: "in", Partitions: 2}})
-	kafkatest.Produce(t, c.ListenAddrs(), kafkatest.Records("in", 4))
-	var buf syncBuffer
-	cfg := testConfig(c.ListenAddrs(), "g-log", []string{"in"})
-	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	cl := newClient(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	defer cl.Close(ctx)
-	if _, err := cl.Poll(ctx); err != nil {
-		t.Fatal(err)
+// The member's partition assignments are logged at info level (which member
+// owns what is the first question when a group stalls), and franz-go's own
+// debug log (requests, joins) reaches a logger enabled at debug level only.
+func TestClientLogging(t *testing.T) {
+	for _, tc := range []struct {
+		level        slog.Level
+		want, absent string
+	}{
+		{slog.LevelInfo, `msg="franz-go: partitions assigned" partitions=in:0,1`, "level=DEBUG"},
+		{slog.LevelDebug, `level=DEBUG msg="franz-go: `, ""},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			c := kafkatest.NewCluster(t, []kafkatest.Topic{{Name: "in", Partitions: 2}})
+			kafkatest.Produce(t, c.ListenAddrs(), kafkatest.Records("in", 4))
+			var buf syncbuf.Buffer
+			cfg := testConfig(c.ListenAddrs(), "g-log", []string{"in"})
+			cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.level}))
+			cl := newClient(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			defer cl.Close(ctx)
+			if _, err := cl.Poll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.String()
+			if !strings.Contains(got, tc.want) {
+				t.Fatalf("log has no %q:\n%.3000s", tc.want, got)
+			}
+			if tc.absent != "" && strings.Contains(got, tc.absent) {
+				t.Fatalf("log has %q:\n%.3000s", tc.absent, got)
+			}
+		})
 	}
-	if err := cl.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := buf.String(); !strings.Contains(got, `msg="franz-go: partitions assigned" partitions=in:0,1`) {
-		t.Fatalf("log has no assignment of in/0 and in/1:\n%s", got)
-	}
-	if got := buf.String(); strings.Contains(got, "level=DEBUG") {
-		t.Fatalf("franz-go's debug log reached an info-level logger:\n%s", got)
-	}
-}
-
-// A logger enabled at debug level gets franz-go's own debug log (requests,
-// group joins), for when a group misbehaves.
-func TestDebugLoggerGetsFranzGoDebug(t *testing.T) {
-	c := kafkatest.NewCluster(t, []kafkatest.Topic{{Name: "in", Partitions: 1}})
-	kafkatest.Produce(t, c.ListenAddrs(), kafkatest.Records("in", 1))
-	var buf syncBuffer
-	cfg := testConfig(c.ListenAddrs(), "g-debug", []string{"in"})
-	cfg.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cl := newClient(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	defer cl.Close(ctx)
-	if _, err := cl.Poll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := buf.String(); !strings.Contains(got, `level=DEBUG msg="franz-go: `) {
-		t.Fatalf("no franz-go debug line in a debug-level log:\n%.2000s", got)
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the client's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func offsets(recs []processor.Record) []int64 {
