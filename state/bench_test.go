@@ -124,11 +124,17 @@ func (f *benchFixture) update(rnd *rand.Rand, i int, create bool) Update {
 	return u
 }
 
-func (f *benchFixture) write(ctx context.Context, rnd *rand.Rand, idx []int, create bool) (int, error) {
+// updates is one update per lead of idx.
+func (f *benchFixture) updates(rnd *rand.Rand, idx []int, create bool) []Update {
 	us := make([]Update, len(idx))
 	for k, i := range idx {
 		us[k] = f.update(rnd, i, create)
 	}
+	return us
+}
+
+func (f *benchFixture) write(ctx context.Context, rnd *rand.Rand, idx []int, create bool) (int, error) {
+	us := f.updates(rnd, idx, create)
 	res, err := f.st.Write(ctx, us)
 	if err != nil {
 		return 0, err
@@ -257,10 +263,7 @@ func BenchmarkEncodeWrites500(b *testing.B) {
 	if _, err := f.write(context.Background(), f.rnd, idx, true); err != nil {
 		b.Fatal(err)
 	}
-	us := make([]Update, len(idx))
-	for k, i := range idx {
-		us[k] = f.update(f.rnd, i, false)
-	}
+	us := f.updates(f.rnd, idx, false)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -329,11 +332,7 @@ return out`
 					n += k
 					continue
 				}
-				us := make([]Update, len(idx))
-				for k, i := range idx {
-					us[k] = f.update(f.rnd, i, false)
-				}
-				groups, bufs, err := f.st.encodeWrites(us)
+				groups, bufs, err := f.st.encodeWrites(f.updates(f.rnd, idx, false))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -363,9 +364,9 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *wr
 	if len(n.offsets) > 1 {
 		slices.SortFunc(n.offsets, func(a, b offsetEntry) int {
 			if a.topic != b.topic {
-				return cmpU(a.topic, b.topic)
+				return cmp.Compare(a.topic, b.topic)
 			}
-			return cmpU(a.partition, b.partition)
+			return cmp.Compare(a.partition, b.partition)
 		})
 	}
 	n.identities = unionStrings(base.identities, u.Identities)
@@ -495,16 +496,6 @@ func (a *writeArena) offsets(n int) []offsetEntry {
 	return out
 }
 
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func dedupe(xs []string) []string {
 	if len(xs) < 2 {
 		return xs
@@ -584,12 +575,11 @@ type groupOut struct {
 // a node without the script are sent again with EVAL (a second round trip,
 // only after a restart, failover or SCRIPT FLUSH).
 func (s *Store) runWrites(ctx context.Context, groups [][]*pendingWrite) ([]groupOut, error) {
-	argsOf := s.scriptArgs
 	outs := make([]groupOut, len(groups))
 	cmds := make([]*redis.Cmd, len(groups))
 	_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
 		for i, g := range groups {
-			keys, args := argsOf(g)
+			keys, args := s.scriptArgs(g)
 			cmds[i] = writeLua.EvalSha(ctx, p, keys, args...)
 		}
 	})
@@ -622,7 +612,7 @@ func (s *Store) runWrites(ctx context.Context, groups [][]*pendingWrite) ([]grou
 		rcmds := make([]*redis.Cmd, len(retry))
 		_, _ = s.pipelined(ctx, func(p redis.Pipeliner) {
 			for j, i := range retry {
-				keys, args := argsOf(groups[i])
+				keys, args := s.scriptArgs(groups[i])
 				rcmds[j] = writeLua.Eval(ctx, p, keys, args...)
 			}
 		})
