@@ -75,7 +75,8 @@ type batch struct {
 	// tombsInto lists, per lead, the loaded tombstones that name it (this
 	// apply round's view).
 	tombsInto map[string][]string
-	done      []*leadWork // leads written in this cycle
+	done      []*leadWork    // leads written in this cycle
+	doneAt    map[string]int // lead id → its index in done
 	dead      []deadLetterCount
 	tr        *batchTrace // tracing.go: nil when tracing is off
 }
@@ -707,12 +708,14 @@ func (b *batch) write(ctx context.Context, works []*leadWork) ([]string, error) 
 // markDone records a written lead, once: a lead written again in a later
 // round replaces its earlier entry, so its outbox is produced once.
 func (b *batch) markDone(w *leadWork) {
-	for i, d := range b.done {
-		if d.id == w.id {
-			b.done[i] = w
-			return
-		}
+	if i, ok := b.doneAt[w.id]; ok {
+		b.done[i] = w
+		return
 	}
+	if b.doneAt == nil {
+		b.doneAt = make(map[string]int, len(b.items))
+	}
+	b.doneAt[w.id] = len(b.done)
 	b.done = append(b.done, w)
 }
 

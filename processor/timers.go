@@ -105,10 +105,6 @@ func (b *batch) sweepTimers(ctx context.Context) error {
 }
 
 func (b *batch) isDone(id string) bool {
-	for _, w := range b.done {
-		if w.id == id {
-			return true
-		}
-	}
-	return false
+	_, ok := b.doneAt[id]
+	return ok
 }
