@@ -70,10 +70,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if bd := sc.Breakdown; bd != nil && bd.Batches > 0 {
 			fmt.Fprintf(&b, "\n%s: %d batches (%.0f records each), processing %.0f%% of the wall time", sc.Name, bd.Batches,
 				float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/10/sc.Seconds)
-			for _, op := range bd.ops() {
-				t := bd.Store[op]
-				fmt.Fprintf(&b, "; %s %d× %.1f ms", op, t.Count, t.Millis/float64(max(t.Count, 1)))
-			}
+			writeOps(&b, bd)
+		}
+		if bd := sc.LatencyBreakdown; bd != nil && bd.Batches > 0 {
+			fmt.Fprintf(&b, "\n%s at half rate: %d batches (%.0f records each), %.1f ms each", sc.Name, bd.Batches,
+				float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/float64(bd.Batches))
+			writeOps(&b, bd)
 		}
 	}
 	b.WriteString("\n")
@@ -86,6 +88,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, fixTable(b.String()))
 	return err
+}
+
+// writeOps appends each store round trip's count and mean time.
+func writeOps(b *strings.Builder, bd *Breakdown) {
+	for _, op := range bd.ops() {
+		t := bd.Store[op]
+		fmt.Fprintf(b, "; %s %d× %.1f ms", op, t.Count, t.Millis/float64(max(t.Count, 1)))
+	}
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }

@@ -76,8 +76,11 @@ type ScenarioResult struct {
 	// RedisCommandsPerEvent is Redis total_commands_processed growth per event.
 	RedisCommandsPerEvent float64 `json:"redis_commands_per_event"`
 
-	// Breakdown is where a leadscore scenario's throughput phase spent its time.
-	Breakdown *Breakdown `json:"breakdown,omitempty"`
+	// Breakdown is where a leadscore scenario's throughput phase spent its time;
+	// LatencyBreakdown the same for its latency phase, whose batches are small:
+	// what an event waits for after its poll.
+	Breakdown        *Breakdown `json:"breakdown,omitempty"`
+	LatencyBreakdown *Breakdown `json:"latency_breakdown,omitempty"`
 
 	ids map[string]string // stage-change id → "lead from→to at time (cause)", for Agreement
 }
@@ -443,6 +446,10 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 			return nil, run.why(err)
 		}
 		sr.Latency = lat
+		if lw, ok := w.(*leadscoreWorker); ok {
+			b := lw.obs.take()
+			sr.LatencyBreakdown = &b
+		}
 	}
 	sr.PeakRSS = peakRSS()
 	stopped = true
