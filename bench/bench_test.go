@@ -146,6 +146,8 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("%s: latency percentiles out of order: %+v", name, l)
 		case !near(l.OfferedRate, s.EventsPerSec/2):
 			t.Errorf("%s: offered %v events/s, want half of %v", name, l.OfferedRate, s.EventsPerSec)
+		case l.CPUPerMillion <= 0:
+			t.Errorf("%s: no CPU time counted in the latency phase", name)
 		}
 		if name == Ceiling {
 			if s.Outputs != events || s.RedisCommandsPerEvent != 0 {

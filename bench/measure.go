@@ -123,6 +123,10 @@ type Latency struct {
 	// Kept says whether the scenario kept up: every offered event was committed
 	// within a few seconds of the last one being produced.
 	Kept bool `json:"kept_up"`
+	// CPUPerMillion is this process's CPU seconds per million events offered,
+	// from the first produce to the last commit: with small fetches and batches
+	// each event costs more than in the throughput phase.
+	CPUPerMillion float64 `json:"cpu_s_per_million"`
 }
 
 func summarise(l *Latency, ds []time.Duration) {

@@ -72,9 +72,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 				float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/10/sc.Seconds)
 			writeOps(&b, bd)
 		}
-		if bd := sc.LatencyBreakdown; bd != nil && bd.Batches > 0 {
-			fmt.Fprintf(&b, "\n%s at half rate: %d batches (%.0f records each), %.1f ms each", sc.Name, bd.Batches,
-				float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/float64(bd.Batches))
+		if bd := sc.LatencyBreakdown; bd != nil && bd.Batches > 0 && sc.Latency != nil {
+			fmt.Fprintf(&b, "\n%s at half rate: %.1f CPU s/M ev; %d batches (%.0f records each), %.1f ms each", sc.Name,
+				sc.Latency.CPUPerMillion, bd.Batches, float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/float64(bd.Batches))
 			writeOps(&b, bd)
 		}
 	}

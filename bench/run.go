@@ -498,6 +498,7 @@ func runLatency(ctx context.Context, env *scenarioEnv, t processor.Topics, group
 			})
 		}
 	}()
+	c0 := cputime.Now()
 	p0 := time.Now()
 	for i := 0; i < n; {
 		due := min(n, int(rate*time.Since(p0).Seconds())+1)
@@ -536,6 +537,7 @@ func runLatency(ctx context.Context, env *scenarioEnv, t processor.Topics, group
 			return nil, err
 		}
 	}
+	lat.CPUPerMillion = (cputime.Now() - c0).Seconds() * 1e6 / float64(n)
 	time.Sleep(300 * time.Millisecond) // outputs are produced before the commit; let the reader see the last
 	stopReader()
 	wg.Wait()
