@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -35,6 +36,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negative events", Config{RedisAddr: "x:1", Events: -1}, "events must be positive"},
 		{"too many partitions", Config{RedisAddr: "x:1", Partitions: 5000}, "partitions must be within"},
 		{"negative linger", Config{RedisAddr: "x:1", ProducerLinger: -time.Millisecond}, "must not be negative"},
+		{"fixed latency rate", Config{RedisAddr: "x:1", LatencyRate: 20000}, ""},
+		{"negative offer linger", Config{RedisAddr: "x:1", OfferLinger: -time.Millisecond}, "must not be negative"},
+		{"negative latency rate", Config{RedisAddr: "x:1", LatencyRate: -1}, "latency rate must be"},
+		{"infinite latency rate", Config{RedisAddr: "x:1", LatencyRate: math.Inf(1)}, "latency rate must be"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -198,7 +203,7 @@ func TestRunTiny(t *testing.T) {
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range append(Scenarios(), "| scenario ", "× ceiling", "p99 ms", "Redis B/lead", "franz-go vs naive", "kafka-go at half rate: ") {
+	for _, want := range append(Scenarios(), "| scenario ", "× ceiling", "p99 ms", "Redis B/lead", "franz-go vs naive", "kafka-go latency phase at ") {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -213,6 +218,32 @@ func TestRunTiny(t *testing.T) {
 	}
 	if len(back.Scenarios) != 4 || back.Scenarios[2].EventsPerSec != res.Scenarios[2].EventsPerSec {
 		t.Errorf("JSON does not round-trip: %s", js.String())
+	}
+}
+
+// TestFixedLatencyRate offers the latency phase at the given rate, not at half
+// the measured one, and says so in the setup line.
+func TestFixedLatencyRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a Kafka scenario end to end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{Events: 2000, Leads: 200, Partitions: 1, Scenarios: []string{Ceiling},
+		LatencyEvents: 500, LatencyDuration: 500 * time.Millisecond, LatencyRate: 777, OfferLinger: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := res.Scenarios[0].Latency
+	if l == nil || l.OfferedRate != 777 || l.Events != 388 || l.Samples == 0 {
+		t.Fatalf("latency phase %+v, want 388 events offered at 777/s (for 0.5 s), timed", l)
+	}
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "latency phases at 777 events/s, offered with 1ms linger") {
+		t.Errorf("the setup line does not give the fixed rate:\n%s", table.String())
 	}
 }
 
@@ -236,7 +267,7 @@ func TestNaiveAgreesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := openCluster(nil)
+	cl, err := openCluster(nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 )
@@ -54,6 +55,17 @@ type Config struct {
 	// LatencyDuration is how long each scenario is fed at half its measured
 	// rate to measure latency (0: default; negative: no latency phase).
 	LatencyDuration time.Duration
+	// LatencyRate, when positive, is the offered rate of every latency phase,
+	// events/s, instead of half each scenario's measured rate: knobs and
+	// builds compare at the same load, whatever the throughput phase measured
+	// on a noisy machine.
+	LatencyRate float64
+	// OfferLinger is the linger of the producer that offers the latency
+	// phases' events (default 0: each event is sent at once). The offering
+	// producer shares this machine's CPU with the processor, which real
+	// senders do not; a linger makes its requests fewer and cheaper, and the
+	// latency measured, which starts before the produce call, includes it.
+	OfferLinger time.Duration
 	// Seed makes the history (journeys).
 	Seed int64
 	// Partitions per topic (default 6).
@@ -133,6 +145,9 @@ func (c *Config) Validate() error {
 	if c.LatencyEvents < 0 {
 		errs = append(errs, fmt.Errorf("latency events must not be negative, got %d", c.LatencyEvents))
 	}
+	if c.LatencyRate < 0 || math.IsNaN(c.LatencyRate) || math.IsInf(c.LatencyRate, 0) {
+		errs = append(errs, fmt.Errorf("latency rate must be a positive number of events/s or 0 (half the measured rate), got %v", c.LatencyRate))
+	}
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		errs = append(errs, fmt.Errorf("partitions must be within 1..1024, got %d", c.Partitions))
 	}
@@ -151,8 +166,8 @@ func (c *Config) Validate() error {
 	if c.RedisAddr == "" && !c.AllowMiniredis && (seen[Naive] || seen[FranzGo] || seen[KafkaGo] || c.Soak > 0) {
 		errs = append(errs, errors.New("no Redis given: pass a real Redis address (miniredis is not a meaningful benchmark)"))
 	}
-	if c.MaxPollRecords < 0 || c.FetchMaxWait < 0 || c.ProducerLinger < 0 {
-		errs = append(errs, errors.New("max poll records, fetch max wait and linger must not be negative"))
+	if c.MaxPollRecords < 0 || c.FetchMaxWait < 0 || c.ProducerLinger < 0 || c.OfferLinger < 0 {
+		errs = append(errs, errors.New("max poll records, fetch max wait and lingers must not be negative"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("bench: invalid config: %w", errors.Join(errs...))

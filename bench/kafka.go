@@ -25,11 +25,11 @@ type cluster struct {
 	brokers []string
 	fake    *kfake.Cluster // nil with outside brokers
 	prod    *kgo.Client    // bulk producer (linger) for backlogs
-	live    *kgo.Client    // producer without linger for the latency phase
+	live    *kgo.Client    // producer of the latency phases (Config.OfferLinger)
 	adm     *kadm.Client
 }
 
-func openCluster(brokers []string) (*cluster, error) {
+func openCluster(brokers []string, offerLinger time.Duration) (*cluster, error) {
 	c := &cluster{brokers: brokers}
 	if len(brokers) == 0 {
 		// kfake keeps each partition's log in in-memory segment files that grow
@@ -50,7 +50,7 @@ func openCluster(brokers []string) (*cluster, error) {
 		c.close()
 		return nil, fmt.Errorf("bench: kafka producer: %w", err)
 	}
-	c.live, err = kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ProducerLinger(0),
+	c.live, err = kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ProducerLinger(offerLinger),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
 		c.close()

@@ -26,6 +26,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %s, %d CPUs (GOMAXPROCS %d), %d MB, %s, %s\n", m.CPU, m.CPUs, m.GOMAXPROCS, m.MemoryMB, m.OS, m.Go)
 	fmt.Fprintf(&b, "kafka: %s; redis: %s\n", m.Kafka, m.Redis)
 	fmt.Fprintf(&b, "data: %d events (avg %.0f B) from %d people, %d partitions per topic, seed %d", s.Events, s.AvgEventBytes, s.People, s.Partitions, s.Seed)
+	if s.LatencyRate > 0 {
+		fmt.Fprintf(&b, "; latency phases at %.0f events/s", s.LatencyRate)
+	}
+	if s.OfferLinger != "" {
+		fmt.Fprintf(&b, ", offered with %s linger", s.OfferLinger)
+	}
 	if s.Lanes > 0 {
 		fmt.Fprintf(&b, "; %d lanes (leadscore and ceiling)", s.Lanes)
 	}
@@ -73,8 +79,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 			writeOps(&b, bd)
 		}
 		if bd := sc.LatencyBreakdown; bd != nil && bd.Batches > 0 && sc.Latency != nil {
-			fmt.Fprintf(&b, "\n%s at half rate: %.1f CPU s/M ev; %d batches (%.0f records each), %.1f ms each", sc.Name,
-				sc.Latency.CPUPerMillion, bd.Batches, float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/float64(bd.Batches))
+			fmt.Fprintf(&b, "\n%s latency phase at %.0f events/s: %.1f CPU s/M ev; %d batches (%.0f records each), %.1f ms each", sc.Name,
+				sc.Latency.OfferedRate, sc.Latency.CPUPerMillion, bd.Batches, float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/float64(bd.Batches))
 			writeOps(&b, bd)
 		}
 	}

@@ -112,6 +112,7 @@ type Machine struct {
 type Setup struct {
 	Events         int     `json:"events"`
 	LatencyEvents  int     `json:"latency_events"`
+	LatencyRate    float64 `json:"latency_rate,omitempty"` // fixed offered rate (0: half of each scenario's)
 	People         int64   `json:"people"`
 	AvgEventBytes  float64 `json:"avg_event_bytes"`
 	Partitions     int     `json:"partitions"`
@@ -120,6 +121,7 @@ type Setup struct {
 	MaxPollRecords int     `json:"max_poll_records,omitempty"`
 	FetchMaxWait   string  `json:"fetch_max_wait,omitempty"`
 	ProducerLinger string  `json:"producer_linger,omitempty"`
+	OfferLinger    string  `json:"offer_linger,omitempty"`
 	Compression    string  `json:"compression,omitempty"`
 }
 
@@ -172,7 +174,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Setup = Setup{Events: cfg.Events, LatencyEvents: latencyEvents, People: data.people,
+	res.Setup = Setup{Events: cfg.Events, LatencyEvents: latencyEvents, LatencyRate: cfg.LatencyRate, People: data.people,
 		AvgEventBytes: float64(data.bytes) / float64(cfg.Events), Partitions: cfg.Partitions, Lanes: cfg.Lanes, Seed: cfg.Seed,
 		MaxPollRecords: cfg.MaxPollRecords, Compression: cfg.Compression}
 	if cfg.FetchMaxWait > 0 {
@@ -181,8 +183,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.ProducerLinger > 0 {
 		res.Setup.ProducerLinger = cfg.ProducerLinger.String()
 	}
+	if cfg.OfferLinger > 0 {
+		res.Setup.OfferLinger = cfg.OfferLinger.String()
+	}
 
-	cl, err := openCluster(cfg.Brokers)
+	cl, err := openCluster(cfg.Brokers, cfg.OfferLinger)
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +446,11 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		}
 	}
 	if cfg.LatencyDuration > 0 && len(data.latency()) > 0 {
-		lat, err := runLatency(ctx, env, t, group, data, sr.EventsPerSec/2, run.done)
+		rate := sr.EventsPerSec / 2
+		if cfg.LatencyRate > 0 {
+			rate = cfg.LatencyRate
+		}
+		lat, err := runLatency(ctx, env, t, group, data, rate, run.done)
 		if err != nil {
 			return nil, run.why(err)
 		}

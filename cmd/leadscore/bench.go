@@ -25,6 +25,8 @@ type benchCmd struct {
 	Leads          int           `default:"20000" help:"People arriving per year of simulated history (the full run: 100000)."`
 	LatencyEvents  int           `help:"Most events fed in each latency phase (default: events/2)."`
 	LatencyFor     time.Duration `name:"latency-duration" default:"5s" help:"How long each scenario is fed at half its measured rate to measure latency (0: skip)."`
+	LatencyRate    float64       `help:"Offer every latency phase this many events/s instead of half each scenario's measured rate (to compare knobs or builds at the same load)."`
+	OfferLinger    time.Duration `help:"Linger of the producer that offers the latency phases' events (0: each sent at once; the latency measured includes it)."`
 	Partitions     int           `default:"6" help:"Partitions per topic."`
 	Seed           int64         `default:"1" help:"Seed of the generated history."`
 	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go" help:"Scenarios to run, in this order: ceiling, naive, franz-go, kafka-go."`
@@ -47,7 +49,7 @@ func (c *benchCmd) Run(e *env) error {
 		c.LatencyFor = -1 // bench.Config: negative skips the latency phase
 	}
 	cfg := bench.Config{Brokers: c.Brokers, RedisAddr: c.RedisAddr, AllowMiniredis: c.AllowMiniredis, Events: c.Events,
-		Leads: c.Leads, LatencyEvents: c.LatencyEvents, LatencyDuration: c.LatencyFor, Seed: c.Seed, Partitions: c.Partitions,
+		Leads: c.Leads, LatencyEvents: c.LatencyEvents, LatencyDuration: c.LatencyFor, LatencyRate: c.LatencyRate, OfferLinger: c.OfferLinger, Seed: c.Seed, Partitions: c.Partitions,
 		Scenarios: c.Scenarios, Lanes: c.Lanes, MaxPollRecords: c.MaxPollRecords, FetchMaxWait: c.FetchMaxWait, ProducerLinger: c.Linger,
 		Compression: c.Compression, Soak: c.Soak, SoakSample: c.SoakSample}
 	if c.Rules != "" {
