@@ -61,8 +61,8 @@ type Config struct {
 	// on a noisy machine.
 	LatencyRate float64
 	// OfferLinger is the linger of the producer that offers the latency
-	// phases' and the soak's events (default 0: each event is sent at once). The offering
-	// producer shares this machine's CPU with the processor, which real
+	// phases' and the soak's events (default 0: each event is sent at once).
+	// That producer shares this machine's CPU with the processor, which real
 	// senders do not; a linger makes its requests fewer and cheaper, and the
 	// latency measured, which starts before the produce call, includes it.
 	OfferLinger time.Duration

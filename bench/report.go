@@ -26,11 +26,13 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %s, %d CPUs (GOMAXPROCS %d), %d MB, %s, %s\n", m.CPU, m.CPUs, m.GOMAXPROCS, m.MemoryMB, m.OS, m.Go)
 	fmt.Fprintf(&b, "kafka: %s; redis: %s\n", m.Kafka, m.Redis)
 	fmt.Fprintf(&b, "data: %d events (avg %.0f B) from %d people, %d partitions per topic, seed %d", s.Events, s.AvgEventBytes, s.People, s.Partitions, s.Seed)
-	if s.LatencyRate > 0 {
+	switch {
+	case s.LatencyRate > 0 && s.OfferLinger != "":
+		fmt.Fprintf(&b, "; latency phases at %.0f events/s, offered with %s linger", s.LatencyRate, s.OfferLinger)
+	case s.LatencyRate > 0:
 		fmt.Fprintf(&b, "; latency phases at %.0f events/s", s.LatencyRate)
-	}
-	if s.OfferLinger != "" {
-		fmt.Fprintf(&b, ", offered with %s linger", s.OfferLinger)
+	case s.OfferLinger != "":
+		fmt.Fprintf(&b, "; latency phases offered with %s linger", s.OfferLinger)
 	}
 	if s.Lanes > 0 {
 		fmt.Fprintf(&b, "; %d lanes (leadscore and ceiling)", s.Lanes)
