@@ -20,6 +20,7 @@ type item struct {
 	ev     scoring.Event
 	src    string   // state.SourceKey(topic, partition)
 	keys   []string // itemKeys of ev, computed once
+	nid    int      // keys[:nid] are ev.Identity.Keys(), for scoring.ResolveKeys
 	lead   string
 	absorb []string
 	index  []string
@@ -179,7 +180,7 @@ func (b *batch) decode(recs []Record) {
 		}
 		slab = append(slab, item{rec: r, ev: ev, src: lastSrc})
 		it := &slab[len(slab)-1]
-		it.keys = itemKeys(&it.ev)
+		it.keys, it.nid = itemKeys(&it.ev)
 		b.items = append(b.items, it)
 	}
 }
@@ -215,17 +216,19 @@ func (b *batch) identityKeys() []string {
 	return keys
 }
 
-// itemKeys lists the identity keys and lead id an event names.
-func itemKeys(ev *scoring.Event) []string {
+// itemKeys lists the identity keys and lead id an event names; the first n
+// are its Identity.Keys().
+func itemKeys(ev *scoring.Event) (keys []string, n int) {
 	id := &ev.Identity
-	keys := id.Keys()
+	keys = id.Keys()
+	n = len(keys)
 	if ev.Kind == "alias" && id.PreviousID != "" {
 		keys = append(keys, scoring.PrefixAnon+id.PreviousID, scoring.PrefixUser+id.PreviousID)
 	}
 	if id.LeadID != "" {
 		keys = append(keys, id.LeadID)
 	}
-	return keys
+	return keys, n
 }
 
 // resolveAndLoad asks the identity index where every identity points (one round
@@ -285,7 +288,7 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 		return "", false
 	}
 	for _, it := range b.items {
-		res := scoring.Resolve(&it.ev, lookup)
+		res := scoring.ResolveKeys(&it.ev, it.keys[:it.nid], lookup)
 		if res.Lead == "" {
 			continue // the decoder guarantees an identity; defensive
 		}
