@@ -41,6 +41,7 @@ type Decoder struct {
 	hashBuf  []byte            // input of the payload hash
 	props    scoring.Props     // properties or traits being built
 	interned map[string]string // flattened property keys shared between events
+	common   map[string]string // field and property values shared between events (intern)
 }
 
 // NewDecoder returns a Decoder with opts; zero fields take their defaults. It fails
@@ -50,7 +51,7 @@ func NewDecoder(opts Options) (*Decoder, error) {
 		return nil, fmt.Errorf("events: invalid options: %w", err)
 	}
 	opts.setDefaults()
-	return &Decoder{opts: opts, interned: make(map[string]string)}, nil
+	return &Decoder{opts: opts, interned: make(map[string]string), common: make(map[string]string)}, nil
 }
 
 // Options returns the options in force, defaults applied.

@@ -167,9 +167,9 @@ func (d *Decoder) email(o *fastjson.Object, payload []byte, ev *scoring.Event) e
 	ev.Kind = kind
 	ev.Time = t
 	ev.Identity.Email = email
-	ev.URL = string(url)
+	ev.URL = d.intern(url)
 	ev.Path = urlPath(ev.URL)
-	ev.UserAgent = string(ua)
+	ev.UserAgent = d.intern(ua)
 	ev.Categories = cats
 	ev.MachineOpen = machine
 

@@ -49,7 +49,7 @@ func (d *Decoder) flattenValue(dst scoring.Props, v *fastjson.Value, depth int) 
 		}
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		dst = append(dst, scoring.Prop{Key: d.key(), Kind: scoring.PropString, Str: string(b)})
+		dst = append(dst, scoring.Prop{Key: d.key(), Kind: scoring.PropString, Str: d.intern(b)})
 	case fastjson.TypeNumber:
 		dst = append(dst, d.number(v))
 	case fastjson.TypeTrue:
@@ -74,6 +74,35 @@ func (d *Decoder) key() string {
 	return s
 }
 
+// maxCommon bounds the table of field values shared between events, and
+// maxCommonLen the length of a value it keeps.
+const (
+	maxCommon    = 4096
+	maxCommonLen = 256
+)
+
+// intern returns b as a string, shared with earlier events that carried the same
+// value: event names, pages, user agents and property values repeat across a
+// site's visitors, and a string per field per event was a fifth of a processor's
+// allocations. The table
+// starts over when full, so values that stop recurring make room for new ones.
+func (d *Decoder) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := d.common[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(s) <= maxCommonLen {
+		if len(d.common) >= maxCommon {
+			clear(d.common)
+		}
+		d.common[s] = s
+	}
+	return s
+}
+
 // number converts a JSON number into a Prop. Its text is the shortest decimal form
 // that reads back as the same float64, without an exponent between 1e-6 and 1e21
 // (as JavaScript prints numbers), so 420, 420.0 and 4.2e2 all read "420".
@@ -91,7 +120,7 @@ func (d *Decoder) number(v *fastjson.Value) scoring.Prop {
 	} else {
 		d.num = strconv.AppendFloat(d.num[:0], f, 'g', -1, 64)
 	}
-	p.Str = string(d.num)
+	p.Str = d.intern(d.num)
 	return p
 }
 

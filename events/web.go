@@ -205,12 +205,12 @@ func (d *Decoder) web(o *fastjson.Object, payload []byte, ev *scoring.Event) err
 	}
 	switch kind {
 	case "track":
-		ev.Name = string(event)
+		ev.Name = d.intern(event)
 	case "page", "screen":
 		if len(name) == 0 {
 			name = lenientString(props, "name")
 		}
-		ev.Name = string(name)
+		ev.Name = d.intern(name)
 	}
 
 	// A page call carries its page in properties; every call may carry it in context.page.
@@ -218,13 +218,13 @@ func (d *Decoder) web(o *fastjson.Object, payload []byte, ev *scoring.Event) err
 	if kind == "page" {
 		url, path, ref = lenientString(props, "url"), lenientString(props, "path"), lenientString(props, "referrer")
 	}
-	ev.URL = string(orElse(url, pageURL))
-	ev.Path = string(orElse(path, pagePath))
+	ev.URL = d.intern(orElse(url, pageURL))
+	ev.Path = d.intern(orElse(path, pagePath))
 	if ev.Path == "" {
 		ev.Path = urlPath(ev.URL)
 	}
-	ev.Referrer = string(orElse(ref, pageRef))
-	ev.UserAgent = string(ua)
+	ev.Referrer = d.intern(orElse(ref, pageRef))
+	ev.UserAgent = d.intern(ua)
 
 	// Top-level traits are the person's on identify, the account's on group.
 	var personTraits *fastjson.Object

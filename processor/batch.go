@@ -295,6 +295,7 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 		it.lead = b.followAll(res.Lead)
 		it.absorb = res.Absorb
 		it.index = res.Index
+		it.origins = make([]string, 0, 2*len(it.keys)) // one allocation, not one per growth
 		for _, k := range it.keys {
 			if l := idx[k]; l != "" {
 				it.origins = appendUnique(it.origins, l)
