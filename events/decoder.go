@@ -63,8 +63,9 @@ func (d *Decoder) Options() Options { return d.opts }
 // error and yields an error that is not an *Error.
 //
 // The returned Event shares no memory with payload or with the Decoder's buffers (only
-// immutable strings, such as property keys seen before): the caller may reuse payload
-// at once and keep the Event as long as it likes.
+// immutable strings shared between events, such as property keys and common values
+// seen before): the caller may reuse payload at once and keep the Event as long as it
+// likes.
 func (d *Decoder) Decode(src scoring.Source, payload []byte) (scoring.Event, error) {
 	if src > scoring.SourceFeedback {
 		return scoring.Event{}, fmt.Errorf("events: cannot decode source %d", src)

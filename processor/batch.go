@@ -261,7 +261,7 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 	// leadscore names leads by identity key instead, so such an answer means "not
 	// indexed". Normalise once: idx[k] is then "" or the lead the index names.
 	for _, k := range keys {
-		if l := idx[k]; l == state.HomeLeadID(k) {
+		if l := idx[k]; state.IsHomeLeadID(k, l) {
 			idx[k] = ""
 		} else if l != "" {
 			want[l] = true

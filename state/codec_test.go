@@ -122,6 +122,20 @@ func TestHomeLeadID(t *testing.T) {
 	if len(a) != 11 || a == b || a != HomeLeadID("email:a@example.com") || validLeadID(a) != nil {
 		t.Fatalf("home ids %q %q", a, b)
 	}
+	for _, c := range []struct {
+		identity, lead string
+		want           bool
+	}{
+		{"email:a@example.com", a, true},
+		{"email:b@example.com", a, false},
+		{"email:a@example.com", "email:a@example.com", false},
+		{"email:a@example.com", "anon:abcdef", false}, // a home id's length, another id
+		{"email:a@example.com", "", false},
+	} {
+		if got := IsHomeLeadID(c.identity, c.lead); got != c.want {
+			t.Errorf("IsHomeLeadID(%q, %q) = %v, want %v", c.identity, c.lead, got, c.want)
+		}
+	}
 }
 
 var errConnRefused error = syscall.ECONNREFUSED

@@ -164,3 +164,14 @@ func HomeLeadID(identity string) string {
 	d := identityDigest(identity)
 	return base64.RawURLEncoding.EncodeToString(d[:8])
 }
+
+// homeLeadIDLen is the length of every HomeLeadID.
+var homeLeadIDLen = base64.RawURLEncoding.EncodedLen(8)
+
+// IsHomeLeadID reports whether lead is identity's HomeLeadID, as Resolve
+// answers for an identity without an index entry. It hashes the identity
+// only when lead has a home id's length, which a caller that names leads by
+// identity key (as leadscore's processor does) rarely meets.
+func IsHomeLeadID(identity, lead string) bool {
+	return len(lead) == homeLeadIDLen && lead == HomeLeadID(identity)
+}
