@@ -67,31 +67,40 @@ func (d *Decoder) Options() Options { return d.opts }
 // seen before): the caller may reuse payload at once and keep the Event as long as it
 // likes.
 func (d *Decoder) Decode(src scoring.Source, payload []byte) (scoring.Event, error) {
-	if src > scoring.SourceFeedback {
-		return scoring.Event{}, fmt.Errorf("events: cannot decode source %d", src)
-	}
-	root, err := d.parse(payload)
-	if err != nil {
-		return scoring.Event{}, err
-	}
-	if src == scoring.SourceUnknown {
-		if src, err = detect(root); err != nil {
-			return scoring.Event{}, err
-		}
-	}
 	var ev scoring.Event
-	switch src {
-	case scoring.SourceWeb:
-		err = d.web(root, payload, &ev)
-	case scoring.SourceEmail:
-		err = d.email(root, payload, &ev)
-	default:
-		err = d.feedback(root, payload, &ev)
-	}
-	if err != nil {
+	if err := d.DecodeInto(src, payload, &ev); err != nil {
 		return scoring.Event{}, err
 	}
 	return ev, nil
+}
+
+// DecodeInto is Decode writing into *ev, which it resets first: a caller that
+// keeps events in a slice of larger records decodes in place instead of
+// copying each Event (over 300 bytes) out and in again. On error *ev is left
+// partly written.
+func (d *Decoder) DecodeInto(src scoring.Source, payload []byte, ev *scoring.Event) error {
+	if src > scoring.SourceFeedback {
+		return fmt.Errorf("events: cannot decode source %d", src)
+	}
+	*ev = scoring.Event{}
+	root, err := d.parse(payload)
+	if err != nil {
+		return err
+	}
+	if src == scoring.SourceUnknown {
+		if src, err = detect(root); err != nil {
+			return err
+		}
+	}
+	switch src {
+	case scoring.SourceWeb:
+		err = d.web(root, payload, ev)
+	case scoring.SourceEmail:
+		err = d.email(root, payload, ev)
+	default:
+		err = d.feedback(root, payload, ev)
+	}
+	return err
 }
 
 // DecodeAny decodes a record whose source is not known, such as a line of a mixed

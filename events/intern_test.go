@@ -2,6 +2,9 @@ package events
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -58,5 +61,38 @@ func TestInternedValues(t *testing.T) {
 		if len(d.common) > maxCommon {
 			t.Fatalf("%d shared values after %d distinct pages, want at most %d", len(d.common), i+1, maxCommon)
 		}
+	}
+}
+
+// TestDecodeInto: decoding in place over a used Event gives exactly what Decode
+// gives, for every valid web example, and rejects what Decode rejects.
+func TestDecodeInto(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "schemas", "testdata", "web", "valid", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	d := newTestDecoder(t, Options{})
+	var into scoring.Event // reused: each decode must start from nothing
+	for _, f := range files {
+		payload, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := d.Decode(scoring.SourceWeb, payload)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := d.DecodeInto(scoring.SourceWeb, payload, &into); err != nil {
+			t.Fatalf("%s: DecodeInto: %v", f, err)
+		}
+		if !reflect.DeepEqual(into, want) {
+			t.Errorf("%s: DecodeInto gave\n%+v\nDecode gave\n%+v", filepath.Base(f), into, want)
+		}
+	}
+	bad := []byte(`{"type":"track","event":"Demo Requested"}`)
+	_, want := d.Decode(scoring.SourceWeb, bad)
+	got := d.DecodeInto(scoring.SourceWeb, bad, &into)
+	if want == nil || got == nil || got.Error() != want.Error() {
+		t.Errorf("DecodeInto error %v, Decode error %v: want the same rejection", got, want)
 	}
 }
