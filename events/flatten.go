@@ -84,8 +84,9 @@ const (
 // intern returns b as a string, shared with earlier events that carried the same
 // value: event names, pages, user agents and property values repeat across a
 // site's visitors, and a string per field per event was a fifth of a processor's
-// allocations. The table
-// starts over when full, so values that stop recurring make room for new ones.
+// allocations. Unlike the table of property keys (key), which a site's fixed set
+// fills once, this one starts over when full, so values that stop recurring make
+// room for new ones.
 func (d *Decoder) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""

@@ -853,13 +853,9 @@ func (b *batch) collectOutputs() {
 // at 1 M events: docs/performance.md, "Redis memory per lead").
 func (b *batch) ackOutbox(ctx context.Context) {
 	var ups []state.Update
-	byID := make(map[string]*leadWork, len(b.done))
-	for _, w := range b.done {
-		byID[w.id] = w
-	}
 	for _, w := range b.done {
 		if into := cmp.Or(w.into, w.written.MergedInto); into != "" && len(w.written.Data) > 0 {
-			if root := byID[into]; root != nil && slices.Contains(root.written.Absorbed, w.id) {
+			if i, ok := b.doneAt[into]; ok && slices.Contains(b.done[i].written.Absorbed, w.id) {
 				ups = append(ups, state.Update{Base: w.written})
 				continue
 			}
