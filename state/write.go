@@ -249,13 +249,13 @@ type writeBufs struct {
 
 var writePool = sync.Pool{New: func() any { return new(writeBufs) }}
 
-// slab returns n zero pending writes and room for n pointers.
+// slab returns n zero pending writes and room for n pointers. Pooled
+// buffers are zero already: release clears every entry a batch used.
 func (b *writeBufs) slab(n int) ([]pendingWrite, []*pendingWrite) {
 	if cap(b.pws) < n {
 		b.pws, b.pend = make([]pendingWrite, n), make([]*pendingWrite, n)
 	} else {
 		b.pws, b.pend = b.pws[:n], b.pend[:n]
-		clear(b.pws)
 	}
 	return b.pws, b.pend
 }
