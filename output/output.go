@@ -34,6 +34,10 @@ type StageChange struct {
 	EventTime      string                 `json:"event_time"`
 	ProcessedAt    string                 `json:"processed_at"`
 	ModelVersion   string                 `json:"model_version"`
+	// Late marks a change caused by a late event (scoring.Transition.Late).
+	// It is not part of the id: the same change decided on time or late is
+	// the same change.
+	Late bool `json:"late,omitempty"`
 }
 
 // Identities lists the ids a lead is known by.
@@ -104,6 +108,7 @@ func NewStageChange(e *scoring.Engine, lead string, ids Identities, tr *scoring.
 		EventTime:    FormatTime(tr.At),
 		ProcessedAt:  FormatTime(processedAt),
 		ModelVersion: e.Model().Version,
+		Late:         tr.Late,
 	}
 	if tr.Grade != 0 {
 		sc.Grade = string(tr.Grade)

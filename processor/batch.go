@@ -29,6 +29,7 @@ type item struct {
 	// before they were stitched into lead.
 	origins []string
 	outcome string // the last apply round's outcome, counted once committed
+	late    bool   // the last apply round found the event late for its lead
 }
 
 // leadWork is everything a batch does to one lead.
@@ -62,9 +63,12 @@ type deadLetterCount struct{ topic, reason string }
 
 // batch is the working set of one cycle.
 type batch struct {
-	p       *Processor
-	eng     *scoring.Engine
-	now     time.Time
+	p   *Processor
+	eng *scoring.Engine
+	now time.Time
+	// clock is the timer clock (Unix ms) at the batch's start: the instant
+	// deadlines written by this batch count from (clock.go).
+	clock   int64
 	items   []*item
 	outputs []Record // dead letters and stage changes to produce
 	loaded  map[string]state.Record
@@ -95,6 +99,14 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	b := &batch{p: p, eng: p.eng.Load(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
 		absorber: map[string]string{}, tr: bt}
 	b.decode(recs)
+	if len(recs) > 0 {
+		p.clock.polled(start)
+	}
+	// Each lead's events are applied in the canonical order, whatever order
+	// the partitions of the batch were fetched in: identities are resolved
+	// and stitched in that order too, as the oracle does.
+	slices.SortStableFunc(b.items, func(x, y *item) int { return scoring.CompareEvents(&x.ev, &y.ev) })
+	b.clock = p.timerClock()
 	// The previous batch's outbox acknowledgement ran during the poll and the
 	// decode; it must land before this batch loads leads it may rewrite.
 	p.waitAck()
@@ -105,9 +117,12 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 		if err := b.applyAndWrite(ctx); err != nil {
 			return err
 		}
+		for _, it := range b.items {
+			p.clock.applied(TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}, it.ev.Time)
+		}
 	}
 	if !p.nextTick.After(start) {
-		if err := b.sweepTimers(ctx); err != nil {
+		if err := b.sweepTimers(ctx, p.timerClock()); err != nil {
 			return err
 		}
 		p.nextTick = start.Add(p.cfg.TimerTick)
@@ -179,7 +194,7 @@ func (b *batch) decode(recs []Record) {
 			continue
 		}
 		if r.Topic != lastTopic || r.Partition != lastPart {
-			lastTopic, lastPart, lastSrc = r.Topic, r.Partition, state.SourceKey(r.Topic, r.Partition)
+			lastTopic, lastPart, lastSrc = r.Topic, r.Partition, state.SourceKey(b.p.cfg.source(r.Topic), r.Partition)
 		}
 		it.rec, it.src = r, lastSrc
 		it.keys, it.nid = itemKeys(&it.ev)
@@ -562,7 +577,7 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 		unfinished = nil
 		pending := w.st.Pending
 		out := b.eng.ApplyStitched(&w.st, absorbed, &it.ev)
-		it.outcome = out.Status.String()
+		it.outcome, it.late = out.Status.String(), out.Late
 		w.applied++
 		for _, s := range w.subs[nsubs:] {
 			w.idents = unionKeys(w.idents, s.idents)
@@ -592,7 +607,8 @@ func unionKeys(keys, more []string) []string {
 // stitched into this one since).
 func (b *batch) applied(w *leadWork, it *item) bool {
 	r := it.rec
-	if w.base.Applied(r.Topic, r.Partition, r.Offset) {
+	src := b.p.cfg.source(r.Topic)
+	if w.base.Applied(src, r.Partition, r.Offset) {
 		return true
 	}
 	for _, o := range it.origins {
@@ -606,7 +622,7 @@ func (b *batch) applied(w *leadWork, it *item) bool {
 			continue
 		}
 		for _, v := range via {
-			if v.Applied(r.Topic, r.Partition, r.Offset) {
+			if v.Applied(src, r.Partition, r.Offset) {
 				return true
 			}
 		}
@@ -761,7 +777,7 @@ func (b *batch) update(w *leadWork) (state.Update, error) {
 		}
 		up.MergedInto = into
 		if w.st.Pending > 0 {
-			up.Deadline = b.now.Add(b.p.cfg.OutboxRetry).UnixMilli()
+			up.Deadline = b.retryAt()
 		}
 		return up, nil
 	}
@@ -801,7 +817,7 @@ func (b *batch) update(w *leadWork) (state.Update, error) {
 func (b *batch) deadline(st *scoring.State) int64 {
 	next, ok := b.eng.NextChange(st)
 	if st.Pending > 0 {
-		retry := b.now.Add(b.p.cfg.OutboxRetry).UnixMilli()
+		retry := b.retryAt()
 		if !ok || retry < next {
 			return retry
 		}
@@ -810,6 +826,17 @@ func (b *batch) deadline(st *scoring.State) int64 {
 		return 0
 	}
 	return next
+}
+
+// retryAt is when a lead whose stage changes wait in its outbox is looked at
+// again by its timer. It counts on the timer clock, the one its timer is swept
+// by: during a backfill that clock runs on event time.
+func (b *batch) retryAt() int64 {
+	base := b.clock
+	if base == 0 {
+		base = b.now.UnixMilli()
+	}
+	return base + b.p.cfg.OutboxRetry.Milliseconds()
 }
 
 // collectOutputs turns every written lead's pending transitions into stage-change
@@ -895,6 +922,9 @@ func (b *batch) observe(recs []Record, start time.Time) {
 	for _, it := range b.items {
 		if it.outcome != "" {
 			o.Consumed(it.rec.Topic, it.outcome, 1)
+		}
+		if it.late {
+			o.Late(it.rec.Topic)
 		}
 	}
 	for _, w := range b.done {

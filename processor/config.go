@@ -46,6 +46,14 @@ type Config struct {
 	// Time-driven stage changes are emitted within about one tick of their due
 	// time. Default 1 s.
 	TimerTick time.Duration
+	// IdleTimeout is how long the input must have been quiet (no record
+	// polled, no partition lagging) before the wall clock, rather than the
+	// event time of the applied events, drives decay and inactivity timers.
+	// While events flow — a history load, a catch-up, live traffic — timers
+	// fire at the event-time watermark, so a backfill fires exactly the
+	// oracle's time-driven changes; a pause in a history load longer than this
+	// hands over to the wall clock. Default 30 s.
+	IdleTimeout time.Duration
 	// TimerLease is how long a claimed timer is held before it comes due again
 	// (if the processor crashed while handling it). Default 30 s.
 	TimerLease time.Duration
@@ -69,6 +77,11 @@ type Config struct {
 	// writer changed concurrently before giving up on them (they are then
 	// retried with the whole batch). Default 8.
 	MaxConflictRounds int
+	// Sources names, per input topic, the source its offsets are kept under in
+	// lead records (state.TopicEpochs): a topic recreated in Kafka restarts its
+	// offsets at 0 and must not have its new events taken for replays of the
+	// old ones. A topic not listed is its own source.
+	Sources map[string]string
 	// Version is reported in dead letters ("leadscore/<version>").
 	Version string
 	// Now is the clock (tests pass a controllable one). Default time.Now.
@@ -89,6 +102,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TimerTick <= 0 {
 		c.TimerTick = time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Second
 	}
 	if c.TimerLease <= 0 {
 		c.TimerLease = 30 * time.Second
@@ -123,6 +139,14 @@ func (c *Config) setDefaults() {
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
 	}
+}
+
+// source is the name topic's offsets are kept under (Config.Sources).
+func (c *Config) source(topic string) string {
+	if s, ok := c.Sources[topic]; ok {
+		return s
+	}
+	return topic
 }
 
 // Validate checks a configuration after defaults are applied.

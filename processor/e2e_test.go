@@ -90,6 +90,7 @@ type env struct {
 	eng     *scoring.Engine
 	clock   *clock
 	group   string
+	sources map[string]string // processor.Config.Sources of processors started from now on
 	crashed <-chan struct{}
 	restart func()
 	mr      *miniredis.Miniredis
@@ -156,7 +157,7 @@ func (e *env) start(b backend, wrap func(processor.Client) processor.Client) *pr
 		cl = wrap(cl)
 	}
 	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second}, cl, e.store, e.eng)
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Sources: e.sources}, cl, e.store, e.eng)
 	if err != nil {
 		e.t.Fatal(err)
 	}

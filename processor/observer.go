@@ -8,6 +8,9 @@ type Observer interface {
 	// Consumed counts input records by topic and outcome (applied, duplicate,
 	// ignored, replayed, dead_letter).
 	Consumed(topic, outcome string, n int)
+	// Late counts events applied late, by topic: earlier than the instant
+	// their lead had already been brought to by a later event or a timer.
+	Late(topic string)
 	// DeadLetter counts dead letters by reason code.
 	DeadLetter(reason string)
 	// Transition counts stage changes by from and to stage.
@@ -29,6 +32,7 @@ type nopObserver struct{}
 
 func (nopObserver) Consumed(string, string, int)         {}
 func (nopObserver) DeadLetter(string)                    {}
+func (nopObserver) Late(string)                          {}
 func (nopObserver) Transition(string, string)            {}
 func (nopObserver) Batch(int, time.Duration)             {}
 func (nopObserver) Latency(time.Duration)                {}

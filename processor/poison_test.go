@@ -107,6 +107,8 @@ func (o *countingObserver) Consumed(topic, outcome string, n int) {
 	o.mu.Unlock()
 }
 
+func (o *countingObserver) Late(string) {}
+
 func (o *countingObserver) DeadLetter(reason string) {
 	o.mu.Lock()
 	o.deadLetters[reason]++

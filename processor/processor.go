@@ -44,6 +44,9 @@ type Processor struct {
 	ackDone chan struct{}
 
 	tracing *tracing // tracing.go: nil unless SetTracing was called
+
+	// clock drives timers on event time (clock.go).
+	clock *eventClock
 }
 
 // New validates cfg and returns a processor. It does not contact Kafka or Redis.
@@ -59,7 +62,7 @@ func New(cfg Config, client Client, store Store, eng *scoring.Engine) (*Processo
 	if err != nil {
 		return nil, fmt.Errorf("processor: %w", err)
 	}
-	p := &Processor{cfg: cfg, client: client, store: store, dec: dec, notReady: "starting"}
+	p := &Processor{cfg: cfg, client: client, store: store, dec: dec, notReady: "starting", clock: newEventClock(cfg.Now())}
 	p.eng.Store(eng)
 	return p, nil
 }
@@ -133,6 +136,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	log.Info("processor stopped")
 	return nil
+}
+
+// timerClock is the instant timers fire up to now (clock.go), in Unix ms.
+func (p *Processor) timerClock() int64 {
+	var lag map[TopicPartition]int64
+	if lr, ok := p.client.(lagReporter); ok {
+		lag = lr.Lag()
+	}
+	return p.clock.at(p.cfg.Now(), p.client.Assigned(), lag, p.cfg.IdleTimeout)
 }
 
 // poll waits for records until the next timer tick.

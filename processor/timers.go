@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/leadscore/leadscore/scoring"
 )
 
 // ownedShards returns the timer shards this member sweeps: shard s belongs to the
@@ -34,12 +36,16 @@ func (p *Processor) ownedShards() []int {
 	return out
 }
 
-// sweepTimers claims the due timers of the owned shards and advances those leads
-// to now: decay regressions and inactivity steps fire, and stage changes left in an
-// outbox by a crash are produced. Their ids are deterministic (lead, move, due
-// instant), so a sweep repeated after a crash produces duplicates, never new ones.
-func (b *batch) sweepTimers(ctx context.Context) error {
-	now := b.now.UnixMilli()
+// sweepTimers claims the timers of the owned shards due by now (the timer clock,
+// clock.go: event time while events flow) and advances those leads change by
+// change up to now: decay regressions and inactivity steps fire, and stage
+// changes left in an outbox by a crash are produced. Their ids are
+// deterministic (lead, move, due instant), so a sweep repeated after a crash
+// produces duplicates, never new ones.
+func (b *batch) sweepTimers(ctx context.Context, now int64) error {
+	if now <= 0 {
+		return nil // no clock yet: nothing read, and not idle long enough
+	}
 	t0 := time.Now()
 	due, err := b.p.store.ClaimDueShards(ctx, b.p.ownedShards(), now, b.p.cfg.TimerLease, b.p.cfg.TimerBatch)
 	b.p.cfg.Observer.StoreRoundTrip("claim", time.Since(t0))
@@ -80,7 +86,7 @@ func (b *batch) sweepTimers(ctx context.Context) error {
 				continue
 			}
 			w := &leadWork{id: id, base: r, st: st}
-			fired[id] = len(b.eng.Advance(&w.st, now))
+			fired[id] = b.advanceDue(&w.st, now)
 			works = append(works, w)
 		}
 		retry, err := b.write(ctx, works)
@@ -102,6 +108,25 @@ func (b *batch) sweepTimers(ctx context.Context) error {
 	}
 	b.p.cfg.Observer.Timers(len(due), n)
 	return nil
+}
+
+// advanceDue fires the lead's time-driven changes due by now, each at its own
+// instant, and leaves the state expressed at the last of them rather than at
+// now: an event of the lead between that instant and now is then not late,
+// and the state goes through exactly the steps the oracle's does when it
+// meets the lead's next event. It returns the number of stage changes fired.
+func (b *batch) advanceDue(st *scoring.State, now int64) int {
+	fired := 0
+	last := int64(-1)
+	for guard := 0; guard < 64; guard++ {
+		due, ok := b.eng.NextChange(st)
+		if !ok || due > now || due <= last {
+			break
+		}
+		last = due
+		fired += len(b.eng.Advance(st, due))
+	}
+	return fired
 }
 
 func (b *batch) isDone(id string) bool {

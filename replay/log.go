@@ -3,8 +3,10 @@ package replay
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/leadscore/leadscore/events"
@@ -26,6 +28,17 @@ type LeadLine struct {
 	Contributions []scoring.Contribution `json:"contributions"`
 	At            string                 `json:"at"`
 	ModelVersion  string                 `json:"model_version"`
+}
+
+// ErrAtBeforeLog is returned by ScoreLog when LogOptions.At is earlier than the
+// log's last event: a state "at" an instant before its own events would be
+// mislabelled.
+var ErrAtBeforeLog = errors.New("replay: the requested instant is before the log's last event")
+
+// SortCanonical sorts events into the order every lead's events are applied in
+// (scoring.CompareEvents), keeping the log's order among equal events.
+func SortCanonical(evs []scoring.Event) {
+	slices.SortStableFunc(evs, func(a, b scoring.Event) int { return scoring.CompareEvents(&a, &b) })
 }
 
 // LogStats counts what ScoreLog did.
@@ -68,6 +81,11 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 			werr = err
 		}
 	}
+	// The log is read whole, then applied in the canonical order
+	// (scoring.CompareEvents): the result does not depend on how the lines of
+	// a mixed log were interleaved, exactly as the live processor's does not
+	// depend on the order Kafka delivered them in.
+	var evs []scoring.Event
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64*1024), 2*1024*1024)
 	latest := int64(0)
@@ -87,23 +105,30 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 			}
 			continue
 		}
+		evs = append(evs, ev)
+		if ev.Time > latest {
+			latest = ev.Time
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return st, fmt.Errorf("reading events: line %d: %w", line+1, err)
+	}
+	if at != 0 && at < latest {
+		return st, fmt.Errorf("%w: --at %s is before the log's last event (%s)", ErrAtBeforeLog, output.FormatTime(at), output.FormatTime(latest))
+	}
+	SortCanonical(evs)
+	for i := range evs {
 		st.Events++
-		res := r.Apply(&ev)
+		res := r.Apply(&evs[i])
 		switch res.Outcome.Status {
 		case scoring.Duplicate:
 			st.Duplicates++
 		case scoring.Ignored:
 			st.Ignored++
 		}
-		if ev.Time > latest {
-			latest = ev.Time
-		}
 		if werr != nil {
 			return st, werr
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return st, fmt.Errorf("reading events: line %d: %w", line+1, err)
 	}
 	if at == 0 {
 		at = latest

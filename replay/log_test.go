@@ -2,11 +2,13 @@ package replay_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -162,5 +164,68 @@ func TestStrictStopsAtFirstBadLine(t *testing.T) {
 	var de *events.Error
 	if !errors.As(err, &de) || de.Reason != events.ReasonMissingIdentity {
 		t.Fatalf("strict error %v, want missing_identity", err)
+	}
+}
+
+// The oracle applies a log in the canonical order (event time, then source):
+// however the lines of a mixed log are interleaved — web, e-mail and feedback
+// exported separately and concatenated, or shuffled — its output is the same.
+func TestScoreLogIsIndependentOfLineOrder(t *testing.T) {
+	var raw []byte
+	for _, name := range []string{"testdata/story1-engaged.jsonl", "testdata/story2-lapsed.jsonl"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(append(raw, b...), '\n')
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	score := func(ls []string) string {
+		var out bytes.Buffer
+		if _, err := replay.ScoreLog(engine(t), strings.NewReader(strings.Join(ls, "\n")), &out, replay.LogOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	want := score(lines)
+	if strings.Count(want, `"type":"stage_change"`) < 3 {
+		t.Fatalf("stories too small to mean anything:\n%s", want)
+	}
+	reversed := slices.Clone(lines)
+	slices.Reverse(reversed)
+	bySource := slices.Clone(lines) // e-mail lines first, then the rest: two exports concatenated
+	slices.SortStableFunc(bySource, func(a, b string) int {
+		return cmp.Compare(boolInt(!strings.Contains(a, "sg_event_id")), boolInt(!strings.Contains(b, "sg_event_id")))
+	})
+	for name, ls := range map[string][]string{"reversed": reversed, "by-source": bySource} {
+		if got := score(ls); got != want {
+			t.Errorf("%s: output differs from the log in order:\n got %s\nwant %s", name, got, want)
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// A state "at" an instant before the log's own events would be mislabelled:
+// ScoreLog refuses it.
+func TestScoreLogRefusesAtBeforeTheLog(t *testing.T) {
+	f, err := os.Open("testdata/story1-engaged.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = replay.ScoreLog(engine(t), f, &bytes.Buffer{}, replay.LogOptions{At: 1})
+	if !errors.Is(err, replay.ErrAtBeforeLog) {
+		t.Fatalf("err = %v, want ErrAtBeforeLog", err)
 	}
 }

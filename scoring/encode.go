@@ -11,6 +11,11 @@ import (
 // stateFormat is the first byte of an encoded State; bump it on incompatible changes.
 const stateFormat = 1
 
+// lateBit marks Transition.Late in the byte of the transition's cause kind:
+// cause kinds are small, so states written before the flag existed decode
+// unchanged.
+const lateBit = 0x80
+
 // ErrCorruptState is returned by UnmarshalBinary for bytes that are not an encoded State.
 var ErrCorruptState = errors.New("scoring: corrupt state encoding")
 
@@ -110,7 +115,11 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		w.ref(t.From)
 		w.ref(t.To)
 		w.varint(s.ScoreAt - t.At)
-		w.b = append(w.b, byte(t.Cause.Kind), t.Grade)
+		kind := byte(t.Cause.Kind)
+		if t.Late {
+			kind |= lateBit
+		}
+		w.b = append(w.b, kind, t.Grade)
 		w.ref(t.Cause.Rule)
 		w.ref(t.Cause.Feedback)
 		w.ref(t.Cause.Reason)
@@ -286,7 +295,8 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 		for i := range s.Recent {
 			t := Transition{From: r.ref(), To: r.ref()}
 			t.At = s.ScoreAt - r.varint()
-			t.Cause.Kind = CauseKind(r.byte())
+			kind := r.byte()
+			t.Cause.Kind, t.Late = CauseKind(kind&^lateBit), kind&lateBit != 0
 			t.Grade = r.byte()
 			t.Cause.Rule, t.Cause.Feedback, t.Cause.Reason = r.ref(), r.ref(), r.ref()
 			t.TriggerID = r.ref()

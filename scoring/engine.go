@@ -51,6 +51,10 @@ type Outcome struct {
 	// Transitions are the stage changes, in order: time-driven ones that fell due
 	// before this event's time first, then the one the event caused.
 	Transitions []Transition
+	// Late is set when the event is earlier than the instant the lead's state
+	// had already been brought to (State.ScoreAt): a later event, or a timer,
+	// came first. It is still applied; the transitions it causes are marked Late.
+	Late bool
 }
 
 // NewState returns the state of a lead never seen before: first stage, no points.
@@ -75,6 +79,8 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 	}
 	if ev.Time > st.ScoreAt {
 		out.Transitions = e.advance(st, ev.Time, out.Transitions)
+	} else if ev.Time < st.ScoreAt {
+		out.Late = true
 	}
 	st.remember(h, ev.Time, m.Dedup)
 	st.Model = m.Version
@@ -108,6 +114,7 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 
 	if ev.Source == SourceFeedback {
 		if t, ok, why := e.feedback(st, ev); ok {
+			t.Late = out.Late
 			out.Transitions = append(out.Transitions, t)
 		} else if why != "" && len(hit) == 0 {
 			out.Status, out.Why = Ignored, why
@@ -118,7 +125,9 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 	from := st.Stage
 	cause := e.settle(st, ev.Time, hit)
 	if st.Stage != from {
-		out.Transitions = append(out.Transitions, e.transition(st, from, ev.Time, cause, ev.ID))
+		t := e.transition(st, from, ev.Time, cause, ev.ID)
+		t.Late = out.Late
+		out.Transitions = append(out.Transitions, t)
 	}
 	e.keepRecent(st, out.Transitions)
 	return out

@@ -1,6 +1,7 @@
 package scoring_test
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -487,4 +488,65 @@ func roundTrip(t *testing.T, st *scoring.State) (scoring.State, []byte) {
 		t.Fatal("encoding is not stable across a round trip")
 	}
 	return back, b
+}
+
+// An event earlier than the instant its lead was already brought to is late:
+// still applied, its outcome says so, and the change it causes is marked —
+// through the state's encoding too, since the change waits in the outbox.
+func TestLateEventIsMarked(t *testing.T) {
+	e := engine(t, "testdata/decay.yaml")
+	st := e.NewState()
+	if out := e.Apply(&st, web(t0+10*day, "track", "Demo Requested")); out.Late || len(out.Transitions) != 1 {
+		t.Fatalf("on-time event: late %v, transitions %+v", out.Late, out.Transitions)
+	}
+	out := e.Apply(&st, web(t0, "track", "Big Action")) // earlier than the lead's clock
+	if !out.Late || out.Status != scoring.Applied {
+		t.Fatalf("late event: late %v status %v, want a late applied event", out.Late, out.Status)
+	}
+	if out.Points != 80 {
+		t.Fatalf("late event scored %v points, want 80 (its own value, decayed from its own time)", out.Points)
+	}
+	// Same instant as the lead's clock: not late.
+	if out := e.Apply(&st, web(t0+10*day, "track", "Big Action")); out.Late {
+		t.Fatal("an event at the lead's own instant is not late")
+	}
+
+	// A late event that moves the lead marks its change.
+	st = e.NewState()
+	e.Apply(&st, web(t0+10*day, "identify", ""))
+	out = e.Apply(&st, web(t0+day, "track", "Big Action"))
+	if !out.Late || len(out.Transitions) != 1 || !out.Transitions[0].Late {
+		t.Fatalf("late event's change not marked: late %v, transitions %+v", out.Late, out.Transitions)
+	}
+	if got := out.Transitions[0].At; got != t0+day {
+		t.Fatalf("late change dated %d, want the late event's own time %d", got, t0+day)
+	}
+	b, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back scoring.State
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(back.Recent); n == 0 || !back.Recent[n-1].Late || back.Recent[n-1].Cause != out.Transitions[0].Cause {
+		t.Fatalf("late flag or cause lost in the encoding: %+v", back.Recent)
+	}
+}
+
+func TestCompareEventsIsTheCanonicalOrder(t *testing.T) {
+	a, b := web(t0, "track", "Big Action"), web(t0+1, "track", "Big Action")
+	mail := &scoring.Event{Source: scoring.SourceEmail, Time: t0}
+	cases := []struct {
+		x, y *scoring.Event
+		want int
+	}{
+		{a, b, -1}, {b, a, 1}, {a, a, 0},
+		{a, mail, -1}, {mail, a, 1}, // same instant: web before e-mail
+	}
+	for i, c := range cases {
+		if got := scoring.CompareEvents(c.x, c.y); cmp.Compare(got, 0) != c.want {
+			t.Errorf("case %d: CompareEvents = %d, want sign of %d", i, got, c.want)
+		}
+	}
 }

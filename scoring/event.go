@@ -111,3 +111,20 @@ type Event struct {
 	By     string          // who gave the feedback
 	BANT   map[string]bool // qualified: budget, authority, need, timeframe answers
 }
+
+// CompareEvents is the canonical order in which a lead's events are applied:
+// by event time, then by source (web, e-mail, feedback). Events equal in both
+// keep their order in the log — in Kafka, their partition's order — so callers
+// sort stably: one sender's events at the same millisecond (a page view and the
+// track call it fired) stay in the order the sender emitted them, which no
+// field of theirs records. The live processor and the offline oracle both sort
+// by it, so the result does not depend on how a log was interleaved or fetched.
+func CompareEvents(a, b *Event) int {
+	switch {
+	case a.Time < b.Time:
+		return -1
+	case a.Time > b.Time:
+		return 1
+	}
+	return int(a.Source) - int(b.Source)
+}

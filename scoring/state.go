@@ -81,6 +81,11 @@ type Transition struct {
 	Fit       float64
 	Grade     byte
 	Top       []Contribution // largest contributions at that moment (why)
+	// Late is set on a change caused by a late event: one earlier than the
+	// instant its lead had already been brought to (by a later event or a
+	// timer). The change is real, but sales tools may want to know that it
+	// was decided after the fact.
+	Late bool
 }
 
 // CauseKind says what moved a lead.

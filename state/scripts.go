@@ -218,4 +218,4 @@ end
 return out
 `)
 
-var allScripts = []*redis.Script{writeLua, claimLua, topLua, eraseLua, unindexLua, metaLua, dictLua}
+var allScripts = []*redis.Script{writeLua, claimLua, topLua, eraseLua, unindexLua, metaLua, dictLua, epochLua}

@@ -120,6 +120,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("ClaimDueExactlyOnce", func(t *testing.T) { testClaimDue(t, newStore(t)) })
 	t.Run("TopAcrossShards", func(t *testing.T) { testTop(t, newStore(t)) })
 	t.Run("SecondProcessDecodes", func(t *testing.T) { testSecondProcess(t, newStore(t)) })
+	t.Run("TopicEpochs", func(t *testing.T) { testTopicEpochs(t, newStore(t)) })
 }
 
 var hooks sync.Map // *Store -> *roundTrips

@@ -20,6 +20,7 @@ import (
 const (
 	MetricEventsConsumed   = "leadscore.events.consumed"
 	MetricDeadLetters      = "leadscore.dead_letters"
+	MetricLateEvents       = "leadscore.late_events"
 	MetricStageTransitions = "leadscore.stage.transitions"
 	MetricBatchRecords     = "leadscore.batch.records"
 	MetricBatchDuration    = "leadscore.batch.duration"
@@ -45,6 +46,7 @@ type LagSource interface {
 type Metrics struct {
 	consumed    metric.Int64Counter
 	deadLetters metric.Int64Counter
+	lateEvents  metric.Int64Counter
 	transitions metric.Int64Counter
 	batchSize   metric.Int64Histogram
 	batchTime   metric.Float64Histogram
@@ -76,6 +78,9 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 	must(e)
 	x.deadLetters, e = m.Int64Counter(MetricDeadLetters, metric.WithUnit("{record}"),
 		metric.WithDescription("Records sent to the dead-letter topic, by reason code."))
+	must(e)
+	x.lateEvents, e = m.Int64Counter(MetricLateEvents, metric.WithUnit("{event}"),
+		metric.WithDescription("Events applied late (earlier than the instant their lead had already been brought to), by topic."))
 	must(e)
 	x.transitions, e = m.Int64Counter(MetricStageTransitions, metric.WithUnit("{transition}"),
 		metric.WithDescription("Stage changes emitted, by from and to stage."))
@@ -127,6 +132,11 @@ func (x *Metrics) Consumed(topic, outcome string, n int) {
 // DeadLetter implements processor.Observer.
 func (x *Metrics) DeadLetter(reason string) {
 	x.deadLetters.Add(context.Background(), 1, x.opts.get("reason", reason, "", ""))
+}
+
+// Late implements processor.Observer.
+func (x *Metrics) Late(topic string) {
+	x.lateEvents.Add(context.Background(), 1, x.opts.get("topic", topic, "", ""))
 }
 
 // Transition implements processor.Observer.

@@ -296,6 +296,7 @@ func (d *demoCounts) Consumed(topic, outcome string, n int) {
 	d.total.Add(int64(n))
 }
 func (d *demoCounts) DeadLetter(string)                    { d.dead.Add(1) }
+func (d *demoCounts) Late(string)                          {}
 func (d *demoCounts) Transition(string, string)            {}
 func (d *demoCounts) Batch(int, time.Duration)             {}
 func (d *demoCounts) Latency(time.Duration)                {}
@@ -328,6 +329,8 @@ func (o demoObserver) Consumed(topic, outcome string, n int) {
 	o.metrics.Consumed(topic, outcome, n)
 	o.counts.Consumed(topic, outcome, n)
 }
+func (o demoObserver) Late(topic string) { o.metrics.Late(topic) }
+
 func (o demoObserver) DeadLetter(reason string) {
 	o.metrics.DeadLetter(reason)
 	o.counts.DeadLetter(reason)
@@ -442,16 +445,25 @@ func (c *demoCmd) start(ctx context.Context, eng *scoring.Engine, clock *simCloc
 		TimerShards: demoTimerShards, Buckets: demoBuckets}); err != nil {
 		return r, fmt.Errorf("redis: %w", err)
 	}
-	clients, partitions, err := openKafka(ctx, kafkaFlags{Brokers: brokers, KafkaClient: "franz-go", Group: demoGroup},
+	clients, kinfo, err := openKafka(ctx, kafkaFlags{Brokers: brokers, KafkaClient: "franz-go", Group: demoGroup},
 		demoTopics, 1, log, tel.KafkaHooks("leadscore", demoGroup)...)
 	if err != nil {
 		return r, err
 	}
 	client := clients[0]
-	r.proc, err = processor.New(processor.Config{Topics: demoTopics, TimerPartitions: partitions,
+	// The demo's broker is new each run; its Redis may not be (--redis-addr).
+	sources, err := inputSources(ctx, r.store, kinfo.topicIDs, log)
+	if err != nil {
+		client.Close(ctx)
+		return r, err
+	}
+	r.proc, err = processor.New(processor.Config{Topics: demoTopics, TimerPartitions: kinfo.partitions, Sources: sources,
 		// The timer tick is simulated time too: about four sweeps a wall-clock second.
 		TimerTick: time.Duration(c.Speedup * float64(250*time.Millisecond)), Now: clock.Now,
-		Version: version, Logger: log, Observer: demoObserver{metrics: tel.Metrics(), counts: counts, clock: clock}},
+		// Timers run on event time while journeys flow; a pause of two
+		// wall-clock seconds hands them to the (simulated) wall clock.
+		IdleTimeout: time.Duration(c.Speedup * float64(2*time.Second)),
+		Version:     version, Logger: log, Observer: demoObserver{metrics: tel.Metrics(), counts: counts, clock: clock}},
 		client, r.store, eng)
 	if err != nil {
 		client.Close(ctx)

@@ -89,6 +89,7 @@ type runCmd struct {
 	HTTP            httpFlags     `embed:""`
 	Lanes           int           `default:"1" env:"LEADSCORE_LANES" help:"Processors in this process, each its own consumer-group member with its own Kafka client (2 on a 2-core machine: one computes while the other waits on Redis or Kafka; see docs/performance.md)."`
 	TimerTick       time.Duration `default:"1s" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
+	IdleTimeout     time.Duration `default:"30s" env:"LEADSCORE_IDLE_TIMEOUT" help:"Timers fire on the event time of the applied events (a backfill fires the oracle's decay and inactivity changes as history progresses); once the input has been quiet this long, the wall clock takes over. Raise it for history loads with longer pauses (docs/processing.md, \"Order and time\")."`
 	MaxEventBytes   int           `default:"1048576" env:"LEADSCORE_MAX_EVENT_BYTES" help:"Largest event payload accepted, in bytes; larger events go to the dead-letter topic as too_large."`
 	MaxEventDepth   int           `default:"32" env:"LEADSCORE_MAX_EVENT_DEPTH" help:"Deepest nesting of JSON arrays and objects accepted; deeper events go to the dead-letter topic as too_deep."`
 	ShutdownTimeout time.Duration `default:"30s" env:"LEADSCORE_SHUTDOWN_TIMEOUT" help:"Bound on finishing the batch in flight, committing and leaving the group on SIGTERM."`
@@ -160,15 +161,20 @@ func (c *runCmd) Run(e *env) error {
 	for _, a := range store.Advice(ctx) {
 		log.Warn("redis setting to change (docs/state.md, \"Recommended redis.conf\")", "advice", a)
 	}
-	clients, partitions, err := openKafka(ctx, c.Kafka, c.topics(), c.Lanes, log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
+	clients, kinfo, err := openKafka(ctx, c.Kafka, c.topics(), c.Lanes, log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
 	if err != nil {
+		return err
+	}
+	sources, err := inputSources(ctx, store, kinfo.topicIDs, log)
+	if err != nil {
+		closeClients(ctx, clients)
 		return err
 	}
 	var p processor.Lanes
 	observers := processor.LaneObservers(tel.Metrics(), len(clients))
 	for i, client := range clients {
-		lp, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: partitions,
-			ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
+		lp, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: kinfo.partitions,
+			IdleTimeout: c.IdleTimeout, Sources: sources, ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
 		if err != nil {
 			closeClients(ctx, clients)
 			return err
@@ -334,10 +340,11 @@ func openStore(ctx context.Context, f redisFlags) (*state.Store, error) {
 // hooks (telemetry.KafkaHooks) are installed on the franz-go client; the
 // kafka-go backend has none (the processor's own spans and header carrier
 // trace it).
-func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int, log *slog.Logger, hooks ...kgo.Hook) ([]processor.Client, int, error) {
+func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int, log *slog.Logger, hooks ...kgo.Hook) ([]processor.Client, kafkaInfo, error) {
+	var info kafkaInfo
 	pw, err := secret(f.SASLPassword, f.SASLPasswordFile)
 	if err != nil {
-		return nil, 0, err
+		return nil, info, err
 	}
 	fc := franzgo.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), ExactlyOnce: f.ExactlyOnce,
 		TransactionalID: f.TransactionalID, Logger: log,
@@ -357,7 +364,7 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 	}
 	conn, err := fc.ConnOpts()
 	if err != nil {
-		return nil, 0, err
+		return nil, info, err
 	}
 	all := append(t.Inputs(), t.StageChanges, t.DeadLetter)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -368,14 +375,16 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 			specs = append(specs, franzgo.TopicSpec{Name: name, Partitions: f.Partitions, Replication: f.Replication})
 		}
 		if err := franzgo.EnsureTopics(actx, f.Brokers, specs, conn...); err != nil {
-			return nil, 0, err
+			return nil, info, err
 		}
 	} else if err := franzgo.CheckTopics(actx, f.Brokers, all, conn...); err != nil {
-		return nil, 0, fmt.Errorf("%w (create them, or start with --create-topics)", err)
+		return nil, info, fmt.Errorf("%w (create them, or start with --create-topics)", err)
 	}
-	partitions, err := partitionCount(actx, f.Brokers, t.Inputs()[0], conn)
-	if err != nil {
-		return nil, 0, err
+	if info.partitions, err = partitionCount(actx, f.Brokers, t.Inputs()[0], conn); err != nil {
+		return nil, info, err
+	}
+	if info.topicIDs, err = franzgo.TopicIDs(actx, f.Brokers, t.Inputs(), conn...); err != nil {
+		return nil, info, err
 	}
 	var clients []processor.Client
 	for lane := range lanes {
@@ -384,11 +393,38 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 		cl, err := openClient(ctx, f, lfc, pw, laneLogger(log, lane, lanes))
 		if err != nil {
 			closeClients(ctx, clients)
-			return nil, 0, err
+			return nil, info, err
 		}
 		clients = append(clients, cl)
 	}
-	return clients, partitions, nil
+	return clients, info, nil
+}
+
+// kafkaInfo is what the processor needs to know of the input topics.
+type kafkaInfo struct {
+	partitions int               // of the first input topic (timer shard ownership)
+	topicIDs   map[string]string // input topic → the id Kafka gave it at creation
+}
+
+// inputSources registers the input topics' ids with the store and returns the
+// names their offsets are kept under (processor.Config.Sources). A topic
+// recreated since the store last saw it — Kafka rebuilt while Redis kept its
+// state — gets a new source, so its events are applied rather than skipped as
+// replays of the old topic's offsets; this is logged, never silent.
+func inputSources(ctx context.Context, store *state.Store, ids map[string]string, log *slog.Logger) (map[string]string, error) {
+	epochs, err := store.TopicEpochs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	out := make(map[string]string, len(epochs))
+	for t, e := range epochs {
+		out[t] = e.Source
+		if e.New {
+			log.Warn("input topic was recreated since the lead state last saw it: its offsets start a new epoch, and its events are applied (none is taken for a replay of the old topic's offsets)",
+				"topic", t, "topic_id", e.ID, "previous_topic_id", e.Previous, "epoch", e.Epoch)
+		}
+	}
+	return out, nil
 }
 
 // laneTransactionalID is the transactional id of a lane: one per lane (lanes

@@ -136,3 +136,38 @@ func missingTopics(ctx context.Context, adm *kadm.Client, names []string) ([]str
 	missing = slices.Compact(missing)
 	return missing, errors.Join(errs...)
 }
+
+// TopicIDs returns the id Kafka gave each named topic when it was created, as
+// text. A topic deleted and created again has a new id: the processor keys
+// its replay detection by it (state.TopicEpochs), so that a recreated topic's
+// events, whose offsets start again at 0, are not taken for replays.
+func TopicIDs(ctx context.Context, brokers []string, names []string, opts ...kgo.Opt) (map[string]string, error) {
+	adm, done, err := newAdmin(brokers, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("franzgo: topic ids: list topics: %w", err)
+	}
+	out := make(map[string]string, len(names))
+	var errs []error
+	for _, n := range names {
+		d, ok := details[n]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("topic %s: %w", n, ErrMissingTopics))
+		case d.Err != nil:
+			errs = append(errs, fmt.Errorf("topic %s: %w", n, d.Err))
+		case d.ID == (kadm.TopicID{}):
+			errs = append(errs, fmt.Errorf("topic %s: the broker reports no topic id (Kafka 2.8 or later is needed)", n))
+		default:
+			out[n] = d.ID.String()
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("franzgo: topic ids: %w", errors.Join(errs...))
+	}
+	return out, nil
+}

@@ -1,0 +1,163 @@
+package processor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/leadscore/leadscore/processor"
+)
+
+// oracleSets splits the oracle's output into stage changes by id and final
+// lead lines by lead id.
+func oracleSets(t *testing.T, lines [][]byte) (changes, leads map[string]map[string]any) {
+	t.Helper()
+	changes, leads = map[string]map[string]any{}, map[string]map[string]any{}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatal(err)
+		}
+		switch m["type"] {
+		case "stage_change":
+			changes[m["id"].(string)] = m
+		case "lead":
+			leads[m["lead_id"].(string)] = m
+		}
+	}
+	return changes, leads
+}
+
+// A history load dated months before today, delivered in waves with pauses in
+// between (as a backfill or a catch-up arrives): timers run on the event-time
+// watermark, so the stage changes equal the oracle's at the log's end — no
+// regression fired by the wall clock between waves and undone by the next one —
+// and once the input has been idle for IdleTimeout the wall clock takes over and
+// the changes due by now fire, exactly the oracle's brought to now.
+func TestBackfillFiresTimersOnEventTime(t *testing.T) {
+	lines, ins := generated(t, 300, 90*24*time.Hour)
+	recs := logRecords(ins)
+	e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
+	end := lastTime(ins)
+	now := end + (150 * 24 * time.Hour).Milliseconds() // today: five months after the history
+
+	var buf bytes.Buffer
+	atEnd, _ := oracleSets(t, e.oracleLines(lines, end, &buf))
+	buf.Reset()
+	atNow, leadsNow := oracleSets(t, e.oracleLines(lines, now, &buf))
+	decayed := 0
+	for id := range atNow {
+		if _, ok := atEnd[id]; !ok {
+			decayed++
+		}
+	}
+	if decayed < 20 {
+		t.Fatalf("workload too small: only %d changes fall due between the log's end and now", decayed)
+	}
+
+	// Three waves with empty polls between them (the processor sweeps its
+	// timers meanwhile), each wave in batches of 100.
+	var batches [][]processor.Record
+	third := len(recs) / 3
+	for i, wave := range [][]processor.Record{recs[:third], recs[third : 2*third], recs[2*third:]} {
+		if i > 0 {
+			for range 20 {
+				batches = append(batches, nil)
+			}
+		}
+		batches = append(batches, split(wave, func(int) int { return 100 })...)
+	}
+
+	store, _ := newStore(t)
+	start := time.Now()
+	wall := func() time.Time { return time.UnixMilli(now).Add(time.Since(start)) }
+	cl := newScripted(batches, &clock{})
+	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 10 * time.Millisecond, Now: wall, Logger: quiet,
+		IdleTimeout: 3 * time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+		OutboxRetry: time.Hour}, cl, store, e.eng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case <-cl.drained:
+	case err := <-done:
+		t.Fatalf("processor stopped: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("batches not all committed within 2 minutes")
+	}
+	time.Sleep(200 * time.Millisecond) // a few more timer ticks, well within IdleTimeout
+	if idle := time.Since(start); idle > 3*time.Second {
+		t.Logf("the run took %v: the check at the log's end may see wall-clock changes", idle)
+	}
+	cl.mu.Lock()
+	produced := slices.Clone(cl.produced)
+	cl.mu.Unlock()
+	compareChanges(t, atEnd, produced)
+
+	// Idle: the wall clock takes over and what is due by now fires.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cl.mu.Lock()
+		produced = slices.Clone(cl.produced)
+		cl.mu.Unlock()
+		if len(produced) >= len(atNow) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cl.mu.Lock()
+	produced = slices.Clone(cl.produced)
+	cl.mu.Unlock()
+	cancel()
+	<-done
+	compareChanges(t, atNow, produced)
+	compareLeads(t, e.eng, store, leadsNow, now)
+}
+
+// The order in which the partitions of a batch were fetched does not matter:
+// the processor applies each lead's events in the canonical order, so a
+// visitor's pages polled after the identify that stitches them give the
+// oracle's result (their cap counted once, in event time, before the merge).
+func TestFetchOrderWithinABatchDoesNotMatter(t *testing.T) {
+	lines, ins := generated(t, 200, 60*24*time.Hour)
+	recs := logRecords(ins)
+	e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
+	at := lastTime(ins)
+	var buf bytes.Buffer
+	wantChanges, wantLeads := oracleSets(t, e.oracleLines(lines, at, &buf))
+
+	// Batches of 400 records whose partitions are delivered in a random
+	// order (each partition's records keep their offset order, as Kafka
+	// guarantees), the way a client concatenates fetches.
+	rng := rand.New(rand.NewPCG(3, 4))
+	var batches [][]processor.Record
+	for _, b := range split(recs, func(int) int { return 400 }) {
+		byTP := map[string][]processor.Record{}
+		var tps []string
+		for _, r := range b {
+			k := r.Topic + "/" + string(rune('0'+r.Partition))
+			if _, ok := byTP[k]; !ok {
+				tps = append(tps, k)
+			}
+			byTP[k] = append(byTP[k], r)
+		}
+		rng.Shuffle(len(tps), func(i, j int) { tps[i], tps[j] = tps[j], tps[i] })
+		var out []processor.Record
+		for _, k := range tps {
+			out = append(out, byTP[k]...)
+		}
+		batches = append(batches, out)
+	}
+	store, _ := newStore(t)
+	compareChanges(t, wantChanges, runBatches(t, e, store, batches))
+	compareLeads(t, e.eng, store, wantLeads, at)
+}
