@@ -59,7 +59,10 @@ type leadWork struct {
 }
 
 // deadLetterCount is one dead letter, counted once the batch is committed.
-type deadLetterCount struct{ topic, reason string }
+type deadLetterCount struct {
+	topic, reason string
+	rec           *Record
+}
 
 // batch is the working set of one cycle.
 type batch struct {
@@ -101,6 +104,9 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	b.decode(recs)
 	if len(recs) > 0 {
 		p.clock.polled(start)
+	}
+	if keep := p.mergeBatch(b, start); keep != nil {
+		p.client.Keep(keep)
 	}
 	// Each lead's events are applied in the canonical order, whatever order
 	// the partitions of the batch were fetched in: identities are resolved
@@ -148,6 +154,66 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 		b.ackOutbox(ctx)
 	}()
 	return nil
+}
+
+// mergeBatch applies the event-time merge (merge.go) to the batch: it drops
+// the items kept for a later batch, and the dead letters of records kept with
+// them (they come again), and returns what the client must keep.
+func (p *Processor) mergeBatch(b *batch, now time.Time) map[TopicPartition]int64 {
+	if len(b.items) == 0 {
+		return nil
+	}
+	var lag map[TopicPartition]int64
+	if lr, ok := p.client.(lagReporter); ok {
+		lag = lr.Lag()
+	}
+	force := !p.merge.blockedSince.IsZero() && now.Sub(p.merge.blockedSince) >= p.cfg.MergeWait
+	var cut int64
+	if p.cfg.ReorderWait > 0 {
+		cut = now.Add(-p.cfg.ReorderWait).UnixMilli()
+	}
+	items, keep := mergeItems(b.items, p.client.Assigned(), lag, force, cut)
+	if len(items) == 0 {
+		if p.merge.blockedSince.IsZero() {
+			p.merge.blockedSince = now
+		}
+	} else {
+		p.merge.blockedSince = time.Time{}
+	}
+	if keep == nil {
+		return nil
+	}
+	// Kept records come straight back from the next poll: when nothing could
+	// be applied, or the reorder wait holds events, pause a moment rather than
+	// spin on them.
+	if len(items) == 0 || cut != 0 {
+		wait := 10 * time.Millisecond
+		if cut != 0 {
+			earliest := int64(0)
+			for _, it := range b.items {
+				tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
+				if k, ok := keep[tp]; ok && it.rec.Offset >= k && (earliest == 0 || it.ev.Time < earliest) {
+					earliest = it.ev.Time
+				}
+			}
+			if earliest != 0 {
+				wait = time.UnixMilli(earliest).Add(p.cfg.ReorderWait).Sub(now)
+			}
+		}
+		p.pauseUntil = now.Add(min(max(wait, 5*time.Millisecond), p.cfg.TimerTick))
+	}
+	b.items = items
+	n := 0
+	for i, d := range b.dead {
+		tp := TopicPartition{Topic: d.rec.Topic, Partition: d.rec.Partition}
+		if k, ok := keep[tp]; ok && d.rec.Offset >= k {
+			continue
+		}
+		b.dead[n], b.outputs[n] = d, b.outputs[i]
+		n++
+	}
+	b.dead, b.outputs = b.dead[:n], b.outputs[:n]
+	return keep
 }
 
 // waitAck waits for the previous batch's outbox acknowledgement, if any.
@@ -215,7 +281,7 @@ func (b *batch) deadLetter(r *Record, reason, msg, field string) {
 		Header{Key: "leadscore-dlq-reason", Value: []byte(reason)})
 	b.outputs = append(b.outputs, Record{Topic: b.p.cfg.Topics.DeadLetter, Key: r.Key, Value: v, Headers: headers})
 	b.tr.deadLetter(r, &b.outputs[len(b.outputs)-1], reason) // tracing.go
-	b.dead = append(b.dead, deadLetterCount{r.Topic, reason})
+	b.dead = append(b.dead, deadLetterCount{r.Topic, reason, r})
 }
 
 // identityKeys lists every identity key and lead id the items may resolve to.

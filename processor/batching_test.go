@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,11 @@ type scripted struct {
 	clock    *clock
 	drained  chan struct{} // closed once every batch is committed
 	open     bool
+	current  []processor.Record // the open batch
+	kept     []processor.Record // records of it the processor kept (Keep)
+	// reportLag makes Lag report, per partition, the records not yet
+	// delivered, as a Kafka client learns from the high watermark.
+	reportLag bool
 }
 
 func newScripted(batches [][]processor.Record, c *clock) *scripted {
@@ -42,7 +48,7 @@ func (s *scripted) Poll(ctx context.Context) ([]processor.Record, error) {
 	if len(s.batches) > 0 {
 		b := s.batches[0]
 		s.batches = s.batches[1:]
-		s.open = true
+		s.open, s.current, s.kept = true, b, nil
 		for _, r := range b {
 			if ms := r.Timestamp.UnixMilli(); ms > s.clock.ms.Load() {
 				s.clock.Set(ms)
@@ -67,9 +73,46 @@ func (s *scripted) Produce(_ context.Context, recs []processor.Record) error {
 	return nil
 }
 
+// Keep puts the kept records back in front of what is polled next, as a
+// client's rewind would.
+func (s *scripted) Keep(from map[processor.TopicPartition]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.current {
+		if k, ok := from[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; ok && r.Offset >= k {
+			s.kept = append(s.kept, r)
+		}
+	}
+}
+
+func (s *scripted) Lag() map[processor.TopicPartition]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.reportLag {
+		return nil
+	}
+	lag := map[processor.TopicPartition]int64{}
+	for _, b := range append([][]processor.Record{s.kept}, s.batches...) {
+		for _, r := range b {
+			lag[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}]++
+		}
+	}
+	return lag
+}
+
 func (s *scripted) Commit(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.kept) > 0 {
+		next := slices.Clone(s.kept)
+		if len(s.batches) > 0 {
+			next = append(next, s.batches[0]...)
+			s.batches[0] = next
+		} else {
+			s.batches = append(s.batches, next)
+		}
+		s.kept = nil
+	}
 	if s.open && len(s.batches) == 0 {
 		select {
 		case <-s.drained:
@@ -221,7 +264,13 @@ func (f *failSecondHalf) Write(ctx context.Context, ups []state.Update) ([]state
 func runBatches(t *testing.T, e *env, store processor.Store, batches [][]processor.Record) []processor.Record {
 	t.Helper()
 	clk := &clock{}
-	cl := newScripted(batches, clk)
+	return runScripted(t, e, store, newScripted(batches, clk), clk)
+}
+
+// runScripted runs a processor on a scripted client until all its batches
+// are committed and returns what it produced.
+func runScripted(t *testing.T, e *env, store processor.Store, cl *scripted, clk *clock) []processor.Record {
+	t.Helper()
 	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 10 * time.Millisecond, Now: clk.Now, Logger: quiet,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, OutboxRetry: time.Hour}, cl, store, e.eng)
 	if err != nil {

@@ -54,6 +54,18 @@ type Config struct {
 	// oracle's time-driven changes; a pause in a history load longer than this
 	// hands over to the wall clock. Default 30 s.
 	IdleTimeout time.Duration
+	// MergeWait bounds how long the event-time merge (merge.go) waits for a
+	// partition that the broker holds records of but that delivers none:
+	// after this long without applying anything, the batch is applied as it
+	// is (its late events counted). Default 2 s.
+	MergeWait time.Duration
+	// ReorderWait, when positive, holds every event until the wall clock is
+	// this far past its event time, so that events of one lead arriving on
+	// different topics a little apart (e-mail webhooks lagging web events)
+	// are applied in event-time order: latency traded for order. Default 0:
+	// only what Kafka already holds is merged, and steady-state latency does
+	// not grow.
+	ReorderWait time.Duration
 	// TimerLease is how long a claimed timer is held before it comes due again
 	// (if the processor crashed while handling it). Default 30 s.
 	TimerLease time.Duration
@@ -108,6 +120,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TimerLease <= 0 {
 		c.TimerLease = 30 * time.Second
+	}
+	if c.MergeWait <= 0 {
+		c.MergeWait = 2 * time.Second
 	}
 	if c.TimerBatch <= 0 {
 		c.TimerBatch = 1000
@@ -167,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BackoffMax < c.BackoffMin {
 		errs = append(errs, errors.New("backoff max is below backoff min"))
+	}
+	if c.ReorderWait < 0 {
+		errs = append(errs, errors.New("reorder wait must not be negative"))
 	}
 	if c.TimerPartitions < 0 {
 		errs = append(errs, errors.New("timer partitions must not be negative"))

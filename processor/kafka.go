@@ -60,6 +60,13 @@ type Client interface {
 	// error closes the batch: its records will be polled again (by this member or
 	// the partition's new owner), so the caller must not retry the commit.
 	Commit(ctx context.Context) error
+	// Keep marks records of the open batch that the processor did not process
+	// (it keeps them for a later batch: the event-time merge): per partition,
+	// every record from the offset given on. Commit then commits each such
+	// partition up to that offset only (exactly-once: in the transaction), and
+	// the next Poll delivers those records again. Calling it with no batch
+	// open, or for a partition not in the batch, does nothing.
+	Keep(from map[TopicPartition]int64)
 	// Abort gives up the current batch without committing (exactly-once: aborts the
 	// transaction); its records will be delivered again.
 	Abort(ctx context.Context) error

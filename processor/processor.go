@@ -47,6 +47,9 @@ type Processor struct {
 
 	// clock drives timers on event time (clock.go).
 	clock *eventClock
+	// merge and pauseUntil belong to the event-time merge (merge.go).
+	merge      mergeState
+	pauseUntil time.Time
 }
 
 // New validates cfg and returns a processor. It does not contact Kafka or Redis.
@@ -109,6 +112,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	log := p.cfg.Logger
 	p.nextTick = p.cfg.Now()
 	for ctx.Err() == nil {
+		if d := p.pauseUntil.Sub(p.cfg.Now()); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		p.pauseUntil = time.Time{}
 		recs, err := p.poll(ctx)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -185,8 +185,7 @@ func buildWorkload(kind feedKind) (*workload, error) {
 	}
 	// The final instant: a day after the last event.
 	w.at = last + int64(24*time.Hour/time.Millisecond)
-	first := historyStart.Add(-time.Hour)
-	changes, err := runOracle(w, first)
+	changes, err := runOracle(w, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -221,12 +220,17 @@ func buildWorkload(kind feedKind) (*workload, error) {
 }
 
 // runOracle runs `leadscore score` on the log with every lead brought to at,
-// and returns its output lines. With at before every event, no lead is moved
-// past its last event: the stage changes are those the events cause.
+// and returns its output lines. With a zero at, no lead is moved past its last
+// event (--no-advance): the stage changes are those the events cause.
 func runOracle(w *workload, at time.Time) ([]json.RawMessage, error) {
 	out := filepath.Join(w.dir, fmt.Sprintf("oracle-%d.jsonl", at.UnixMilli()))
-	cmd := exec.Command(binary, "score", "--rules", w.rulesFile, "--events", w.logFile, "--strict",
-		"--at", at.UTC().Format(time.RFC3339Nano), "--out", out)
+	args := []string{"score", "--rules", w.rulesFile, "--events", w.logFile, "--strict", "--out", out}
+	if at.IsZero() {
+		args = append(args, "--no-advance")
+	} else {
+		args = append(args, "--at", at.UTC().Format(time.RFC3339Nano))
+	}
+	cmd := exec.Command(binary, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -51,6 +51,10 @@ type LogOptions struct {
 	// At is the instant every lead is brought to before its final state is written
 	// (Unix ms); 0 means the latest event time in the log.
 	At int64
+	// NoAdvance leaves every lead at its own last event: no time-driven change
+	// after it is applied, and each lead is reported as of its last event (At
+	// must be 0). The stage changes are then exactly those the events cause.
+	NoAdvance bool
 	// Strict stops at the first bad line instead of reporting it and going on.
 	Strict bool
 	// Bad is told about every bad line (1-based line number, error with a reason code).
@@ -113,6 +117,9 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 	if err := sc.Err(); err != nil {
 		return st, fmt.Errorf("reading events: line %d: %w", line+1, err)
 	}
+	if opts.NoAdvance && at != 0 {
+		return st, errors.New("replay: NoAdvance and At exclude each other")
+	}
 	if at != 0 && at < latest {
 		return st, fmt.Errorf("%w: --at %s is before the log's last event (%s)", ErrAtBeforeLog, output.FormatTime(at), output.FormatTime(latest))
 	}
@@ -133,16 +140,22 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 	if at == 0 {
 		at = latest
 	}
-	r.AdvanceAll(at)
+	if !opts.NoAdvance {
+		r.AdvanceAll(at)
+	}
 	for _, id := range r.LeadIDs() {
 		s := r.Lead(id)
-		x := eng.Explain(s, at)
+		leadAt := at
+		if opts.NoAdvance {
+			leadAt = s.ScoreAt
+		}
+		x := eng.Explain(s, leadAt)
 		for i := range x.Contributions {
 			x.Contributions[i].Points = output.Round(x.Contributions[i].Points)
 		}
 		ll := LeadLine{Type: "lead", LeadID: id, Identities: r.Identities(id), Stage: s.Stage,
 			Score: output.Round(x.Score), Fit: s.Fit, Identified: s.Identified, Contributions: x.Contributions,
-			At: output.FormatTime(at), ModelVersion: eng.Model().Version}
+			At: output.FormatTime(leadAt), ModelVersion: eng.Model().Version}
 		if s.StageSince != 0 {
 			ll.StageSince = output.FormatTime(s.StageSince)
 		}

@@ -229,3 +229,29 @@ func TestScoreLogRefusesAtBeforeTheLog(t *testing.T) {
 		t.Fatalf("err = %v, want ErrAtBeforeLog", err)
 	}
 }
+
+// NoAdvance leaves each lead at its own last event: the stage changes are the
+// events' own (no time-driven tail), and each lead is reported at its last event.
+func TestScoreLogNoAdvance(t *testing.T) {
+	raw, err := os.ReadFile("testdata/story2-lapsed.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all, own bytes.Buffer
+	if _, err := replay.ScoreLog(engine(t), bytes.NewReader(raw), &all, replay.LogOptions{At: 4102444800000}); err != nil { // 2100
+		t.Fatal(err)
+	}
+	if _, err := replay.ScoreLog(engine(t), bytes.NewReader(raw), &own, replay.LogOptions{NoAdvance: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The story's lead last acts on 2026-01-16 at 08:00.
+	if !strings.Contains(all.String(), `"type":"lead"`) || !strings.Contains(all.String(), `"at":"2100-01-01T00:00:00.000Z"`) {
+		t.Fatalf("At 2100: lead not reported at 2100:\n%s", all.String())
+	}
+	if !strings.Contains(own.String(), `"at":"2026-01-16T08:00:00.000Z"`) || strings.Contains(own.String(), `"at":"2100`) {
+		t.Fatalf("NoAdvance: lead not reported at its last event:\n%s", own.String())
+	}
+	if _, err := replay.ScoreLog(engine(t), bytes.NewReader(raw), &own, replay.LogOptions{NoAdvance: true, At: 1}); err == nil {
+		t.Fatal("NoAdvance with At was accepted")
+	}
+}

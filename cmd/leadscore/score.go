@@ -18,8 +18,9 @@ type scoreCmd struct {
 	Rules  string `required:"" type:"existingfile" env:"LEADSCORE_RULES" help:"Rules file (YAML)."`
 	Events string `default:"-" help:"JSONL event log: Segment, SendGrid and sales-feedback payloads, one per line, mixed (.gz accepted; - for stdin)."`
 	Out    string `default:"-" help:"Where to write the JSONL output (- for stdout)."`
-	At     string `help:"Instant to bring every lead to before reporting (RFC 3339); default: the latest event time in the log."`
-	Strict bool   `help:"Fail on the first bad line instead of reporting it and going on."`
+	At        string `help:"Instant to bring every lead to before reporting (RFC 3339), not before the log's last event; default: the latest event time in the log."`
+	NoAdvance bool   `help:"Leave every lead at its own last event: no time-driven change after it (only the stage changes the events cause; each lead reported as of its last event). Excludes --at."`
+	Strict    bool   `help:"Fail on the first bad line instead of reporting it and going on."`
 }
 
 func (c *scoreCmd) Run(e *env) error {
@@ -32,6 +33,9 @@ func (c *scoreCmd) Run(e *env) error {
 		return err
 	}
 	var at int64
+	if c.NoAdvance && c.At != "" {
+		return fmt.Errorf("--no-advance and --at exclude each other")
+	}
 	if c.At != "" {
 		t, err := time.Parse(time.RFC3339Nano, c.At)
 		if err != nil {
@@ -55,7 +59,7 @@ func (c *scoreCmd) Run(e *env) error {
 	}
 	w := bufio.NewWriter(out)
 	defer w.Flush()
-	stats, err := replay.ScoreLog(eng, in, w, replay.LogOptions{At: at, Strict: c.Strict, Bad: func(line int, err error) {
+	stats, err := replay.ScoreLog(eng, in, w, replay.LogOptions{At: at, NoAdvance: c.NoAdvance, Strict: c.Strict, Bad: func(line int, err error) {
 		fmt.Fprintf(e.stderr, "%s:%d: %v\n", c.Events, line, err)
 	}})
 	fmt.Fprintf(e.stderr, "scored %d events (%d duplicates, %d ignored, %d bad) for %d leads; %d stage changes\n",

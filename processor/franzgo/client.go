@@ -31,6 +31,7 @@ import (
 	"github.com/leadscore/leadscore/processor"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Client is a processor.Client backed by franz-go. Use New to create one.
@@ -70,6 +71,10 @@ type Client struct {
 type batch struct {
 	first map[processor.TopicPartition]*kgo.Record
 	last  map[processor.TopicPartition]*kgo.Record
+	recs  []*kgo.Record
+	// keep: per partition, the first record not processed (Keep); nil when
+	// the whole batch was.
+	keep map[processor.TopicPartition]*kgo.Record
 	// begun is when the batch's transaction began (exactly-once).
 	begun time.Time
 }
@@ -215,6 +220,7 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		b := &batch{
 			first: make(map[processor.TopicPartition]*kgo.Record),
 			last:  make(map[processor.TopicPartition]*kgo.Record),
+			recs:  recs,
 			begun: time.Now(),
 		}
 		out := make([]processor.Record, len(recs))
@@ -412,6 +418,23 @@ func (c *Client) Commit(ctx context.Context) error {
 			return fmt.Errorf("franzgo: commit transaction: %w (%w)", processor.ErrNotOwner, errTxnTooOld)
 		}
 		ectx, cancel := context.WithTimeout(ctx, c.cfg.RebalanceTimeout)
+		if kept := b.keptOffsets(); kept != nil {
+			// The session commits every partition up to what was polled;
+			// kept records are not processed: their partitions commit up to
+			// the first of them.
+			ectx = kgo.PreTxnCommitFnContext(ectx, func(req *kmsg.TxnOffsetCommitRequest) error {
+				for i := range req.Topics {
+					t := &req.Topics[i]
+					for j := range t.Partitions {
+						p := &t.Partitions[j]
+						if eo, ok := kept[t.Topic][p.Partition]; ok {
+							p.Offset, p.LeaderEpoch = eo.Offset, eo.Epoch
+						}
+					}
+				}
+				return nil
+			})
+		}
 		committed, err := c.sess.End(ectx, kgo.TryCommit)
 		cancel()
 		if err != nil {
@@ -428,6 +451,11 @@ func (c *Client) Commit(ctx context.Context) error {
 		if !committed {
 			return fmt.Errorf("franzgo: commit transaction: %w (aborted: the group rebalanced or the member was fenced)", processor.ErrNotOwner)
 		}
+		// The session took the polled positions as committed; the kept
+		// partitions committed less, and are read again from there.
+		if kept := b.keptOffsets(); kept != nil {
+			c.cl.SetOffsets(kept)
+		}
 		return nil
 	}
 
@@ -439,17 +467,81 @@ func (c *Client) Commit(ctx context.Context) error {
 		return fmt.Errorf("franzgo: commit: %w", processor.ErrNotOwner)
 	}
 	last := make([]*kgo.Record, 0, len(b.last))
-	for _, r := range b.last {
+	kept := b.keptOffsets()
+	for tp, r := range b.last {
+		if k, ok := b.keep[tp]; ok {
+			// Up to the first kept record: commit the one before it, if
+			// the batch processed any record of the partition.
+			r = nil
+			for _, x := range b.recs {
+				if x.Topic == tp.Topic && x.Partition == tp.Partition && x.Offset < k.Offset && (r == nil || x.Offset > r.Offset) {
+					r = x
+				}
+			}
+			if r == nil {
+				continue
+			}
+		}
 		last = append(last, r)
 	}
-	if err := c.cl.CommitRecords(ctx, last...); err != nil {
-		c.rewind(b)
-		if notOwner(err) {
-			return fmt.Errorf("franzgo: commit: %w (%w)", processor.ErrNotOwner, err)
+	if len(last) > 0 {
+		if err := c.cl.CommitRecords(ctx, last...); err != nil {
+			c.rewind(b)
+			if notOwner(err) {
+				return fmt.Errorf("franzgo: commit: %w (%w)", processor.ErrNotOwner, err)
+			}
+			return fmt.Errorf("franzgo: commit: %w", err)
 		}
-		return fmt.Errorf("franzgo: commit: %w", err)
+	}
+	if kept != nil {
+		c.cl.SetOffsets(kept)
 	}
 	return nil
+}
+
+// Keep marks records of the open batch as not processed, per partition from
+// the offset given on: Commit commits those partitions up to that offset and
+// moves their fetch position back to it, so the next Poll delivers the records
+// again. It must be called between Poll and Commit, from the goroutine that
+// polls.
+func (c *Client) Keep(from map[processor.TopicPartition]int64) {
+	if len(from) == 0 {
+		return
+	}
+	if err := c.acquire(context.Background()); err != nil {
+		return
+	}
+	defer c.release()
+	b := c.batch
+	if b == nil {
+		return
+	}
+	for _, r := range b.recs {
+		tp := processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if off, ok := from[tp]; ok && r.Offset >= off {
+			if b.keep == nil {
+				b.keep = make(map[processor.TopicPartition]*kgo.Record)
+			}
+			if k, ok := b.keep[tp]; !ok || r.Offset < k.Offset {
+				b.keep[tp] = r
+			}
+		}
+	}
+}
+
+// keptOffsets is where the fetch positions of kept partitions go back to.
+func (b *batch) keptOffsets() map[string]map[int32]kgo.EpochOffset {
+	if len(b.keep) == 0 {
+		return nil
+	}
+	to := make(map[string]map[int32]kgo.EpochOffset)
+	for tp, r := range b.keep {
+		if to[tp.Topic] == nil {
+			to[tp.Topic] = make(map[int32]kgo.EpochOffset)
+		}
+		to[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+	}
+	return to
 }
 
 // Abort abandons the open batch without committing (exactly-once: aborts its

@@ -75,7 +75,9 @@ type batch struct {
 	gen   *generation
 	first map[processor.TopicPartition]int64
 	last  map[processor.TopicPartition]int64
-	done  chan struct{} // closed once committed or abandoned: the generation may end
+	// keep: per partition, the first offset not processed (Keep).
+	keep map[processor.TopicPartition]int64
+	done chan struct{} // closed once committed or abandoned: the generation may end
 }
 
 // fetchSession is the set of partition readers feeding one channel.
@@ -490,10 +492,14 @@ func (c *Client) Commit(ctx context.Context) error {
 	}
 	offsets := map[string]map[int]int64{}
 	for tp, off := range b.last {
+		next := off + 1
+		if k, ok := b.keep[tp]; ok {
+			next = k // the records from k on were not processed
+		}
 		if offsets[tp.Topic] == nil {
 			offsets[tp.Topic] = map[int]int64{}
 		}
-		offsets[tp.Topic][int(tp.Partition)] = off + 1
+		offsets[tp.Topic][int(tp.Partition)] = next
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- b.gen.kg.CommitOffsets(offsets) }()
@@ -511,8 +517,39 @@ func (c *Client) Commit(ctx context.Context) error {
 		}
 		return fmt.Errorf("kafkago: commit: %w", err)
 	}
+	if len(b.keep) > 0 {
+		c.rewindTo(b.gen, b.keep)
+	}
 	c.finish(b)
 	return nil
+}
+
+// Keep marks records of the open batch as not processed, per partition from
+// the offset given on: Commit commits those partitions up to that offset and
+// restarts their readers there, so the next Poll delivers the records again.
+// It must be called between Poll and Commit, from the goroutine that polls.
+func (c *Client) Keep(from map[processor.TopicPartition]int64) {
+	if len(from) == 0 {
+		return
+	}
+	if err := c.acquire(context.Background()); err != nil {
+		return
+	}
+	defer c.release()
+	b := c.batch
+	if b == nil {
+		return
+	}
+	for tp, off := range from {
+		first, ok := b.first[tp]
+		if !ok || off > b.last[tp] {
+			continue
+		}
+		if b.keep == nil {
+			b.keep = map[processor.TopicPartition]int64{}
+		}
+		b.keep[tp] = max(off, first)
+	}
 }
 
 // Abort abandons the open batch without committing and lets a pending rebalance
@@ -539,8 +576,13 @@ func (c *Client) Abort(ctx context.Context) error {
 // stopped. Runs under op with the batch still open, so the generation cannot end
 // meanwhile; an ending generation is not rewound (its successor starts from the
 // committed offsets).
-func (c *Client) rewind(b *batch) {
-	g := b.gen
+func (c *Client) rewind(b *batch) { c.rewindTo(b.gen, b.first) }
+
+// rewindTo restarts the readers of generation g with the given partitions
+// from the given offsets, the others from where Poll stopped. Runs under op;
+// an ending generation is not rewound (its successor starts from the
+// committed offsets).
+func (c *Client) rewindTo(g *generation, to map[processor.TopicPartition]int64) {
 	c.mu.Lock()
 	select {
 	case <-g.ending:
@@ -552,7 +594,7 @@ func (c *Client) rewind(b *batch) {
 	g.fetch = nil
 	c.mu.Unlock()
 	old.stop()
-	for tp, off := range b.first {
+	for tp, off := range to {
 		g.next[tp] = off
 	}
 	fs := c.startFetch(g)

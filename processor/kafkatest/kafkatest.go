@@ -68,6 +68,7 @@ func Run(t *testing.T, newClient NewClientFunc, opts ...Option) {
 		{"CommitThenResume", s.testCommitThenResume},
 		{"CloseWithoutCommitRedelivers", s.testCloseWithoutCommitRedelivers},
 		{"AbortRedelivers", s.testAbortRedelivers},
+		{"KeepRedeliversTheRest", s.testKeepRedeliversTheRest},
 		{"CommitAfterLostGenerationIsNotOwner", s.testCommitNotOwner},
 		{"GroupSplitsAndRebalances", s.testGroupSplitsAndRebalances},
 		{"RebalanceWaitsForCommit", s.testRebalanceWaitsForCommit},
@@ -75,6 +76,7 @@ func Run(t *testing.T, newClient NewClientFunc, opts ...Option) {
 		{"ExactlyOnce/AbortedBatchInvisible", s.testEOSAbortedInvisible},
 		{"ExactlyOnce/LostGenerationAborts", s.testEOSNotOwner},
 		{"ExactlyOnce/ProduceOutsideBatch", s.testEOSProduceOutsideBatch},
+		{"ExactlyOnce/KeepRedeliversTheRest", s.testEOSKeepRedeliversTheRest},
 		{"ExactlyOnce/GroupSplitsAndRebalances", s.testEOSGroupSplitsAndRebalances},
 	}
 	for _, tc := range tests {

@@ -769,3 +769,99 @@ func (s *suite) testEOSProduceOutsideBatch(t *testing.T) {
 		t.Fatalf("after a transaction of its own, polled %v, want %v", values(got), kvalues(in))
 	}
 }
+
+// Keep: records of the batch the processor did not process (the event-time
+// merge keeps them for a later batch) are not committed, and the next Poll
+// delivers them again; the rest of the batch is committed. Exactly-once: the
+// transaction commits the kept partitions only up to the first kept record.
+func (s *suite) testKeepRedeliversTheRest(t *testing.T) {
+	s.keepRedelivers(t, s.newClient, "g-keep")
+}
+
+func (s *suite) testEOSKeepRedeliversTheRest(t *testing.T) {
+	if s.newEOS == nil {
+		t.Skip("backend does not declare exactly-once (kafkatest.ExactlyOnce)")
+	}
+	s.keepRedelivers(t, s.newEOS, "g-eos-keep")
+}
+
+func (s *suite) keepRedelivers(t *testing.T, nc NewClientFunc, group string) {
+	c := NewCluster(t, []Topic{{"in", 2}})
+	brokers := c.ListenAddrs()
+	ctx := testCtx(t, 40*time.Second)
+	in := Produce(t, brokers, inputs(40, "in"))
+	cl := s.client(t, nc, c, group, "in")
+
+	var batch []processor.Record
+	for len(batch) < 4 {
+		b, err := cl.Poll(ctx)
+		if err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		if len(b) < 4 { // too small to keep part of it: commit and poll on
+			if err := cl.Commit(ctx); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			continue
+		}
+		batch = b
+	}
+	// Keep the second half of the first partition of the batch.
+	tp := processor.TopicPartition{Topic: batch[0].Topic, Partition: batch[0].Partition}
+	var ofTP []processor.Record
+	for _, r := range batch {
+		if r.Topic == tp.Topic && r.Partition == tp.Partition {
+			ofTP = append(ofTP, r)
+		}
+	}
+	from := ofTP[len(ofTP)/2].Offset
+	cl.Keep(map[processor.TopicPartition]int64{tp: from})
+	if err := cl.Commit(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	// The group committed tp up to the first kept record.
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	offs, err := kadm.NewClient(adm).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatalf("fetch offsets: %v", err)
+	}
+	if got, ok := offs.Lookup(tp.Topic, tp.Partition); !ok || got.At != from {
+		t.Fatalf("%s/%d committed at %v, want %d (the first kept record)", tp.Topic, tp.Partition, got.At, from)
+	}
+	// Everything not yet processed comes, each record once, the kept ones
+	// first on their partition.
+	seen := map[string]bool{}
+	for _, r := range batch {
+		if !(r.Topic == tp.Topic && r.Partition == tp.Partition && r.Offset >= from) {
+			seen[string(r.Value)] = true
+		}
+	}
+	var rest []processor.Record
+	for _, r := range in {
+		if !seen[string(r.Value)] {
+			rest = append(rest, processor.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Value: r.Value})
+		}
+	}
+	got := pollUntil(t, ctx, cl, len(rest), true)
+	var gotTP []int64
+	for _, r := range got {
+		if r.Topic == tp.Topic && r.Partition == tp.Partition {
+			gotTP = append(gotTP, r.Offset)
+		}
+	}
+	if len(gotTP) == 0 || gotTP[0] != from {
+		t.Fatalf("after Keep, %s/%d resumed at %v, want %d", tp.Topic, tp.Partition, gotTP, from)
+	}
+	want := make([]string, len(rest))
+	for i, r := range rest {
+		want[i] = string(r.Value)
+	}
+	slices.Sort(want)
+	if g := values(got); !slices.Equal(g, want) {
+		t.Fatalf("after Keep got %v\nwant each unprocessed record once: %v", g, want)
+	}
+}

@@ -1,0 +1,57 @@
+package processor
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/leadscore/leadscore/scoring"
+)
+
+func TestMergeItems(t *testing.T) {
+	a, b, c := TopicPartition{"web", 0}, TopicPartition{"web", 1}, TopicPartition{"email", 0}
+	mk := func(tp TopicPartition, off, at int64) *item {
+		return &item{rec: &Record{Topic: tp.Topic, Partition: tp.Partition, Offset: off}, ev: scoring.Event{Time: at}}
+	}
+	// a: times 10, 20, 30; b: 15, 40; c: 5, 25
+	items := []*item{mk(a, 0, 10), mk(a, 1, 20), mk(a, 2, 30), mk(b, 7, 15), mk(b, 8, 40), mk(c, 3, 5), mk(c, 4, 25)}
+	owned := []TopicPartition{a, b, c}
+	cases := []struct {
+		name     string
+		lag      map[TopicPartition]int64
+		extra    []TopicPartition // owned partitions absent from the batch
+		force    bool
+		cut      int64
+		wantKeep map[TopicPartition]int64
+		applied  int
+	}{
+		{name: "nothing lags: all applied", applied: 7},
+		{name: "b lags: stop where b runs out (after its 40)", lag: map[TopicPartition]int64{b: 3}, applied: 7},
+		{name: "c lags: stop after c's 25", lag: map[TopicPartition]int64{c: 1},
+			wantKeep: map[TopicPartition]int64{a: 2, b: 8}, applied: 5},
+		{name: "a and c lag: the earlier end (c at 25) decides", lag: map[TopicPartition]int64{a: 9, c: 1},
+			wantKeep: map[TopicPartition]int64{a: 2, b: 8}, applied: 5},
+		{name: "a lagging partition with nothing in the batch blocks all", lag: map[TopicPartition]int64{{"web", 2}: 4},
+			extra: []TopicPartition{{"web", 2}}, wantKeep: map[TopicPartition]int64{a: 0, b: 7, c: 3}, applied: 0},
+		{name: "forced: applied whole", lag: map[TopicPartition]int64{{"web", 2}: 4, c: 1},
+			extra: []TopicPartition{{"web", 2}}, force: true, applied: 7},
+		{name: "reorder cut at 20: later events kept", cut: 20,
+			wantKeep: map[TopicPartition]int64{a: 2, b: 8, c: 4}, applied: 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, keep := mergeItems(items, append(owned, tc.extra...), tc.lag, tc.force, tc.cut)
+			if len(got) != tc.applied {
+				t.Errorf("%d items applied, want %d", len(got), tc.applied)
+			}
+			if len(tc.wantKeep) == 0 && keep != nil || len(tc.wantKeep) > 0 && !reflect.DeepEqual(keep, tc.wantKeep) {
+				t.Errorf("keep %v, want %v", keep, tc.wantKeep)
+			}
+			for _, it := range got {
+				tp := TopicPartition{it.rec.Topic, it.rec.Partition}
+				if k, ok := keep[tp]; ok && it.rec.Offset >= k {
+					t.Errorf("item %v/%d applied and kept", tp, it.rec.Offset)
+				}
+			}
+		})
+	}
+}
