@@ -15,9 +15,9 @@ import (
 )
 
 type scoreCmd struct {
-	Rules  string `required:"" type:"existingfile" env:"LEADSCORE_RULES" help:"Rules file (YAML)."`
-	Events string `default:"-" help:"JSONL event log: Segment, SendGrid and sales-feedback payloads, one per line, mixed (.gz accepted; - for stdin)."`
-	Out    string `default:"-" help:"Where to write the JSONL output (- for stdout)."`
+	Rules     string `required:"" type:"existingfile" env:"LEADSCORE_RULES" help:"Rules file (YAML)."`
+	Events    string `default:"-" help:"JSONL event log: Segment, SendGrid and sales-feedback payloads, one per line, mixed (.gz accepted; - for stdin)."`
+	Out       string `default:"-" help:"Where to write the JSONL output (- for stdout)."`
 	At        string `help:"Instant to bring every lead to before reporting (RFC 3339), not before the log's last event; default: the latest event time in the log."`
 	NoAdvance bool   `help:"Leave every lead at its own last event: no time-driven change after it (only the stage changes the events cause; each lead reported as of its last event). Excludes --at."`
 	Strict    bool   `help:"Fail on the first bad line instead of reporting it and going on."`
