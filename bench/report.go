@@ -69,7 +69,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, a := range r.Agreement {
-		fmt.Fprintf(&b, "\nstage changes, %s vs naive: %d the same, %d only in %s, %d only in naive", a.Scenario, a.Same, a.OnlyThis, a.Scenario, a.OnlyNaive)
+		fmt.Fprintf(&b, "\nstage changes, %s vs %s: %d the same, %d only in %s, %d only in %s", a.Scenario, a.Against, a.Same, a.OnlyThis, a.Scenario, a.OnlyNaive, a.Against)
+		if a.Against == "oracle" {
+			if total := a.Same + a.OnlyThis + a.OnlyNaive; total > 0 {
+				fmt.Fprintf(&b, " (%.1f %% agreement)", 100*float64(a.Same)/float64(total))
+			}
+		}
 	}
 	if len(r.Agreement) > 0 {
 		b.WriteString("\n")

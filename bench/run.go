@@ -21,6 +21,7 @@ import (
 	"github.com/leadscore/leadscore/internal/cputime"
 	"github.com/leadscore/leadscore/journeys"
 	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/replay"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
@@ -88,9 +89,14 @@ type ScenarioResult struct {
 // Agreement compares the stage changes of the naive design and leadscore on the
 // same input, by deterministic id.
 type Agreement struct {
-	Scenario  string `json:"scenario"`
+	Scenario string `json:"scenario"`
+	// Against is what the scenario is compared with: "naive", or "oracle"
+	// (leadscore score on the same backlog, every lead left at its last
+	// event: the bench's clock stands at the history's start, so no
+	// time-driven change falls due live either).
+	Against   string `json:"against"`
 	Same      int    `json:"same"`
-	OnlyNaive int    `json:"only_naive"`
+	OnlyNaive int    `json:"only_naive"` // only in what it is compared with
 	OnlyThis  int    `json:"only_this"`
 
 	examples []string // the differences, described
@@ -245,6 +251,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		log.Info("scenario done", "name", name, "events_per_sec", int(sr.EventsPerSec), "outputs", sr.Outputs)
 	}
 	ceil, nv := res.Scenario(Ceiling), res.Scenario(Naive)
+	var oracle map[string]string
 	for i := range res.Scenarios {
 		s := &res.Scenarios[i]
 		if ceil != nil && ceil.EventsPerSec > 0 {
@@ -253,25 +260,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if nv != nil && nv.EventsPerSec > 0 {
 			s.VsNaive = s.EventsPerSec / nv.EventsPerSec
 		}
-		if nv != nil && s.Name != Naive && s.Name != Ceiling {
-			a := Agreement{Scenario: s.Name}
-			for id, d := range s.ids {
-				if _, ok := nv.ids[id]; ok {
-					a.Same++
-				} else {
-					a.OnlyThis++
-					a.examples = append(a.examples, "only in "+s.Name+": "+d)
-				}
-			}
-			for id, d := range nv.ids {
-				if _, ok := s.ids[id]; !ok {
-					a.examples = append(a.examples, "only in naive: "+d)
-				}
-			}
-			slices.Sort(a.examples)
-			a.OnlyNaive = len(nv.ids) - a.Same
-			res.Agreement = append(res.Agreement, a)
+		if s.Name == Naive || s.Name == Ceiling {
+			continue
 		}
+		if nv != nil {
+			res.Agreement = append(res.Agreement, agreement(s.Name, s.ids, Naive, nv.ids))
+		}
+		if oracle == nil {
+			if oracle, err = oracleIDs(eng, data); err != nil {
+				return res, err
+			}
+		}
+		res.Agreement = append(res.Agreement, agreement(s.Name, s.ids, "oracle", oracle))
 	}
 	if cfg.Soak > 0 {
 		fg := res.Scenario(FranzGo)
@@ -286,6 +286,58 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Soak = soak
 	}
 	return res, nil
+}
+
+// agreement compares the stage changes of scenario name with those of other.
+func agreement(name string, ids map[string]string, other string, otherIDs map[string]string) Agreement {
+	a := Agreement{Scenario: name, Against: other}
+	for id, d := range ids {
+		if _, ok := otherIDs[id]; ok {
+			a.Same++
+		} else {
+			a.OnlyThis++
+			a.examples = append(a.examples, "only in "+name+": "+d)
+		}
+	}
+	for id, d := range otherIDs {
+		if _, ok := ids[id]; !ok {
+			a.examples = append(a.examples, "only in "+other+": "+d)
+		}
+	}
+	slices.Sort(a.examples)
+	a.OnlyNaive = len(otherIDs) - a.Same
+	return a
+}
+
+// oracleIDs runs the offline oracle on the backlog, every lead left at its
+// last event, and returns its stage changes by id.
+func oracleIDs(eng *scoring.Engine, data *dataset) (map[string]string, error) {
+	var in bytes.Buffer
+	for _, r := range data.backlog() {
+		in.Write(r.Value)
+		in.WriteByte('\n')
+	}
+	ids := map[string]string{}
+	var out bytes.Buffer
+	if _, err := replay.ScoreLog(eng, &in, &out, replay.LogOptions{NoAdvance: true}); err != nil {
+		return nil, fmt.Errorf("bench: oracle: %w", err)
+	}
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var x struct {
+			Type, ID, From, To string
+			LeadID             string `json:"lead_id"`
+			EventTime          string `json:"event_time"`
+			Cause              struct{ Kind, Rule string }
+		}
+		if err := dec.Decode(&x); err != nil {
+			return nil, fmt.Errorf("bench: oracle output: %w", err)
+		}
+		if x.Type == "stage_change" {
+			ids[x.ID] = fmt.Sprintf("%s %s→%s at %s (%s %s)", x.LeadID, x.From, x.To, x.EventTime, x.Cause.Kind, x.Cause.Rule)
+		}
+	}
+	return ids, nil
 }
 
 func loadRules(b []byte) (*scoring.Model, error) {

@@ -318,6 +318,23 @@ func (e *env) oracle(lines [][]byte, at int64) []change {
 	return cs
 }
 
+// oracleNoAdvance is the oracle's stage changes with every lead left at its
+// last event (leadscore score --no-advance).
+func (e *env) oracleNoAdvance(lines [][]byte) []change {
+	e.t.Helper()
+	var out bytes.Buffer
+	if _, err := replay.ScoreLog(e.eng, bytes.NewReader(bytes.Join(lines, []byte("\n"))), &out, replay.LogOptions{NoAdvance: true}); err != nil {
+		e.t.Fatal(err)
+	}
+	var cs []change
+	for _, l := range bytes.Split(out.Bytes(), []byte("\n")) {
+		if bytes.Contains(l, []byte(`"type":"stage_change"`)) {
+			cs = append(cs, parseChange(e.t, l))
+		}
+	}
+	return cs
+}
+
 // readTopic reads every record of a topic written so far.
 func (e *env) readTopic(topic string, atLeast int, within time.Duration) [][]byte {
 	e.t.Helper()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/processor"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // oracleSets splits the oracle's output into stage changes by id and final
@@ -233,4 +234,41 @@ func TestBacklogIsMergedAcrossPartitions(t *testing.T) {
 		}
 		t.Logf("applied whole, %d of the oracle's %d changes are missing", diff, len(wantChanges))
 	}
+}
+
+// A backlog already in Kafka — web events keyed as Segment keys them (userId,
+// else anonymousId), e-mail events by address, feedback by lead, on 3
+// partitions per topic — consumed by one processor with each Kafka client: the
+// stage-change ids and the final lead states equal the oracle's.
+func TestBacklogThroughKafkaEqualsTheOracle(t *testing.T) {
+	lines, ins := generated(t, 300, 60*24*time.Hour)
+	at := lastTime(ins)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
+		e.store, _ = newStore(t)
+		e.clock.Set(ins[0].time) // the processing clock stands at the history's start: no timer falls due
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var krs []*kgo.Record
+		for _, in := range ins {
+			krs = append(krs, &kgo.Record{Topic: in.topic, Key: in.key, Value: in.value})
+		}
+		if err := e.prod.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		ends := map[processor.TopicPartition]int64{}
+		for _, r := range krs {
+			ends[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
+		}
+		e.start(b, nil)
+		for tp, end := range ends {
+			e.waitCommitted(ctx, tp.Topic, tp.Partition, end)
+		}
+		want := e.oracleNoAdvance(lines)
+		live := e.readTopic(topics.StageChanges, len(want), 10*time.Second)
+		sameChanges(t, live, want)
+		var buf bytes.Buffer
+		_, wantLeads := oracleSets(t, e.oracleLines(lines, at, &buf))
+		compareLeads(t, e.eng, e.store, wantLeads, at)
+	})
 }

@@ -89,6 +89,8 @@ type runCmd struct {
 	HTTP            httpFlags     `embed:""`
 	Lanes           int           `default:"1" env:"LEADSCORE_LANES" help:"Processors in this process, each its own consumer-group member with its own Kafka client (2 on a 2-core machine: one computes while the other waits on Redis or Kafka; see docs/performance.md)."`
 	TimerTick       time.Duration `default:"1s" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
+	ReorderWait     time.Duration `default:"0s" env:"LEADSCORE_REORDER_WAIT" help:"Hold each event until the wall clock is this far past its event time, so that one lead's events arriving on different topics a little apart (e-mail webhooks lagging web events) are applied in event-time order. 0: only what Kafka already holds is merged by event time, and latency does not grow."`
+	MergeWait       time.Duration `default:"2s" env:"LEADSCORE_MERGE_WAIT" help:"Longest the event-time merge waits for a partition the broker holds records of but that delivers none, before applying the others past it."`
 	IdleTimeout     time.Duration `default:"30s" env:"LEADSCORE_IDLE_TIMEOUT" help:"Timers fire on the event time of the applied events (a backfill fires the oracle's decay and inactivity changes as history progresses); once the input has been quiet this long, the wall clock takes over. Raise it for history loads with longer pauses (docs/processing.md, \"Order and time\")."`
 	MaxEventBytes   int           `default:"1048576" env:"LEADSCORE_MAX_EVENT_BYTES" help:"Largest event payload accepted, in bytes; larger events go to the dead-letter topic as too_large."`
 	MaxEventDepth   int           `default:"32" env:"LEADSCORE_MAX_EVENT_DEPTH" help:"Deepest nesting of JSON arrays and objects accepted; deeper events go to the dead-letter topic as too_deep."`
@@ -116,7 +118,7 @@ func (c *runCmd) Validate() error {
 	if c.Redis.RedisCluster && c.Redis.RedisMaster != "" {
 		return errors.New("--redis-cluster and --redis-master exclude each other")
 	}
-	cfg := processor.Config{Topics: c.topics(), Events: c.events()}
+	cfg := processor.Config{Topics: c.topics(), Events: c.events(), ReorderWait: c.ReorderWait}
 	return cfg.Validate()
 }
 
@@ -174,7 +176,7 @@ func (c *runCmd) Run(e *env) error {
 	observers := processor.LaneObservers(tel.Metrics(), len(clients))
 	for i, client := range clients {
 		lp, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: kinfo.partitions,
-			IdleTimeout: c.IdleTimeout, Sources: sources, ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
+			IdleTimeout: c.IdleTimeout, ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, Sources: sources, ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
 		if err != nil {
 			closeClients(ctx, clients)
 			return err

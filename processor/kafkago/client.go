@@ -82,10 +82,13 @@ type batch struct {
 
 // fetchSession is the set of partition readers feeding one channel.
 type fetchSession struct {
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	ch      chan kafka.Message
-	readers []*kafka.Reader
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	ch     chan kafka.Message
+	// lagKnown is closed once every reader has reported its partition's lag
+	// at the session's start (or failed to within a second).
+	lagKnown chan struct{}
+	readers  []*kafka.Reader
 }
 
 var _ processor.Client = (*Client)(nil)
@@ -247,7 +250,13 @@ func (c *Client) hold(gctx context.Context, g *generation) {
 // startFetch starts one reader per assigned partition of g at g.next.
 func (c *Client) startFetch(g *generation) *fetchSession {
 	ctx, cancel := context.WithCancel(c.life)
-	fs := &fetchSession{cancel: cancel, ch: make(chan kafka.Message, c.cfg.MaxPollRecords)}
+	fs := &fetchSession{cancel: cancel, ch: make(chan kafka.Message, c.cfg.MaxPollRecords), lagKnown: make(chan struct{})}
+	// Each reader first asks how far behind its partition is, so that the
+	// processor's event-time merge knows from the first poll which
+	// partitions the broker holds records of, even before they deliver any.
+	var lagWG sync.WaitGroup
+	lagWG.Add(len(g.assigned))
+	go func() { lagWG.Wait(); close(fs.lagKnown) }()
 	iso := kafka.ReadUncommitted
 	if c.cfg.ReadCommitted {
 		iso = kafka.ReadCommitted
@@ -272,6 +281,15 @@ func (c *Client) startFetch(g *generation) *fetchSession {
 		fs.wg.Add(1)
 		go func() {
 			defer fs.wg.Done()
+			lctx, lcancel := context.WithTimeout(ctx, time.Second)
+			lag, err := r.ReadLag(lctx)
+			lcancel()
+			if err == nil && lag >= 0 {
+				c.mu.Lock()
+				c.lag[tp] = lag
+				c.mu.Unlock()
+			}
+			lagWG.Done()
 			for {
 				m, err := r.FetchMessage(ctx) // a partition reader: never commits
 				if err != nil {
@@ -363,6 +381,11 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
+		}
+		select {
+		case <-fs.lagKnown:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 		var msgs []kafka.Message
 		select {
