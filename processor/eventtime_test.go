@@ -2,10 +2,14 @@ package processor_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -271,4 +275,153 @@ func TestBacklogThroughKafkaEqualsTheOracle(t *testing.T) {
 		_, wantLeads := oracleSets(t, e.oracleLines(lines, at, &buf))
 		compareLeads(t, e.eng, e.store, wantLeads, at)
 	})
+}
+
+// lateObserver counts what a live-ordering test checks: late events and
+// records consumed by outcome.
+type lateObserver struct {
+	mu       sync.Mutex
+	late     int
+	consumed map[string]int
+}
+
+func (o *lateObserver) Consumed(_, outcome string, n int) {
+	o.mu.Lock()
+	o.consumed[outcome] += n
+	o.mu.Unlock()
+}
+func (o *lateObserver) Late(string) {
+	o.mu.Lock()
+	o.late++
+	o.mu.Unlock()
+}
+func (o *lateObserver) DeadLetter(string)                    {}
+func (o *lateObserver) Transition(string, string)            {}
+func (o *lateObserver) Batch(int, time.Duration)             {}
+func (o *lateObserver) Latency(time.Duration)                {}
+func (o *lateObserver) Timers(int, int)                      {}
+func (o *lateObserver) StoreRoundTrip(string, time.Duration) {}
+func (o *lateObserver) Ready(bool, string)                   {}
+
+// Live traffic where e-mail events reach Kafka up to 2 s after their event
+// time (webhooks lag the tracking pipeline): with a 3 s reorder wait, every
+// lead's events are applied in event-time order and the result is exactly the
+// oracle's; with the default (no wait), the e-mail events that come after later
+// web events of their lead are applied late — each once, counted — and some
+// handoffs differ (docs/processing.md, "Late events").
+func TestLiveReorderWait(t *testing.T) {
+	lines, ins := generated(t, 150, 60*24*time.Hour)
+	e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
+	end := lastTime(ins)
+	var buf bytes.Buffer
+	wantChanges, wantLeads := oracleSets(t, e.oracleLines(lines, end, &buf))
+
+	emails := 0
+	for _, in := range ins {
+		if in.topic == topics.Email {
+			emails++
+		}
+	}
+	if emails < 50 {
+		t.Fatalf("only %d e-mail events: nothing to reorder", emails)
+	}
+	// arrive lays the log out as it reaches Kafka: e-mail events up to lag
+	// after their event time, each partition's offsets in arrival order (as a
+	// broker assigns them), polled in 10 s windows of arrival; a last record
+	// an hour later moves the clock on, so that a held tail goes out.
+	arrive := func(lag time.Duration) [][]processor.Record {
+		rng := rand.New(rand.NewPCG(5, 6))
+		arr := slices.Clone(ins)
+		for i := range arr {
+			if arr[i].topic == topics.Email {
+				arr[i].time += rng.Int64N(lag.Milliseconds() + 1)
+			}
+		}
+		slices.SortStableFunc(arr, func(a, b input) int { return cmp.Compare(a.time, b.time) })
+		recs := logRecords(arr) // Timestamp: the arrival time, which the scripted clock follows
+		var batches [][]processor.Record
+		for i := 0; i < len(recs); {
+			j := i + 1
+			for j < len(recs) && recs[j].Timestamp.Sub(recs[i].Timestamp) < 10*time.Second {
+				j++
+			}
+			batches = append(batches, recs[i:j])
+			i = j
+		}
+		return append(batches, []processor.Record{{Topic: topics.Web, Partition: 0, Offset: 1 << 40, Value: []byte("{"),
+			Timestamp: recs[len(recs)-1].Timestamp.Add(time.Hour)}})
+	}
+
+	cases := []struct {
+		lag, wait time.Duration
+	}{
+		{2 * time.Second, 3 * time.Second}, // the documented setting: exactly the oracle's
+		{5 * time.Minute, 0},               // no wait: late events, each applied once and counted
+		{5 * time.Minute, 6 * time.Minute}, // the same log with a wait longer than its lag: the oracle's again
+	}
+	for _, c := range cases {
+		wait := c.wait
+		t.Run(fmt.Sprintf("lag-%v-wait-%v", c.lag, c.wait), func(t *testing.T) {
+			batches := arrive(c.lag)
+			store, _ := newStore(t)
+			clk := &clock{}
+			cl := newScripted(slices.Clone(batches), clk)
+			obs := &lateObserver{consumed: map[string]int{}}
+			// A short tick: the processor pauses up to a tick while it holds
+			// events, in real time, which the scripted clock does not follow.
+			p, err := processor.New(processor.Config{Topics: topics, TimerTick: time.Millisecond, Now: clk.Now, Logger: quiet,
+				ReorderWait: wait, IdleTimeout: 1000 * time.Hour, Observer: obs,
+				BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, OutboxRetry: time.Hour}, cl, store, e.eng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx) }()
+			select {
+			case <-cl.drained:
+			case err := <-done:
+				t.Fatalf("processor stopped: %v", err)
+			case <-time.After(2 * time.Minute):
+				t.Fatal("batches not all committed within 2 minutes")
+			}
+			time.Sleep(100 * time.Millisecond) // the last timer sweeps
+			cancel()
+			<-done
+			cl.mu.Lock()
+			var changes []processor.Record
+			for _, r := range cl.produced {
+				if r.Topic == topics.StageChanges {
+					changes = append(changes, r)
+				}
+			}
+			cl.mu.Unlock()
+			obs.mu.Lock()
+			late, consumed := obs.late, maps.Clone(obs.consumed)
+			obs.mu.Unlock()
+			applied := 0
+			for outcome, n := range consumed {
+				if outcome != "replayed" {
+					applied += n
+				}
+			}
+			applied -= consumed["dead_letter"] // the last record, which only moves the clock
+			if applied != len(ins) || consumed["replayed"] != 0 {
+				t.Errorf("consumed %v: want each of the %d events once", consumed, len(ins))
+			}
+			if wait > 0 {
+				if late != 0 {
+					t.Errorf("%d late events with a %v reorder wait", late, wait)
+				}
+				compareChanges(t, wantChanges, changes)
+				compareLeads(t, e.eng, store, wantLeads, end)
+				return
+			}
+			if late == 0 {
+				t.Fatal("no late event without a reorder wait: the workload does not exercise it")
+			}
+			t.Logf("without a reorder wait: %d of %d events late, %d stage changes (the oracle has %d)", late, len(ins), len(changes), len(wantChanges))
+		})
+	}
 }

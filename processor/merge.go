@@ -1,9 +1,8 @@
 package processor
 
 import (
+	"math"
 	"time"
-
-	"github.com/leadscore/leadscore/scoring"
 )
 
 // The event-time merge: a batch holds records of several partitions and
@@ -35,15 +34,24 @@ type mergeState struct {
 // first kept record. force applies everything (the merge waited long enough);
 // reorderCut, when non-zero, keeps every event later than it (the optional
 // reorder wait).
+//
+// It computes a frontier F: every event at or before F is in the batch, and is
+// applied; the rest is kept. F starts at the reorder cut and at the latest
+// event of each lagging partition (what comes next from it is later, a
+// partition being in event-time order); a lagging partition with nothing in
+// the batch makes it -∞. Since commits are per-partition prefixes, a partition
+// applies only the prefix of its records at or before F; the first record past
+// F keeps the rest of its partition, and whatever kept record is earliest
+// lowers F below it, so that nothing later than a kept record is applied
+// anywhere. That is repeated until F holds still (it only goes down).
 func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]int64, force bool, reorderCut int64) ([]*item, map[TopicPartition]int64) {
 	if len(items) == 0 {
 		return items, nil
 	}
 	type stream struct {
-		tp      TopicPartition
-		items   []*item
-		next    int
-		lagging bool
+		tp    TopicPartition
+		items []*item
+		n     int // items applied: a prefix
 	}
 	byTP := map[TopicPartition]*stream{}
 	var streams []*stream
@@ -51,57 +59,61 @@ func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]in
 		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
 		s := byTP[tp]
 		if s == nil {
-			s = &stream{tp: tp, lagging: lag[tp] > 0}
+			s = &stream{tp: tp}
 			byTP[tp] = s
 			streams = append(streams, s)
 		}
 		s.items = append(s.items, it)
 	}
-	// A lagging partition with nothing in this batch blocks everything: the
-	// broker holds records of it that may come first.
-	blocked := false
+	const inf = int64(math.MaxInt64)
+	frontier := inf
+	if reorderCut != 0 {
+		frontier = reorderCut
+	}
 	if !force {
 		for _, tp := range owned {
 			if lag[tp] > 0 && byTP[tp] == nil {
-				blocked = true
-				break
+				frontier = math.MinInt64 // the broker holds records of it that may come first
+			}
+		}
+		for _, s := range streams {
+			if lag[s.tp] > 0 {
+				latest := int64(math.MinInt64)
+				for _, it := range s.items {
+					latest = max(latest, it.ev.Time)
+				}
+				frontier = min(frontier, latest)
+			}
+		}
+	} else if reorderCut == 0 {
+		return items, nil
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, s := range streams {
+			s.n = 0
+			for s.n < len(s.items) && s.items[s.n].ev.Time <= frontier {
+				s.n++
+			}
+			for _, it := range s.items[s.n:] {
+				if it.ev.Time <= frontier {
+					frontier, changed = it.ev.Time-1, true
+				}
 			}
 		}
 	}
+	keep := map[TopicPartition]int64{}
 	released := 0
-	for !blocked {
-		var best *stream
-		for _, s := range streams {
-			if s.next == len(s.items) {
-				if s.lagging && !force {
-					blocked = true // exhausted, and more of it is on the broker
-					break
-				}
-				continue
-			}
-			if best == nil || scoring.CompareEvents(&s.items[s.next].ev, &best.items[best.next].ev) < 0 {
-				best = s
-			}
+	for _, s := range streams {
+		released += s.n
+		if s.n < len(s.items) {
+			keep[s.tp] = s.items[s.n].rec.Offset
 		}
-		if blocked || best == nil {
-			break
-		}
-		if reorderCut != 0 && best.items[best.next].ev.Time > reorderCut {
-			break // everything left is later than the reorder wait allows
-		}
-		best.next++
-		released++
 	}
 	if released == len(items) {
 		return items, nil
 	}
-	keep := map[TopicPartition]int64{}
-	for _, s := range streams {
-		if s.next < len(s.items) {
-			keep[s.tp] = s.items[s.next].rec.Offset
-		}
-	}
-	out := items[:0:0]
+	out := make([]*item, 0, released)
 	for _, it := range items {
 		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
 		if k, ok := keep[tp]; !ok || it.rec.Offset < k {

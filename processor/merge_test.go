@@ -37,6 +37,15 @@ func TestMergeItems(t *testing.T) {
 		{name: "reorder cut at 20: later events kept", cut: 20,
 			wantKeep: map[TopicPartition]int64{a: 2, b: 8, c: 4}, applied: 4},
 	}
+	// A partition out of event-time order (e-mail webhooks arriving with
+	// different lags): a record kept behind a later one holds back what comes
+	// after it everywhere.
+	d := TopicPartition{"email", 1}
+	disorder := []*item{mk(a, 0, 10), mk(a, 1, 20), mk(d, 0, 12), mk(d, 1, 30), mk(d, 2, 15)}
+	got, keep := mergeItems(disorder, []TopicPartition{a, d}, nil, false, 25)
+	if len(got) != 2 || !reflect.DeepEqual(keep, map[TopicPartition]int64{a: 1, d: 1}) {
+		t.Errorf("disorder: applied %d, keep %v; want a's 10 and d's 12 applied, a from 1 and d from 1 kept (d's 15 waits behind its 30)", len(got), keep)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, keep := mergeItems(items, append(owned, tc.extra...), tc.lag, tc.force, tc.cut)
