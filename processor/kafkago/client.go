@@ -84,7 +84,10 @@ type batch struct {
 type fetchSession struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	ch     chan kafka.Message
+	parts  []chan kafka.Message // one buffer per partition reader
+	tps    []processor.TopicPartition
+	notify chan struct{} // signalled when a reader buffered a message
+	next   int           // the partition Poll starts its next round at
 	// lagKnown is closed once every reader has reported its partition's lag
 	// at the session's start (or failed to within a second).
 	lagKnown chan struct{}
@@ -250,7 +253,12 @@ func (c *Client) hold(gctx context.Context, g *generation) {
 // startFetch starts one reader per assigned partition of g at g.next.
 func (c *Client) startFetch(g *generation) *fetchSession {
 	ctx, cancel := context.WithCancel(c.life)
-	fs := &fetchSession{cancel: cancel, ch: make(chan kafka.Message, c.cfg.MaxPollRecords), lagKnown: make(chan struct{})}
+	fs := &fetchSession{cancel: cancel, notify: make(chan struct{}, 1), lagKnown: make(chan struct{})}
+	// Each partition has its own buffer, and Poll takes from all of them in
+	// turn: with one shared channel the fastest readers filled every batch,
+	// and the processor's event-time merge waited on the partitions they
+	// crowded out.
+	share := max(16, c.cfg.MaxPollRecords/max(1, len(g.assigned)))
 	// Each reader first asks how far behind its partition is, so that the
 	// processor's event-time merge knows from the first poll which
 	// partitions the broker holds records of, even before they deliver any.
@@ -278,6 +286,9 @@ func (c *Client) startFetch(g *generation) *fetchSession {
 			c.report(fmt.Errorf("kafkago: %s/%d: set offset %d: %w", tp.Topic, tp.Partition, g.next[tp], err))
 		}
 		fs.readers = append(fs.readers, r)
+		pb := make(chan kafka.Message, share)
+		fs.parts = append(fs.parts, pb)
+		fs.tps = append(fs.tps, tp)
 		fs.wg.Add(1)
 		go func() {
 			defer fs.wg.Done()
@@ -305,14 +316,75 @@ func (c *Client) startFetch(g *generation) *fetchSession {
 					continue
 				}
 				select {
-				case fs.ch <- m:
+				case pb <- m:
 				case <-ctx.Done():
 					return
+				}
+				select {
+				case fs.notify <- struct{}{}:
+				default:
 				}
 			}
 		}()
 	}
 	return fs
+}
+
+// awaitLagging gives the readers of partitions that the broker holds records
+// of, and that have none buffered, up to FetchMaxWait to deliver, so that a
+// batch holds some of every lagging partition (as one Kafka fetch request
+// does): the processor's event-time merge can then apply it, instead of
+// waiting on the partitions a faster reader crowded out.
+func (c *Client) awaitLagging(ctx context.Context, fs *fetchSession) {
+	t := time.NewTimer(c.cfg.FetchMaxWait)
+	defer t.Stop()
+	for {
+		waiting := false
+		c.mu.Lock()
+		for k, tp := range fs.tps {
+			if c.lag[tp] > 0 && len(fs.parts[k]) == 0 {
+				waiting = true
+				break
+			}
+		}
+		c.mu.Unlock()
+		if !waiting {
+			return
+		}
+		select {
+		case <-fs.notify:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// take drains up to n buffered messages, a fair share from each partition in
+// turn (each partition's in offset order), then whatever is left up to n.
+func (fs *fetchSession) take(n int) []kafka.Message {
+	var msgs []kafka.Message
+	if len(fs.parts) == 0 {
+		return nil
+	}
+	share := max(1, n/len(fs.parts))
+	for round := 0; round < 2 && len(msgs) < n; round++ {
+		for k := range fs.parts {
+			ch := fs.parts[(fs.next+k)%len(fs.parts)]
+		part:
+			for got := 0; len(msgs) < n && (round == 1 || got < share); got++ {
+				select {
+				case m := <-ch:
+					msgs = append(msgs, m)
+				default:
+					break part
+				}
+			}
+		}
+	}
+	fs.next = (fs.next + 1) % len(fs.parts)
+	return msgs
 }
 
 func (fs *fetchSession) stop() {
@@ -387,26 +459,20 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		var msgs []kafka.Message
-		select {
-		case m := <-fs.ch:
-			msgs = append(msgs, m)
-		case <-g.ending:
-			continue
-		case err := <-c.errs:
-			return nil, fmt.Errorf("kafkago: poll: %w", err)
-		case <-c.life.Done():
-			return nil, processor.ErrClosed
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	drain:
-		for len(msgs) < c.cfg.MaxPollRecords {
+		c.awaitLagging(ctx, fs)
+		msgs := fs.take(c.cfg.MaxPollRecords)
+		if len(msgs) == 0 {
 			select {
-			case m := <-fs.ch:
-				msgs = append(msgs, m)
-			default:
-				break drain
+			case <-fs.notify:
+				continue
+			case <-g.ending:
+				continue
+			case err := <-c.errs:
+				return nil, fmt.Errorf("kafkago: poll: %w", err)
+			case <-c.life.Done():
+				return nil, processor.ErrClosed
+			case <-ctx.Done():
+				return nil, ctx.Err()
 			}
 		}
 
