@@ -111,7 +111,7 @@ var (
 	}
 	feedbackKinds = []string{"accepted", "rejected", "recycled", "qualified", "opportunity", "won", "lost", "referral"}
 	ignoreKeys    = []key{
-		{"bots", "bool", "true", "Web events from crawler and scripted user agents score nothing.", nil},
+		{"bots", "bool", "true", "Web events whose user agent is on the maintained crawler list (crawlerdetect: crawlers, headless browsers, HTTP libraries, monitors) score nothing.", nil},
 		{"bot_user_agents", "list of regex", "[]", "Extra bot user-agent patterns.", nil},
 		{"machine_opens", "bool", "true", "E-mail opens with `sg_machine_open: true` (Apple Mail Privacy Protection) score nothing.", nil},
 		{"types", "list", "[]", "Event types that never score.", nil},
