@@ -28,6 +28,19 @@ type LeadLine struct {
 	ModelVersion  string                 `json:"model_version"`
 }
 
+// AtBeforeLogError refuses a reporting instant earlier than the log's last event:
+// the states already hold that event, so labelling them with an earlier instant
+// would report a score and stage the lead did not have then.
+type AtBeforeLogError struct {
+	At, Latest int64 // Unix ms
+}
+
+// Error says which instants and what to do.
+func (e *AtBeforeLogError) Error() string {
+	return fmt.Sprintf("--at %s is before the log's last event (%s): states cannot be reported at an instant before their own events; give an instant at or after it, or score only the events up to --at",
+		output.FormatTime(e.At), output.FormatTime(e.Latest))
+}
+
 // LogStats counts what ScoreLog did.
 type LogStats struct {
 	Events, Duplicates, Ignored, Bad, Leads, Transitions int
@@ -36,7 +49,9 @@ type LogStats struct {
 // LogOptions tunes ScoreLog.
 type LogOptions struct {
 	// At is the instant every lead is brought to before its final state is written
-	// (Unix ms); 0 means the latest event time in the log.
+	// (Unix ms); 0 means the latest event time in the log. An instant before the
+	// log's latest event is refused with an *AtBeforeLogError, after the stage
+	// changes were written and before any lead line.
 	At int64
 	// Strict stops at the first bad line instead of reporting it and going on.
 	Strict bool
@@ -107,6 +122,10 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 	}
 	if at == 0 {
 		at = latest
+	}
+	if at < latest {
+		st.Leads = len(r.LeadIDs())
+		return st, &AtBeforeLogError{At: at, Latest: latest}
 	}
 	r.AdvanceAll(at)
 	for _, id := range r.LeadIDs() {

@@ -27,6 +27,12 @@ func TestCLI(t *testing.T) {
 			[]string{`"from":"mql","to":"sql"`, `"type":"lead","lead_id":"user:crm-004211"`}, []string{"scored 7 events (1 duplicates, 0 ignored, 0 bad) for 1 leads; 4 stage changes"}, false},
 		{"score bad --at", []string{"score", "--rules", "../../replay/testdata/stories.yaml", "--at", "tomorrow", "--events", "../../replay/testdata/story1-engaged.jsonl"}, 1,
 			nil, []string{"--at: parsing time"}, true},
+		// The log's last event is on 2026-03-09; a state labelled 2026-03-08 would
+		// hold an event from after its own instant.
+		{"score --at before the last event", []string{"score", "--rules", "../../replay/testdata/stories.yaml", "--at", "2026-03-08T00:00:00Z", "--events", "../../replay/testdata/story1-engaged.jsonl"}, 1,
+			nil, []string{"--at 2026-03-08T00:00:00.000Z is before the log's last event (2026-03-09T16:00:00.000Z)"}, false},
+		{"score --at after the last event", []string{"score", "--rules", "../../replay/testdata/stories.yaml", "--at", "2026-04-01T00:00:00Z", "--events", "../../replay/testdata/story1-engaged.jsonl"}, 0,
+			[]string{`"at":"2026-04-01T00:00:00.000Z"`}, nil, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
