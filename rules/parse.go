@@ -60,7 +60,7 @@ func Parse(file string, data []byte) (*scoring.Model, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(err, data)
 		return nil, p.errs
 	}
 	// A second document ("---" then more) would otherwise be ignored in silence:
@@ -74,7 +74,7 @@ func Parse(file string, data []byte) (*scoring.Model, error) {
 		p.errs = append(p.errs, Error{file, line, 1, "a second YAML document: a rules file holds one (remove the \"---\" separator or split the file)"})
 		return nil, p.errs
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(err, data)
 		return nil, p.errs
 	}
 	if len(doc.Content) == 0 {
@@ -110,11 +110,14 @@ type parser struct {
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(err error, data []byte) {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
 	if errors.As(err, &te) {
 		msgs = te.Errors
+	} else if line, col, msg, ok := locateSyntaxError(data); ok {
+		p.errs = append(p.errs, Error{p.file, line, col, "YAML syntax: " + msg})
+		return
 	}
 	for _, msg := range msgs {
 		line := 1

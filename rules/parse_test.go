@@ -39,8 +39,11 @@ func TestBadFilesReportPositions(t *testing.T) {
 		}},
 		// Everything after "---" would be ignored in silence.
 		{"second-document.yaml", []string{`9:1: a second YAML document`}},
-		// yaml.v3 reports the line of the block that is broken.
-		{"yaml-syntax.yaml", []string{`2:1: line 2: did not find expected '-' indicator`}},
+		// Syntax errors are reported at the offending character, not at the
+		// line of the enclosing block.
+		{"yaml-syntax.yaml", []string{`5:4: YAML syntax: value is not allowed in this context`}},
+		{"yaml-tab.yaml", []string{`4:1: YAML syntax: a tab character: YAML indents with spaces only`}},
+		{"yaml-unclosed-brace.yaml", []string{`5:12: YAML syntax: unclosed "{": no matching "}"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
