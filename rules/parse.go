@@ -106,6 +106,10 @@ type threshold struct {
 type parser struct {
 	file string
 	errs Errors
+	// failed marks the nodes already reported: a value is reported once, and a
+	// check that reads it after it failed to parse (a hysteresis or order test
+	// on the zero it was replaced by) says nothing more about it.
+	failed map[*yaml.Node]bool
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -128,7 +132,20 @@ func (p *parser) yamlError(err error, data []byte) {
 	}
 }
 
+// badValue reports a value that cannot be read, and marks it so that nothing
+// more is said about it.
+func (p *parser) badValue(n *yaml.Node, format string, args ...any) {
+	p.errorf(n, format, args...)
+	if p.failed == nil {
+		p.failed = map[*yaml.Node]bool{}
+	}
+	p.failed[n] = true
+}
+
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	if p.failed[n] {
+		return
+	}
 	p.errs = append(p.errs, Error{p.file, n.Line, n.Column, fmt.Sprintf(format, args...)})
 }
 
@@ -180,7 +197,7 @@ func (p *parser) required(f *fields, name, what string) *yaml.Node {
 
 func (p *parser) str(n *yaml.Node, what string) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.errorf(n, "%s must be a string", what)
+		p.badValue(n, "%s must be a string", what)
 		return ""
 	}
 	return n.Value
@@ -191,7 +208,7 @@ var identRe = regexp.MustCompile(`^[A-Za-z0-9_.\-]+$`)
 func (p *parser) ident(n *yaml.Node, what string) string {
 	s := p.str(n, what)
 	if s != "" && !identRe.MatchString(s) {
-		p.errorf(n, "%s %q: use letters, digits, _, - and . only", what, s)
+		p.badValue(n, "%s %q: use letters, digits, _, - and . only", what, s)
 	}
 	return s
 }
@@ -213,12 +230,12 @@ func (p *parser) strs(n *yaml.Node, what string) []string {
 
 func (p *parser) num(n *yaml.Node, what string) float64 {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-		p.errorf(n, "%s must be a number, not %q", what, n.Value)
+		p.badValue(n, "%s must be a number, not %q", what, n.Value)
 		return 0
 	}
 	v, err := strconv.ParseFloat(n.Value, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		p.errorf(n, "%s must be a finite number, not %q", what, n.Value)
+		p.badValue(n, "%s must be a finite number, not %q", what, n.Value)
 		return 0
 	}
 	return v
@@ -232,7 +249,7 @@ const maxPoints = 1e6
 func (p *parser) points(n *yaml.Node, what string) float64 {
 	v := p.num(n, what)
 	if math.Abs(v) > maxPoints {
-		p.errorf(n, "%s %s is out of range: points and score thresholds lie within ±%g", what, n.Value, float64(maxPoints))
+		p.badValue(n, "%s %s is out of range: points and score thresholds lie within ±%g", what, n.Value, float64(maxPoints))
 		return 0
 	}
 	return v
@@ -240,12 +257,12 @@ func (p *parser) points(n *yaml.Node, what string) float64 {
 
 func (p *parser) integer(n *yaml.Node, what string, min int) int {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		p.errorf(n, "%s must be a whole number, not %q", what, n.Value)
+		p.badValue(n, "%s must be a whole number, not %q", what, n.Value)
 		return min
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil || v < min {
-		p.errorf(n, "%s must be a whole number ≥ %d, not %q", what, min, n.Value)
+		p.badValue(n, "%s must be a whole number ≥ %d, not %q", what, min, n.Value)
 		return min
 	}
 	return v
@@ -253,7 +270,7 @@ func (p *parser) integer(n *yaml.Node, what string, min int) int {
 
 func (p *parser) boolean(n *yaml.Node, what string) bool {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		p.errorf(n, "%s must be true or false, not %q", what, n.Value)
+		p.badValue(n, "%s must be true or false, not %q", what, n.Value)
 		return false
 	}
 	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
@@ -263,7 +280,7 @@ func (p *parser) regex(n *yaml.Node, what string) *scoring.Pattern {
 	s := p.str(n, what)
 	re, err := scoring.CompilePattern(s)
 	if err != nil {
-		p.errorf(n, "%s: bad regular expression %q: %v", what, s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		p.badValue(n, "%s: bad regular expression %q: %v", what, s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		return nil
 	}
 	return re
@@ -276,7 +293,7 @@ func (p *parser) duration(n *yaml.Node, what string) int64 {
 	s := strings.TrimSpace(p.str(n, what))
 	m := durRe.FindStringSubmatch(s)
 	if m == nil {
-		p.errorf(n, "%s: bad duration %q (use e.g. 30d, 12h, 2w)", what, s)
+		p.badValue(n, "%s: bad duration %q (use e.g. 30d, 12h, 2w)", what, s)
 		return 0
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
@@ -284,7 +301,7 @@ func (p *parser) duration(n *yaml.Node, what string) int64 {
 		"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour}[m[2]]
 	ms := int64(v * float64(unit/time.Millisecond))
 	if ms <= 0 {
-		p.errorf(n, "%s must be positive", what)
+		p.badValue(n, "%s must be positive", what)
 	}
 	return ms
 }

@@ -39,6 +39,12 @@ func TestBadFilesReportPositions(t *testing.T) {
 		}},
 		// Everything after "---" would be ignored in silence.
 		{"second-document.yaml", []string{`9:1: a second YAML document`}},
+		// One bad value, one error: the zero it is replaced by does not also fail
+		// the hysteresis or step-order checks.
+		{"one-error-per-value.yaml", []string{
+			`4:14: after: bad duration "30 days"`,
+			`16:16: score must be a number, not "30"`,
+		}},
 		// Syntax errors are reported at the offending character, not at the
 		// line of the enclosing block.
 		{"yaml-syntax.yaml", []string{`5:4: YAML syntax: value is not allowed in this context`}},
