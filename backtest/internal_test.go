@@ -87,6 +87,36 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 }
 
+// A comment that states a rewritten value is updated with it, or dropped when the
+// value changed sign; a comment with other numbers, or none, stays.
+func TestProposeFromBaseRestatesComments(t *testing.T) {
+	src := "version: v1\nrules:\n" +
+		"  - name: a\n    points: 2   # 2 points per page\n    match: {source: web}\n    cap: {points: 10, per: 7d}  # at most 10 points of browsing per rolling week\n" +
+		"  - name: b\n    points: -10  # costs 10 points\n    match: {source: email}\n" +
+		"  - name: c\n    points: -5  # costs 5 points\n    match: {source: email, type: open}\n" +
+		"  - name: d\n    points: 3  # read 90 days after signing up\n    match: {source: email, type: click}\n" +
+		"stages:\n  - name: visitor\n"
+	m, err := rules.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	feats := []Feature{{Name: "a", Suggested: 24}, {Name: "b", Suggested: -7}, {Name: "c", Suggested: 4}, {Name: "d", Suggested: 6}}
+	got, err := proposeFromBase([]byte(src), "t.yaml", m, feats, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.NewReplacer(
+		"points: 2   # 2 points per page", "points: 24   # 24 points per page",
+		"cap: {points: 10, per: 7d}  # at most 10 points", "cap: {points: 120, per: 7d}  # at most 120 points",
+		"points: -10  # costs 10 points", "points: -7  # costs 7 points",
+		"points: -5  # costs 5 points", "points: 4",
+		"points: 3  # read 90 days", "points: 6  # read 90 days",
+	).Replace(src)
+	if got != want {
+		t.Errorf("proposed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestProposeFromBaseKeepsLayout(t *testing.T) {
 	src := "# comment\nversion: 'v1'   # keep me\nrules:\n  - {name: a, points: 5, match: {source: web}, cap: {points: 10, per: 7d}}\n" +
 		"  - name: b        # b's comment\n    points: -2.5\n    match: {source: email}\n  - name: c\n    points: 3\n    match: {source: web}\n" +
