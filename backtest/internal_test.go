@@ -1,6 +1,8 @@
 package backtest
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,33 @@ func TestProposeFromBaseKeepsLayout(t *testing.T) {
 	}
 	if _, err := rules.Parse("p.yaml", []byte(got)); err != nil {
 		t.Errorf("proposed file does not load: %v", err)
+	}
+}
+
+// The week labels under the MQLs-per-week chart never overlap, however many weeks
+// the history spans, and the first week is always labelled.
+func TestWeeklyLabelsDoNotOverlap(t *testing.T) {
+	label := regexp.MustCompile(`<text x="([0-9.]+)" y="200\.0" text-anchor="middle">(\d{4}-\d\d-\d\d)</text>`)
+	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	for _, n := range []int{1, 5, 12, 13, 20, 26, 52, 104, 260} {
+		r := Result{}
+		for i := 0; i < n; i++ {
+			r.Weekly = append(r.Weekly, Week{Week: start.AddDate(0, 0, 7*i).Format(time.DateOnly), NewMQLs: i % 7})
+		}
+		svg := weeklySVG([]Result{r})
+		ms := label.FindAllStringSubmatch(svg, -1)
+		if len(ms) == 0 || ms[0][2] != "2026-01-05" {
+			t.Fatalf("%d weeks: first label %v", n, ms)
+		}
+		for i := 1; i < len(ms); i++ {
+			a, _ := strconv.ParseFloat(ms[i-1][1], 64)
+			b, _ := strconv.ParseFloat(ms[i][1], 64)
+			if b-a < 10*6.5+12 {
+				t.Errorf("%d weeks: labels %s and %s are %.1f px apart", n, ms[i-1][2], ms[i][2], b-a)
+			}
+		}
+		if n >= 8 && len(ms) < 4 {
+			t.Errorf("%d weeks: only %d labels", n, len(ms))
+		}
 	}
 }
