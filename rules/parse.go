@@ -286,15 +286,34 @@ func (p *parser) regex(n *yaml.Node, what string) *scoring.Pattern {
 	return re
 }
 
-var durRe = regexp.MustCompile(`^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$`)
+var durRe = regexp.MustCompile(`^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|mo|y)$`)
 
-// duration parses 30d, 12h, 2w, 90m… into milliseconds.
-func (p *parser) duration(n *yaml.Node, what string) int64 {
+// period parses a length of event time: 30d, 12h, 2w, 90m… exactly, and 3mo, 1y
+// as calendar months (see scoring.Period).
+func (p *parser) period(n *yaml.Node, what string) scoring.Period {
 	s := strings.TrimSpace(p.str(n, what))
+	if p.failed[n] {
+		return scoring.Period{}
+	}
 	m := durRe.FindStringSubmatch(s)
 	if m == nil {
-		p.badValue(n, "%s: bad duration %q (use e.g. 30d, 12h, 2w)", what, s)
-		return 0
+		p.badValue(n, "%s: bad duration %q (use e.g. 30d, 12h, 2w, 3mo, 1y)", what, s)
+		return scoring.Period{}
+	}
+	if m[2] == "mo" || m[2] == "y" {
+		k, err := strconv.Atoi(m[1])
+		if err != nil || k <= 0 || k > 1200 {
+			p.badValue(n, "%s: months and years are whole numbers from 1 (%q)", what, s)
+			return scoring.Period{}
+		}
+		if m[2] == "y" {
+			k *= 12
+		}
+		if k > 1200 {
+			p.badValue(n, "%s: at most 100 years (%q)", what, s)
+			return scoring.Period{}
+		}
+		return scoring.Period{Months: int32(k)}
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	unit := map[string]time.Duration{"ms": time.Millisecond, "s": time.Second, "m": time.Minute,
@@ -303,7 +322,27 @@ func (p *parser) duration(n *yaml.Node, what string) int64 {
 	if ms <= 0 {
 		p.badValue(n, "%s must be positive", what)
 	}
-	return ms
+	return scoring.Millis(ms)
+}
+
+// duration parses a fixed length in milliseconds (a half-life, the dedup
+// window): months and years count as average Gregorian months (30.436875 days).
+func (p *parser) duration(n *yaml.Node, what string) int64 {
+	pd := p.period(n, what)
+	return int64(pd.Months)*scoring.AverageMonth + pd.Ms
+}
+
+// surelyLonger reports whether period a is longer than b from any start: for
+// months against days, a's shortest length exceeds b's longest.
+func surelyLonger(a, b scoring.Period) bool {
+	switch {
+	case a.Months == 0 && b.Months == 0:
+		return a.Ms > b.Ms
+	case a.Ms == 0 && b.Ms == 0:
+		return a.Months > b.Months
+	}
+	minA := int64(a.Months)*28*24*3600*1000 + int64(a.Months/12)*(365-12*28)*24*3600*1000 + a.Ms
+	return minA > b.Max()
 }
 
 func (p *parser) list(n *yaml.Node, what string) []*yaml.Node {
@@ -380,14 +419,14 @@ func (p *parser) decay(n *yaml.Node, m *scoring.Model) {
 		m.HalfLife = p.duration(v, "decay.half_life")
 	}
 	if v := f.vals["inactivity"]; v != nil {
-		var prev int64
+		var prev scoring.Period
 		for _, item := range p.list(v, "decay.inactivity") {
 			sf := p.mapping(item, stepKeys, "inactivity step")
 			var st scoring.InactivityStep
 			if a := p.required(sf, "after", "inactivity step"); a != nil {
-				st.After = p.duration(a, "after")
-				if st.After <= prev {
-					p.errorf(a, "inactivity steps must be in increasing order of after")
+				st.After = p.period(a, "after")
+				if !surelyLonger(st.After, prev) {
+					p.errorf(a, "inactivity steps must be in increasing order of after (a step in months and one in days must be apart by more than the months' length can vary: 3mo is 89 to 92 days)")
 				}
 				prev = st.After
 			}
@@ -451,7 +490,7 @@ func (p *parser) engagementRules(n *yaml.Node, m *scoring.Model) map[string]*yam
 				p.errorf(v, "cap needs hits or points")
 			}
 			if x := p.required(cf, "per", "cap"); x != nil {
-				c.Window = p.duration(x, "cap.per")
+				c.Window = p.period(x, "cap.per")
 			}
 			r.Cap = c
 		}
@@ -764,7 +803,7 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 					c.Count = p.integer(x, "count", 1)
 				}
 				if x := xf.vals["within"]; x != nil {
-					c.Window = p.duration(x, "within")
+					c.Window = p.period(x, "within")
 				}
 			}
 			base = append(base, c)

@@ -45,6 +45,13 @@ func TestBadFilesReportPositions(t *testing.T) {
 			`4:14: after: bad duration "30 days"`,
 			`16:16: score must be a number, not "30"`,
 		}},
+		// Calendar periods are whole months or years; a step in days after one in
+		// months must be longer than the months can ever be.
+		{"calendar.yaml", []string{
+			`6:14: inactivity steps must be in increasing order of after`,
+			`8:14: after: months and years are whole numbers from 1 ("1.5mo")`,
+			`14:25: cap.per: bad duration "3 months" (use e.g. 30d, 12h, 2w, 3mo, 1y)`,
+		}},
 		// Syntax errors are reported at the offending character, not at the
 		// line of the enclosing block.
 		{"yaml-syntax.yaml", []string{`5:4: YAML syntax: value is not allowed in this context`}},

@@ -19,7 +19,7 @@ type key struct {
 
 var (
 	boundsDoc   = "Points and score thresholds (every `points`, `cap.points`, `fit.grades`, `entry[].score` and `entry[].fit`, `exit.below`) lie within ±1 000 000; a larger value is refused with its line. A rules file is one YAML document: a second one after `---` is refused too."
-	durationDoc = "Durations: a number followed by ms, s, m, h, d (days) or w (weeks), e.g. `30d`, `12h`."
+	durationDoc = "Durations: a number followed by ms, s, m, h, d (days) or w (weeks), e.g. `30d`, `12h`; or a whole number of calendar months `mo` or years `y`, e.g. `3mo`, `1y`. A calendar period that starts on a day of the month ends on the same day that many months later (UTC, same time of day), or on the month's last day when it is shorter: windows, caps, inactivity steps and `inactive` criteria follow the calendar. A half-life or dedup window in months uses the average Gregorian month (30.436875 days)."
 
 	matchKeys = []key{
 		{"source", "string or list", "any", "Input stream: `web`, `email` or `feedback`.", nil},

@@ -148,7 +148,7 @@ func (e *Engine) scoreHit(st *State, i int, t int64) float64 {
 			var n int
 			var sum float64
 			for k, at := range lg.Times {
-				if at > t-c.Window && at <= t && lg.Pts[k] != 0 {
+				if at <= t && t < c.Window.End(at) && lg.Pts[k] != 0 {
 					n++
 					sum += lg.Pts[k]
 				}
@@ -358,7 +358,7 @@ func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
 // prolong the stay). When it says false, the exact computation decides.
 func (e *Engine) quietUntil(st *State, t int64) bool {
 	if int(st.StepsDone) < len(e.m.Inactivity) && st.LastActive > 0 &&
-		st.LastActive+e.m.Inactivity[st.StepsDone].After <= t {
+		e.m.Inactivity[st.StepsDone].After.End(st.LastActive) <= t {
 		return false
 	}
 	s := &e.m.Stages[e.stageOf(st)]
@@ -381,7 +381,7 @@ func (e *Engine) NextChange(st *State) (int64, bool) {
 func (e *Engine) nextChange(st *State) (int64, changeKind) {
 	best, kind := int64(math.MaxInt64), changeNone
 	if int(st.StepsDone) < len(e.m.Inactivity) && st.LastActive > 0 {
-		best, kind = st.LastActive+e.m.Inactivity[st.StepsDone].After, changeStep
+		best, kind = e.m.Inactivity[st.StepsDone].After.End(st.LastActive), changeStep
 	}
 	cur := e.stageOf(st)
 	if s := &e.m.Stages[cur]; s.Exit != nil && !s.Terminal {
@@ -432,7 +432,7 @@ func (e *Engine) altUntil(st *State, alt Alternative, cur int, s0 float64) (int6
 			}
 			u = t
 		case CondHits, CondTagHits:
-			if c.Window == 0 {
+			if c.Window.IsZero() {
 				if !e.condHolds(st, c, now, cur, nil) {
 					u = now
 				} else {
@@ -480,7 +480,7 @@ func (e *Engine) windowUntil(st *State, c Condition, now int64) int64 {
 		}
 		n++
 		if n == c.Count {
-			return times[k] + c.Window
+			return c.Window.End(times[k])
 		}
 	}
 	return now
@@ -588,12 +588,12 @@ func (e *Engine) countHits(lg *HitLog, c Condition, t int64) int {
 	if lg == nil {
 		return 0
 	}
-	if c.Window == 0 {
+	if c.Window.IsZero() {
 		return int(lg.Count)
 	}
 	n := 0
 	for _, at := range lg.Times {
-		if at > t-c.Window && at <= t {
+		if at <= t && t < c.Window.End(at) {
 			n++
 		}
 	}

@@ -37,10 +37,10 @@ type Model struct {
 	bots       botMatcher
 }
 
-// InactivityStep adds Points after After milliseconds without activity.
+// InactivityStep adds Points once After has passed without activity.
 type InactivityStep struct {
 	Name   string
-	After  int64
+	After  Period
 	Points float64
 }
 
@@ -65,7 +65,7 @@ type Rule struct {
 type Cap struct {
 	Hits   int     // at most Hits scoring hits per Window (0 = no hit cap)
 	Points float64 // at most Points per Window (0 = no points cap)
-	Window int64   // milliseconds
+	Window Period  // rolling window of event time
 }
 
 // FitModel scores traits (who the lead is) and grades the result.
@@ -142,7 +142,7 @@ type Condition struct {
 	Grade  byte
 	Name   string
 	Count  int
-	Window int64 // milliseconds; 0 = ever
+	Window Period // zero = ever
 }
 
 // FeedbackRule maps a sales-feedback kind to a stage change.
@@ -246,8 +246,8 @@ func (m *Model) Compile() error {
 				n.points = true
 				n.scoring = maxLogCount
 			}
-			if r.Cap.Window > n.window {
-				n.window = r.Cap.Window
+			if w := r.Cap.Window.Max(); w > n.window {
+				n.window = w
 			}
 		}
 	}
@@ -255,12 +255,12 @@ func (m *Model) Compile() error {
 		for _, i := range idx {
 			n := &m.keep[i]
 			n.track = true
-			if c.Window > 0 {
+			if !c.Window.IsZero() {
 				if c.Count > n.count {
 					n.count = c.Count
 				}
-				if c.Window > n.window {
-					n.window = c.Window
+				if w := c.Window.Max(); w > n.window {
+					n.window = w
 				}
 			}
 		}

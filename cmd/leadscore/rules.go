@@ -50,7 +50,7 @@ func Summary(file string, m *scoring.Model) string {
 		b.WriteString("decay: none")
 	}
 	for _, s := range m.Inactivity {
-		fmt.Fprintf(&b, "; %+g after %s inactive", s.Points, dur(s.After))
+		fmt.Fprintf(&b, "; %+g after %s inactive", s.Points, period(s.After))
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "stages (%d):\n", len(m.Stages))
@@ -83,10 +83,10 @@ func Summary(file string, m *scoring.Model) string {
 		}
 		if r.Cap != nil {
 			if r.Cap.Hits > 0 {
-				extra += fmt.Sprintf(" cap %d hits/%s", r.Cap.Hits, dur(r.Cap.Window))
+				extra += fmt.Sprintf(" cap %d hits/%s", r.Cap.Hits, period(r.Cap.Window))
 			}
 			if r.Cap.Points > 0 {
-				extra += fmt.Sprintf(" cap %g pts/%s", r.Cap.Points, dur(r.Cap.Window))
+				extra += fmt.Sprintf(" cap %g pts/%s", r.Cap.Points, period(r.Cap.Window))
 			}
 		}
 		if len(r.Tags) > 0 {
@@ -126,8 +126,8 @@ func altString(alt scoring.Alternative) string {
 				what = "#" + c.Name
 			}
 			s = fmt.Sprintf("%s×%d", what, c.Count)
-			if c.Window > 0 {
-				s += "/" + dur(c.Window)
+			if !c.Window.IsZero() {
+				s += "/" + period(c.Window)
 			}
 		case scoring.CondTrigger:
 			s = "on " + c.Name
@@ -150,6 +150,14 @@ func dur(ms int64) string {
 		return fmt.Sprintf("%dh", ms/(3600*1000))
 	}
 	return fmt.Sprintf("%dms", ms)
+}
+
+// period writes a calendar period as the rules file does, a fixed one as dur.
+func period(p scoring.Period) string {
+	if p.Months != 0 {
+		return p.String()
+	}
+	return dur(p.Ms)
 }
 
 type rulesReferenceCmd struct{}
