@@ -107,7 +107,7 @@ var (
 		{"from", "stage or list", "any", "Apply only when the lead is at one of these stages.", nil},
 		{"reasons", "mapping", "", "Reason code → stage, overriding `to` (rejected: not_a_fit → disqualified).", nil},
 		{"min_bant", "int 0–4", "0", "qualified: how many BANT answers (budget, authority, need, timeframe) must be true.", nil},
-		{"reset_score", "bool", "false", "Clear engagement points and windowed hit history (recycling).", nil},
+		{"reset_score", "bool", "false", "Recycling: clear the engagement points, and count every stage criterion (hits, tags, visits) only from this feedback on, so the lead re-earns its way up. `once` stays for life.", nil},
 	}
 	feedbackKinds = []string{"accepted", "rejected", "recycled", "qualified", "opportunity", "won", "lost", "referral"}
 	ignoreKeys    = []key{

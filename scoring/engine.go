@@ -140,6 +140,9 @@ func (e *Engine) scoreHit(st *State, i int, t int64) float64 {
 		}
 		if lg.Count < math.MaxUint32 {
 			lg.Count++
+			if t <= st.ResetAt {
+				lg.Base++ // a late hit from before the reset counts for no criterion
+			}
 		}
 		if r.Once && lg.Count > 1 {
 			pts = 0
@@ -475,7 +478,7 @@ func (e *Engine) windowUntil(st *State, c Condition, now int64) int64 {
 	}
 	n := 0
 	for k := len(times) - 1; k >= 0; k-- {
-		if times[k] > now {
+		if times[k] > now || times[k] <= st.ResetAt {
 			continue
 		}
 		n++
@@ -567,11 +570,11 @@ func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) 
 	case CondIdentified:
 		return st.Identified
 	case CondHits:
-		return e.countHits(st.hitLog(c.Name), c, t) >= c.Count
+		return e.countHits(st, st.hitLog(c.Name), c, t) >= c.Count
 	case CondTagHits:
 		n := 0
 		for _, i := range e.m.rulesTagged(c.Name) {
-			n += e.countHits(st.hitLog(e.m.Rules[i].Name), c, t)
+			n += e.countHits(st, st.hitLog(e.m.Rules[i].Name), c, t)
 		}
 		return n >= c.Count
 	case CondTrigger:
@@ -584,16 +587,18 @@ func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) 
 	return false
 }
 
-func (e *Engine) countHits(lg *HitLog, c Condition, t int64) int {
+// countHits counts a rule's hits for a criterion: since the last reset, and
+// within the condition's window if it has one.
+func (e *Engine) countHits(st *State, lg *HitLog, c Condition, t int64) int {
 	if lg == nil {
 		return 0
 	}
 	if c.Window.IsZero() {
-		return int(lg.Count)
+		return int(lg.Count - min(lg.Base, lg.Count))
 	}
 	n := 0
 	for _, at := range lg.Times {
-		if at <= t && t < c.Window.End(at) {
+		if at > st.ResetAt && at <= t && t < c.Window.End(at) {
 			n++
 		}
 	}
@@ -650,10 +655,14 @@ func (e *Engine) feedback(st *State, ev *Event) (Transition, bool, string) {
 	if r, ok := fr.Reasons[ev.Reason]; ok {
 		to = r
 	}
-	if fr.ResetScore {
+	if fr.ResetScore && ev.Time >= st.ResetAt {
+		// Recycling: the lead re-earns its way up. Points go, and every stage
+		// criterion counts from here: hits (Base) and visits (ResetAt).
 		st.Contribs = st.Contribs[:0]
+		st.ResetAt = ev.Time
 		for k := range st.Hits {
-			st.Hits[k].Times, st.Hits[k].Pts = nil, nil
+			h := &st.Hits[k]
+			h.Times, h.Pts, h.Base = nil, nil, h.Count
 		}
 	}
 	if to == st.Stage {
