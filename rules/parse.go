@@ -709,8 +709,14 @@ func (p *parser) stages(n *yaml.Node, m *scoring.Model, ruleNodes map[string]*ya
 		}
 		if v := f.vals["exit"]; v != nil {
 			ef := p.mapping(v, exitKeys, "exit")
-			ex := &scoring.Exit{}
-			if x := p.required(ef, "below", "exit"); x != nil {
+			ex := &scoring.Exit{Below: math.Inf(-1)}
+			if x := ef.vals["inactive"]; x != nil {
+				ex.Inactive = p.period(x, "exit.inactive")
+			}
+			if ef.vals["below"] == nil && ef.vals["inactive"] == nil && v.Kind == yaml.MappingNode {
+				p.errorf(v, "exit: give below, inactive or both")
+			}
+			if x := ef.vals["below"]; x != nil {
 				ex.Below = p.points(x, "exit.below")
 				for _, es := range entryScores {
 					if es.v < ex.Below {

@@ -52,6 +52,7 @@ func TestBadFilesReportPositions(t *testing.T) {
 			`8:14: after: months and years are whole numbers from 1 ("1.5mo")`,
 			`14:25: cap.per: bad duration "3 months" (use e.g. 30d, 12h, 2w, 3mo, 1y)`,
 		}},
+		{"exit-empty.yaml", []string{`11:11: exit: give below, inactive or both`}},
 		// Syntax errors are reported at the offending character, not at the
 		// line of the enclosing block.
 		{"yaml-syntax.yaml", []string{`5:4: YAML syntax: value is not allowed in this context`}},

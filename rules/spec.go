@@ -92,7 +92,8 @@ var (
 		{"min_stage", "stage", "", "The lead is already at this (earlier) stage or later.", nil},
 	}
 	exitKeys = []key{
-		{"below", "number", "required", "Regress when the decayed score is below this and no entry alternative holds any more. Must not exceed any entry score threshold (hysteresis).", nil},
+		{"below", "number", "none", "Regress when the decayed score is below this and no entry alternative holds any more. Must not exceed any entry score threshold (hysteresis). Give `below`, `inactive` or both.", nil},
+		{"inactive", "duration", "none", "Regress after this long without activity (a hit of a rule whose `activity` is true), counted from the later of the last activity and the stage's entry, whatever the score: \"no activity for 30 days → lapsed\".", nil},
 		{"to", "stage", "required", "The earlier stage to regress to.", nil},
 	}
 	stageKeys = []key{

@@ -318,6 +318,7 @@ const (
 	changeNone changeKind = iota
 	changeStep
 	changeExit
+	changeInactive
 )
 
 func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
@@ -336,6 +337,9 @@ func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
 		e.bringTo(st, due)
 		from := st.Stage
 		cause := Cause{Kind: CauseDecay}
+		if kind == changeInactive {
+			cause = Cause{Kind: CauseInactivity, Rule: "inactive_" + e.m.Stages[e.stageOf(st)].Exit.Inactive.String()}
+		}
 		if kind == changeStep {
 			step := e.m.Inactivity[st.StepsDone]
 			st.StepsDone++
@@ -347,7 +351,7 @@ func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
 		e.regress(st, due, nil, cause)
 		if st.Stage != from {
 			out = append(out, e.transition(st, from, due, cause, ""))
-		} else if kind == changeExit {
+		} else if kind == changeExit || kind == changeInactive {
 			break // float rounding left the score on the threshold: nothing to do
 		}
 	}
@@ -368,7 +372,31 @@ func (e *Engine) quietUntil(st *State, t int64) bool {
 	if s.Exit == nil || s.Terminal {
 		return true
 	}
+	if due, ok := inactiveDue(st, s); ok && due <= t {
+		return false
+	}
 	return e.Score(st, t) >= s.Exit.Below
+}
+
+// lapsedFor reports whether stage j's inactivity exit would already hold for a
+// lead entering it at t: a lead that lapsed for want of activity does not climb
+// back by an event that is not activity (an unsubscribe, an ignored kind).
+func (e *Engine) lapsedFor(st *State, j int, t int64) bool {
+	x := e.m.Stages[j].Exit
+	return x != nil && !x.Inactive.IsZero() && st.LastActive > 0 && x.Inactive.End(st.LastActive) <= t
+}
+
+// inactiveDue is when a stage's inactivity exit falls due: its period after the
+// later of the lead's last activity and its entry into the stage.
+func inactiveDue(st *State, s *Stage) (int64, bool) {
+	if s.Exit == nil || s.Exit.Inactive.IsZero() {
+		return 0, false
+	}
+	from := max(st.LastActive, st.StageSince)
+	if from <= 0 {
+		return 0, false
+	}
+	return s.Exit.Inactive.End(from), true
 }
 
 // NextChange returns the next instant at which st will change with no new event (an
@@ -390,6 +418,9 @@ func (e *Engine) nextChange(st *State) (int64, changeKind) {
 	if s := &e.m.Stages[cur]; s.Exit != nil && !s.Terminal {
 		if until, ok := e.stayUntil(st, cur); ok && until < best {
 			best, kind = until, changeExit
+		}
+		if due, ok := inactiveDue(st, s); ok && due < best {
+			best, kind = max(due, st.ScoreAt), changeInactive
 		}
 	}
 	return best, kind
@@ -504,6 +535,9 @@ func (e *Engine) settle(st *State, t int64, hit []int) Cause {
 	for changed := true; changed; {
 		changed = false
 		for j := len(e.m.Stages) - 1; j > cur; j-- {
+			if e.lapsedFor(st, j, t) {
+				continue
+			}
 			if a, ok := e.entryHolds(st, j, t, cur, hit); ok {
 				cur, alt, changed = j, a, true
 				break
@@ -536,6 +570,9 @@ func (e *Engine) regress(st *State, t int64, hit []int, cause Cause) {
 
 func (e *Engine) stays(st *State, cur int, t int64, hit []int) bool {
 	s := &e.m.Stages[cur]
+	if due, ok := inactiveDue(st, s); ok && due <= t {
+		return false
+	}
 	if st.score(t, e.m.HalfLife) >= s.Exit.Below {
 		return true
 	}

@@ -115,8 +115,14 @@ type Alternative []Condition
 
 // Exit is a stage's regression rule.
 type Exit struct {
+	// Below: the stay holds while the decayed score is at least Below (or an
+	// entry alternative holds). -Inf when only Inactive is given.
 	Below float64
-	To    string
+	// Inactive, when set, ends the stay once this long has passed without
+	// activity since the later of the last activity and the stage's entry,
+	// whatever the score.
+	Inactive Period
+	To       string
 }
 
 // CondKind says which test a Condition is.

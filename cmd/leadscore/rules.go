@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/leadscore/leadscore/rules"
@@ -68,7 +69,14 @@ func Summary(file string, m *scoring.Model) string {
 		}
 		exit := ""
 		if s.Exit != nil {
-			exit = fmt.Sprintf("; exit below %g → %s", s.Exit.Below, s.Exit.To)
+			var why []string
+			if !math.IsInf(s.Exit.Below, -1) {
+				why = append(why, fmt.Sprintf("below %g", s.Exit.Below))
+			}
+			if !s.Exit.Inactive.IsZero() {
+				why = append(why, "inactive "+period(s.Exit.Inactive))
+			}
+			exit = fmt.Sprintf("; exit %s → %s", strings.Join(why, " or "), s.Exit.To)
 		}
 		if s.Terminal {
 			exit += "; terminal"
