@@ -398,6 +398,12 @@ func (p *parser) model(root *yaml.Node) *scoring.Model {
 			m.Ignore.ExtraSkipKind = p.strs(l, "ignore.types")
 		}
 	}
+	if v := top.vals["visits"]; v != nil {
+		f := p.mapping(v, visitKeys, "visits")
+		if x := f.vals["timeout"]; x != nil {
+			m.VisitTimeout = p.duration(x, "visits.timeout")
+		}
+	}
 	if v := top.vals["dedup"]; v != nil {
 		f := p.mapping(v, dedupKeys, "dedup")
 		if w := f.vals["window"]; w != nil {
@@ -473,6 +479,9 @@ func (p *parser) engagementRules(n *yaml.Node, m *scoring.Model) map[string]*yam
 		}
 		if v := f.vals["once"]; v != nil {
 			r.Once = p.boolean(v, "once")
+		}
+		if v := f.vals["once_per_visit"]; v != nil {
+			r.OncePerVisit = p.boolean(v, "once_per_visit")
 		}
 		if v := f.vals["cap"]; v != nil {
 			cf := p.mapping(v, capKeys, "cap")
@@ -830,6 +839,27 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 		}
 		base = append(base, scoring.Condition{Kind: scoring.CondMinStage, Name: name})
 	}
+	if v := f.vals["visits"]; v != nil {
+		c := scoring.Condition{Kind: scoring.CondVisits, Count: 1}
+		if v.Kind == yaml.ScalarNode {
+			c.Count = p.integer(v, "visits", 1)
+		} else {
+			xf := p.mapping(v, countKeys, "visits")
+			if x := xf.vals["count"]; x != nil {
+				c.Count = p.integer(x, "visits.count", 1)
+			}
+			if x := xf.vals["within"]; x != nil {
+				c.Window = p.period(x, "visits.within")
+			}
+		}
+		base = append(base, c)
+	}
+	if v := f.vals["bant"]; v != nil {
+		base = append(base, scoring.Condition{Kind: scoring.CondBANT, BANT: p.bantMask(v, "bant")})
+	}
+	if v := f.vals["timeframe_within"]; v != nil {
+		base = append(base, scoring.Condition{Kind: scoring.CondTimeframe, Window: p.period(v, "timeframe_within")})
+	}
 	var triggers []scoring.Condition
 	if v := f.vals["trigger"]; v != nil {
 		for _, r := range p.strs(v, "trigger") {
@@ -859,6 +889,19 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 		alts = append(alts, alt)
 	}
 	return alts, scores
+}
+
+// bantMask reads a list of BANT questions.
+func (p *parser) bantMask(n *yaml.Node, what string) uint8 {
+	var mask uint8
+	for _, q := range p.strs(n, what) {
+		bit := scoring.BANTBit(strings.ToLower(q))
+		if bit == 0 && q != "" {
+			p.errorf(n, "%s: %q is not a BANT question (budget, authority, need, timeframe)", what, q)
+		}
+		mask |= bit
+	}
+	return mask
 }
 
 func (p *parser) feedback(n *yaml.Node, m *scoring.Model, stageNodes []*yaml.Node) {
@@ -909,6 +952,12 @@ func (p *parser) feedback(n *yaml.Node, m *scoring.Model, stageNodes []*yaml.Nod
 			if fr.MinBANT > 4 {
 				p.errorf(v, "min_bant is at most 4")
 			}
+		}
+		if v := rf.vals["bant"]; v != nil {
+			fr.BANT = p.bantMask(v, "feedback."+kind+".bant")
+		}
+		if v := rf.vals["timeframe_within"]; v != nil {
+			fr.TimeframeWithin = p.period(v, "feedback."+kind+".timeframe_within")
 		}
 		if v := rf.vals["reset_score"]; v != nil {
 			fr.ResetScore = p.boolean(v, "reset_score")

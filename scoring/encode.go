@@ -139,7 +139,7 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 const (
 	extReset  = 1 // ResetAt, then each hit log's Base
 	extVisits = 2 // Visits, LastWebAt, SessionID, VisitStarts
-	extBANT   = 3 // Known, Yes, TimeframeBy
+	extBANT   = 3 // Known, Yes, TimeframeBy, At
 	extVisit  = 4 // each hit log's Visit
 )
 
@@ -181,6 +181,7 @@ func (s *State) appendExtensions(w *encoder) {
 		section(extBANT, func(e *encoder) {
 			e.b = append(e.b, s.BANT.Known, s.BANT.Yes)
 			e.varint(s.BANT.TimeframeBy)
+			e.varint(s.ScoreAt - s.BANT.At)
 		})
 	}
 	if visits {
@@ -246,6 +247,7 @@ func (s *State) readExtensions(r *decoder) {
 		case extBANT:
 			s.BANT.Known, s.BANT.Yes = sub.byte(), sub.byte()
 			s.BANT.TimeframeBy = sub.varint()
+			s.BANT.At = s.ScoreAt - sub.varint()
 			if s.BANT == (BANTAnswers{}) && sub.err == nil {
 				sub.fail("empty BANT section")
 			}

@@ -94,6 +94,10 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 		e.updateTraits(st, ev.Traits)
 	}
 
+	if m.visits.track && ev.Source == SourceWeb {
+		e.visit(st, ev)
+	}
+
 	var buf [16]int
 	hit := buf[:0]
 	for _, i := range m.bySource[ev.Source] {
@@ -107,10 +111,20 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 	out.Hits = len(hit)
 
 	if ev.Source == SourceFeedback {
+		answered := st.recordBANT(ev)
 		if t, ok, why := e.feedback(st, ev); ok {
 			out.Transitions = append(out.Transitions, t)
-		} else if why != "" && len(hit) == 0 {
-			out.Status, out.Why = Ignored, why
+		} else {
+			// New answers may meet a stage's BANT criteria on their own.
+			from := st.Stage
+			if answered {
+				e.settle(st, ev.Time, hit)
+			}
+			if st.Stage != from {
+				out.Transitions = append(out.Transitions, e.transition(st, from, ev.Time, Cause{Kind: CauseFeedback, Feedback: ev.Kind, Reason: ev.Reason}, ev.ID))
+			} else if why != "" && len(hit) == 0 {
+				out.Status, out.Why = Ignored, why
+			}
 		}
 		e.keepRecent(st, out.Transitions)
 		return out
@@ -146,6 +160,13 @@ func (e *Engine) scoreHit(st *State, i int, t int64) float64 {
 		}
 		if r.Once && lg.Count > 1 {
 			pts = 0
+		}
+		if r.OncePerVisit && pts != 0 {
+			if lg.Visit == st.Visits && st.Visits != 0 {
+				pts = 0
+			} else {
+				lg.Visit = st.Visits
+			}
 		}
 		if c := r.Cap; c != nil && pts != 0 {
 			var n int
@@ -475,6 +496,15 @@ func (e *Engine) altUntil(st *State, alt Alternative, cur int, s0 float64) (int6
 			} else {
 				u = e.windowUntil(st, c, now)
 			}
+		case CondVisits:
+			if c.Window.IsZero() {
+				if e.condHolds(st, c, now, cur, nil) {
+					continue
+				}
+				u = now
+			} else {
+				u = startsUntil(st.VisitStarts, st.ResetAt, c, now)
+			}
 		case CondTrigger, CondTriggerTag:
 			u = now
 		default:
@@ -507,9 +537,15 @@ func (e *Engine) windowUntil(st *State, c Condition, now int64) int64 {
 		}
 		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	}
+	return startsUntil(times, st.ResetAt, c, now)
+}
+
+// startsUntil: "count ≥ N within W" over sorted instants holds until the N-th
+// most recent one after the reset leaves the window.
+func startsUntil(times []int64, resetAt int64, c Condition, now int64) int64 {
 	n := 0
 	for k := len(times) - 1; k >= 0; k-- {
-		if times[k] > now || times[k] <= st.ResetAt {
+		if times[k] > now || times[k] <= resetAt {
 			continue
 		}
 		n++
@@ -620,8 +656,122 @@ func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) 
 		return e.triggerRule(c, hit) != ""
 	case CondMinStage:
 		return cur >= e.m.StageIndex(c.Name)
+	case CondBANT:
+		return st.BANT.Has(c.BANT)
+	case CondVisits:
+		return countVisits(st, c, t) >= c.Count
+	case CondTimeframe:
+		return timeframeWithin(st, c.Window, t)
 	}
 	return false
+}
+
+// timeframeWithin: the buyer's stated timeline ends within w of t.
+func timeframeWithin(st *State, w Period, t int64) bool {
+	return st.BANT.TimeframeBy != 0 && st.BANT.TimeframeBy <= w.End(t)
+}
+
+// recordBANT keeps a feedback's BANT answers as the lead's latest (answers
+// from an older feedback than the last recorded do not overwrite newer ones),
+// reporting whether it changed anything.
+func (st *State) recordBANT(ev *Event) bool {
+	if len(ev.BANT) == 0 && ev.TimeframeDays == 0 || ev.Time < st.BANT.At {
+		return false
+	}
+	b := st.BANT
+	for q, yes := range ev.BANT {
+		bit := BANTBit(q)
+		b.Known |= bit
+		if yes {
+			b.Yes |= bit
+		} else {
+			b.Yes &^= bit
+		}
+	}
+	if ev.TimeframeDays > 0 {
+		b.TimeframeBy = ev.Time + int64(ev.TimeframeDays)*24*3600*1000
+	}
+	changed := b.Known != st.BANT.Known || b.Yes != st.BANT.Yes || b.TimeframeBy != st.BANT.TimeframeBy
+	b.At = ev.Time
+	st.BANT = b
+	return changed
+}
+
+// visit places a web event in the lead's visits: a new visit starts when the
+// sender's session id changes or, without one, after more than the model's
+// timeout since the lead's latest web event. Only page, screen and track calls
+// are visits (identify, alias and group are bookkeeping). A late event (before
+// the latest web event) belongs to a visit already counted.
+func (e *Engine) visit(st *State, ev *Event) {
+	switch ev.Kind {
+	case "page", "screen", "track":
+	default:
+		return
+	}
+	sid := ev.SessionID
+	if sid == "" {
+		if p, ok := ev.Properties.Get("session_id"); ok && p.Kind != PropNull {
+			sid = p.Str
+		}
+	}
+	t := ev.Time
+	if st.Visits > 0 && t < st.LastWebAt {
+		return
+	}
+	fresh := st.Visits == 0
+	if !fresh {
+		if sid != "" && st.SessionID != "" {
+			fresh = sid != st.SessionID
+		} else {
+			fresh = t-st.LastWebAt > e.m.VisitTimeout
+		}
+	}
+	if fresh {
+		if st.Visits < math.MaxUint32 {
+			st.Visits++
+		}
+		st.VisitStarts = pruneStarts(append(st.VisitStarts, t), e.m.visits)
+	}
+	st.LastWebAt = t
+	if sid != "" || fresh {
+		st.SessionID = sid
+	}
+}
+
+// pruneStarts keeps the newest visit starts criteria can count: need.count of
+// them, and, when every visit criterion has a window, only those within the
+// longest window of the newest.
+func pruneStarts(starts []int64, need logNeed) []int64 {
+	if len(starts) == 0 {
+		return starts
+	}
+	keep := len(starts)
+	if keep > need.count {
+		keep = need.count
+	}
+	from := len(starts) - keep
+	if !need.points && need.window > 0 {
+		newest := starts[len(starts)-1]
+		for from < len(starts)-1 && starts[from] <= newest-need.window {
+			from++
+		}
+	}
+	if from == 0 {
+		return starts
+	}
+	return append(starts[:0], starts[from:]...)
+}
+
+// countVisits counts visits started after the last reset, by t, within the
+// condition's window if it has one.
+func countVisits(st *State, c Condition, t int64) int {
+	n := 0
+	for _, at := range st.VisitStarts {
+		if at > st.ResetAt && at <= t && (c.Window.IsZero() || t < c.Window.End(at)) {
+			n++
+		}
+	}
+	return n
 }
 
 // countHits counts a rule's hits for a criterion: since the last reset, and
@@ -687,6 +837,12 @@ func (e *Engine) feedback(st *State, ev *Event) (Transition, bool, string) {
 		if n < fr.MinBANT {
 			return Transition{}, false, "bant_insufficient"
 		}
+	}
+	if fr.BANT != 0 && !st.BANT.Has(fr.BANT) {
+		return Transition{}, false, "bant_insufficient"
+	}
+	if !fr.TimeframeWithin.IsZero() && !timeframeWithin(st, fr.TimeframeWithin, ev.Time) {
+		return Transition{}, false, "bant_insufficient"
 	}
 	to := fr.To
 	if r, ok := fr.Reasons[ev.Reason]; ok {

@@ -23,6 +23,11 @@ type Model struct {
 	Ignore IgnorePolicy
 	Dedup  DedupPolicy
 
+	// VisitTimeout ends a visit after this long without a web event (ms; default
+	// 30 minutes, as web analytics define a session), unless the sender's session
+	// id says otherwise.
+	VisitTimeout int64
+
 	// Recent is how many recent transitions a state keeps (for re-emission after a
 	// crash and for the API). Default 6.
 	Recent int
@@ -35,6 +40,7 @@ type Model struct {
 	keep       []logNeed // per rule: how much hit history to keep
 	fitPaths   []string  // trait paths the fit rules read
 	bots       botMatcher
+	visits     logNeed // how many visit starts criteria need; track: visits matter at all
 }
 
 // InactivityStep adds Points once After has passed without activity.
@@ -52,6 +58,9 @@ type Rule struct {
 	// Once: the rule scores at most once in a lead's life (later hits still count
 	// for stage criteria).
 	Once bool
+	// OncePerVisit: the rule scores at most once per visit (later hits in the
+	// same visit still count for stage criteria).
+	OncePerVisit bool
 	// Cap limits the hits or points per rolling window; hits over the cap still
 	// count for stage criteria but add no points.
 	Cap  *Cap
@@ -139,6 +148,9 @@ const (
 	CondTrigger                        // the current event hit rule Name
 	CondTriggerTag                     // the current event hit a rule tagged Name
 	CondMinStage                       // the lead is currently at stage Name or later
+	CondBANT                           // the lead's latest BANT answers are true for every question of BANT
+	CondTimeframe                      // the buyer's timeline ends within Window of now
+	CondVisits                         // ≥ Count visits (within Window if set)
 )
 
 // Condition is one entry test.
@@ -149,6 +161,7 @@ type Condition struct {
 	Name   string
 	Count  int
 	Window Period // zero = ever
+	BANT   uint8  // CondBANT: question bits (see BANTBit)
 }
 
 // FeedbackRule maps a sales-feedback kind to a stage change.
@@ -158,8 +171,14 @@ type FeedbackRule struct {
 	From []string // stages the feedback applies from (empty = any)
 	// Reasons overrides the target by reason code (rejected: not_a_fit → disqualified).
 	Reasons map[string]string
-	// MinBANT is how many BANT answers must be true for the feedback to apply.
+	// MinBANT is how many BANT answers of the feedback must be true for it to apply.
 	MinBANT int
+	// BANT lists questions (bits, see BANTBit) the lead's answers — this
+	// feedback's merged over earlier ones — must have true for it to apply.
+	BANT uint8
+	// TimeframeWithin, when set, requires the buyer's timeline to end within
+	// this period of the feedback.
+	TimeframeWithin Period
 	// ResetScore clears engagement points and windowed hit history (recycling), so a
 	// recycled lead must re-earn its way up.
 	ResetScore bool
@@ -195,6 +214,8 @@ const (
 	DefaultRecent      = 6
 	DefaultDedupWindow = 48 * 3600 * 1000 // ESPs retry webhooks for up to a day
 	DefaultDedupMax    = 32
+	// DefaultVisitTimeout is the web-analytics session timeout.
+	DefaultVisitTimeout = 30 * 60 * 1000
 	maxLogCount        = 64
 )
 
@@ -241,9 +262,15 @@ func (m *Model) Compile() error {
 			}
 		}
 	}
+	if m.VisitTimeout <= 0 {
+		m.VisitTimeout = DefaultVisitTimeout
+	}
 	m.keep = make([]logNeed, len(m.Rules))
 	for i, r := range m.Rules {
-		m.keep[i].track = r.Once
+		m.keep[i].track = r.Once || r.OncePerVisit
+		if r.OncePerVisit {
+			m.visits.track = true
+		}
 		if r.Cap != nil {
 			n := &m.keep[i]
 			n.track = true
@@ -287,6 +314,15 @@ func (m *Model) Compile() error {
 						return fmt.Errorf("scoring: stage %q: no rule is tagged %q", s.Name, c.Name)
 					}
 					need(idx, c)
+				case CondVisits:
+					v := &m.visits
+					v.count = max(v.count, min(c.Count, maxLogCount))
+					if c.Window.IsZero() {
+						v.points = true // some criterion counts visits ever: no pruning by age
+					} else {
+						v.window = max(v.window, c.Window.Max())
+					}
+					v.track = true
 				case CondMinStage:
 					j, ok := m.stageIndex[c.Name]
 					if !ok || j >= si {

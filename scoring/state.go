@@ -92,7 +92,11 @@ type HitLog struct {
 type BANTAnswers struct {
 	Known, Yes  uint8
 	TimeframeBy int64 // Unix ms; 0 when no timeline in days was given
+	At          int64 // event time of the feedback that gave them
 }
+
+// Has reports whether every question of mask was answered true.
+func (b BANTAnswers) Has(mask uint8) bool { return b.Known&mask == mask && b.Yes&mask == mask }
 
 // BANTQuestions names the BANT questions in bit order.
 var BANTQuestions = [4]string{"budget", "authority", "need", "timeframe"}
