@@ -216,7 +216,7 @@ const (
 	DefaultDedupMax    = 32
 	// DefaultVisitTimeout is the web-analytics session timeout.
 	DefaultVisitTimeout = 30 * 60 * 1000
-	maxLogCount        = 64
+	maxLogCount         = 64
 )
 
 // Compile checks the model's internal references and builds lookup tables. It is
