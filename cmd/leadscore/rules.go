@@ -89,6 +89,9 @@ func Summary(file string, m *scoring.Model) string {
 		if r.Once {
 			extra += " once"
 		}
+		if r.OncePerVisit {
+			extra += " once per visit"
+		}
 		if r.Cap != nil {
 			if r.Cap.Hits > 0 {
 				extra += fmt.Sprintf(" cap %d hits/%s", r.Cap.Hits, period(r.Cap.Window))
@@ -108,7 +111,11 @@ func Summary(file string, m *scoring.Model) string {
 	if len(m.Feedback) > 0 {
 		var fb []string
 		for _, f := range m.Feedback {
-			fb = append(fb, f.Kind+"→"+f.To)
+			x := f.Kind + "→" + f.To
+			if f.ResetScore {
+				x += " (reset)"
+			}
+			fb = append(fb, x)
 		}
 		fmt.Fprintf(&b, "feedback: %s\n", strings.Join(fb, ", "))
 	}
@@ -143,6 +150,21 @@ func altString(alt scoring.Alternative) string {
 			s = "on #" + c.Name
 		case scoring.CondMinStage:
 			s = "from " + c.Name
+		case scoring.CondVisits:
+			s = fmt.Sprintf("visits×%d", c.Count)
+			if !c.Window.IsZero() {
+				s += "/" + period(c.Window)
+			}
+		case scoring.CondBANT:
+			var qs []string
+			for i, q := range scoring.BANTQuestions {
+				if c.BANT&(1<<i) != 0 {
+					qs = append(qs, q)
+				}
+			}
+			s = "BANT " + strings.Join(qs, "+")
+		case scoring.CondTimeframe:
+			s = "timeline within " + period(c.Window)
 		}
 		parts = append(parts, s)
 	}
