@@ -59,30 +59,44 @@ func TestCLI(t *testing.T) {
 	}
 }
 
-// The textbook funnel's story: `leadscore score` on the shipped journey prints
+// The textbook funnel's stories: `leadscore score` on each shipped journey prints
 // exactly the shipped output (regenerate with LEADSCORE_UPDATE_STORY=1 after
 // checking the change, and update examples/textbook/README.md to match).
 func TestTextbookStory(t *testing.T) {
-	args := []string{"score", "--rules", "../../examples/rules/textbook-funnel.yaml",
-		"--events", "../../examples/textbook/journey.jsonl", "--at", "2026-07-01T00:00:00Z"}
-	var out, errb bytes.Buffer
-	if code := run(args, &out, &errb); code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
+	cases := []struct {
+		journey, golden string
+		at              []string
+		summary         string
+	}{
+		{"journey.jsonl", "score.jsonl", []string{"--at", "2026-07-01T00:00:00Z"},
+			"scored 17 events (0 duplicates, 2 ignored, 0 bad) for 1 leads; 6 stage changes"},
+		{"more-leads.jsonl", "more-leads.score.jsonl", nil,
+			"scored 10 events (0 duplicates, 0 ignored, 0 bad) for 3 leads; 7 stage changes"},
 	}
-	const golden = "../../examples/textbook/score.jsonl"
-	if os.Getenv("LEADSCORE_UPDATE_STORY") == "1" {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Errorf("score output differs from %s:\n%s", golden, out.String())
-	}
-	if !strings.Contains(errb.String(), "scored 17 events (0 duplicates, 2 ignored, 0 bad) for 1 leads; 6 stage changes") {
-		t.Errorf("summary: %s", errb.String())
+	for _, c := range cases {
+		t.Run(c.journey, func(t *testing.T) {
+			args := append([]string{"score", "--rules", "../../examples/rules/textbook-funnel.yaml",
+				"--events", "../../examples/textbook/" + c.journey}, c.at...)
+			var out, errb bytes.Buffer
+			if code := run(args, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			golden := "../../examples/textbook/" + c.golden
+			if os.Getenv("LEADSCORE_UPDATE_STORY") == "1" {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("score output differs from %s:\n%s", golden, out.String())
+			}
+			if !strings.Contains(errb.String(), c.summary) {
+				t.Errorf("summary: %s", errb.String())
+			}
+		})
 	}
 }
