@@ -74,3 +74,26 @@ func TestNoVisitStateWithoutVisitRules(t *testing.T) {
 		t.Fatalf("visit state kept: %+v", st)
 	}
 }
+
+// Stitching an anonymous visitor into its lead counts a visit seen under both
+// identities (the same session) once, and keeps the distinct ones.
+func TestMergeCountsASharedVisitOnce(t *testing.T) {
+	e := engine(t, "testdata/visits.yaml")
+	anon, lead := e.NewState(), e.NewState()
+	e.Apply(&anon, web(t0, "page", "/a", anonymous))
+	e.Apply(&anon, web(t0+day, "page", "/b", anonymous))
+	e.Apply(&lead, web(t0+day+5*minute, "page", "/c")) // same session as anon's second visit
+	e.Apply(&lead, web(t0+2*day, "page", "/d"))
+	tr := e.Merge(&lead, "anon:anon-1", &anon, t0+2*day, "")
+	if lead.Visits != 3 || len(lead.VisitStarts) != 3 {
+		t.Fatalf("merged visits %d (%v), want 3", lead.Visits, lead.VisitStarts)
+	}
+	if len(tr) != 0 || lead.Stage != "visitor" {
+		t.Fatalf("merge moved the lead: %+v", tr)
+	}
+	// The next page view, in the same visit, finds three visits: returning.
+	out := e.Apply(&lead, web(t0+2*day+time.Minute.Milliseconds(), "page", "/e"))
+	if len(out.Transitions) != 1 || out.Transitions[0].To != "returning" || lead.Visits != 3 {
+		t.Fatalf("after the merge: %+v, %d visits", out.Transitions, lead.Visits)
+	}
+}
