@@ -52,12 +52,13 @@ func (p Period) String() string {
 }
 
 // FormatMillis writes a duration in the largest whole unit of the rules file's
-// syntax: 30d, 2w, 12h, 90m, 45s, 250ms.
+// syntax up to days (people write 14d more often than 2w): 30d, 12h, 90m, 45s,
+// 250ms.
 func FormatMillis(ms int64) string {
 	for _, u := range []struct {
 		n    int64
 		name string
-	}{{7 * 24 * 3600 * 1000, "w"}, {24 * 3600 * 1000, "d"}, {3600 * 1000, "h"}, {60 * 1000, "m"}, {1000, "s"}} {
+	}{{24 * 3600 * 1000, "d"}, {3600 * 1000, "h"}, {60 * 1000, "m"}, {1000, "s"}} {
 		if ms != 0 && ms%u.n == 0 {
 			return strconv.FormatInt(ms/u.n, 10) + u.name
 		}
