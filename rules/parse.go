@@ -432,7 +432,7 @@ func (p *parser) decay(n *yaml.Node, m *scoring.Model) {
 			if a := p.required(sf, "after", "inactivity step"); a != nil {
 				st.After = p.period(a, "after")
 				if !surelyLonger(st.After, prev) {
-					p.errorf(a, "inactivity steps must be in increasing order of after (a step in months and one in days must be apart by more than the months' length can vary: 3mo is 89 to 92 days)")
+					p.errorf(a, "inactivity steps must be in increasing order of after (a month counts as 28 to 31 days here: 3mo lies between 84d and 93d)")
 				}
 				prev = st.After
 			}
