@@ -212,8 +212,9 @@ func TestCalibrateProposalChangesOnlyPoints(t *testing.T) {
 		if !strings.Contains(a[i], "points:") && !strings.HasPrefix(a[i], "version:") {
 			t.Errorf("line %d changed but holds no points or version:\n-%s\n+%s", i+1, a[i], b[i])
 		}
-		if ca, cb := comment(a[i]), comment(b[i]); ca != cb {
-			t.Errorf("line %d lost its comment %q", i+1, ca)
+		// A comment may only have its numbers restated (or go, with a sign change).
+		if ca, cb := comment(a[i]), comment(b[i]); ca != cb && !(strings.ContainsAny(ca, "0123456789") && (cb == "" || noDigits(ca) == noDigits(cb))) {
+			t.Errorf("line %d lost its comment %q (now %q)", i+1, ca, cb)
 		}
 	}
 	if added := strings.Count(rep.Diff, "\n+") - 1; changed == 0 || added != changed { // "+++ " aside
@@ -222,6 +223,15 @@ func TestCalibrateProposalChangesOnlyPoints(t *testing.T) {
 	if _, err := rules.Parse("proposed.yaml", []byte(rep.Proposed)); err != nil {
 		t.Errorf("the proposed rules do not load: %v", err)
 	}
+}
+
+func noDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func comment(line string) string {

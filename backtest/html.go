@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -252,6 +253,14 @@ func axes(b *strings.Builder, x0, y0, x1, y1, peak float64, percent bool) {
 	}
 }
 
+// labelEvery is the stride of x-axis labels of chars characters under slots
+// slot pixels wide, so that labels never overlap: an 11 px system font is at
+// most ~6.5 px a digit, and labels keep a 12 px gap.
+func labelEvery(slot float64, chars int) int {
+	need := float64(chars)*6.5 + 12
+	return max(1, int(math.Ceil(need/slot)))
+}
+
 // weeklySVG draws new MQLs per week: bars for the first model, a line for the
 // second.
 func weeklySVG(rs []Result) string {
@@ -281,13 +290,14 @@ func weeklySVG(rs []Result) string {
 	plotH := h - bottom - top
 	y := func(v int) float64 { return top + plotH*(1-float64(v)/float64(peak)) }
 	var line []string
+	every := labelEvery(slot, 10)
 	for i, k := range order {
 		v := weeks[k]
 		x := left + slot*float64(i)
 		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>week of %s: %s new MQLs</title></rect>`,
 			f1(x+slot*0.1), f1(y(v[0])), f1(max(slot*0.8, 0.5)), f1(h-bottom-y(v[0])), colors[0], esc(k), num(v[0]))
 		line = append(line, f1(x+slot/2)+","+f1(y(v[1])))
-		if i%max(1, n/8) == 0 {
+		if i%every == 0 {
 			fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="middle">%s</text>`, f1(x+slot/2), f1(h-bottom+14), esc(k))
 		}
 	}

@@ -3,6 +3,7 @@ package backtest
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -106,6 +107,12 @@ func mapValue(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// span replaces src[from:to] with text.
+type span struct {
+	from, to int
+	text     string
+}
+
 // applyEdits splices the edits into src; false when a scalar is not where the
 // parser said (then nothing is changed).
 func applyEdits(src []byte, edits []edit) ([]byte, bool) {
@@ -114,10 +121,6 @@ func applyEdits(src []byte, edits []edit) ([]byte, bool) {
 		if c == '\n' {
 			lineStart = append(lineStart, i+1)
 		}
-	}
-	type span struct {
-		from, to int
-		text     string
 	}
 	var spans []span
 	for _, e := range edits {
@@ -138,12 +141,104 @@ func applyEdits(src []byte, edits []edit) ([]byte, bool) {
 		}
 		spans = append(spans, span{off, end, e.text})
 	}
+	// A comment beside a rewritten value may state the old value ("cap: {points:
+	// 10, per: 7d}  # at most 10 points of browsing a week"): the number is
+	// updated, or the comment dropped when the value changed sign (its words would
+	// now say the opposite). Other comments, the why of a rule, stay.
+	byLine := map[int][]span{}
+	for _, sp := range spans {
+		ls := sort.SearchInts(lineStart, sp.from+1) - 1
+		byLine[ls] = append(byLine[ls], sp)
+	}
+	for _, sps := range byLine {
+		sort.Slice(sps, func(i, j int) bool { return sps[i].from < sps[j].from })
+		last := sps[len(sps)-1].to
+		eol := bytes.IndexByte(src[last:], '\n')
+		if eol < 0 {
+			eol = len(src) - last
+		}
+		c := commentStart(src[last : last+eol])
+		if c < 0 {
+			continue
+		}
+		text, changed := restateComment(string(src[last+c:last+eol]), sps, src)
+		if !changed {
+			continue
+		}
+		from := last + c
+		if text == "" {
+			for from > last && (src[from-1] == ' ' || src[from-1] == '\t') {
+				from--
+			}
+		}
+		spans = append(spans, span{from, last + eol, text})
+	}
 	sort.Slice(spans, func(i, j int) bool { return spans[i].from > spans[j].from })
 	out := append([]byte(nil), src...)
 	for _, s := range spans {
 		out = append(out[:s.from], append([]byte(s.text), out[s.to:]...)...)
 	}
 	return out, true
+}
+
+var commentNumber = regexp.MustCompile(`-?\d+(?:\.\d+)?`)
+
+// restateComment rewrites the numbers of a comment that state an old value of
+// its line as the new value; "" (drop it) when a value changed sign and the
+// comment stated its magnitude.
+func restateComment(comment string, edits []span, src []byte) (string, bool) {
+	type change struct{ old, new float64 }
+	var cs []change
+	for _, e := range edits {
+		o, err1 := strconv.ParseFloat(string(src[e.from:e.to]), 64)
+		n, err2 := strconv.ParseFloat(e.text, 64)
+		if err1 == nil && err2 == nil {
+			cs = append(cs, change{o, n})
+		}
+	}
+	changed, drop := false, false
+	out := commentNumber.ReplaceAllStringFunc(comment, func(tok string) string {
+		v, err := strconv.ParseFloat(tok, 64)
+		if err != nil {
+			return tok
+		}
+		for _, c := range cs {
+			switch {
+			case v == c.old:
+				changed = true
+				return strconv.FormatFloat(c.new, 'f', -1, 64)
+			case v == -c.old && (c.old < 0) == (c.new < 0):
+				changed = true
+				return strconv.FormatFloat(math.Abs(c.new), 'f', -1, 64)
+			case v == -c.old:
+				changed, drop = true, true
+			}
+		}
+		return tok
+	})
+	if drop {
+		return "", true
+	}
+	return out, changed
+}
+
+// commentStart returns the offset of a YAML comment in the rest of a line (a "#"
+// at its start or after a space, outside quotes), or -1.
+func commentStart(rest []byte) int {
+	var quote byte
+	for i, c := range rest {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || rest[i-1] == ' ' || rest[i-1] == '\t'):
+			return i
+		}
+	}
+	return -1
 }
 
 // scalarEnd returns the end offset of the scalar n written at src[off:].

@@ -401,3 +401,36 @@ func TestDuplicateKeyTreeCheck(t *testing.T) {
 		}
 	}
 }
+
+// Visits need the sender's session id (a string or a number), and BANT criteria
+// the buyer's timeline in days.
+func TestSessionIDAndTimeframeDays(t *testing.T) {
+	d, err := NewDecoder(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := func(session string) string {
+		return `{"type":"page","messageId":"m1","anonymousId":"a1","name":"Home","timestamp":"2026-03-02T10:00:00Z","context":{"sessionId":` + session + `}}`
+	}
+	for _, c := range []struct{ in, want string }{{`"s-42"`, "s-42"}, {`1772615123456`, "1772615123456"}, {`null`, ""}} {
+		ev, err := d.DecodeAny([]byte(page(c.in)))
+		if err != nil || ev.SessionID != c.want {
+			t.Errorf("sessionId %s: %q, %v; want %q", c.in, ev.SessionID, err, c.want)
+		}
+	}
+	if _, err := d.DecodeAny([]byte(page(`{"id":1}`))); ReasonOf(err) != ReasonWrongType {
+		t.Errorf("sessionId object: %v, want wrong_type", err)
+	}
+	fb := func(bant string) string {
+		return `{"feedback_id":"f1","lead_id":"user:u1","kind":"qualified","at":"2026-03-02T10:00:00Z","bant":` + bant + `}`
+	}
+	ev, err := d.DecodeAny([]byte(fb(`{"budget":true,"timeframe":true,"timeframe_days":90}`)))
+	if err != nil || ev.TimeframeDays != 90 || !ev.BANT["budget"] || !ev.BANT["timeframe"] {
+		t.Fatalf("timeframe_days: %+v, %v", ev, err)
+	}
+	for _, bad := range []string{`{"timeframe_days":0}`, `{"timeframe_days":1.5}`, `{"timeframe_days":"soon"}`, `{"timeframe_days":99999}`} {
+		if _, err := d.DecodeAny([]byte(fb(bad))); err == nil {
+			t.Errorf("bant %s accepted", bad)
+		}
+	}
+}

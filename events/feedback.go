@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/leadscore/leadscore/scoring"
@@ -44,9 +45,14 @@ func bantAnswer(b []byte) string {
 		return "need"
 	case "timeframe":
 		return "timeframe"
+	case "timeframe_days":
+		return "timeframe_days"
 	}
 	return ""
 }
+
+// maxTimeframeDays is the schema's maximum of bant.timeframe_days (a century).
+const maxTimeframeDays = 36500
 
 // maxAmount is the schema's maximum of a feedback amount.
 const maxAmount = 1e15
@@ -146,7 +152,7 @@ func (d *Decoder) feedback(o *fastjson.Object, payload []byte, ev *scoring.Event
 			r.fail(newError(ReasonInvalidValue, "email", fmt.Sprintf("email %q is not an e-mail address", addr)))
 		}
 	}
-	bant := bantAnswers(&r, r.obj(m.bant, "bant"))
+	bant, days := bantAnswers(&r, r.obj(m.bant, "bant"))
 	at, hasAt := r.str(m.at, "at")
 	var t int64
 	if hasAt && r.err == nil {
@@ -181,6 +187,7 @@ func (d *Decoder) feedback(o *fastjson.Object, payload []byte, ev *scoring.Event
 	ev.Reason = string(reason)
 	ev.By = string(by)
 	ev.BANT = bant
+	ev.TimeframeDays = days
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if !feedbackMapped(k) && v.Type() != fastjson.TypeNull {
 			d.path = append(d.path[:0], k...)
@@ -193,20 +200,37 @@ func (d *Decoder) feedback(o *fastjson.Object, payload []byte, ev *scoring.Event
 }
 
 // bantAnswers reads the BANT object: budget, authority, need and timeframe, each true,
-// false or null (not answered). Any other key is rejected. It returns nil when no
-// question is answered.
-func bantAnswers(r *reader, o *fastjson.Object) map[string]bool {
+// false or null (not answered), and timeframe_days, the buyer's timeline in days
+// (a whole number from 1, or null). Any other key is rejected. It returns nil
+// answers when no question is answered, 0 days when no timeline is given.
+func bantAnswers(r *reader, o *fastjson.Object) (map[string]bool, int) {
 	if o == nil || r.err != nil {
-		return nil
+		return nil, 0
 	}
 	var answers map[string]bool
+	days := 0
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if r.err != nil {
 			return
 		}
 		q := bantAnswer(k)
 		if q == "" {
-			r.fail(newError(ReasonInvalidValue, "bant."+string(k), fmt.Sprintf("bant has no question %q (budget, authority, need, timeframe)", k)))
+			r.fail(newError(ReasonInvalidValue, "bant."+string(k), fmt.Sprintf("bant has no question %q (budget, authority, need, timeframe, timeframe_days)", k)))
+			return
+		}
+		if q == "timeframe_days" {
+			switch v.Type() {
+			case fastjson.TypeNull:
+			case fastjson.TypeNumber:
+				f, err := v.Float64()
+				if err != nil || f != math.Trunc(f) || f < 1 || f > maxTimeframeDays {
+					r.fail(newError(ReasonInvalidValue, "bant.timeframe_days", fmt.Sprintf("bant.timeframe_days must be a whole number of days from 1 to %d", maxTimeframeDays)))
+					return
+				}
+				days = int(f)
+			default:
+				r.fail(wrongType("bant.timeframe_days", "a whole number of days or null", v))
+			}
 			return
 		}
 		switch v.Type() {
@@ -220,5 +244,5 @@ func bantAnswers(r *reader, o *fastjson.Object) map[string]bool {
 			r.fail(wrongType("bant."+q, "true, false or null", v))
 		}
 	})
-	return answers
+	return answers, days
 }

@@ -39,7 +39,7 @@ type webMessage struct {
 	properties, traits, context                                           *fastjson.Value
 	times                                                                 [len(webTimeFields)]*fastjson.Value
 	// In context.
-	page, userAgent, contextTraits, campaign *fastjson.Value
+	page, userAgent, contextTraits, campaign, sessionID *fastjson.Value
 	// In context.page.
 	url, path, referrer, title, search *fastjson.Value
 }
@@ -92,6 +92,8 @@ func (m *webMessage) collectContext(o *fastjson.Object) {
 			m.contextTraits = v
 		case "campaign":
 			m.campaign = v
+		case "sessionId":
+			m.sessionID = v
 		}
 	})
 }
@@ -151,6 +153,7 @@ func (d *Decoder) web(o *fastjson.Object, payload []byte, ev *scoring.Event) err
 	r.str(m.title, "context.page.title")
 	r.str(m.search, "context.page.search")
 	ua, _ := r.str(m.userAgent, "context.userAgent")
+	session := sessionID(&r, m.sessionID)
 	ctxTraits := r.obj(m.contextTraits, "context.traits")
 	campaign := r.obj(m.campaign, "context.campaign")
 	var t int64
@@ -225,6 +228,7 @@ func (d *Decoder) web(o *fastjson.Object, payload []byte, ev *scoring.Event) err
 	}
 	ev.Referrer = d.intern(orElse(ref, pageRef))
 	ev.UserAgent = d.intern(ua)
+	ev.SessionID = session
 
 	// Top-level traits are the person's on identify, the account's on group.
 	var personTraits *fastjson.Object
@@ -287,4 +291,24 @@ func orElse(a, b []byte) []byte {
 		return a
 	}
 	return b
+}
+
+// sessionID reads context.sessionId, which senders write as a string (Segment
+// libraries, custom tracking) or a number (RudderStack and Amplitude use the
+// session's start in milliseconds); null or absent is "".
+func sessionID(r *reader, v *fastjson.Value) string {
+	if v == nil || r.err != nil {
+		return ""
+	}
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return ""
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return string(b)
+	case fastjson.TypeNumber:
+		return v.String()
+	}
+	r.fail(wrongType("context.sessionId", "a string, a number or null", v))
+	return ""
 }

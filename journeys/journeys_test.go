@@ -471,7 +471,9 @@ func TestPersonaShapes(t *testing.T) {
 				if ev.Identity.UserID != "" {
 					users++
 				}
-				if ev.UserAgent != "" && scoring.IsBot(ev.UserAgent) || strings.Contains(ev.UserAgent, "acme-uptime") {
+				// Only web events are filtered by user agent: an e-mail open fetched
+				// through an image proxy (GoogleImageProxy) is a person reading.
+				if ev.Source == scoring.SourceWeb && ev.UserAgent != "" && scoring.IsBot(ev.UserAgent) || strings.Contains(ev.UserAgent, "acme-uptime") {
 					bots++
 				}
 			}

@@ -60,7 +60,7 @@ func Parse(file string, data []byte) (*scoring.Model, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(err, data)
 		return nil, p.errs
 	}
 	// A second document ("---" then more) would otherwise be ignored in silence:
@@ -74,7 +74,7 @@ func Parse(file string, data []byte) (*scoring.Model, error) {
 		p.errs = append(p.errs, Error{file, line, 1, "a second YAML document: a rules file holds one (remove the \"---\" separator or split the file)"})
 		return nil, p.errs
 	} else if !errors.Is(err, io.EOF) {
-		p.yamlError(err)
+		p.yamlError(err, data)
 		return nil, p.errs
 	}
 	if len(doc.Content) == 0 {
@@ -106,15 +106,22 @@ type threshold struct {
 type parser struct {
 	file string
 	errs Errors
+	// failed marks the nodes already reported: a value is reported once, and a
+	// check that reads it after it failed to parse (a hysteresis or order test
+	// on the zero it was replaced by) says nothing more about it.
+	failed map[*yaml.Node]bool
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(err error, data []byte) {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
 	if errors.As(err, &te) {
 		msgs = te.Errors
+	} else if line, col, msg, ok := locateSyntaxError(data); ok {
+		p.errs = append(p.errs, Error{p.file, line, col, "YAML syntax: " + msg})
+		return
 	}
 	for _, msg := range msgs {
 		line := 1
@@ -125,7 +132,20 @@ func (p *parser) yamlError(err error) {
 	}
 }
 
+// badValue reports a value that cannot be read, and marks it so that nothing
+// more is said about it.
+func (p *parser) badValue(n *yaml.Node, format string, args ...any) {
+	p.errorf(n, format, args...)
+	if p.failed == nil {
+		p.failed = map[*yaml.Node]bool{}
+	}
+	p.failed[n] = true
+}
+
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	if p.failed[n] {
+		return
+	}
 	p.errs = append(p.errs, Error{p.file, n.Line, n.Column, fmt.Sprintf(format, args...)})
 }
 
@@ -177,7 +197,7 @@ func (p *parser) required(f *fields, name, what string) *yaml.Node {
 
 func (p *parser) str(n *yaml.Node, what string) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.errorf(n, "%s must be a string", what)
+		p.badValue(n, "%s must be a string", what)
 		return ""
 	}
 	return n.Value
@@ -188,7 +208,7 @@ var identRe = regexp.MustCompile(`^[A-Za-z0-9_.\-]+$`)
 func (p *parser) ident(n *yaml.Node, what string) string {
 	s := p.str(n, what)
 	if s != "" && !identRe.MatchString(s) {
-		p.errorf(n, "%s %q: use letters, digits, _, - and . only", what, s)
+		p.badValue(n, "%s %q: use letters, digits, _, - and . only", what, s)
 	}
 	return s
 }
@@ -210,12 +230,12 @@ func (p *parser) strs(n *yaml.Node, what string) []string {
 
 func (p *parser) num(n *yaml.Node, what string) float64 {
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-		p.errorf(n, "%s must be a number, not %q", what, n.Value)
+		p.badValue(n, "%s must be a number, not %q", what, n.Value)
 		return 0
 	}
 	v, err := strconv.ParseFloat(n.Value, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		p.errorf(n, "%s must be a finite number, not %q", what, n.Value)
+		p.badValue(n, "%s must be a finite number, not %q", what, n.Value)
 		return 0
 	}
 	return v
@@ -229,7 +249,7 @@ const maxPoints = 1e6
 func (p *parser) points(n *yaml.Node, what string) float64 {
 	v := p.num(n, what)
 	if math.Abs(v) > maxPoints {
-		p.errorf(n, "%s %s is out of range: points and score thresholds lie within ±%g", what, n.Value, float64(maxPoints))
+		p.badValue(n, "%s %s is out of range: points and score thresholds lie within ±%g", what, n.Value, float64(maxPoints))
 		return 0
 	}
 	return v
@@ -237,12 +257,12 @@ func (p *parser) points(n *yaml.Node, what string) float64 {
 
 func (p *parser) integer(n *yaml.Node, what string, min int) int {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		p.errorf(n, "%s must be a whole number, not %q", what, n.Value)
+		p.badValue(n, "%s must be a whole number, not %q", what, n.Value)
 		return min
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil || v < min {
-		p.errorf(n, "%s must be a whole number ≥ %d, not %q", what, min, n.Value)
+		p.badValue(n, "%s must be a whole number ≥ %d, not %q", what, min, n.Value)
 		return min
 	}
 	return v
@@ -250,7 +270,7 @@ func (p *parser) integer(n *yaml.Node, what string, min int) int {
 
 func (p *parser) boolean(n *yaml.Node, what string) bool {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		p.errorf(n, "%s must be true or false, not %q", what, n.Value)
+		p.badValue(n, "%s must be true or false, not %q", what, n.Value)
 		return false
 	}
 	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
@@ -260,30 +280,69 @@ func (p *parser) regex(n *yaml.Node, what string) *scoring.Pattern {
 	s := p.str(n, what)
 	re, err := scoring.CompilePattern(s)
 	if err != nil {
-		p.errorf(n, "%s: bad regular expression %q: %v", what, s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		p.badValue(n, "%s: bad regular expression %q: %v", what, s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		return nil
 	}
 	return re
 }
 
-var durRe = regexp.MustCompile(`^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$`)
+var durRe = regexp.MustCompile(`^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|mo|y)$`)
 
-// duration parses 30d, 12h, 2w, 90m… into milliseconds.
-func (p *parser) duration(n *yaml.Node, what string) int64 {
+// period parses a length of event time: 30d, 12h, 2w, 90m… exactly, and 3mo, 1y
+// as calendar months (see scoring.Period).
+func (p *parser) period(n *yaml.Node, what string) scoring.Period {
 	s := strings.TrimSpace(p.str(n, what))
+	if p.failed[n] {
+		return scoring.Period{}
+	}
 	m := durRe.FindStringSubmatch(s)
 	if m == nil {
-		p.errorf(n, "%s: bad duration %q (use e.g. 30d, 12h, 2w)", what, s)
-		return 0
+		p.badValue(n, "%s: bad duration %q (use e.g. 30d, 12h, 2w, 3mo, 1y)", what, s)
+		return scoring.Period{}
+	}
+	if m[2] == "mo" || m[2] == "y" {
+		k, err := strconv.Atoi(m[1])
+		if err != nil || k <= 0 || k > 1200 {
+			p.badValue(n, "%s: months and years are whole numbers from 1 (%q)", what, s)
+			return scoring.Period{}
+		}
+		if m[2] == "y" {
+			k *= 12
+		}
+		if k > 1200 {
+			p.badValue(n, "%s: at most 100 years (%q)", what, s)
+			return scoring.Period{}
+		}
+		return scoring.Period{Months: int32(k)}
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	unit := map[string]time.Duration{"ms": time.Millisecond, "s": time.Second, "m": time.Minute,
 		"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour}[m[2]]
 	ms := int64(v * float64(unit/time.Millisecond))
 	if ms <= 0 {
-		p.errorf(n, "%s must be positive", what)
+		p.badValue(n, "%s must be positive", what)
 	}
-	return ms
+	return scoring.Millis(ms)
+}
+
+// duration parses a fixed length in milliseconds (a half-life, the dedup
+// window): months and years count as average Gregorian months (30.436875 days).
+func (p *parser) duration(n *yaml.Node, what string) int64 {
+	pd := p.period(n, what)
+	return int64(pd.Months)*scoring.AverageMonth + pd.Ms
+}
+
+// surelyLonger reports whether period a is longer than b from any start: for
+// months against days, a's shortest length exceeds b's longest.
+func surelyLonger(a, b scoring.Period) bool {
+	switch {
+	case a.Months == 0 && b.Months == 0:
+		return a.Ms > b.Ms
+	case a.Ms == 0 && b.Ms == 0:
+		return a.Months > b.Months
+	}
+	minA := int64(a.Months)*28*24*3600*1000 + int64(a.Months/12)*(365-12*28)*24*3600*1000 + a.Ms
+	return minA > b.Max()
 }
 
 func (p *parser) list(n *yaml.Node, what string) []*yaml.Node {
@@ -339,6 +398,12 @@ func (p *parser) model(root *yaml.Node) *scoring.Model {
 			m.Ignore.ExtraSkipKind = p.strs(l, "ignore.types")
 		}
 	}
+	if v := top.vals["visits"]; v != nil {
+		f := p.mapping(v, visitKeys, "visits")
+		if x := f.vals["timeout"]; x != nil {
+			m.VisitTimeout = p.duration(x, "visits.timeout")
+		}
+	}
 	if v := top.vals["dedup"]; v != nil {
 		f := p.mapping(v, dedupKeys, "dedup")
 		if w := f.vals["window"]; w != nil {
@@ -360,14 +425,14 @@ func (p *parser) decay(n *yaml.Node, m *scoring.Model) {
 		m.HalfLife = p.duration(v, "decay.half_life")
 	}
 	if v := f.vals["inactivity"]; v != nil {
-		var prev int64
+		var prev scoring.Period
 		for _, item := range p.list(v, "decay.inactivity") {
 			sf := p.mapping(item, stepKeys, "inactivity step")
 			var st scoring.InactivityStep
 			if a := p.required(sf, "after", "inactivity step"); a != nil {
-				st.After = p.duration(a, "after")
-				if st.After <= prev {
-					p.errorf(a, "inactivity steps must be in increasing order of after")
+				st.After = p.period(a, "after")
+				if !surelyLonger(st.After, prev) {
+					p.errorf(a, "inactivity steps must be in increasing order of after (a month counts as 28 to 31 days here: 3mo lies between 84d and 93d)")
 				}
 				prev = st.After
 			}
@@ -415,6 +480,9 @@ func (p *parser) engagementRules(n *yaml.Node, m *scoring.Model) map[string]*yam
 		if v := f.vals["once"]; v != nil {
 			r.Once = p.boolean(v, "once")
 		}
+		if v := f.vals["once_per_visit"]; v != nil {
+			r.OncePerVisit = p.boolean(v, "once_per_visit")
+		}
 		if v := f.vals["cap"]; v != nil {
 			cf := p.mapping(v, capKeys, "cap")
 			c := &scoring.Cap{}
@@ -431,7 +499,7 @@ func (p *parser) engagementRules(n *yaml.Node, m *scoring.Model) map[string]*yam
 				p.errorf(v, "cap needs hits or points")
 			}
 			if x := p.required(cf, "per", "cap"); x != nil {
-				c.Window = p.duration(x, "cap.per")
+				c.Window = p.period(x, "cap.per")
 			}
 			r.Cap = c
 		}
@@ -650,8 +718,14 @@ func (p *parser) stages(n *yaml.Node, m *scoring.Model, ruleNodes map[string]*ya
 		}
 		if v := f.vals["exit"]; v != nil {
 			ef := p.mapping(v, exitKeys, "exit")
-			ex := &scoring.Exit{}
-			if x := p.required(ef, "below", "exit"); x != nil {
+			ex := &scoring.Exit{Below: math.Inf(-1)}
+			if x := ef.vals["inactive"]; x != nil {
+				ex.Inactive = p.period(x, "exit.inactive")
+			}
+			if ef.vals["below"] == nil && ef.vals["inactive"] == nil && v.Kind == yaml.MappingNode {
+				p.errorf(v, "exit: give below, inactive or both")
+			}
+			if x := ef.vals["below"]; x != nil {
 				ex.Below = p.points(x, "exit.below")
 				for _, es := range entryScores {
 					if es.v < ex.Below {
@@ -744,7 +818,7 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 					c.Count = p.integer(x, "count", 1)
 				}
 				if x := xf.vals["within"]; x != nil {
-					c.Window = p.duration(x, "within")
+					c.Window = p.period(x, "within")
 				}
 			}
 			base = append(base, c)
@@ -764,6 +838,27 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 			p.errorf(v, "stage order: min_stage of %q must be an earlier stage, not %q", stage, name)
 		}
 		base = append(base, scoring.Condition{Kind: scoring.CondMinStage, Name: name})
+	}
+	if v := f.vals["visits"]; v != nil {
+		c := scoring.Condition{Kind: scoring.CondVisits, Count: 1}
+		if v.Kind == yaml.ScalarNode {
+			c.Count = p.integer(v, "visits", 1)
+		} else {
+			xf := p.mapping(v, countKeys, "visits")
+			if x := xf.vals["count"]; x != nil {
+				c.Count = p.integer(x, "visits.count", 1)
+			}
+			if x := xf.vals["within"]; x != nil {
+				c.Window = p.period(x, "visits.within")
+			}
+		}
+		base = append(base, c)
+	}
+	if v := f.vals["bant"]; v != nil {
+		base = append(base, scoring.Condition{Kind: scoring.CondBANT, BANT: p.bantMask(v, "bant")})
+	}
+	if v := f.vals["timeframe_within"]; v != nil {
+		base = append(base, scoring.Condition{Kind: scoring.CondTimeframe, Window: p.period(v, "timeframe_within")})
 	}
 	var triggers []scoring.Condition
 	if v := f.vals["trigger"]; v != nil {
@@ -794,6 +889,19 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 		alts = append(alts, alt)
 	}
 	return alts, scores
+}
+
+// bantMask reads a list of BANT questions.
+func (p *parser) bantMask(n *yaml.Node, what string) uint8 {
+	var mask uint8
+	for _, q := range p.strs(n, what) {
+		bit := scoring.BANTBit(strings.ToLower(q))
+		if bit == 0 && q != "" {
+			p.errorf(n, "%s: %q is not a BANT question (budget, authority, need, timeframe)", what, q)
+		}
+		mask |= bit
+	}
+	return mask
 }
 
 func (p *parser) feedback(n *yaml.Node, m *scoring.Model, stageNodes []*yaml.Node) {
@@ -844,6 +952,12 @@ func (p *parser) feedback(n *yaml.Node, m *scoring.Model, stageNodes []*yaml.Nod
 			if fr.MinBANT > 4 {
 				p.errorf(v, "min_bant is at most 4")
 			}
+		}
+		if v := rf.vals["bant"]; v != nil {
+			fr.BANT = p.bantMask(v, "feedback."+kind+".bant")
+		}
+		if v := rf.vals["timeframe_within"]; v != nil {
+			fr.TimeframeWithin = p.period(v, "feedback."+kind+".timeframe_within")
 		}
 		if v := rf.vals["reset_score"]; v != nil {
 			fr.ResetScore = p.boolean(v, "reset_score")

@@ -39,8 +39,25 @@ func TestBadFilesReportPositions(t *testing.T) {
 		}},
 		// Everything after "---" would be ignored in silence.
 		{"second-document.yaml", []string{`9:1: a second YAML document`}},
-		// yaml.v3 reports the line of the block that is broken.
-		{"yaml-syntax.yaml", []string{`2:1: line 2: did not find expected '-' indicator`}},
+		// One bad value, one error: the zero it is replaced by does not also fail
+		// the hysteresis or step-order checks.
+		{"one-error-per-value.yaml", []string{
+			`4:14: after: bad duration "30 days"`,
+			`16:16: score must be a number, not "30"`,
+		}},
+		// Calendar periods are whole months or years; a step in days after one in
+		// months must be longer than the months can ever be.
+		{"calendar.yaml", []string{
+			`6:14: inactivity steps must be in increasing order of after`,
+			`8:14: after: months and years are whole numbers from 1 ("1.5mo")`,
+			`14:25: cap.per: bad duration "3 months" (use e.g. 30d, 12h, 2w, 3mo, 1y)`,
+		}},
+		{"exit-empty.yaml", []string{`11:11: exit: give below, inactive or both`}},
+		// Syntax errors are reported at the offending character, not at the
+		// line of the enclosing block.
+		{"yaml-syntax.yaml", []string{`5:4: YAML syntax: value is not allowed in this context`}},
+		{"yaml-tab.yaml", []string{`4:1: YAML syntax: a tab character: YAML indents with spaces only`}},
+		{"yaml-unclosed-brace.yaml", []string{`5:12: YAML syntax: unclosed "{": no matching "}"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {

@@ -19,7 +19,7 @@ type key struct {
 
 var (
 	boundsDoc   = "Points and score thresholds (every `points`, `cap.points`, `fit.grades`, `entry[].score` and `entry[].fit`, `exit.below`) lie within ±1 000 000; a larger value is refused with its line. A rules file is one YAML document: a second one after `---` is refused too."
-	durationDoc = "Durations: a number followed by ms, s, m, h, d (days) or w (weeks), e.g. `30d`, `12h`."
+	durationDoc = "Durations: a number followed by ms, s, m, h, d (days) or w (weeks), e.g. `30d`, `12h`; or a whole number of calendar months `mo` or years `y`, e.g. `3mo`, `1y`. A calendar period that starts on a day of the month ends on the same day that many months later (UTC, same time of day), or on the month's last day when it is shorter: windows, caps, inactivity steps and `inactive` criteria follow the calendar. A half-life or dedup window in months uses the average Gregorian month (30.436875 days)."
 
 	matchKeys = []key{
 		{"source", "string or list", "any", "Input stream: `web`, `email` or `feedback`.", nil},
@@ -49,6 +49,7 @@ var (
 		{"points", "number", "required", "Points added (negative to remove) at each scoring hit.", nil},
 		{"match", "mapping", "required", "Which events the rule scores; every key given must match.", matchKeys},
 		{"once", "bool", "false", "Score at most once in the lead's life.", nil},
+		{"once_per_visit", "bool", "false", "Score at most once per visit (session): the pricing page read five times in one visit scores once.", nil},
 		{"cap", "mapping", "none", "Limit hits or points per rolling window (HubSpot-style score limits).", capKeys},
 		{"tags", "list", "[]", "Labels for criteria, e.g. `high_intent` content for HMQL.", nil},
 		{"activity", "bool", "points > 0", "Whether a hit counts as activity (resets the inactivity clock).", nil},
@@ -77,7 +78,7 @@ var (
 		{"grades", "mapping", "A: 40, B: 25, C: 10", "Grade thresholds on the fit score.", gradeKeys},
 	}
 	countKeys = []key{
-		{"count", "int", "1", "How many hits.", nil},
+		{"count", "int", "1", "How many (hits, or visits).", nil},
 		{"within", "duration", "ever", "Counted over this rolling window of event time.", nil},
 	}
 	entryKeys = []key{
@@ -90,9 +91,13 @@ var (
 		{"trigger", "rule or list", "", "The current event hit one of these rules (demo request → SQL).", nil},
 		{"trigger_tag", "tag or list", "", "The current event hit a rule with one of these tags.", nil},
 		{"min_stage", "stage", "", "The lead is already at this (earlier) stage or later.", nil},
+		{"bant", "list", "", "BANT questions (budget, authority, need, timeframe) the lead's latest sales answers have true, e.g. `[budget, authority]`.", nil},
+		{"timeframe_within", "duration", "", "The buyer's timeline (feedback `bant.timeframe_days`) ends within this period of now.", nil},
+		{"visits", "int or mapping", "", "Visits (sessions) so far, or `{count, within}`: e.g. `{count: 3, within: 30d}` — three visits, not three page views.", countKeys},
 	}
 	exitKeys = []key{
-		{"below", "number", "required", "Regress when the decayed score is below this and no entry alternative holds any more. Must not exceed any entry score threshold (hysteresis).", nil},
+		{"below", "number", "none", "Regress when the decayed score is below this and no entry alternative holds any more. Must not exceed any entry score threshold (hysteresis). Give `below`, `inactive` or both.", nil},
+		{"inactive", "duration", "none", "Regress after this long without activity (a hit of a rule whose `activity` is true), counted from the later of the last activity and the stage's entry, whatever the score: \"no activity for 30 days → lapsed\".", nil},
 		{"to", "stage", "required", "The earlier stage to regress to.", nil},
 	}
 	stageKeys = []key{
@@ -106,12 +111,14 @@ var (
 		{"to", "stage", "required", "Target stage.", nil},
 		{"from", "stage or list", "any", "Apply only when the lead is at one of these stages.", nil},
 		{"reasons", "mapping", "", "Reason code → stage, overriding `to` (rejected: not_a_fit → disqualified).", nil},
-		{"min_bant", "int 0–4", "0", "qualified: how many BANT answers (budget, authority, need, timeframe) must be true.", nil},
-		{"reset_score", "bool", "false", "Clear engagement points and windowed hit history (recycling).", nil},
+		{"min_bant", "int 0–4", "0", "qualified: how many BANT answers (budget, authority, need, timeframe) of this feedback must be true.", nil},
+		{"bant", "list", "[]", "BANT questions the lead's answers (this feedback's over earlier ones) must have true for the feedback to apply, e.g. `[budget, authority]`.", nil},
+		{"timeframe_within", "duration", "none", "The buyer's timeline (`bant.timeframe_days`) must end within this period of the feedback.", nil},
+		{"reset_score", "bool", "false", "Recycling: clear the engagement points, and count every stage criterion (hits, tags, visits) only from this feedback on, so the lead re-earns its way up. `once` stays for life.", nil},
 	}
 	feedbackKinds = []string{"accepted", "rejected", "recycled", "qualified", "opportunity", "won", "lost", "referral"}
 	ignoreKeys    = []key{
-		{"bots", "bool", "true", "Web events from crawler and scripted user agents score nothing.", nil},
+		{"bots", "bool", "true", "Web events whose user agent is on the maintained crawler list (crawlerdetect: crawlers, headless browsers, HTTP libraries, monitors) score nothing.", nil},
 		{"bot_user_agents", "list of regex", "[]", "Extra bot user-agent patterns.", nil},
 		{"machine_opens", "bool", "true", "E-mail opens with `sg_machine_open: true` (Apple Mail Privacy Protection) score nothing.", nil},
 		{"types", "list", "[]", "Event types that never score.", nil},
@@ -119,6 +126,9 @@ var (
 	dedupKeys = []key{
 		{"window", "duration", "48h", "Upstream re-sends (same messageId / sg_event_id) within this window of the lead's newest event count once.", nil},
 		{"max", "int", "32", "At most this many recent event ids kept per lead.", nil},
+	}
+	visitKeys = []key{
+		{"timeout", "duration", "30m", "A visit ends after this long without a page, screen or track call of the visitor (web analytics' session timeout); a change of the sender's session id (`context.sessionId`, `properties.session_id`) starts a new one whatever the gap.", nil},
 	}
 	topKeys = []key{
 		{"version", "string", "required", "Model version, carried on every output event.", nil},
@@ -130,6 +140,7 @@ var (
 		{"feedback", "mapping", "none", "Sales feedback kind → transition. Kinds: " + strings.Join(feedbackKinds, ", ") + ".", feedbackRuleKeys},
 		{"ignore", "mapping", "", "Inputs that score nothing.", ignoreKeys},
 		{"dedup", "mapping", "", "Recognising upstream re-sends.", dedupKeys},
+		{"visits", "mapping", "", "How visits (sessions) are delimited.", visitKeys},
 		{"recent_transitions", "int", "6", "Transitions kept per lead (API, re-emission after a crash).", nil},
 	}
 )
@@ -163,6 +174,9 @@ func Reference() string {
 				}
 				if k.name == "hits" || k.name == "tags" {
 					sep = ".<name>."
+				}
+				if k.name == "visits" {
+					sep = "."
 				}
 				walk(path+sep, k.sub)
 			}

@@ -137,7 +137,162 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	for _, a := range s.Absorbed {
 		w.ref(a)
 	}
+	s.appendExtensions(&w)
 	return w.b, nil
+}
+
+// Extensions: sections after the original layout, each a tag, a length and a
+// payload, written only when they hold something. A state that uses none of
+// them encodes exactly as before they existed, a state written before them
+// decodes with them empty, and a decoder skips a tag it does not know.
+const (
+	extReset  = 1 // ResetAt, then each hit log's Base
+	extVisits = 2 // Visits, LastWebAt, SessionID, VisitStarts
+	extBANT   = 3 // Known, Yes, TimeframeBy, At
+	extVisit  = 4 // each hit log's Visit
+)
+
+func (s *State) appendExtensions(w *encoder) {
+	section := func(tag uint64, body func(e *encoder)) {
+		var e encoder
+		body(&e)
+		w.uvarint(tag)
+		w.uvarint(uint64(len(e.b)))
+		w.b = append(w.b, e.b...)
+	}
+	bases, visits := false, false
+	for _, h := range s.Hits {
+		bases = bases || h.Base != 0
+		visits = visits || h.Visit != 0
+	}
+	if s.ResetAt != 0 || bases {
+		section(extReset, func(e *encoder) {
+			e.varint(s.ScoreAt - s.ResetAt)
+			e.uvarint(uint64(len(s.Hits)))
+			for _, h := range s.Hits {
+				e.uvarint(uint64(h.Base))
+			}
+		})
+	}
+	if s.Visits != 0 || s.LastWebAt != 0 || s.SessionID != "" || len(s.VisitStarts) > 0 {
+		section(extVisits, func(e *encoder) {
+			e.uvarint(uint64(s.Visits))
+			e.varint(s.ScoreAt - s.LastWebAt)
+			e.uvarint(uint64(len(s.SessionID)))
+			e.b = append(e.b, s.SessionID...)
+			e.uvarint(uint64(len(s.VisitStarts)))
+			for _, t := range s.VisitStarts {
+				e.varint(s.ScoreAt - t)
+			}
+		})
+	}
+	if s.BANT != (BANTAnswers{}) {
+		section(extBANT, func(e *encoder) {
+			e.b = append(e.b, s.BANT.Known, s.BANT.Yes)
+			e.varint(s.BANT.TimeframeBy)
+			e.varint(s.ScoreAt - s.BANT.At)
+		})
+	}
+	if visits {
+		section(extVisit, func(e *encoder) {
+			e.uvarint(uint64(len(s.Hits)))
+			for _, h := range s.Hits {
+				e.uvarint(uint64(h.Visit))
+			}
+		})
+	}
+}
+
+func (s *State) readExtensions(r *decoder) {
+	last := uint64(0)
+	for len(r.b) > 0 && r.err == nil {
+		tag := r.uvarint()
+		n := r.count()
+		if r.err != nil {
+			return
+		}
+		if tag <= last {
+			r.fail("extensions out of order")
+			return
+		}
+		last = tag
+		if n > len(r.b) {
+			r.fail("extension overruns")
+			return
+		}
+		sub := decoder{b: r.b[:n], tab: r.tab}
+		r.b = r.b[n:]
+		switch tag {
+		case extReset:
+			s.ResetAt = s.ScoreAt - sub.varint()
+			if k := sub.count(); k != len(s.Hits) {
+				sub.fail("reset bases do not match the hit logs")
+			} else {
+				for i := range s.Hits {
+					s.Hits[i].Base = uint32(sub.uvarint())
+				}
+			}
+			if s.ResetAt == 0 && sub.err == nil && !s.anyBase() {
+				sub.fail("empty reset section")
+			}
+		case extVisits:
+			s.Visits = uint32(sub.uvarint())
+			s.LastWebAt = s.ScoreAt - sub.varint()
+			if l := sub.count(); l > len(sub.b) {
+				sub.fail("session id overruns")
+			} else {
+				s.SessionID = string(sub.b[:l])
+				sub.b = sub.b[l:]
+			}
+			if k := sub.count(); k > 0 {
+				s.VisitStarts = make([]int64, k)
+				for i := range s.VisitStarts {
+					s.VisitStarts[i] = s.ScoreAt - sub.varint()
+				}
+			}
+			if s.Visits == 0 && s.LastWebAt == 0 && s.SessionID == "" && len(s.VisitStarts) == 0 && sub.err == nil {
+				sub.fail("empty visits section")
+			}
+		case extBANT:
+			s.BANT.Known, s.BANT.Yes = sub.byte(), sub.byte()
+			s.BANT.TimeframeBy = sub.varint()
+			s.BANT.At = s.ScoreAt - sub.varint()
+			if s.BANT == (BANTAnswers{}) && sub.err == nil {
+				sub.fail("empty BANT section")
+			}
+		case extVisit:
+			if k := sub.count(); k != len(s.Hits) {
+				sub.fail("visit marks do not match the hit logs")
+			} else {
+				any := false
+				for i := range s.Hits {
+					s.Hits[i].Visit = uint32(sub.uvarint())
+					any = any || s.Hits[i].Visit != 0
+				}
+				if !any && sub.err == nil {
+					sub.fail("empty visit section")
+				}
+			}
+		default:
+			continue // a later version's section: skipped
+		}
+		if sub.err == nil && len(sub.b) != 0 {
+			sub.fail("trailing bytes in a section")
+		}
+		if sub.err != nil {
+			r.fail(sub.err.Error())
+			return
+		}
+	}
+}
+
+func (s *State) anyBase() bool {
+	for _, h := range s.Hits {
+		if h.Base != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type encoder struct {
@@ -320,8 +475,8 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 			s.Absorbed[i] = r.ref()
 		}
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("trailing bytes")
+	if r.err == nil {
+		s.readExtensions(&r)
 	}
 	return nil
 }

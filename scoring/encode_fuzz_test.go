@@ -18,6 +18,15 @@ func FuzzStateDecode(f *testing.F) {
 		b, _ := st.MarshalBinary()
 		f.Add(b)
 	}
+	// With every extension section.
+	st.ResetAt, st.Visits, st.LastWebAt, st.SessionID = t0+4*day, 3, t0+4*day, "s1"
+	st.VisitStarts = []int64{t0 + 4*day}
+	st.BANT = scoring.BANTAnswers{Known: 3, Yes: 1, TimeframeBy: t0 + 30*day}
+	if len(st.Hits) > 0 {
+		st.Hits[0].Base, st.Hits[0].Visit = 1, 2
+	}
+	b, _ := st.MarshalBinary()
+	f.Add(b)
 	f.Add([]byte{1, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s scoring.State

@@ -100,6 +100,10 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 		e.updateTraits(st, ev.Traits)
 	}
 
+	if m.visits.track && ev.Source == SourceWeb {
+		e.visit(st, ev)
+	}
+
 	var buf [16]int
 	hit := buf[:0]
 	for _, i := range m.bySource[ev.Source] {
@@ -113,11 +117,23 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 	out.Hits = len(hit)
 
 	if ev.Source == SourceFeedback {
+		answered := st.recordBANT(ev)
 		if t, ok, why := e.feedback(st, ev); ok {
 			t.Late = out.Late
 			out.Transitions = append(out.Transitions, t)
-		} else if why != "" && len(hit) == 0 {
-			out.Status, out.Why = Ignored, why
+		} else {
+			// New answers may meet a stage's BANT criteria on their own.
+			from := st.Stage
+			if answered {
+				e.settle(st, ev.Time, hit)
+			}
+			if st.Stage != from {
+				t := e.transition(st, from, ev.Time, Cause{Kind: CauseFeedback, Feedback: ev.Kind, Reason: ev.Reason}, ev.ID)
+				t.Late = out.Late
+				out.Transitions = append(out.Transitions, t)
+			} else if why != "" && len(hit) == 0 {
+				out.Status, out.Why = Ignored, why
+			}
 		}
 		e.keepRecent(st, out.Transitions)
 		return out
@@ -149,15 +165,25 @@ func (e *Engine) scoreHit(st *State, i int, t int64) float64 {
 		}
 		if lg.Count < math.MaxUint32 {
 			lg.Count++
+			if t <= st.ResetAt {
+				lg.Base++ // a late hit from before the reset counts for no criterion
+			}
 		}
 		if r.Once && lg.Count > 1 {
 			pts = 0
+		}
+		if r.OncePerVisit && pts != 0 {
+			if lg.Visit == st.Visits && st.Visits != 0 {
+				pts = 0
+			} else {
+				lg.Visit = st.Visits
+			}
 		}
 		if c := r.Cap; c != nil && pts != 0 {
 			var n int
 			var sum float64
 			for k, at := range lg.Times {
-				if at > t-c.Window && at <= t && lg.Pts[k] != 0 {
+				if at <= t && t < c.Window.End(at) && lg.Pts[k] != 0 {
 					n++
 					sum += lg.Pts[k]
 				}
@@ -324,6 +350,7 @@ const (
 	changeNone changeKind = iota
 	changeStep
 	changeExit
+	changeInactive
 )
 
 func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
@@ -342,6 +369,9 @@ func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
 		e.bringTo(st, due)
 		from := st.Stage
 		cause := Cause{Kind: CauseDecay}
+		if kind == changeInactive {
+			cause = Cause{Kind: CauseInactivity, Rule: "inactive_" + e.m.Stages[e.stageOf(st)].Exit.Inactive.String()}
+		}
 		if kind == changeStep {
 			step := e.m.Inactivity[st.StepsDone]
 			st.StepsDone++
@@ -353,7 +383,7 @@ func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
 		e.regress(st, due, nil, cause)
 		if st.Stage != from {
 			out = append(out, e.transition(st, from, due, cause, ""))
-		} else if kind == changeExit {
+		} else if kind == changeExit || kind == changeInactive {
 			break // float rounding left the score on the threshold: nothing to do
 		}
 	}
@@ -367,14 +397,38 @@ func (e *Engine) advance(st *State, t int64, out []Transition) []Transition {
 // prolong the stay). When it says false, the exact computation decides.
 func (e *Engine) quietUntil(st *State, t int64) bool {
 	if int(st.StepsDone) < len(e.m.Inactivity) && st.LastActive > 0 &&
-		st.LastActive+e.m.Inactivity[st.StepsDone].After <= t {
+		e.m.Inactivity[st.StepsDone].After.End(st.LastActive) <= t {
 		return false
 	}
 	s := &e.m.Stages[e.stageOf(st)]
 	if s.Exit == nil || s.Terminal {
 		return true
 	}
+	if due, ok := inactiveDue(st, s); ok && due <= t {
+		return false
+	}
 	return e.Score(st, t) >= s.Exit.Below
+}
+
+// lapsedFor reports whether stage j's inactivity exit would already hold for a
+// lead entering it at t: a lead that lapsed for want of activity does not climb
+// back by an event that is not activity (an unsubscribe, an ignored kind).
+func (e *Engine) lapsedFor(st *State, j int, t int64) bool {
+	x := e.m.Stages[j].Exit
+	return x != nil && !x.Inactive.IsZero() && st.LastActive > 0 && x.Inactive.End(st.LastActive) <= t
+}
+
+// inactiveDue is when a stage's inactivity exit falls due: its period after the
+// later of the lead's last activity and its entry into the stage.
+func inactiveDue(st *State, s *Stage) (int64, bool) {
+	if s.Exit == nil || s.Exit.Inactive.IsZero() {
+		return 0, false
+	}
+	from := max(st.LastActive, st.StageSince)
+	if from <= 0 {
+		return 0, false
+	}
+	return s.Exit.Inactive.End(from), true
 }
 
 // NextChange returns the next instant at which st will change with no new event (an
@@ -390,12 +444,15 @@ func (e *Engine) NextChange(st *State) (int64, bool) {
 func (e *Engine) nextChange(st *State) (int64, changeKind) {
 	best, kind := int64(math.MaxInt64), changeNone
 	if int(st.StepsDone) < len(e.m.Inactivity) && st.LastActive > 0 {
-		best, kind = st.LastActive+e.m.Inactivity[st.StepsDone].After, changeStep
+		best, kind = e.m.Inactivity[st.StepsDone].After.End(st.LastActive), changeStep
 	}
 	cur := e.stageOf(st)
 	if s := &e.m.Stages[cur]; s.Exit != nil && !s.Terminal {
 		if until, ok := e.stayUntil(st, cur); ok && until < best {
 			best, kind = until, changeExit
+		}
+		if due, ok := inactiveDue(st, s); ok && due < best {
+			best, kind = max(due, st.ScoreAt), changeInactive
 		}
 	}
 	return best, kind
@@ -441,7 +498,7 @@ func (e *Engine) altUntil(st *State, alt Alternative, cur int, s0 float64) (int6
 			}
 			u = t
 		case CondHits, CondTagHits:
-			if c.Window == 0 {
+			if c.Window.IsZero() {
 				if !e.condHolds(st, c, now, cur, nil) {
 					u = now
 				} else {
@@ -449,6 +506,15 @@ func (e *Engine) altUntil(st *State, alt Alternative, cur int, s0 float64) (int6
 				}
 			} else {
 				u = e.windowUntil(st, c, now)
+			}
+		case CondVisits:
+			if c.Window.IsZero() {
+				if e.condHolds(st, c, now, cur, nil) {
+					continue
+				}
+				u = now
+			} else {
+				u = startsUntil(st.VisitStarts, st.ResetAt, c, now)
 			}
 		case CondTrigger, CondTriggerTag:
 			u = now
@@ -482,14 +548,20 @@ func (e *Engine) windowUntil(st *State, c Condition, now int64) int64 {
 		}
 		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	}
+	return startsUntil(times, st.ResetAt, c, now)
+}
+
+// startsUntil: "count ≥ N within W" over sorted instants holds until the N-th
+// most recent one after the reset leaves the window.
+func startsUntil(times []int64, resetAt int64, c Condition, now int64) int64 {
 	n := 0
 	for k := len(times) - 1; k >= 0; k-- {
-		if times[k] > now {
+		if times[k] > now || times[k] <= resetAt {
 			continue
 		}
 		n++
 		if n == c.Count {
-			return times[k] + c.Window
+			return c.Window.End(times[k])
 		}
 	}
 	return now
@@ -510,6 +582,9 @@ func (e *Engine) settle(st *State, t int64, hit []int) Cause {
 	for changed := true; changed; {
 		changed = false
 		for j := len(e.m.Stages) - 1; j > cur; j-- {
+			if e.lapsedFor(st, j, t) {
+				continue
+			}
 			if a, ok := e.entryHolds(st, j, t, cur, hit); ok {
 				cur, alt, changed = j, a, true
 				break
@@ -542,6 +617,9 @@ func (e *Engine) regress(st *State, t int64, hit []int, cause Cause) {
 
 func (e *Engine) stays(st *State, cur int, t int64, hit []int) bool {
 	s := &e.m.Stages[cur]
+	if due, ok := inactiveDue(st, s); ok && due <= t {
+		return false
+	}
 	if st.score(t, e.m.HalfLife) >= s.Exit.Below {
 		return true
 	}
@@ -576,11 +654,11 @@ func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) 
 	case CondIdentified:
 		return st.Identified
 	case CondHits:
-		return e.countHits(st.hitLog(c.Name), c, t) >= c.Count
+		return e.countHits(st, st.hitLog(c.Name), c, t) >= c.Count
 	case CondTagHits:
 		n := 0
 		for _, i := range e.m.rulesTagged(c.Name) {
-			n += e.countHits(st.hitLog(e.m.Rules[i].Name), c, t)
+			n += e.countHits(st, st.hitLog(e.m.Rules[i].Name), c, t)
 		}
 		return n >= c.Count
 	case CondTrigger:
@@ -589,20 +667,136 @@ func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) 
 		return e.triggerRule(c, hit) != ""
 	case CondMinStage:
 		return cur >= e.m.StageIndex(c.Name)
+	case CondBANT:
+		return st.BANT.Has(c.BANT)
+	case CondVisits:
+		return countVisits(st, c, t) >= c.Count
+	case CondTimeframe:
+		return timeframeWithin(st, c.Window, t)
 	}
 	return false
 }
 
-func (e *Engine) countHits(lg *HitLog, c Condition, t int64) int {
+// timeframeWithin: the buyer's stated timeline ends within w of t.
+func timeframeWithin(st *State, w Period, t int64) bool {
+	return st.BANT.TimeframeBy != 0 && st.BANT.TimeframeBy <= w.End(t)
+}
+
+// recordBANT keeps a feedback's BANT answers as the lead's latest (answers
+// from an older feedback than the last recorded do not overwrite newer ones),
+// reporting whether it changed anything.
+func (st *State) recordBANT(ev *Event) bool {
+	if len(ev.BANT) == 0 && ev.TimeframeDays == 0 || ev.Time < st.BANT.At {
+		return false
+	}
+	b := st.BANT
+	for q, yes := range ev.BANT {
+		bit := BANTBit(q)
+		b.Known |= bit
+		if yes {
+			b.Yes |= bit
+		} else {
+			b.Yes &^= bit
+		}
+	}
+	if ev.TimeframeDays > 0 {
+		b.TimeframeBy = ev.Time + int64(ev.TimeframeDays)*24*3600*1000
+	}
+	changed := b.Known != st.BANT.Known || b.Yes != st.BANT.Yes || b.TimeframeBy != st.BANT.TimeframeBy
+	b.At = ev.Time
+	st.BANT = b
+	return changed
+}
+
+// visit places a web event in the lead's visits: a new visit starts when the
+// sender's session id changes or, without one, after more than the model's
+// timeout since the lead's latest web event. Only page, screen and track calls
+// are visits (identify, alias and group are bookkeeping). A late event (before
+// the latest web event) belongs to a visit already counted.
+func (e *Engine) visit(st *State, ev *Event) {
+	switch ev.Kind {
+	case "page", "screen", "track":
+	default:
+		return
+	}
+	sid := ev.SessionID
+	if sid == "" {
+		if p, ok := ev.Properties.Get("session_id"); ok && p.Kind != PropNull {
+			sid = p.Str
+		}
+	}
+	t := ev.Time
+	if st.Visits > 0 && t < st.LastWebAt {
+		return
+	}
+	fresh := st.Visits == 0
+	if !fresh {
+		if sid != "" && st.SessionID != "" {
+			fresh = sid != st.SessionID
+		} else {
+			fresh = t-st.LastWebAt > e.m.VisitTimeout
+		}
+	}
+	if fresh {
+		if st.Visits < math.MaxUint32 {
+			st.Visits++
+		}
+		st.VisitStarts = pruneStarts(append(st.VisitStarts, t), e.m.visits)
+	}
+	st.LastWebAt = t
+	if sid != "" || fresh {
+		st.SessionID = sid
+	}
+}
+
+// pruneStarts keeps the newest visit starts criteria can count: need.count of
+// them, and, when every visit criterion has a window, only those within the
+// longest window of the newest.
+func pruneStarts(starts []int64, need logNeed) []int64 {
+	if len(starts) == 0 {
+		return starts
+	}
+	keep := len(starts)
+	if keep > need.count {
+		keep = need.count
+	}
+	from := len(starts) - keep
+	if !need.points && need.window > 0 {
+		newest := starts[len(starts)-1]
+		for from < len(starts)-1 && starts[from] <= newest-need.window {
+			from++
+		}
+	}
+	if from == 0 {
+		return starts
+	}
+	return append(starts[:0], starts[from:]...)
+}
+
+// countVisits counts visits started after the last reset, by t, within the
+// condition's window if it has one.
+func countVisits(st *State, c Condition, t int64) int {
+	n := 0
+	for _, at := range st.VisitStarts {
+		if at > st.ResetAt && at <= t && (c.Window.IsZero() || t < c.Window.End(at)) {
+			n++
+		}
+	}
+	return n
+}
+
+// countHits counts a rule's hits for a criterion: since the last reset, and
+// within the condition's window if it has one.
+func (e *Engine) countHits(st *State, lg *HitLog, c Condition, t int64) int {
 	if lg == nil {
 		return 0
 	}
-	if c.Window == 0 {
-		return int(lg.Count)
+	if c.Window.IsZero() {
+		return int(lg.Count - min(lg.Base, lg.Count))
 	}
 	n := 0
 	for _, at := range lg.Times {
-		if at > t-c.Window && at <= t {
+		if at > st.ResetAt && at <= t && t < c.Window.End(at) {
 			n++
 		}
 	}
@@ -655,14 +849,24 @@ func (e *Engine) feedback(st *State, ev *Event) (Transition, bool, string) {
 			return Transition{}, false, "bant_insufficient"
 		}
 	}
+	if fr.BANT != 0 && !st.BANT.Has(fr.BANT) {
+		return Transition{}, false, "bant_insufficient"
+	}
+	if !fr.TimeframeWithin.IsZero() && !timeframeWithin(st, fr.TimeframeWithin, ev.Time) {
+		return Transition{}, false, "bant_insufficient"
+	}
 	to := fr.To
 	if r, ok := fr.Reasons[ev.Reason]; ok {
 		to = r
 	}
-	if fr.ResetScore {
+	if fr.ResetScore && ev.Time >= st.ResetAt {
+		// Recycling: the lead re-earns its way up. Points go, and every stage
+		// criterion counts from here: hits (Base) and visits (ResetAt).
 		st.Contribs = st.Contribs[:0]
+		st.ResetAt = ev.Time
 		for k := range st.Hits {
-			st.Hits[k].Times, st.Hits[k].Pts = nil, nil
+			h := &st.Hits[k]
+			h.Times, h.Pts, h.Base = nil, nil, h.Count
 		}
 	}
 	if to == st.Stage {

@@ -435,11 +435,11 @@ func TestBotVerdictsAreStable(t *testing.T) {
 		bot bool
 	}{
 		{"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", true},
-		{"Mozilla/5.0 (compatible; Goo?lebot/2.1; +http://www.google.com/bot.html)", true},
+		{"Mozilla/5.0 (compatible; Googleb?t/2.1; +http://www.google.com/b?t.html)", false},
 		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", false},
-		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safbot/605.1.15", true},
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) HeadlessChrome/17.5 Safari/605.1.15", true},
 		{"curl/8.5.0", true},
-		{"curl/8.5.1", true},
+		{"curx/8.5.0", false},
 		{"Slurp/1.0", true},
 		{"Blurp/1.0", false},
 	}
@@ -449,6 +449,43 @@ func TestBotVerdictsAreStable(t *testing.T) {
 				t.Fatalf("round %d: IsBot(%q) = %v, want %v", round, c.ua, got, c.bot)
 			}
 		}
+	}
+}
+
+// The built-in list is a maintained crawler list, not a substring: human browsers
+// whose device name contains "bot" (the CUBOT phones) score like any visitor, while
+// crawlers, headless browsers and scripted clients do not.
+func TestBotListSparesHumans(t *testing.T) {
+	humans := []string{
+		"Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/96.0.4664.45 Mobile Safari/537.36",
+		"Mozilla/5.0 (Linux; Android 9; CUBOT_P30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.136 Mobile Safari/537.36",
+		"Mozilla/5.0 (Linux; Android 12; KINGKONG 9 Build/SP1A.210812.016; CUBOT) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Mobile Safari/537.36",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+	}
+	bots := []string{
+		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+		"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+		"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/126.0.0.0 Safari/537.36",
+		"python-requests/2.32.3", "Go-http-client/1.1", "Wget/1.21.4", "facebookexternalhit/1.1",
+	}
+	for _, ua := range humans {
+		if scoring.IsBot(ua) {
+			t.Errorf("IsBot(%q) = true: a person's browser", ua)
+		}
+	}
+	for _, ua := range bots {
+		if !scoring.IsBot(ua) {
+			t.Errorf("IsBot(%q) = false: a crawler", ua)
+		}
+	}
+	// And through the engine: the CUBOT visitor's page view scores.
+	e := engine(t, "testdata/stories.yaml")
+	st := e.NewState()
+	ev := web(t0, "page", "/pricing", func(ev *scoring.Event) { ev.UserAgent = humans[0] })
+	if out := e.Apply(&st, ev); out.Status != scoring.Applied || out.Hits == 0 {
+		t.Fatalf("CUBOT page view: %+v", out)
 	}
 }
 

@@ -95,10 +95,13 @@ type Event struct {
 
 	Identity Identity
 
-	URL        string   // page URL (web: properties.url or context.page.url) or clicked URL (email)
-	Path       string   // page path (web: properties.path or context.page.path, else from URL)
-	Referrer   string   // page referrer
-	UserAgent  string   // web context.userAgent or email useragent
+	URL       string // page URL (web: properties.url or context.page.url) or clicked URL (email)
+	Path      string // page path (web: properties.path or context.page.path, else from URL)
+	Referrer  string // page referrer
+	UserAgent string // web context.userAgent or email useragent
+	// SessionID is the sender's session id (web context.sessionId), which
+	// delimits visits when present; properties.session_id is read too.
+	SessionID  string   `json:",omitempty"`
 	Categories []string // e-mail categories (SendGrid category as string or array)
 	// MachineOpen is SendGrid sg_machine_open: an open by a mail privacy proxy, not a person.
 	MachineOpen bool
@@ -110,6 +113,9 @@ type Event struct {
 	Reason string          // rejected/lost reason code
 	By     string          // who gave the feedback
 	BANT   map[string]bool // qualified: budget, authority, need, timeframe answers
+	// TimeframeDays is the buyer's timeline (bant.timeframe_days): a purchase
+	// planned within this many days of the feedback; 0 when not given.
+	TimeframeDays int `json:",omitempty"`
 }
 
 // CompareEvents is the canonical order in which a lead's events are applied:

@@ -155,6 +155,8 @@ func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger
 			lg = &into.Hits[len(into.Hits)-1]
 		}
 		lg.Count += h.Count
+		lg.Base += h.Base
+		lg.Visit = max(lg.Visit, h.Visit)
 		need := logNeed{count: maxLogCount}
 		if i, ok := e.m.ruleIndex[h.Rule]; ok {
 			need = e.m.keep[i]
@@ -177,6 +179,11 @@ func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger
 	if from.LastActive > into.LastActive {
 		into.LastActive, into.StepsDone = from.LastActive, from.StepsDone
 	}
+	into.ResetAt = max(into.ResetAt, from.ResetAt)
+	if from.BANT.At > into.BANT.At || into.BANT == (BANTAnswers{}) {
+		into.BANT = from.BANT
+	}
+	e.mergeVisits(into, from)
 	into.Identified = into.Identified || from.Identified
 	traitsChanged := false
 	for _, p := range from.Traits {
@@ -197,6 +204,35 @@ func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger
 		return tr
 	}
 	return nil
+}
+
+// mergeVisits combines two histories of visits. Visits of one person seen under
+// two identities in the same session (starts within the visit timeout of each
+// other) count once.
+func (e *Engine) mergeVisits(into, from *State) {
+	if from.Visits == 0 {
+		return
+	}
+	if into.Visits == 0 {
+		into.Visits, into.LastWebAt, into.SessionID = from.Visits, from.LastWebAt, from.SessionID
+		into.VisitStarts = append(into.VisitStarts[:0:0], from.VisitStarts...)
+		return
+	}
+	all := append(append([]int64(nil), into.VisitStarts...), from.VisitStarts...)
+	slices.Sort(all)
+	merged, dup := all[:0], uint32(0)
+	for _, t := range all {
+		if len(merged) > 0 && t-merged[len(merged)-1] <= e.m.VisitTimeout {
+			dup++
+			continue
+		}
+		merged = append(merged, t)
+	}
+	into.Visits += from.Visits - min(dup, from.Visits)
+	into.VisitStarts = pruneStarts(merged, e.m.visits)
+	if from.LastWebAt > into.LastWebAt {
+		into.LastWebAt, into.SessionID = from.LastWebAt, from.SessionID
+	}
 }
 
 // Absorbed is a lead being stitched into another: its id and its state (nil when it

@@ -23,6 +23,11 @@ type Model struct {
 	Ignore IgnorePolicy
 	Dedup  DedupPolicy
 
+	// VisitTimeout ends a visit after this long without a web event (ms; default
+	// 30 minutes, as web analytics define a session), unless the sender's session
+	// id says otherwise.
+	VisitTimeout int64
+
 	// Recent is how many recent transitions a state keeps (for re-emission after a
 	// crash and for the API). Default 6.
 	Recent int
@@ -35,12 +40,13 @@ type Model struct {
 	keep       []logNeed // per rule: how much hit history to keep
 	fitPaths   []string  // trait paths the fit rules read
 	bots       botMatcher
+	visits     logNeed // how many visit starts criteria need; track: visits matter at all
 }
 
-// InactivityStep adds Points after After milliseconds without activity.
+// InactivityStep adds Points once After has passed without activity.
 type InactivityStep struct {
 	Name   string
-	After  int64
+	After  Period
 	Points float64
 }
 
@@ -52,6 +58,9 @@ type Rule struct {
 	// Once: the rule scores at most once in a lead's life (later hits still count
 	// for stage criteria).
 	Once bool
+	// OncePerVisit: the rule scores at most once per visit (later hits in the
+	// same visit still count for stage criteria).
+	OncePerVisit bool
 	// Cap limits the hits or points per rolling window; hits over the cap still
 	// count for stage criteria but add no points.
 	Cap  *Cap
@@ -65,7 +74,7 @@ type Rule struct {
 type Cap struct {
 	Hits   int     // at most Hits scoring hits per Window (0 = no hit cap)
 	Points float64 // at most Points per Window (0 = no points cap)
-	Window int64   // milliseconds
+	Window Period  // rolling window of event time
 }
 
 // FitModel scores traits (who the lead is) and grades the result.
@@ -115,8 +124,14 @@ type Alternative []Condition
 
 // Exit is a stage's regression rule.
 type Exit struct {
+	// Below: the stay holds while the decayed score is at least Below (or an
+	// entry alternative holds). -Inf when only Inactive is given.
 	Below float64
-	To    string
+	// Inactive, when set, ends the stay once this long has passed without
+	// activity since the later of the last activity and the stage's entry,
+	// whatever the score.
+	Inactive Period
+	To       string
 }
 
 // CondKind says which test a Condition is.
@@ -133,6 +148,9 @@ const (
 	CondTrigger                        // the current event hit rule Name
 	CondTriggerTag                     // the current event hit a rule tagged Name
 	CondMinStage                       // the lead is currently at stage Name or later
+	CondBANT                           // the lead's latest BANT answers are true for every question of BANT
+	CondTimeframe                      // the buyer's timeline ends within Window of now
+	CondVisits                         // ≥ Count visits (within Window if set)
 )
 
 // Condition is one entry test.
@@ -142,7 +160,8 @@ type Condition struct {
 	Grade  byte
 	Name   string
 	Count  int
-	Window int64 // milliseconds; 0 = ever
+	Window Period // zero = ever
+	BANT   uint8  // CondBANT: question bits (see BANTBit)
 }
 
 // FeedbackRule maps a sales-feedback kind to a stage change.
@@ -152,8 +171,14 @@ type FeedbackRule struct {
 	From []string // stages the feedback applies from (empty = any)
 	// Reasons overrides the target by reason code (rejected: not_a_fit → disqualified).
 	Reasons map[string]string
-	// MinBANT is how many BANT answers must be true for the feedback to apply.
+	// MinBANT is how many BANT answers of the feedback must be true for it to apply.
 	MinBANT int
+	// BANT lists questions (bits, see BANTBit) the lead's answers — this
+	// feedback's merged over earlier ones — must have true for it to apply.
+	BANT uint8
+	// TimeframeWithin, when set, requires the buyer's timeline to end within
+	// this period of the feedback.
+	TimeframeWithin Period
 	// ResetScore clears engagement points and windowed hit history (recycling), so a
 	// recycled lead must re-earn its way up.
 	ResetScore bool
@@ -189,7 +214,9 @@ const (
 	DefaultRecent      = 6
 	DefaultDedupWindow = 48 * 3600 * 1000 // ESPs retry webhooks for up to a day
 	DefaultDedupMax    = 32
-	maxLogCount        = 64
+	// DefaultVisitTimeout is the web-analytics session timeout.
+	DefaultVisitTimeout = 30 * 60 * 1000
+	maxLogCount         = 64
 )
 
 // Compile checks the model's internal references and builds lookup tables. It is
@@ -235,9 +262,15 @@ func (m *Model) Compile() error {
 			}
 		}
 	}
+	if m.VisitTimeout <= 0 {
+		m.VisitTimeout = DefaultVisitTimeout
+	}
 	m.keep = make([]logNeed, len(m.Rules))
 	for i, r := range m.Rules {
-		m.keep[i].track = r.Once
+		m.keep[i].track = r.Once || r.OncePerVisit
+		if r.OncePerVisit {
+			m.visits.track = true
+		}
 		if r.Cap != nil {
 			n := &m.keep[i]
 			n.track = true
@@ -246,8 +279,8 @@ func (m *Model) Compile() error {
 				n.points = true
 				n.scoring = maxLogCount
 			}
-			if r.Cap.Window > n.window {
-				n.window = r.Cap.Window
+			if w := r.Cap.Window.Max(); w > n.window {
+				n.window = w
 			}
 		}
 	}
@@ -255,12 +288,12 @@ func (m *Model) Compile() error {
 		for _, i := range idx {
 			n := &m.keep[i]
 			n.track = true
-			if c.Window > 0 {
+			if !c.Window.IsZero() {
 				if c.Count > n.count {
 					n.count = c.Count
 				}
-				if c.Window > n.window {
-					n.window = c.Window
+				if w := c.Window.Max(); w > n.window {
+					n.window = w
 				}
 			}
 		}
@@ -281,6 +314,15 @@ func (m *Model) Compile() error {
 						return fmt.Errorf("scoring: stage %q: no rule is tagged %q", s.Name, c.Name)
 					}
 					need(idx, c)
+				case CondVisits:
+					v := &m.visits
+					v.count = max(v.count, min(c.Count, maxLogCount))
+					if c.Window.IsZero() {
+						v.points = true // some criterion counts visits ever: no pruning by age
+					} else {
+						v.window = max(v.window, c.Window.Max())
+					}
+					v.track = true
 				case CondMinStage:
 					j, ok := m.stageIndex[c.Name]
 					if !ok || j >= si {

@@ -44,6 +44,25 @@ type State struct {
 	// Model is the version of the rules that last changed this state.
 	Model string
 
+	// ResetAt is the event time of the last feedback with reset_score (recycling):
+	// stage criteria count only hits and visits after it. 0: never reset.
+	ResetAt int64
+
+	// Visits counts the lead's visits (sessions) over its life; VisitStarts holds
+	// the start times of the recent ones that visit criteria need (oldest first).
+	// LastWebAt and SessionID describe the current visit: the time of its latest
+	// web event and the sender's session id, if any.
+	Visits      uint32
+	VisitStarts []int64
+	LastWebAt   int64
+	SessionID   string
+
+	// BANT holds the latest sales answers (budget, authority, need, timeframe):
+	// Known has bit i set when question i was answered, Yes when the answer was
+	// true. TimeframeBy is the instant by which the buyer plans to buy, when the
+	// feedback gave its timeline in days (0: not given).
+	BANT BANTAnswers
+
 	stageIdx uint8 // cache of Stage's funnel position (see Engine.stageOf)
 }
 
@@ -61,6 +80,35 @@ type HitLog struct {
 	Count uint32
 	Times []int64
 	Pts   []float64 // points scored per hit, kept only for points caps
+	// Base is Count at the last reset (and late hits from before it): stage
+	// criteria count Count − Base. Visit is the visit in which the rule last
+	// scored, for rules that score once per visit.
+	Base  uint32
+	Visit uint32
+}
+
+// BANTAnswers are a lead's latest BANT answers, as bits in BANT order (budget,
+// authority, need, timeframe).
+type BANTAnswers struct {
+	Known, Yes  uint8
+	TimeframeBy int64 // Unix ms; 0 when no timeline in days was given
+	At          int64 // event time of the feedback that gave them
+}
+
+// Has reports whether every question of mask was answered true.
+func (b BANTAnswers) Has(mask uint8) bool { return b.Known&mask == mask && b.Yes&mask == mask }
+
+// BANTQuestions names the BANT questions in bit order.
+var BANTQuestions = [4]string{"budget", "authority", "need", "timeframe"}
+
+// BANTBit returns the bit of a BANT question, or 0 for an unknown name.
+func BANTBit(q string) uint8 {
+	for i, n := range BANTQuestions {
+		if n == q {
+			return 1 << i
+		}
+	}
+	return 0
 }
 
 // Seen is the fingerprint of a recently applied upstream event id.
@@ -145,7 +193,7 @@ func (s *State) Clone() State {
 	c.Traits = append(Props(nil), s.Traits...)
 	c.Hits = make([]HitLog, len(s.Hits))
 	for i, h := range s.Hits {
-		c.Hits[i] = HitLog{Rule: h.Rule, Count: h.Count,
+		c.Hits[i] = HitLog{Rule: h.Rule, Count: h.Count, Base: h.Base, Visit: h.Visit,
 			Times: append([]int64(nil), h.Times...), Pts: append([]float64(nil), h.Pts...)}
 	}
 	c.Seen = append([]Seen(nil), s.Seen...)
@@ -155,6 +203,7 @@ func (s *State) Clone() State {
 		c.Recent[i] = t
 	}
 	c.Absorbed = append([]string(nil), s.Absorbed...)
+	c.VisitStarts = append([]int64(nil), s.VisitStarts...)
 	if len(s.Hits) == 0 {
 		c.Hits = nil
 	}

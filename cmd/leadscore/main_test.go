@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,12 @@ func TestCLI(t *testing.T) {
 			[]string{`"from":"mql","to":"sql"`, `"type":"lead","lead_id":"user:crm-004211"`}, []string{"scored 7 events (1 duplicates, 0 ignored, 0 bad) for 1 leads; 4 stage changes"}, false},
 		{"score bad --at", []string{"score", "--rules", "../../replay/testdata/stories.yaml", "--at", "tomorrow", "--events", "../../replay/testdata/story1-engaged.jsonl"}, 1,
 			nil, []string{"--at: parsing time"}, true},
+		// The log's last event is on 2026-03-09; a state labelled 2026-03-08 would
+		// hold an event from after its own instant.
+		{"score --at before the last event", []string{"score", "--rules", "../../replay/testdata/stories.yaml", "--at", "2026-03-08T00:00:00Z", "--events", "../../replay/testdata/story1-engaged.jsonl"}, 1,
+			nil, []string{"--at 2026-03-08T00:00:00.000Z is before the log's last event (2026-03-09T16:00:00.000Z)"}, false},
+		{"score --at after the last event", []string{"score", "--rules", "../../replay/testdata/stories.yaml", "--at", "2026-04-01T00:00:00Z", "--events", "../../replay/testdata/story1-engaged.jsonl"}, 0,
+			[]string{`"at":"2026-04-01T00:00:00.000Z"`}, nil, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -47,6 +54,48 @@ func TestCLI(t *testing.T) {
 			}
 			if c.noStdout && out.Len() != 0 {
 				t.Errorf("unexpected stdout: %s", out.String())
+			}
+		})
+	}
+}
+
+// The textbook funnel's stories: `leadscore score` on each shipped journey prints
+// exactly the shipped output (regenerate with LEADSCORE_UPDATE_STORY=1 after
+// checking the change, and update examples/textbook/README.md to match).
+func TestTextbookStory(t *testing.T) {
+	cases := []struct {
+		journey, golden string
+		at              []string
+		summary         string
+	}{
+		{"journey.jsonl", "score.jsonl", []string{"--at", "2026-07-01T00:00:00Z"},
+			"scored 17 events (0 duplicates, 2 ignored, 0 bad) for 1 leads; 6 stage changes"},
+		{"more-leads.jsonl", "more-leads.score.jsonl", nil,
+			"scored 10 events (0 duplicates, 0 ignored, 0 bad) for 3 leads; 7 stage changes"},
+	}
+	for _, c := range cases {
+		t.Run(c.journey, func(t *testing.T) {
+			args := append([]string{"score", "--rules", "../../examples/rules/textbook-funnel.yaml",
+				"--events", "../../examples/textbook/" + c.journey}, c.at...)
+			var out, errb bytes.Buffer
+			if code := run(args, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			golden := "../../examples/textbook/" + c.golden
+			if os.Getenv("LEADSCORE_UPDATE_STORY") == "1" {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("score output differs from %s:\n%s", golden, out.String())
+			}
+			if !strings.Contains(errb.String(), c.summary) {
+				t.Errorf("summary: %s", errb.String())
 			}
 		})
 	}

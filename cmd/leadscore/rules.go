@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/leadscore/leadscore/rules"
@@ -50,7 +51,7 @@ func Summary(file string, m *scoring.Model) string {
 		b.WriteString("decay: none")
 	}
 	for _, s := range m.Inactivity {
-		fmt.Fprintf(&b, "; %+g after %s inactive", s.Points, dur(s.After))
+		fmt.Fprintf(&b, "; %+g after %s inactive", s.Points, period(s.After))
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "stages (%d):\n", len(m.Stages))
@@ -68,7 +69,14 @@ func Summary(file string, m *scoring.Model) string {
 		}
 		exit := ""
 		if s.Exit != nil {
-			exit = fmt.Sprintf("; exit below %g → %s", s.Exit.Below, s.Exit.To)
+			var why []string
+			if !math.IsInf(s.Exit.Below, -1) {
+				why = append(why, fmt.Sprintf("below %g", s.Exit.Below))
+			}
+			if !s.Exit.Inactive.IsZero() {
+				why = append(why, "inactive "+period(s.Exit.Inactive))
+			}
+			exit = fmt.Sprintf("; exit %s → %s", strings.Join(why, " or "), s.Exit.To)
 		}
 		if s.Terminal {
 			exit += "; terminal"
@@ -81,12 +89,15 @@ func Summary(file string, m *scoring.Model) string {
 		if r.Once {
 			extra += " once"
 		}
+		if r.OncePerVisit {
+			extra += " once per visit"
+		}
 		if r.Cap != nil {
 			if r.Cap.Hits > 0 {
-				extra += fmt.Sprintf(" cap %d hits/%s", r.Cap.Hits, dur(r.Cap.Window))
+				extra += fmt.Sprintf(" cap %d hits/%s", r.Cap.Hits, period(r.Cap.Window))
 			}
 			if r.Cap.Points > 0 {
-				extra += fmt.Sprintf(" cap %g pts/%s", r.Cap.Points, dur(r.Cap.Window))
+				extra += fmt.Sprintf(" cap %g pts/%s", r.Cap.Points, period(r.Cap.Window))
 			}
 		}
 		if len(r.Tags) > 0 {
@@ -100,7 +111,11 @@ func Summary(file string, m *scoring.Model) string {
 	if len(m.Feedback) > 0 {
 		var fb []string
 		for _, f := range m.Feedback {
-			fb = append(fb, f.Kind+"→"+f.To)
+			x := f.Kind + "→" + f.To
+			if f.ResetScore {
+				x += " (reset)"
+			}
+			fb = append(fb, x)
 		}
 		fmt.Fprintf(&b, "feedback: %s\n", strings.Join(fb, ", "))
 	}
@@ -126,8 +141,8 @@ func altString(alt scoring.Alternative) string {
 				what = "#" + c.Name
 			}
 			s = fmt.Sprintf("%s×%d", what, c.Count)
-			if c.Window > 0 {
-				s += "/" + dur(c.Window)
+			if !c.Window.IsZero() {
+				s += "/" + period(c.Window)
 			}
 		case scoring.CondTrigger:
 			s = "on " + c.Name
@@ -135,6 +150,21 @@ func altString(alt scoring.Alternative) string {
 			s = "on #" + c.Name
 		case scoring.CondMinStage:
 			s = "from " + c.Name
+		case scoring.CondVisits:
+			s = fmt.Sprintf("visits×%d", c.Count)
+			if !c.Window.IsZero() {
+				s += "/" + period(c.Window)
+			}
+		case scoring.CondBANT:
+			var qs []string
+			for i, q := range scoring.BANTQuestions {
+				if c.BANT&(1<<i) != 0 {
+					qs = append(qs, q)
+				}
+			}
+			s = "BANT " + strings.Join(qs, "+")
+		case scoring.CondTimeframe:
+			s = "timeline within " + period(c.Window)
 		}
 		parts = append(parts, s)
 	}
@@ -150,6 +180,14 @@ func dur(ms int64) string {
 		return fmt.Sprintf("%dh", ms/(3600*1000))
 	}
 	return fmt.Sprintf("%dms", ms)
+}
+
+// period writes a calendar period as the rules file does, a fixed one as dur.
+func period(p scoring.Period) string {
+	if p.Months != 0 {
+		return p.String()
+	}
+	return dur(p.Ms)
 }
 
 type rulesReferenceCmd struct{}
