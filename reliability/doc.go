@@ -25,12 +25,13 @@
 // results:
 //
 //   - Event times lie in the future (the generated history starts in 2097). The
-//     processor's decay timers run on the wall clock, so no time-driven stage change
-//     falls due during the run; the only timers that fire are outbox retries, which
-//     is what crash recovery needs. The oracle is therefore read in two passes:
-//     stage changes with every lead left at its last event (no tail of time-driven
-//     changes after it), final states brought to one instant after the log's end —
-//     the same instant the test brings the live states to.
+//     processor's timer clock is the event-time watermark but never ahead of the
+//     wall clock, so no time-driven stage change falls due during the run; the only
+//     timers that fire are outbox retries, which is what crash recovery needs. The
+//     oracle is therefore read in two passes: stage changes with every lead left at
+//     its last event (leadscore score --no-advance), final states brought to one
+//     instant after the log's end — the same instant the test brings the live
+//     states to.
 //   - Stage decisions are taken when events arrive, and Kafka orders events only
 //     within a partition, so the feed preserves each lead's log order: the log is
 //     cut into waves in which all events of one person (every identity connected

@@ -25,7 +25,8 @@ import (
 var topics = processor.DefaultTopics
 
 // historyStart is when the generated history begins: in the future, so that the
-// processors' wall-clock decay timers never fall due during a run (see doc.go).
+// processors' decay timers, whose clock never runs ahead of the wall clock, never
+// fall due during a run (see doc.go).
 var historyStart = time.Date(2097, time.January, 7, 0, 0, 0, 0, time.UTC)
 
 // record is one input record, with the partition it is produced to.
