@@ -56,13 +56,18 @@ type Client struct {
 	batch  *batch
 	closed bool
 
-	mu       sync.Mutex // guards assigned, lag, lost and staleSession
+	mu       sync.Mutex // guards assigned, lag, lost, staleSession and held
 	assigned map[processor.TopicPartition]struct{}
 	lag      map[processor.TopicPartition]int64
 	lost     bool // partitions were lost since the current batch was polled
 	// staleSession: partitions were revoked or lost since the last transaction
 	// ended (exactly-once), so the session would abort the next one.
 	staleSession bool
+	// held are the records the processor kept from the last batch (Keep),
+	// in offset order per partition: the next Poll delivers them first. They
+	// stay in memory rather than being fetched again: a backlog's sparse
+	// partitions would otherwise be re-read batch after batch.
+	held []*kgo.Record
 }
 
 // batch is the set of records returned by the last Poll and not yet committed or
@@ -72,6 +77,9 @@ type batch struct {
 	first map[processor.TopicPartition]*kgo.Record
 	last  map[processor.TopicPartition]*kgo.Record
 	recs  []*kgo.Record
+	// fromHeld are the records of the batch that earlier batches kept: an
+	// aborted transaction resets fetching past them, so they are held again.
+	fromHeld []*kgo.Record
 	// keep: per partition, the first record not processed (Keep); nil when
 	// the whole batch was.
 	keep map[processor.TopicPartition]*kgo.Record
@@ -169,8 +177,17 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 	defer stop()
 
 	for {
-		fetches := c.cl.PollRecords(pctx, c.cfg.MaxPollRecords)
-		var recs []*kgo.Record
+		c.mu.Lock()
+		held := c.held
+		c.mu.Unlock()
+		fctx, fcancel := pctx, context.CancelFunc(func() {})
+		if len(held) > 0 {
+			// Held records are ready now: wait only a moment for more.
+			fctx, fcancel = context.WithTimeout(pctx, heldPollWait)
+		}
+		fetches := c.cl.PollRecords(fctx, c.cfg.MaxPollRecords)
+		fcancel()
+		recs := slices.Clone(held)
 		fetches.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
 		if len(recs) == 0 {
 			// Nothing to process: let any rebalance proceed.
@@ -218,11 +235,15 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 			}
 		}
 		b := &batch{
-			first: make(map[processor.TopicPartition]*kgo.Record),
-			last:  make(map[processor.TopicPartition]*kgo.Record),
-			recs:  recs,
-			begun: time.Now(),
+			first:    make(map[processor.TopicPartition]*kgo.Record),
+			last:     make(map[processor.TopicPartition]*kgo.Record),
+			recs:     recs,
+			fromHeld: held,
+			begun:    time.Now(),
 		}
+		c.mu.Lock()
+		c.held = nil
+		c.mu.Unlock()
 		out := make([]processor.Record, len(recs))
 		for i, r := range recs {
 			tp := processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}
@@ -414,6 +435,7 @@ func (c *Client) Commit(ctx context.Context) error {
 		if !time.Now().Before(c.txnDeadline(b)) {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RebalanceTimeout)
 			defer cancel()
+			c.holdAgain(b.fromHeld)
 			_, _ = c.sess.End(actx, kgo.TryAbort)
 			return fmt.Errorf("franzgo: commit transaction: %w (%w)", processor.ErrNotOwner, errTxnTooOld)
 		}
@@ -437,6 +459,9 @@ func (c *Client) Commit(ctx context.Context) error {
 		}
 		committed, err := c.sess.End(ectx, kgo.TryCommit)
 		cancel()
+		if err != nil || !committed {
+			c.holdAgain(b.fromHeld)
+		}
 		if err != nil {
 			// End returns early (still in the transaction) if ctx ended while
 			// flushing: abort so the batch is closed and rewound either way.
@@ -451,11 +476,7 @@ func (c *Client) Commit(ctx context.Context) error {
 		if !committed {
 			return fmt.Errorf("franzgo: commit transaction: %w (aborted: the group rebalanced or the member was fenced)", processor.ErrNotOwner)
 		}
-		// The session took the polled positions as committed; the kept
-		// partitions committed less, and are read again from there.
-		if kept := b.keptOffsets(); kept != nil {
-			c.cl.SetOffsets(kept)
-		}
+		c.holdAgain(b.keptRecords())
 		return nil
 	}
 
@@ -494,9 +515,39 @@ func (c *Client) Commit(ctx context.Context) error {
 		}
 	}
 	if kept != nil {
-		c.cl.SetOffsets(kept)
+		c.holdAgain(b.keptRecords())
 	}
 	return nil
+}
+
+// heldPollWait is how long Poll waits for new records when it has held ones to
+// deliver anyway.
+const heldPollWait = 20 * time.Millisecond
+
+// holdAgain makes recs the records the next Poll delivers first, leaving out
+// those of partitions the member no longer owns (their next owner reads them
+// from the committed offsets).
+func (c *Client) holdAgain(recs []*kgo.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = c.held[:0:0]
+	for _, r := range recs {
+		if _, ok := c.assigned[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; ok {
+			c.held = append(c.held, r)
+		}
+	}
+}
+
+// keptRecords are the batch's records from each kept partition's first kept
+// record on, in order.
+func (b *batch) keptRecords() []*kgo.Record {
+	var out []*kgo.Record
+	for _, r := range b.recs {
+		if k, ok := b.keep[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; ok && r.Offset >= k.Offset {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Keep marks records of the open batch as not processed, per partition from
@@ -568,6 +619,9 @@ func (c *Client) abortLocked(ctx context.Context) error {
 	c.batch = nil
 	defer c.cl.AllowRebalance()
 	if c.sess != nil {
+		// The abort resets fetching to the committed positions, which are
+		// past the records earlier batches kept: those are held again.
+		c.holdAgain(b.fromHeld)
 		if _, err := c.sess.End(ctx, kgo.TryAbort); err != nil {
 			return fmt.Errorf("franzgo: abort transaction: %w", err)
 		}
@@ -582,6 +636,9 @@ func (c *Client) abortLocked(ctx context.Context) error {
 // skipped (their next owner starts from the committed offset). Must run while the
 // rebalance is still held (before AllowRebalance).
 func (c *Client) rewind(b *batch) {
+	c.mu.Lock()
+	c.held = nil // the batch, held records included, is fetched again
+	c.mu.Unlock()
 	to := make(map[string]map[int32]kgo.EpochOffset)
 	for tp, r := range b.first {
 		if to[tp.Topic] == nil {
@@ -689,6 +746,19 @@ func (c *Client) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int3
 			delete(c.lag, processor.TopicPartition{Topic: topic, Partition: p})
 		}
 	}
+	c.dropHeldLocked()
+}
+
+// dropHeldLocked forgets held records of partitions no longer owned. c.mu held.
+func (c *Client) dropHeldLocked() {
+	n := 0
+	for _, r := range c.held {
+		if _, ok := c.assigned[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; ok {
+			c.held[n] = r
+			n++
+		}
+	}
+	c.held = c.held[:n]
 }
 
 func (c *Client) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -703,6 +773,7 @@ func (c *Client) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) 
 			delete(c.lag, processor.TopicPartition{Topic: topic, Partition: p})
 		}
 	}
+	c.dropHeldLocked()
 }
 
 // logPartitions logs a change of the member's partitions at info level:

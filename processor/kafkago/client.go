@@ -56,6 +56,11 @@ type Client struct {
 	genReady chan struct{} // closed (and replaced) when a generation starts
 	batch    *batch        // open batch; written under op and mu
 	lag      map[processor.TopicPartition]int64
+	// held are the messages the processor kept from the last batch (Keep),
+	// delivered first by the next Poll of the same generation; heldGen is
+	// that generation. They stay in memory rather than being fetched again.
+	held    []kafka.Message
+	heldGen *generation
 }
 
 // generation is one kafka-go group generation as the client sees it.
@@ -77,6 +82,7 @@ type batch struct {
 	last  map[processor.TopicPartition]int64
 	// keep: per partition, the first offset not processed (Keep).
 	keep map[processor.TopicPartition]int64
+	msgs []kafka.Message
 	done chan struct{} // closed once committed or abandoned: the generation may end
 }
 
@@ -246,6 +252,9 @@ func (c *Client) hold(gctx context.Context, g *generation) {
 		c.owned = nil
 	}
 	clear(c.lag)
+	if c.heldGen == g {
+		c.held, c.heldGen = nil, nil // the next generation reads them from the committed offsets
+	}
 	c.mu.Unlock()
 	fs.stop()
 }
@@ -335,14 +344,18 @@ func (c *Client) startFetch(g *generation) *fetchSession {
 // batch holds some of every lagging partition (as one Kafka fetch request
 // does): the processor's event-time merge can then apply it, instead of
 // waiting on the partitions a faster reader crowded out.
-func (c *Client) awaitLagging(ctx context.Context, fs *fetchSession) {
+func (c *Client) awaitLagging(ctx context.Context, fs *fetchSession, held []kafka.Message) {
+	hasHeld := map[processor.TopicPartition]bool{}
+	for _, m := range held {
+		hasHeld[processor.TopicPartition{Topic: m.Topic, Partition: int32(m.Partition)}] = true
+	}
 	t := time.NewTimer(c.cfg.FetchMaxWait)
 	defer t.Stop()
 	for {
 		waiting := false
 		c.mu.Lock()
 		for k, tp := range fs.tps {
-			if c.lag[tp] > 0 && len(fs.parts[k]) == 0 {
+			if c.lag[tp] > 0 && len(fs.parts[k]) == 0 && !hasHeld[tp] {
 				waiting = true
 				break
 			}
@@ -459,8 +472,14 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		c.awaitLagging(ctx, fs)
-		msgs := fs.take(c.cfg.MaxPollRecords)
+		c.mu.Lock()
+		var held []kafka.Message
+		if c.heldGen == g {
+			held = c.held
+		}
+		c.mu.Unlock()
+		c.awaitLagging(ctx, fs, held)
+		msgs := append(slices.Clone(held), fs.take(c.cfg.MaxPollRecords)...)
 		if len(msgs) == 0 {
 			select {
 			case <-fs.notify:
@@ -476,7 +495,7 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 			}
 		}
 
-		b := &batch{gen: g, first: map[processor.TopicPartition]int64{}, last: map[processor.TopicPartition]int64{}, done: make(chan struct{})}
+		b := &batch{gen: g, first: map[processor.TopicPartition]int64{}, last: map[processor.TopicPartition]int64{}, done: make(chan struct{}), msgs: msgs}
 		out := make([]processor.Record, len(msgs))
 		for i := range msgs {
 			out[i] = fromKafka(&msgs[i])
@@ -496,6 +515,7 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		default:
 		}
 		c.batch = b
+		c.held, c.heldGen = nil, nil
 		for i := range msgs {
 			if hw := msgs[i].HighWaterMark; hw > 0 {
 				tp := processor.TopicPartition{Topic: msgs[i].Topic, Partition: int32(msgs[i].Partition)}
@@ -607,7 +627,17 @@ func (c *Client) Commit(ctx context.Context) error {
 		return fmt.Errorf("kafkago: commit: %w", err)
 	}
 	if len(b.keep) > 0 {
-		c.rewindTo(b.gen, b.keep)
+		// The kept messages stay in memory for the next Poll; the readers
+		// go on past them.
+		var held []kafka.Message
+		for _, m := range b.msgs {
+			if k, ok := b.keep[processor.TopicPartition{Topic: m.Topic, Partition: int32(m.Partition)}]; ok && m.Offset >= k {
+				held = append(held, m)
+			}
+		}
+		c.mu.Lock()
+		c.held, c.heldGen = held, b.gen
+		c.mu.Unlock()
 	}
 	c.finish(b)
 	return nil
@@ -665,7 +695,12 @@ func (c *Client) Abort(ctx context.Context) error {
 // stopped. Runs under op with the batch still open, so the generation cannot end
 // meanwhile; an ending generation is not rewound (its successor starts from the
 // committed offsets).
-func (c *Client) rewind(b *batch) { c.rewindTo(b.gen, b.first) }
+func (c *Client) rewind(b *batch) {
+	c.mu.Lock()
+	c.held, c.heldGen = nil, nil // the batch, held messages included, is fetched again
+	c.mu.Unlock()
+	c.rewindTo(b.gen, b.first)
+}
 
 // rewindTo restarts the readers of generation g with the given partitions
 // from the given offsets, the others from where Poll stopped. Runs under op;
