@@ -220,7 +220,7 @@ async function pageLead(id) {
   });
   const ids = l.identities || {};
   show(
-    el("h2", {id: "lead-id"}, l.lead_id),
+    el("h2", {id: "lead-id", "data-lead": l.lead_id, "data-at": Date.parse(l.at), "data-score": l.score}, l.lead_id),
     l.requested_id ? el("p", {class: "muted"}, "requested as " + l.requested_id) : null,
     el("div", {class: "cards"},
       card("score now", fmtNum(l.score), "lead-score"),
@@ -236,8 +236,8 @@ async function pageLead(id) {
     el("div", {class: "row"},
       el("div", null, el("h3", null, "Why: the breakdown"),
         table("breakdown", ["rule", {t: "points", num: true}],
-          l.breakdown.map(c => el("tr", {"data-rule": c.rule}, el("td", null, c.rule), el("td", {class: "num points"}, fmtNum(c.points))))
-            .concat([el("tr", {class: "total"}, el("th", null, "sum = score"), el("th", {class: "num", id: "breakdown-sum"}, fmtNum(sum)))]))),
+          l.breakdown.map(c => el("tr", {"data-rule": c.rule}, el("td", null, c.rule), el("td", {class: "num points", "data-points": c.points}, fmtNum(c.points))))
+            .concat([el("tr", {class: "total"}, el("th", null, "sum = score"), el("th", {class: "num", id: "breakdown-sum", "data-sum": sum}, fmtNum(sum)))]))),
       el("div", null, el("h3", null, "Identities"),
         el("ul", {id: "identities"},
           ids.user_id ? el("li", null, "user: " + ids.user_id) : null,
