@@ -68,7 +68,8 @@ function table(id, head, rows) {
 }
 function show(...nodes) {
   const m = document.getElementById("main");
-  m.replaceChildren(...nodes);
+  m.replaceChildren();
+  add(m, nodes);
 }
 function stop() {
   if (timer) { clearInterval(timer); timer = null; }
