@@ -70,6 +70,9 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// DefaultTopCacheTTL is Config.TopCacheTTL's default.
+const DefaultTopCacheTTL = 2 * time.Second
+
 // Limits of GET /v1/leads.
 const (
 	DefaultLimit = 50
@@ -110,7 +113,7 @@ func New(cfg Config) (*API, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.TopCacheTTL <= 0 {
-		cfg.TopCacheTTL = 2 * time.Second
+		cfg.TopCacheTTL = DefaultTopCacheTTL
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
