@@ -139,6 +139,13 @@ func history(eng *scoring.Engine, st *scoring.State, now int64) History {
 	for i := 0; i+1 < len(h.Points); i++ {
 		a, b := h.Points[i], h.Points[i+1]
 		h.Curve = append(h.Curve, Sample{At: a.At, Score: a.Score, Gap: i > 0})
+		if a.At >= last {
+			// Events of the same instant after the transition (a stitched
+			// visitor's history, say) make a step at a itself.
+			if s := output.Round(eng.Explain(st, a.At).Score); s != a.Score {
+				h.Curve = append(h.Curve, Sample{At: a.At, Score: s})
+			}
+		}
 		for k := 1; k <= samplesPerSegment; k++ {
 			t := a.At + (b.At-a.At)*int64(k)/samplesPerSegment
 			var s float64

@@ -376,6 +376,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("leaderboard differs from GET /v1/leads:\n%s", last)
 	})
 
+	if shots != "" {
+		// For the documentation: a lead with some history (accepted by sales).
+		var id string
+		run(t, "sal leaders", chromedp.Navigate(base+"/console/#/leaders?stage=sal"), chromedp.Reload(), chromedp.Sleep(500*time.Millisecond))
+		js(t, "a sal lead", `(document.querySelector("#leaders tbody tr") || {dataset: {}}).dataset.lead || ""`, &id)
+		if id != "" {
+			run(t, "a sal lead's page", chromedp.Navigate(base+"/console/#/lead/"+url.PathEscape(id)), chromedp.WaitVisible(chromedp.ID("score-chart")))
+			screenshot(t, "lead")
+		}
+	}
+
 	t.Run("health and rules", func(t *testing.T) {
 		run(t, "health", chromedp.Navigate(base+"/console/#/health"), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("readiness")))
 		if ready := text(t, "ready"); ready != "yes" {
