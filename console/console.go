@@ -523,7 +523,9 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // the server's write timeout would cut the stream
+	// The server's read and write timeouts would cut the stream.
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	backlog, ch, cancel := c.cfg.Feed.Subscribe()
 	defer cancel()
 	h := w.Header()
