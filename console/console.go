@@ -98,6 +98,16 @@ type Console struct {
 	mu       sync.Mutex
 	sessions map[string]session
 	rate     rater
+
+	closing   chan struct{} // closed by Close: live streams end
+	closeOnce sync.Once
+}
+
+// Close ends the live streams in progress, so that a graceful shutdown of the
+// server does not wait for them (a browser reconnects on its own). The
+// console keeps serving everything else.
+func (c *Console) Close() {
+	c.closeOnce.Do(func() { close(c.closing) })
 }
 
 type session struct {
@@ -133,7 +143,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, fmt.Errorf("console: assets: %w", err)
 	}
 	c := &Console{cfg: cfg, mux: http.NewServeMux(), static: http.FileServerFS(sub), sessions: map[string]session{},
-		want: sha256.Sum256([]byte(cfg.Token)), openCSRF: randomToken()}
+		want: sha256.Sum256([]byte(cfg.Token)), openCSRF: randomToken(), closing: make(chan struct{})}
 	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusFound)
 	})
@@ -477,6 +487,10 @@ func (c *Console) erase(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// CheckTail names the health check of the console's reader of the output
+// topics (Kafka).
+const CheckTail = "kafka (console: output topics)"
+
 // Health is the answer of GET /console/api/health.
 type Health struct {
 	Readiness   api.Readiness `json:"readiness"`
@@ -493,6 +507,17 @@ func (c *Console) health(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.Feed != nil {
 		d := c.cfg.Feed.DeadLetters()
 		out.DeadLetters = &d
+		// The console's own Kafka reader: not part of the process's
+		// readiness, but what the funnel and the live feed depend on.
+		caught, terr := c.cfg.Feed.Status()
+		switch {
+		case terr != "":
+			out.Readiness.Checks[CheckTail] = terr
+		case !caught:
+			out.Readiness.Checks[CheckTail] = "reading the topics' history"
+		default:
+			out.Readiness.Checks[CheckTail] = "ok"
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -545,6 +570,8 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-c.closing:
 			return
 		case <-tick.C:
 			fmt.Fprint(w, ": keep-alive\n\n")

@@ -443,6 +443,20 @@ func TestStream(t *testing.T) {
 	if d := time.Since(sent); d > 500*time.Millisecond {
 		t.Errorf("change streamed after %s", d)
 	}
+	// Close ends the stream (a graceful shutdown does not wait for it).
+	r.c.Close()
+	deadline := time.After(time.Second)
+	for {
+		select {
+		case _, ok := <-lines:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Error("the stream outlived Close")
+			return
+		}
+	}
 }
 
 func TestLeadView(t *testing.T) {
@@ -526,5 +540,39 @@ func TestRulesAndFunnelParams(t *testing.T) {
 	}
 	if w := r.do(http.MethodGet, "/console/api/leaders?stage=nope", "", nil, ""); w.Code != http.StatusBadRequest {
 		t.Errorf("leaders of an unknown stage: %d", w.Code)
+	}
+}
+
+func TestHealthShowsTheTail(t *testing.T) {
+	r := newRig(t, "")
+	check := func() string {
+		t.Helper()
+		var h Health
+		w := r.do(http.MethodGet, "/console/api/health", "", nil, "")
+		if err := json.Unmarshal(w.Body.Bytes(), &h); err != nil || w.Code != http.StatusOK {
+			t.Fatalf("health: %d %s", w.Code, w.Body)
+		}
+		if !h.Readiness.Ready || h.Readiness.Checks["redis"] != "ok" {
+			t.Errorf("readiness %+v", h.Readiness)
+		}
+		return h.Readiness.Checks[CheckTail]
+	}
+	if got := check(); got != "reading the topics' history" {
+		t.Errorf("before the first empty fetch: %q", got)
+	}
+	r.feed.TailStatus(false, nil)
+	if got := check(); got != "reading the topics' history" {
+		t.Errorf("after a fetch with records: %q", got)
+	}
+	r.feed.TailStatus(true, nil)
+	if got := check(); got != "ok" {
+		t.Errorf("caught up: %q", got)
+	}
+	r.feed.TailStatus(false, context.DeadlineExceeded)
+	if got := check(); got != context.DeadlineExceeded.Error() {
+		t.Errorf("after a failed fetch: %q", got)
+	}
+	if f := r.feed.Funnel(r.now, 24*time.Hour, Stages{}); !f.CaughtUp {
+		t.Error("the funnel does not say it caught up")
 	}
 }

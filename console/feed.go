@@ -34,6 +34,11 @@ type Feed struct {
 	deadCount  map[string]int64
 	deadRecent map[string][]DeadLetter // per reason, newest last
 
+	// The tail's state: whether it has read everything the topics held
+	// (caughtUp), and its last error ("" once a fetch succeeds again).
+	caughtUp bool
+	tailErr  string
+
 	changes int64 // stage changes applied (duplicates excluded)
 	dupes   int64
 	dropped int64 // changes a slow subscriber missed
@@ -267,6 +272,25 @@ func (f *Feed) Subscribe() (backlog []Change, ch <-chan Change, cancel func()) {
 	}
 }
 
+// TailStatus records how reading the topics goes: caughtUp once a fetch
+// found nothing more to read, err the last fetch error (nil: it succeeded).
+func (f *Feed) TailStatus(caughtUp bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.caughtUp = f.caughtUp || caughtUp
+	f.tailErr = ""
+	if err != nil {
+		f.tailErr = err.Error()
+	}
+}
+
+// Status returns whether the tail has caught up and its last error.
+func (f *Feed) Status() (caughtUp bool, err string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.caughtUp, f.tailErr
+}
+
 // Funnel is the answer of the console's funnel view.
 type Funnel struct {
 	// At is the instant the period ends (the API's clock), From where it
@@ -278,6 +302,9 @@ type Funnel struct {
 	// Changes counts the stage changes read (duplicates excluded).
 	Changes    int64 `json:"changes"`
 	Duplicates int64 `json:"duplicates"`
+	// CaughtUp is false while the console is still reading the topic's
+	// history (the counts are then partial).
+	CaughtUp bool `json:"caught_up"`
 }
 
 // ModelFunnel is the funnel of one model version.
@@ -321,7 +348,7 @@ func (f *Feed) Funnel(now time.Time, period time.Duration, stages Stages) Funnel
 	defer f.mu.Unlock()
 	from := now.Add(-period)
 	out := Funnel{At: output.FormatTime(now.UnixMilli()), From: output.FormatTime(from.UnixMilli()),
-		Changes: f.changes, Duplicates: f.dupes}
+		Changes: f.changes, Duplicates: f.dupes, CaughtUp: f.caughtUp}
 	firstDay, lastDay := from.UnixMilli()/86_400_000, now.UnixMilli()/86_400_000
 	models := map[string]*ModelFunnel{}
 	samples := map[string][]int64{}

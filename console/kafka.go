@@ -47,11 +47,18 @@ func TailKafka(cfg TailConfig, feed *Feed) (stop func(), err error) {
 		defer close(done)
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
+			var ferr error
 			fs.EachError(func(t string, p int32, err error) {
 				if ctx.Err() == nil {
+					ferr = fmt.Errorf("%s/%d: %w", t, p, err)
 					cfg.Logger.Warn("console: reading an output topic", "topic", t, "partition", p, "err", err)
 				}
 			})
+			if ctx.Err() != nil {
+				return
+			}
+			// A fetch that brings nothing has read all the broker held.
+			feed.TailStatus(fs.NumRecords() == 0 && ferr == nil, ferr)
 			if fs.Empty() {
 				continue
 			}

@@ -42,8 +42,9 @@ func kafkaConn(f kafkaFlags) ([]kgo.Opt, error) {
 }
 
 // withConsole wraps the API in the web console and starts the tail of the
-// output topics; stop ends the tail.
-func withConsole(a *api.API, cs *consoleSetup, log *slog.Logger) (h http.Handler, stop func(), err error) {
+// output topics; stop ends the tail. The caller ends the live streams with
+// h.Close when the server starts shutting down.
+func withConsole(a *api.API, cs *consoleSetup, log *slog.Logger) (h *console.Console, stop func(), err error) {
 	feed := console.NewFeed()
 	stages := func() console.Stages {
 		s := console.Stages{MQL: "mql", SQL: "sql"}

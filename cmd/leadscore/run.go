@@ -302,10 +302,18 @@ func serveAPI(ctx context.Context, ln net.Listener, cfg api.Config, log *slog.Lo
 	var h http.Handler = a
 	stopConsole := func() {}
 	if cs != nil {
-		if h, stopConsole, err = withConsole(a, cs, log); err != nil {
+		c, stop, err := withConsole(a, cs, log)
+		if err != nil {
 			ln.Close()
 			return nil, err
 		}
+		h, stopConsole = c, stop
+		// Live streams never end by themselves: end them as the shutdown
+		// begins, or it would wait ShutdownTimeout for them.
+		go func() {
+			<-ctx.Done()
+			c.Close()
+		}()
 	}
 	done := make(chan error, 1)
 	go func() {

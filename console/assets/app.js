@@ -92,7 +92,7 @@ async function pageFunnel(params) {
     const f = await getJSON("/console/api/funnel?days=" + encodeURIComponent(days));
     holder.setAttribute("data-changes", f.changes);
     document.getElementById("funnel-at").textContent = "from " + fmtTime(f.from) + " to " + fmtTime(f.at) +
-      " · " + fmtNum(f.changes, 0) + " stage changes read";
+      " · " + fmtNum(f.changes, 0) + " stage changes read" + (f.caught_up ? "" : " · still reading the topic's history: counts are partial");
     if (f.models.length === 0) { holder.replaceChildren(el("p", {class: "muted"}, "No stage change yet.")); return; }
     const nodes = [];
     if (f.models.length > 1) {
