@@ -84,6 +84,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// MaxSessions bounds the sessions kept (default 10 000; the oldest go).
 	MaxSessions int
+	// FailedLoginDelay is how long a wrong token waits for its answer
+	// (default 500 ms; negative: none).
+	FailedLoginDelay time.Duration
 	Logger      *slog.Logger
 }
 
@@ -131,6 +134,9 @@ func New(cfg Config) (*Console, error) {
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.FailedLoginDelay == 0 {
+		cfg.FailedLoginDelay = 500 * time.Millisecond
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 10000
@@ -304,6 +310,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	got := sha256.Sum256([]byte(strings.TrimSpace(r.PostForm.Get("token"))))
 	if subtle.ConstantTimeCompare(got[:], c.want[:]) != 1 {
 		c.cfg.Logger.Warn("console: failed login", "remote", r.RemoteAddr)
+		// A pause slows a guesser down (one guess per connection at a time).
+		select {
+		case <-time.After(c.cfg.FailedLoginDelay):
+		case <-r.Context().Done():
+		}
 		http.Redirect(w, r, Prefix+"login?failed=1", http.StatusSeeOther)
 		return
 	}

@@ -166,8 +166,12 @@ func TestLoginGate(t *testing.T) {
 			t.Errorf("GET %s with a forged session: %d, want 401", p, w.Code)
 		}
 	}
+	start := time.Now()
 	if sid, w := r.login(t, "wrong"); sid != "" || w.Header().Get("Location") != "/console/login?failed=1" {
 		t.Errorf("wrong token: session %q, redirect %q", sid, w.Header().Get("Location"))
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Errorf("a wrong token answered after %s, want a pause of 500 ms", d)
 	}
 	w := r.do(http.MethodPost, "/console/login", "", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, "token=s3cret")
 	if w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 {
