@@ -87,7 +87,7 @@ type Config struct {
 	// FailedLoginDelay is how long a wrong token waits for its answer
 	// (default 500 ms; negative: none).
 	FailedLoginDelay time.Duration
-	Logger      *slog.Logger
+	Logger           *slog.Logger
 }
 
 // Console is the HTTP handler. It is safe for concurrent use.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -578,5 +579,32 @@ func TestHealthShowsTheTail(t *testing.T) {
 	}
 	if f := r.feed.Funnel(r.now, 24*time.Hour, Stages{}); !f.CaughtUp {
 		t.Error("the funnel does not say it caught up")
+	}
+}
+
+func TestHistorySkipsUnboundedExit(t *testing.T) {
+	eng := engine(t)
+	m := *eng.Model()
+	m.Stages = append([]scoring.Stage(nil), m.Stages...)
+	for i := range m.Stages {
+		if m.Stages[i].Exit != nil {
+			e := *m.Stages[i].Exit
+			e.Below = math.Inf(-1)
+			m.Stages[i].Exit = &e
+		}
+	}
+	eng2, err := scoring.NewEngine(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := scoredLead(t, eng2)
+	h := history(eng2, &st, t0+20*day)
+	if _, err := json.Marshal(h); err != nil {
+		t.Fatalf("history with an unbounded exit does not encode: %v", err)
+	}
+	for _, th := range h.Thresholds {
+		if th.Kind == "exit" {
+			t.Errorf("an unbounded exit drawn: %+v", th)
+		}
 	}
 }

@@ -196,7 +196,9 @@ func history(eng *scoring.Engine, st *scoring.State, now int64) History {
 				}
 			}
 		}
-		if s.Exit != nil {
+		// An exit with no score threshold (a model may leave Below infinite)
+		// has no line to draw, and JSON has no infinity.
+		if s.Exit != nil && !math.IsInf(s.Exit.Below, 0) && !math.IsNaN(s.Exit.Below) {
 			h.Thresholds = append(h.Thresholds, Threshold{Stage: s.Name, Score: s.Exit.Below, Kind: "exit"})
 		}
 	}
