@@ -70,6 +70,9 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// DefaultTopCacheTTL is Config.TopCacheTTL's default.
+const DefaultTopCacheTTL = 2 * time.Second
+
 // Limits of GET /v1/leads.
 const (
 	DefaultLimit = 50
@@ -110,7 +113,7 @@ func New(cfg Config) (*API, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.TopCacheTTL <= 0 {
-		cfg.TopCacheTTL = 2 * time.Second
+		cfg.TopCacheTTL = DefaultTopCacheTTL
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -317,23 +320,45 @@ func (a *API) getLead(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
-	rec, err := a.find(ctx, id)
+	lead, _, err := a.Lookup(ctx, id)
+	if errors.Is(err, errCorrupt) {
+		writeError(w, http.StatusInternalServerError, CodeInternal, "the lead's state cannot be decoded")
+		return
+	}
 	if err != nil {
 		a.storeError(w, r, "lead "+strconv.Quote(id), err)
 		return
 	}
+	writeJSON(w, http.StatusOK, lead)
+}
+
+var errCorrupt = errors.New("corrupt lead state")
+
+// Lookup returns what GET /v1/leads/{id} answers for id, and the lead's
+// decoded state (for views that show more of it, such as the console's
+// traits). The error wraps state.ErrNotFound when no lead is known by id.
+func (a *API) Lookup(ctx context.Context, id string) (Lead, *scoring.State, error) {
+	rec, err := a.find(ctx, id)
+	if err != nil {
+		return Lead{}, nil, err
+	}
 	var st scoring.State
 	if err := st.UnmarshalBinary(rec.Data); err != nil {
 		a.cfg.Logger.Error("api: corrupt lead state", "lead", rec.LeadID, "err", err)
-		writeError(w, http.StatusInternalServerError, CodeInternal, "the lead's state cannot be decoded")
-		return
+		return Lead{}, nil, fmt.Errorf("lead %s: %w: %v", rec.LeadID, errCorrupt, err)
 	}
 	lead := newLead(a.cfg.Engine(), rec, &st, a.cfg.Now().UnixMilli())
 	if rec.LeadID != id {
 		lead.RequestedID = id
 	}
-	writeJSON(w, http.StatusOK, lead)
+	return lead, &st, nil
 }
+
+// Engine returns the scoring engine in force.
+func (a *API) Engine() *scoring.Engine { return a.cfg.Engine() }
+
+// Now returns the API's clock (the demo's simulated time).
+func (a *API) Now() time.Time { return a.cfg.Now() }
 
 func (a *API) deleteLead(w http.ResponseWriter, r *http.Request) {
 	id := leadID(w, r)
@@ -342,20 +367,47 @@ func (a *API) deleteLead(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
-	rec, err := a.find(ctx, id)
+	erased, err := a.Erase(ctx, id)
 	if err != nil {
 		a.storeError(w, r, "lead "+strconv.Quote(id), err)
 		return
 	}
+	writeJSON(w, http.StatusOK, erased)
+}
+
+// Erase erases the lead that id names, as DELETE /v1/leads/{id} does. The
+// error wraps state.ErrNotFound when no lead is known by id.
+func (a *API) Erase(ctx context.Context, id string) (Erased, error) {
+	rec, err := a.find(ctx, id)
+	if err != nil {
+		return Erased{}, err
+	}
 	if err := a.cfg.Store.Erase(ctx, rec.LeadID); err != nil {
-		a.storeError(w, r, "lead "+strconv.Quote(id), err)
-		return
+		return Erased{}, err
 	}
 	a.topMu.Lock()
 	clear(a.tops) // the erased lead must not be listed any more
 	a.topMu.Unlock()
 	a.cfg.Logger.Info("lead erased", "lead", rec.LeadID)
-	writeJSON(w, http.StatusOK, Erased{LeadID: rec.LeadID, Erased: true})
+	return Erased{LeadID: rec.LeadID, Erased: true}, nil
+}
+
+// Ready runs the readiness checks of GET /readyz.
+func (a *API) Ready(ctx context.Context) Readiness {
+	out := Readiness{Ready: true, Checks: map[string]string{}}
+	if a.cfg.Ready != nil {
+		out.Checks["processor"] = "ok"
+		if err := a.cfg.Ready(); err != nil {
+			out.Ready, out.Checks["processor"] = false, err.Error()
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	out.Checks["redis"] = "ok"
+	if err := a.cfg.Store.Ping(ctx); err != nil {
+		out.Ready, out.Checks["redis"] = false, err.Error()
+	}
+	return out
 }
 
 // Erased is the answer to DELETE /v1/leads/{id}.
@@ -433,22 +485,71 @@ type Readiness struct {
 }
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
-	out := Readiness{Ready: true, Checks: map[string]string{}}
-	if a.cfg.Ready != nil {
-		out.Checks["processor"] = "ok"
-		if err := a.cfg.Ready(); err != nil {
-			out.Ready, out.Checks["processor"] = false, err.Error()
-		}
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	out.Checks["redis"] = "ok"
-	if err := a.cfg.Store.Ping(ctx); err != nil {
-		out.Ready, out.Checks["redis"] = false, err.Error()
-	}
+	out := a.Ready(r.Context())
 	status := http.StatusOK
 	if !out.Ready {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, out)
+}
+
+// batchLoader is implemented by *state.Store: many leads in one round trip.
+type batchLoader interface {
+	Load(ctx context.Context, leadIDs []string) (map[string]state.Record, error)
+}
+
+// Leaderboard returns the top leads of stage (as GET /v1/leads ranks them,
+// from the same cached read) with each lead's full view, best first. The
+// records are read in one round trip when the store can (state.Store.Load);
+// a lead erased or merged since the ranking was read is left out.
+func (a *API) Leaderboard(ctx context.Context, stage string, limit int) ([]Lead, error) {
+	eng := a.cfg.Engine()
+	if eng.Model().StageIndex(stage) < 0 {
+		return nil, fmt.Errorf("stage %q is not a stage of model %s", stage, eng.Model().Version)
+	}
+	if limit < 1 || limit > MaxLimit {
+		return nil, fmt.Errorf("limit %d: want 1 to %d", limit, MaxLimit)
+	}
+	ranks, err := a.top(ctx, stage, limit)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
+	ids := make([]string, len(ranks))
+	for i, rk := range ranks {
+		ids[i] = rk.LeadID
+	}
+	recs := make(map[string]state.Record, len(ids))
+	if l, ok := a.cfg.Store.(batchLoader); ok && len(ids) > 0 {
+		if recs, err = l.Load(ctx, ids); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, id := range ids {
+			rec, err := a.cfg.Store.Get(ctx, id)
+			if errors.Is(err, state.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			recs[id] = rec
+		}
+	}
+	now := a.cfg.Now().UnixMilli()
+	out := make([]Lead, 0, len(ids))
+	for _, id := range ids {
+		rec, ok := recs[id]
+		if !ok || rec.Version == 0 || rec.MergedInto != "" || len(rec.Data) == 0 {
+			continue
+		}
+		var st scoring.State
+		if err := st.UnmarshalBinary(rec.Data); err != nil {
+			a.cfg.Logger.Error("api: corrupt lead state", "lead", rec.LeadID, "err", err)
+			continue
+		}
+		out = append(out, newLead(eng, rec, &st, now))
+	}
+	return out, nil
 }

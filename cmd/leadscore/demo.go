@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/api"
+	"github.com/leadscore/leadscore/console"
 	"github.com/leadscore/leadscore/journeys"
 	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/processor"
@@ -385,8 +386,10 @@ type rig struct {
 	stopProc  context.CancelFunc
 	httpAddr  string
 	httpNote  string
-	stopHTTP  context.CancelFunc
-	waitHTTP  func() error
+	// consoleURL is where the web console is served ("" when off).
+	consoleURL string
+	stopHTTP   context.CancelFunc
+	waitHTTP   func() error
 }
 
 // start brings the pipeline up: broker, Redis, topics, store, processor, API.
@@ -483,8 +486,14 @@ func (c *demoCmd) start(ctx context.Context, eng *scoring.Engine, clock *simCloc
 		r.httpAddr, r.httpNote = hl.Addr().String(), note
 		var hctx context.Context
 		hctx, r.stopHTTP = context.WithCancel(context.WithoutCancel(ctx))
+		var cs *consoleSetup
+		if c.HTTP.Console {
+			cs = &consoleSetup{conn: []kgo.Opt{kgo.SeedBrokers(r.kafkaAddr)}, topics: demoTopics,
+				summary: rulesSummary(c.Rules, r.proc.Engine), metrics: tel.MetricsHandler(), token: token}
+			r.consoleURL = "http://" + r.httpAddr + console.Prefix
+		}
 		r.waitHTTP, err = serveAPI(hctx, hl, api.Config{Store: r.store, Engine: r.proc.Engine, Ready: r.proc.Ready,
-			Now: clock.Now, Token: token, Metrics: tel.MetricsHandler(), Logger: log}, log)
+			Now: clock.Now, Token: token, Metrics: tel.MetricsHandler(), Logger: log}, log, cs)
 		if err != nil {
 			return r, err
 		}
@@ -1011,7 +1020,11 @@ func (v *demoView) where() []string {
 	}
 	kafka += fmt.Sprintf(" — in: %s, %s, %s; out: %s, %s", demoTopics.Web, demoTopics.Email, demoTopics.Feedback,
 		demoTopics.StageChanges, demoTopics.DeadLetter)
-	lines := []string{kafka, "redis " + r.redisDesc}
+	var lines []string
+	if r.consoleURL != "" {
+		lines = append(lines, "console "+r.consoleURL)
+	}
+	lines = append(lines, kafka, "redis "+r.redisDesc)
 	if r.httpAddr != "" {
 		h := "api http://" + r.httpAddr + "/v1/leads?stage=sql · /metrics · /readyz"
 		if r.httpNote != "" {
@@ -1028,6 +1041,9 @@ func (v *demoView) start() {
 	if v.tty {
 		io.WriteString(v.out, "\x1b[?25l\x1b[H\x1b[2J") // hide the cursor, clear the screen
 		return
+	}
+	if d.rig.consoleURL != "" { // first thing: where to look
+		fmt.Fprintf(v.out, "leadscore demo: open the console at %s\n", d.rig.consoleURL)
 	}
 	fmt.Fprintf(v.out, "leadscore demo: model %s from %s; seed %d, %d leads a year, at most %g events/s, %s of simulated time per second\n",
 		d.eng.Model().Version, d.source, d.cfg.Seed, d.cfg.Leads, d.cfg.Rate, simSpan(int64(d.cfg.Speedup*1000)))

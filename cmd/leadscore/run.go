@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/api"
+	"github.com/leadscore/leadscore/console"
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
@@ -79,6 +81,7 @@ type httpFlags struct {
 	HTTPAddr      string `name:"http-addr" default:"127.0.0.1:8080" env:"LEADSCORE_HTTP_ADDR" help:"Address of the HTTP API (/v1/leads, /healthz, /readyz, /metrics); empty: no HTTP server."`
 	HTTPToken     string `name:"http-token" env:"LEADSCORE_HTTP_TOKEN" help:"Bearer token required on /v1 (prefer the environment or --http-token-file; never logged). Empty: no authentication."`
 	HTTPTokenFile string `name:"http-token-file" env:"LEADSCORE_HTTP_TOKEN_FILE" type:"existingfile" help:"File holding the bearer token."`
+	Console       bool   `default:"true" negatable:"" env:"LEADSCORE_CONSOLE" help:"Serve the web console under /console/ on the HTTP address (it reads the stage-change and dead-letter topics; the API token protects it)."`
 }
 
 // runCmd is `leadscore run`: the stream processor.
@@ -193,8 +196,19 @@ func (c *runCmd) Run(e *env) error {
 		// The API outlives the processor's graceful shutdown (readiness turns
 		// false meanwhile), and stops once Run has returned.
 		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+		var cs *consoleSetup
+		if c.HTTP.Console {
+			conn, err := kafkaConn(c.Kafka)
+			if err != nil {
+				stopHTTP()
+				return err
+			}
+			cs = &consoleSetup{conn: conn, topics: c.topics(), summary: rulesSummary(c.Rules, p.Engine),
+				metrics: tel.MetricsHandler(), token: token}
+			log.Info("web console", "url", "http://"+ln.Addr().String()+console.Prefix)
+		}
 		wait, err := serveAPI(httpCtx, ln, api.Config{Store: store, Engine: p.Engine, Ready: p.Ready, Token: token,
-			Metrics: tel.MetricsHandler(), Logger: log}, log)
+			Metrics: tel.MetricsHandler(), Logger: log}, log, cs)
 		if err != nil {
 			stopHTTP()
 			return err
@@ -286,15 +300,35 @@ func instrument(p *processor.Processor, client processor.Client, tel *telemetry.
 }
 
 // serveAPI serves the HTTP API on ln until ctx ends; wait returns once the
-// server has shut down.
-func serveAPI(ctx context.Context, ln net.Listener, cfg api.Config, log *slog.Logger) (wait func() error, err error) {
-	h, err := api.New(cfg)
+// server has shut down. With cs, the web console is served beside it.
+func serveAPI(ctx context.Context, ln net.Listener, cfg api.Config, log *slog.Logger, cs *consoleSetup) (wait func() error, err error) {
+	a, err := api.New(cfg)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
+	var h http.Handler = a
+	stopConsole := func() {}
+	if cs != nil {
+		c, stop, err := withConsole(a, cs, log)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		h, stopConsole = c, stop
+		// Live streams never end by themselves: end them as the shutdown
+		// begins, or it would wait ShutdownTimeout for them.
+		go func() {
+			<-ctx.Done()
+			c.Close()
+		}()
+	}
 	done := make(chan error, 1)
-	go func() { done <- api.Serve(ctx, ln, h, log) }()
+	go func() {
+		err := api.Serve(ctx, ln, h, log)
+		stopConsole()
+		done <- err
+	}()
 	return func() error { return <-done }, nil
 }
 

@@ -120,6 +120,7 @@ func TestRunServesAPI(t *testing.T) {
 	if len(missing) > 0 {
 		t.Errorf("/metrics lacks %v:\n%s", missing, metrics)
 	}
+	checkRunConsole(t, ctx, base, "s3cret")
 	req, _ := http.NewRequestWithContext(ctx, "DELETE", base+"/v1/leads/email:jane.doe@example.com", nil)
 	req.Header.Set("Authorization", "Bearer s3cret")
 	resp, err := http.DefaultClient.Do(req)

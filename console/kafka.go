@@ -1,0 +1,91 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/output"
+)
+
+// TailConfig says where the output topics are.
+type TailConfig struct {
+	// Conn are the client options that reach the cluster (seed brokers, TLS,
+	// SASL: franzgo.Config.ConnOpts).
+	Conn []kgo.Opt
+	// StageChanges and DeadLetter are the output topics.
+	StageChanges, DeadLetter string
+	// Stages returns the funnel order of the model in force (it follows rules
+	// reloads).
+	Stages func() Stages
+	Logger *slog.Logger
+}
+
+// TailKafka reads the stage-change and dead-letter topics from their start
+// into feed, then follows them (read_committed, so that a transaction's
+// stage changes appear once it commits), until stop is called. It is not a
+// member of any consumer group: every console reads everything, and commits
+// nothing. A record that does not decode is logged and skipped.
+func TailKafka(cfg TailConfig, feed *Feed) (stop func(), err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	opts := append([]kgo.Opt{kgo.ClientID("leadscore-console"), kgo.ConsumeTopics(cfg.StageChanges, cfg.DeadLetter),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted())}, cfg.Conn...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("console: kafka client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			var ferr error
+			fs.EachError(func(t string, p int32, err error) {
+				if ctx.Err() == nil {
+					ferr = fmt.Errorf("%s/%d: %w", t, p, err)
+					cfg.Logger.Warn("console: reading an output topic", "topic", t, "partition", p, "err", err)
+				}
+			})
+			if ctx.Err() != nil {
+				return
+			}
+			// A fetch that brings nothing has read all the broker held.
+			feed.TailStatus(fs.NumRecords() == 0 && ferr == nil, ferr)
+			if fs.Empty() {
+				continue
+			}
+			stages := cfg.Stages()
+			fs.EachRecord(func(r *kgo.Record) {
+				switch r.Topic {
+				case cfg.StageChanges:
+					var sc output.StageChange
+					if err := json.Unmarshal(r.Value, &sc); err != nil || sc.LeadID == "" {
+						cfg.Logger.Warn("console: undecodable stage change", "partition", r.Partition, "offset", r.Offset, "err", err)
+						return
+					}
+					feed.StageChange(sc, r.Timestamp.UnixMilli(), stages)
+				case cfg.DeadLetter:
+					var dl output.DeadLetter
+					if err := json.Unmarshal(r.Value, &dl); err != nil {
+						cfg.Logger.Warn("console: undecodable dead letter", "partition", r.Partition, "offset", r.Offset, "err", err)
+						return
+					}
+					feed.DeadLetterRecord(dl)
+				}
+			})
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		cl.Close()
+	}, nil
+}
