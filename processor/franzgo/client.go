@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/processor"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -68,6 +69,8 @@ type Client struct {
 	// stay in memory rather than being fetched again: a backlog's sparse
 	// partitions would otherwise be re-read batch after batch.
 	held []*kgo.Record
+	// lagUnknown: partitions were assigned whose lag no fetch has told yet.
+	lagUnknown bool
 }
 
 // batch is the set of records returned by the last Poll and not yet committed or
@@ -187,6 +190,7 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		}
 		fetches := c.cl.PollRecords(fctx, c.cfg.MaxPollRecords)
 		fcancel()
+		c.learnLag(pctx)
 		recs := slices.Clone(held)
 		fetches.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
 		if len(recs) == 0 {
@@ -731,6 +735,56 @@ func (c *Client) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int
 			c.assigned[processor.TopicPartition{Topic: topic, Partition: p}] = struct{}{}
 		}
 	}
+	c.lagUnknown = len(m) > 0
+}
+
+// learnLag sets the lag of owned partitions that no fetch has reported yet,
+// from their end offsets and the group's committed offsets: the processor's
+// event-time merge must know from the first batch after an assignment which
+// partitions the broker holds records of, including those whose fetch (from
+// another broker, say) has not come back yet. Best effort: on error the
+// partitions stay unknown (taken as caught up) until they deliver.
+func (c *Client) learnLag(ctx context.Context) {
+	c.mu.Lock()
+	need := c.lagUnknown
+	c.lagUnknown = false
+	var topics []string
+	missing := map[processor.TopicPartition]bool{}
+	for tp := range c.assigned {
+		if _, ok := c.lag[tp]; !ok {
+			missing[tp] = true
+			if !slices.Contains(topics, tp.Topic) {
+				topics = append(topics, tp.Topic)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if !need || len(missing) == 0 {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(c.cl).ListEndOffsets(lctx, topics...)
+	if err != nil {
+		return
+	}
+	committed := c.cl.CommittedOffsets()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ends.Each(func(o kadm.ListedOffset) {
+		tp := processor.TopicPartition{Topic: o.Topic, Partition: o.Partition}
+		if !missing[tp] || o.Err != nil {
+			return
+		}
+		if _, ok := c.lag[tp]; ok {
+			return // a fetch told in the meantime
+		}
+		from := int64(0)
+		if eo, ok := committed[o.Topic][o.Partition]; ok && eo.Offset >= 0 {
+			from = eo.Offset
+		}
+		c.lag[tp] = max(0, o.Offset-from)
+	})
 }
 
 func (c *Client) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {

@@ -14,6 +14,7 @@ import (
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkatest"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var txnSeq atomic.Int64
@@ -166,4 +167,28 @@ func offsets(recs []processor.Record) []int64 {
 		out = append(out, r.Offset)
 	}
 	return out
+}
+
+// After an assignment every owned partition has a lag, including one that no
+// fetch has delivered from (here: an empty one), so that the processor's
+// event-time merge knows from the first batch which partitions to wait for.
+func TestLagOfUndeliveredPartitions(t *testing.T) {
+	c := kafkatest.NewCluster(t, []kafkatest.Topic{{Name: "in", Partitions: 3}})
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, &kgo.Record{Topic: "in", Partition: int32(i % 2), Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	kafkatest.Produce(t, c.ListenAddrs(), recs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := newClient(t, testConfig(c.ListenAddrs(), "g-lag-undelivered", []string{"in"})).(*franzgo.Client)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	defer cl.Close(ctx)
+	if _, err := cl.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lag := cl.Lag()
+	empty := processor.TopicPartition{Topic: "in", Partition: 2}
+	if n, ok := lag[empty]; !ok || n != 0 {
+		t.Fatalf("lag of the empty partition: %d, known %v (lags %v); want known and 0", n, ok, lag)
+	}
 }
