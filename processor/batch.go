@@ -105,8 +105,11 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	if len(recs) > 0 {
 		p.clock.polled(start)
 	}
-	if keep := p.mergeBatch(b, start); keep != nil {
+	keep := p.mergeBatch(b, start)
+	if keep != nil {
 		p.client.Keep(keep)
+	} else {
+		p.carry = nil
 	}
 	// Each lead's events are applied in the canonical order, whatever order
 	// the partitions of the batch were fetched in: identities are resolved
@@ -202,6 +205,13 @@ func (p *Processor) mergeBatch(b *batch, now time.Time) map[TopicPartition]int64
 		}
 		p.pauseUntil = now.Add(min(max(wait, 5*time.Millisecond), p.cfg.TimerTick))
 	}
+	p.carry = make(map[carryKey]carriedEvent, len(b.items)-len(items))
+	for _, it := range b.items {
+		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
+		if k, ok := keep[tp]; ok && it.rec.Offset >= k && len(it.rec.Value) > 0 {
+			p.carry[carryKey{tp, it.rec.Offset}] = carriedEvent{value: &it.rec.Value[0], ev: it.ev}
+		}
+	}
 	b.items = items
 	n := 0
 	for i, d := range b.dead {
@@ -214,6 +224,32 @@ func (p *Processor) mergeBatch(b *batch, now time.Time) map[TopicPartition]int64
 	}
 	b.dead, b.outputs = b.dead[:n], b.outputs[:n]
 	return keep
+}
+
+// carryKey names a record kept by the merge.
+type carryKey struct {
+	tp     TopicPartition
+	offset int64
+}
+
+// carriedEvent is a kept record's decoded event, and the first byte of the
+// payload it was decoded from: the clients deliver kept records again from
+// memory, the same bytes, so a match proves it is the same record.
+type carriedEvent struct {
+	value *byte
+	ev    scoring.Event
+}
+
+// carried fills ev with the decoded event of r if the last batch's merge kept
+// r: a backlog's kept records come back batch after batch until the merge
+// applies them, and are decoded once.
+func (p *Processor) carried(r *Record, ev *scoring.Event) bool {
+	c, ok := p.carry[carryKey{TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset}]
+	if !ok || len(r.Value) == 0 || c.value != &r.Value[0] {
+		return false
+	}
+	*ev = c.ev
+	return true
 }
 
 // waitAck waits for the previous batch's outbox acknowledgement, if any.
@@ -249,7 +285,9 @@ func (b *batch) decode(recs []Record) {
 		// Decoded in place: an item is ~480 bytes, its event ~330.
 		slab = slab[:len(slab)+1]
 		it := &slab[len(slab)-1]
-		if err := b.p.dec.DecodeInto(src, r.Value, &it.ev); err != nil {
+		if b.p.carried(r, &it.ev) {
+			// Kept by the last batch's merge and delivered again: decoded then.
+		} else if err := b.p.dec.DecodeInto(src, r.Value, &it.ev); err != nil {
 			slab = slab[:len(slab)-1]
 			var de *events.Error
 			if errors.As(err, &de) {

@@ -50,6 +50,7 @@ type Processor struct {
 	// merge and pauseUntil belong to the event-time merge (merge.go).
 	merge      mergeState
 	pauseUntil time.Time
+	carry      map[carryKey]carriedEvent // decoded events of the records the last batch kept
 }
 
 // New validates cfg and returns a processor. It does not contact Kafka or Redis.
