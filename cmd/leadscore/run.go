@@ -147,6 +147,22 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// The HTTP address is bound before Redis and Kafka are contacted: a busy
+	// port must stop this instance before it joins the consumer group, where
+	// its arrival and its departure would each cost the running members a
+	// rebalance (and a member that never leaves, the rebalance timeout).
+	var ln net.Listener
+	if c.HTTP.HTTPAddr != "" {
+		ln, err = net.Listen("tcp", c.HTTP.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http api: %w", err)
+		}
+		defer func() {
+			if ln != nil { // not handed to the server: a failed start
+				ln.Close()
+			}
+		}()
+	}
 	tel, err := startTelemetry(ctx, log)
 	if err != nil {
 		return err
@@ -176,19 +192,17 @@ func (c *runCmd) Run(e *env) error {
 		instrument(lp, client, tel)
 		p = append(p, lp)
 	}
-	if c.HTTP.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", c.HTTP.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("http: %w", err)
-		}
+	if ln != nil {
 		log.Info("http api listening", "addr", ln.Addr().String(), "auth", token != "")
 		// The API outlives the processor's graceful shutdown (readiness turns
 		// false meanwhile), and stops once Run has returned.
 		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 		wait, err := serveAPI(httpCtx, ln, api.Config{Store: store, Engine: p.Engine, Ready: p.Ready, Token: token,
 			Metrics: tel.MetricsHandler(), Logger: log}, log)
+		ln = nil // serveAPI owns it now, and closes it
 		if err != nil {
 			stopHTTP()
+			closeClients(ctx, clients)
 			return err
 		}
 		defer func() {
