@@ -667,7 +667,7 @@ func (c *demoCmd) run(ctx context.Context, out, logOut io.Writer, tty bool) (*de
 		return nil, err
 	}
 	log := newLogger(logOut, c.LogFormat, c.LogLevel)
-	tel, err := startTelemetry(ctx, log)
+	tel, err := startTelemetry(ctx, log, logOut) // stdout is the view
 	if err != nil {
 		return nil, err
 	}
@@ -1160,7 +1160,7 @@ func (c *demoCmd) generateOnly(ctx context.Context, out, logOut io.Writer) (*pro
 		return nil, err
 	}
 	log := newLogger(logOut, c.LogFormat, c.LogLevel)
-	tel, err := startTelemetry(ctx, log)
+	tel, err := startTelemetry(ctx, log, logOut) // stdout is the view
 	if err != nil {
 		return nil, err
 	}

@@ -163,7 +163,7 @@ func (c *runCmd) Run(e *env) error {
 			}
 		}()
 	}
-	tel, err := startTelemetry(ctx, log)
+	tel, err := startTelemetry(ctx, log, e.stdout)
 	if err != nil {
 		return err
 	}
@@ -262,11 +262,12 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 	return log
 }
 
-// startTelemetry builds the metrics and (when OTEL_EXPORTER_OTLP_* says so)
-// trace exporters, and routes OpenTelemetry's own errors to log.
-func startTelemetry(ctx context.Context, log *slog.Logger) (*telemetry.Telemetry, error) {
+// startTelemetry builds the metrics and (when OTEL_EXPORTER_OTLP_* or
+// OTEL_TRACES_EXPORTER=console says so) trace exporters, and routes
+// OpenTelemetry's own errors to log. Console spans go to console.
+func startTelemetry(ctx context.Context, log *slog.Logger, console io.Writer) (*telemetry.Telemetry, error) {
 	telemetry.LogOTelErrors(log)
-	tel, err := telemetry.New(ctx, telemetry.Config{ServiceVersion: version, Logger: log})
+	tel, err := telemetry.New(ctx, telemetry.Config{ServiceVersion: version, Logger: log, Console: console})
 	if err != nil {
 		return nil, err
 	}

@@ -105,7 +105,7 @@ func TestRunServesAPI(t *testing.T) {
 	want := []string{`leadscore_events_consumed_total{outcome="applied",topic="tracking.web"} 2`,
 		`leadscore_stage_transitions_total{from="visitor",to="sql"} 1`, `leadscore_consumer_lag{partition="`,
 		`leadscore_redis_round_trip_seconds_count{op="write"}`, `leadscore_batch_duration_seconds_count `, `leadscore_ready 1`,
-		`messaging_kafka_connects_count_total`}
+		`messaging_kafka_connects_total`, `messaging_kafka_fetch_bytes_total`}
 	var missing []string
 	var metrics []byte
 	for deadline := time.Now().Add(5 * time.Second); ; {
