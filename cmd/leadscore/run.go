@@ -14,11 +14,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/internal/tlsfiles"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkago"
@@ -264,9 +266,11 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 
 // startTelemetry builds the metrics and (when OTEL_EXPORTER_OTLP_* or
 // OTEL_TRACES_EXPORTER=console says so) trace exporters, and routes
-// OpenTelemetry's own errors to log. Console spans go to console.
+// OpenTelemetry's own errors, and go-redis's log lines, to log. Console spans
+// go to console.
 func startTelemetry(ctx context.Context, log *slog.Logger, console io.Writer) (*telemetry.Telemetry, error) {
 	telemetry.LogOTelErrors(log)
+	redis.SetLogger(telemetry.PrintfLogger{Log: log, Msg: "redis client"})
 	tel, err := telemetry.New(ctx, telemetry.Config{ServiceVersion: version, Logger: log, Console: console})
 	if err != nil {
 		return nil, err
@@ -337,9 +341,28 @@ func openStore(ctx context.Context, f redisFlags) (*state.Store, error) {
 	}
 	s, err := state.New(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, explainRedis(err, f)
 	}
 	return s, nil
+}
+
+// explainRedis says what a failed connection to Redis means when the cause
+// is a refused AUTH or a failed TLS handshake (naming the user, never the
+// password); other errors are returned as they are, already prefixed by the
+// store.
+func explainRedis(err error, f redisFlags) error {
+	user := cmp.Or(f.RedisUser, "default")
+	tlsOn := f.RedisTLS || f.RedisTLSCA != "" || f.RedisTLSCert != ""
+	addrs := strings.Join(f.RedisAddrs, ",")
+	switch {
+	case redis.IsAuthError(err):
+		return fmt.Errorf("redis %s: authentication as user %q failed (wrong user or password, or the ACL user is disabled): %w", addrs, user, err)
+	case tlsOn && (tlsfiles.IsHandshakeError(err) || errors.Is(err, io.EOF)):
+		// A server without TLS closes the connection on the ClientHello: the
+		// handshake ends in EOF.
+		return fmt.Errorf("redis %s: TLS handshake failed (does the server speak TLS on that port, and does --redis-tls-ca sign its certificate?): %w", addrs, err)
+	}
+	return err
 }
 
 // openKafka checks (or creates) the topics, learns the partition count of the
@@ -377,20 +400,24 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 	all := append(t.Inputs(), t.StageChanges, t.DeadLetter)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	explain := func(err error) error { return franzgo.ExplainConnError(err, fc.SASL, fc.TLS != nil) }
 	if f.CreateTopics {
 		var specs []franzgo.TopicSpec
 		for _, name := range all {
 			specs = append(specs, franzgo.TopicSpec{Name: name, Partitions: f.Partitions, Replication: f.Replication})
 		}
 		if err := franzgo.EnsureTopics(actx, f.Brokers, specs, conn...); err != nil {
-			return nil, 0, err
+			return nil, 0, explain(err)
 		}
 	} else if err := franzgo.CheckTopics(actx, f.Brokers, all, conn...); err != nil {
-		return nil, 0, fmt.Errorf("%w (create them, or start with --create-topics)", err)
+		if errors.Is(err, franzgo.ErrMissingTopics) {
+			return nil, 0, fmt.Errorf("%w (create them, or start with --create-topics)", err)
+		}
+		return nil, 0, explain(err)
 	}
 	partitions, err := partitionCount(actx, f.Brokers, t.Inputs()[0], conn)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, explain(err)
 	}
 	var clients []processor.Client
 	for lane := range lanes {
@@ -399,7 +426,7 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 		cl, err := openClient(ctx, f, lfc, pw, laneLogger(log, lane, lanes))
 		if err != nil {
 			closeClients(ctx, clients)
-			return nil, 0, err
+			return nil, 0, explain(err)
 		}
 		clients = append(clients, cl)
 	}
