@@ -400,7 +400,12 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 	all := append(t.Inputs(), t.StageChanges, t.DeadLetter)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	explain := func(err error) error { return franzgo.ExplainConnError(err, fc.SASL, fc.TLS != nil) }
+	explain := func(err error) error {
+		if fc.TLS != nil {
+			err = explainTLSTimeout(err, f.Brokers)
+		}
+		return franzgo.ExplainConnError(err, fc.SASL, fc.TLS != nil)
+	}
 	if f.CreateTopics {
 		var specs []franzgo.TopicSpec
 		for _, name := range all {
@@ -431,6 +436,25 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 		clients = append(clients, cl)
 	}
 	return clients, partitions, nil
+}
+
+// explainTLSTimeout recognises a TLS client facing a listener without TLS: the
+// listener waits for the rest of what it takes for a request, the handshake
+// for its answer, and the dial times out like an unreachable broker's. When a
+// dial timed out but a plain TCP connection to a seed broker opens at once,
+// the handshake is what hung, and the error says so (as a *franzgo.TLSError).
+func explainTLSTimeout(err error, brokers []string) error {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !strings.Contains(err.Error(), "dial") {
+		return err
+	}
+	for _, b := range brokers {
+		if conn, derr := net.DialTimeout("tcp", b, 2*time.Second); derr == nil {
+			conn.Close()
+			return &franzgo.TLSError{Err: fmt.Errorf("%s accepts TCP connections but the TLS handshake timed out: %w", b, err)}
+		}
+	}
+	return err
 }
 
 // laneTransactionalID is the transactional id of a lane: one per lane (lanes

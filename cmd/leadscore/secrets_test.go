@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/leadscore/leadscore/internal/syncbuf"
+	"github.com/leadscore/leadscore/processor/franzgo"
 )
 
 // leadscore run with every secret set (Kafka SASL/SCRAM password from a file,
@@ -240,3 +244,32 @@ func (p printfFail) Printf(_ context.Context, format string, v ...any) {
 type printfDiscard struct{}
 
 func (printfDiscard) Printf(context.Context, string, ...any) {}
+
+// TestExplainTLSTimeout: a dial that timed out while a plain TCP connection
+// to the broker opens is a TLS handshake with a listener without TLS; a
+// broker that is not there stays a plain timeout.
+func TestExplainTLSTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	timeout := fmt.Errorf("list topics: unable to dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded})
+	var te *franzgo.TLSError
+	if err := explainTLSTimeout(timeout, []string{deadAddr, ln.Addr().String()}); !errors.As(err, &te) ||
+		!strings.Contains(err.Error(), "TLS handshake") || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Errorf("listener up: %v", err)
+	}
+	if err := explainTLSTimeout(timeout, []string{deadAddr}); err != timeout {
+		t.Errorf("nothing listening: %v", err)
+	}
+	if other := errors.New("dial: connection refused"); explainTLSTimeout(other, []string{ln.Addr().String()}) != other {
+		t.Error("an error that is not a timeout was explained")
+	}
+}
