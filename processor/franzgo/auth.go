@@ -28,11 +28,13 @@ type AuthError struct {
 	Err       error
 }
 
+// Error says what failed, as which user, with which mechanism.
 func (e *AuthError) Error() string {
 	return fmt.Sprintf("SASL %s authentication as user %q failed (wrong user or password, or a mechanism the brokers do not enable): %v",
 		e.Mechanism, e.User, e.Err)
 }
 
+// Unwrap returns what the broker said.
 func (e *AuthError) Unwrap() error { return e.Err }
 
 // TLSError is the error of a TLS handshake with the brokers that failed: a
@@ -42,10 +44,12 @@ type TLSError struct {
 	Err error
 }
 
+// Error says that the handshake failed and what to check.
 func (e *TLSError) Error() string {
 	return fmt.Sprintf("TLS handshake with the brokers failed (is TLS enabled on that listener, and does --kafka-tls-ca sign its certificate?): %v", e.Err)
 }
 
+// Unwrap returns the handshake's error.
 func (e *TLSError) Unwrap() error { return e.Err }
 
 // ExplainConnError returns err as an *AuthError when it says that the
