@@ -127,9 +127,12 @@ func New(cfg Config) (*API, error) {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	a.mux.Handle("/healthz", methodNotAllowed("GET"))
 	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.Handle("/readyz", methodNotAllowed("GET"))
 	if cfg.Metrics != nil {
 		a.mux.Handle("GET /metrics", cfg.Metrics)
+		a.mux.Handle("/metrics", methodNotAllowed("GET"))
 	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such route: "+r.Method+" "+r.URL.Path)
@@ -145,9 +148,15 @@ const (
 	MaxURIBytes = 4 << 10
 	// MaxBodyBytes bounds a request body (reads beyond it fail).
 	MaxBodyBytes = 4 << 10
-	// MaxHeaderBytes bounds the request line and headers (http.Server).
+	// MaxHeaderBytes bounds the request line and headers together, blank
+	// line included: a longer request head is answered 431 by the server.
 	MaxHeaderBytes = 16 << 10
 )
+
+// headerSlack is what net/http reads beyond http.Server.MaxHeaderBytes before
+// it gives up on a request head; Serve subtracts it so that the limit in force
+// is MaxHeaderBytes.
+const headerSlack = 4096
 
 // ServeHTTP implements http.Handler; it logs every request at debug level.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -235,8 +244,8 @@ func (a *API) auth(h http.HandlerFunc) http.Handler {
 	// on a length mismatch, which would tell a client the token's length.
 	want := sha256.Sum256([]byte(a.cfg.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		digest := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		got, ok := bearerToken(r.Header.Get("Authorization"))
+		digest := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(digest[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="leadscore"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
@@ -244,6 +253,17 @@ func (a *API) auth(h http.HandlerFunc) http.Handler {
 		}
 		h(w, r)
 	})
+}
+
+// bearerToken returns the token of an Authorization header value that uses the
+// Bearer scheme. Auth schemes are case-insensitive (RFC 9110 §11.1), so
+// "bearer x" and "BEARER x" carry a token as "Bearer x" does.
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }
 
 // storeError answers a failed store call.

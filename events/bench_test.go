@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/leadscore/leadscore/internal/cputime"
+	"github.com/leadscore/leadscore/internal/cputime/cputimetest"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -68,5 +69,5 @@ func benchmarkDecode(b *testing.B, src scoring.Source, file string) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	cputime.Report(b, start)
+	cputimetest.Report(b, start)
 }

@@ -115,6 +115,7 @@ func generated(t *testing.T, leads int, span time.Duration) ([][]byte, []input) 
 // lead's final state equals the oracle's.
 func TestCrashesLoseNothingAndCountNothingTwice(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
+		keepByDefault(t, b, "franz-go-exactly-once")
 		e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
 		lines, ins := generated(t, 60, 90*24*time.Hour)
 		modes := []string{"produce", "commit"}
@@ -247,6 +248,7 @@ func TestMalformedEventsGoToDeadLetters(t *testing.T) {
 // within a tick of its exact due instant.
 func TestDecayRegressionFiresOnTime(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
+		keepByDefault(t, b, "franz-go")
 		e := newEnv(t, "../scoring/testdata/decay.yaml", 2)
 		e.start(b, nil)
 		t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC).UnixMilli()
@@ -277,6 +279,7 @@ func TestDecayRegressionFiresOnTime(t *testing.T) {
 // and the result is still exactly the oracle's.
 func TestTwoProcessorsShareTheWork(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
+		keepByDefault(t, b, "kafka-go")
 		e := newEnv(t, "../examples/rules/b2b-saas.yaml", 4)
 		lines, ins := generated(t, 40, 60*24*time.Hour)
 		e.start(b, nil)

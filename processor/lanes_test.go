@@ -15,6 +15,7 @@ import (
 // shut down together.
 func TestLanesShareTheWork(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
+		keepByDefault(t, b, "franz-go")
 		e := newEnv(t, "../examples/rules/b2b-saas.yaml", 4)
 		lines, ins := generated(t, 40, 60*24*time.Hour)
 		var lanes processor.Lanes

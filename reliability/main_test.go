@@ -6,9 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/leadscore/leadscore/internal/longtest"
 )
 
 // binary is the leadscore executable built by TestMain; skipReason, when set,
@@ -108,6 +111,30 @@ func setup(m *testing.M) int {
 // goTool is the go command: `go test` puts its own toolchain's bin first on
 // the PATH of the test binary.
 func goTool() string { return "go" }
+
+// inDefaultRun are the scenarios of the default `go test ./...`, one per kind
+// of fault, spreading the backends: a SIGKILLed exactly-once processor, a
+// fenced zombie, a Redis outage under kafka-go, a broker restart under
+// franz-go. The others (the rest of the backend matrix, the zombie across a
+// stitch, exactly-once under outages, the control and the one-batch stitch)
+// are long tests: LEADSCORE_LONG=1 (set by .ci/run) or
+// LEADSCORE_RELIABILITY=full runs them.
+var inDefaultRun = []string{
+	"TestSIGKILLRecovery/franz-go-exactly-once",
+	"TestZombieIsFenced/franz-go",
+	"TestRedisOutage/kafka-go",
+	"TestBrokerRestart/franz-go",
+}
+
+// needScenario skips the test when the suite cannot run here, or when it is
+// a long scenario outside the default run.
+func needScenario(t *testing.T) {
+	t.Helper()
+	needSuite(t)
+	if size.Name != "full" && !slices.Contains(inDefaultRun, t.Name()) {
+		longtest.Skip(t)
+	}
+}
 
 // needSuite skips the test when the suite cannot run here.
 func needSuite(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 // lead's state equals the oracle's. With --exactly-once there should be no
 // duplicate at all for read_committed consumers; see the TODO(bug) below.
 func TestSIGKILLRecovery(t *testing.T) {
+	t.Parallel() // with the other scenarios: each has its own broker, Redis and processes
 	for _, v := range []struct {
 		name string
 		opts procOpts
@@ -30,6 +31,7 @@ func TestSIGKILLRecovery(t *testing.T) {
 		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			needScenario(t)
 			t.Parallel()
 			h := newHarness(t)
 			p := h.startProcessor(v.opts)
@@ -101,6 +103,7 @@ func TestSIGKILLRecovery(t *testing.T) {
 // by the timer in a transaction of its own (docs/kafka.md: "not tied to input
 // offsets").
 func TestZombieIsFenced(t *testing.T) {
+	t.Parallel() // with the other scenarios: each has its own broker, Redis and processes
 	zombieScenario(t, feedKind{SplitStitches: true, ByPerson: true})
 }
 
@@ -111,6 +114,7 @@ func TestZombieIsFenced(t *testing.T) {
 // through the visitor's tombstone to the absorbing lead: the tombstone's
 // offsets must make it a replay (it once double-counted them).
 func TestZombieAcrossStitch(t *testing.T) {
+	t.Parallel() // with the other scenarios: each has its own broker, Redis and processes
 	needSuite(t)
 	zombieScenario(t, feedKind{SplitStitches: true})
 }
@@ -121,7 +125,7 @@ func zombieScenario(t *testing.T, kind feedKind) {
 		eos  bool
 	}{{"franz-go", false}, {"franz-go-exactly-once", true}} {
 		t.Run(v.name, func(t *testing.T) {
-			needSuite(t)
+			needScenario(t)
 			t.Parallel()
 			h := newHarnessWith(t, workloadOf(t, kind))
 			ps := []*member{h.startProcessor(procOpts{Instance: "a", ExactlyOnce: v.eos}),
@@ -192,6 +196,7 @@ func groupSize(ctx context.Context, adm *kadm.Client, group string, n int, d tim
 // and nothing is lost or counted twice. (Exactly-once under the same fault:
 // TestExactlyOnceUnderOutages.)
 func TestRedisOutage(t *testing.T) {
+	t.Parallel() // with the other scenarios: each has its own broker, Redis and processes
 	for _, v := range []struct {
 		name string
 		opts procOpts
@@ -203,6 +208,7 @@ func TestRedisOutage(t *testing.T) {
 		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			needScenario(t)
 			t.Parallel()
 			h := newHarness(t)
 			p := h.startProcessor(v.opts)
@@ -256,6 +262,7 @@ func (h *harness) redisOutage(p *member, f *feed) {
 // processor reconnects and resumes, nothing lost or counted twice.
 // (Exactly-once under the same fault: TestExactlyOnceUnderOutages.)
 func TestBrokerRestart(t *testing.T) {
+	t.Parallel() // with the other scenarios: each has its own broker, Redis and processes
 	for _, v := range []struct {
 		name string
 		opts procOpts
@@ -269,6 +276,7 @@ func TestBrokerRestart(t *testing.T) {
 		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
+			needScenario(t)
 			t.Parallel()
 			h := newHarness(t)
 			p := h.startProcessor(v.opts)
@@ -332,6 +340,7 @@ func (h *harness) brokerRestart(p *member, f *feed, sig syscall.Signal) (sawNotR
 // stopped (SIGTERM, then SIGKILL) and restarted. A read_committed reader sees
 // every stage change exactly once, and the states equal the oracle's.
 func TestExactlyOnceUnderOutages(t *testing.T) {
+	t.Parallel() // with the other scenarios: each has its own broker, Redis and processes
 	for _, v := range []struct {
 		name   string
 		redis  bool
@@ -342,7 +351,7 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 		// fenced on its own when the broker or Redis goes away.
 		{"broker-2-lanes", false, true, 2}} {
 		t.Run(v.name, func(t *testing.T) {
-			needSuite(t)
+			needScenario(t)
 			// The broker restart once hung an exactly-once processor for ever
 			// in its transaction's commit: a heartbeat had failed while the
 			// broker was down, kgo's group manager waited to rebalance (held
@@ -403,6 +412,7 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 // The control: with no fault at all, the live result is the oracle's. If this
 // fails, the harness (feed order, oracle reading) is wrong, not the recovery.
 func TestNoFaults(t *testing.T) {
+	needScenario(t)
 	t.Parallel()
 	h := newHarness(t)
 	p := h.startProcessor(procOpts{Instance: "p"})
@@ -425,7 +435,7 @@ func TestNoFaults(t *testing.T) {
 // so a capped rule scored differently (processor/batching_test.go now checks
 // every batching against the oracle without a broker).
 func TestStitchInOneBatch(t *testing.T) {
-	needSuite(t)
+	needScenario(t)
 	t.Parallel()
 	h := newHarnessWith(t, workloadOf(t, feedKind{}))
 	p := h.startProcessor(procOpts{Instance: "p"})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/leadscore/leadscore/internal/cputime"
+	"github.com/leadscore/leadscore/internal/cputime/cputimetest"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -83,7 +84,7 @@ func BenchmarkApply(b *testing.B) {
 		e.Apply(states[i%len(evs)], ev)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	cputime.Report(b, cpu0)
+	cputimetest.Report(b, cpu0)
 }
 
 // BenchmarkStateEncoding measures the Redis encoding of a typical lead.

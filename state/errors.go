@@ -32,7 +32,7 @@ var (
 	// report such errors; the original cause stays reachable with errors.Is
 	// and errors.As. The store never retries by itself: the caller backs off
 	// and retries the whole step (Load, re-apply, Write), which is safe.
-	ErrUnavailable = errors.New("state: redis unavailable")
+	ErrUnavailable = errors.New("redis unavailable")
 
 	// ErrIndexIncomplete is wrapped (together with ErrUnavailable) by a Write
 	// result, in Redis Cluster only, when the lead's record was written but

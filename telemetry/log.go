@@ -174,3 +174,18 @@ func redactAny(x any) slog.Value {
 	}
 	return slog.AnyValue(x)
 }
+
+// PrintfLogger sends a library's Printf-style log lines to a slog logger, at
+// warning level, as Msg with the formatted line as "detail". go-redis logs so
+// (redis.SetLogger takes a PrintfLogger): without it, its lines — a refused
+// dial, a pool problem — went to the standard logger, as plain text past the
+// JSON log.
+type PrintfLogger struct {
+	Log *slog.Logger
+	Msg string
+}
+
+// Printf implements go-redis's logging interface.
+func (l PrintfLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.Log.WarnContext(ctx, l.Msg, "detail", strings.TrimSpace(fmt.Sprintf(format, v...)))
+}

@@ -2,6 +2,8 @@ package telemetry_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,5 +82,25 @@ func TestNewLoggerRejectsBadSettings(t *testing.T) {
 	}
 	if _, err := telemetry.NewLogger(&bytes.Buffer{}, "json", "loud"); err == nil {
 		t.Error("level loud accepted")
+	}
+}
+
+// TestPrintfLogger: a library's Printf line becomes one JSON log record, at
+// warning level, redacted like every other.
+func TestPrintfLogger(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := telemetry.NewLogger(&buf, "json", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	telemetry.PrintfLogger{Log: log, Msg: "redis client"}.Printf(context.Background(),
+		"redis: connection pool: failed to dial after %d attempts: %v\n", 1, "dial tcp jane@example.com:6379: refused")
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil || strings.Count(buf.String(), "\n") != 1 {
+		t.Fatalf("not one JSON line: %v\n%s", err, buf.String())
+	}
+	if rec["level"] != "WARN" || rec["msg"] != "redis client" ||
+		rec["detail"] != "redis: connection pool: failed to dial after 1 attempts: dial tcp ***@example.com:6379: refused" {
+		t.Errorf("record %v", rec)
 	}
 }

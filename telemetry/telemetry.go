@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -44,9 +46,13 @@ type Config struct {
 	// exported (default os.Getenv). The OTLP exporters themselves read the
 	// process environment for the endpoint, headers, timeout and TLS.
 	Getenv func(string) string
-	// SpanExporter, when set, receives the spans instead of the OTLP exporter
+	// SpanExporter, when set, receives the spans instead of the exporter
 	// that the environment describes (tests pass an in-memory exporter).
 	SpanExporter sdktrace.SpanExporter
+	// Console is where OTEL_TRACES_EXPORTER=console writes spans, one JSON
+	// object per line (default os.Stdout, as the OpenTelemetry specification
+	// says; a command whose stdout is taken passes its stderr).
+	Console io.Writer
 }
 
 // Telemetry holds the tracer and meter providers of one process. Build it
@@ -71,10 +77,12 @@ type Telemetry struct {
 //     OTEL_EXPORTER_OTLP_ENDPOINT is set (and neither OTEL_SDK_DISABLED=true
 //     nor OTEL_TRACES_EXPORTER=none), a batching SDK tracer provider that
 //     exports over OTLP with OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
-//     (http/protobuf, the default, or grpc); sampling follows
-//     OTEL_TRACES_SAMPLER (default: parent-based, always on). Without an
-//     endpoint, a no-op tracer provider: no span is recorded or exported, but
-//     trace context still flows from input headers to output headers.
+//     (http/protobuf, the default, or grpc); with
+//     OTEL_TRACES_EXPORTER=console, one that writes each span as a line of
+//     JSON to Config.Console, no collector needed. Sampling follows
+//     OTEL_TRACES_SAMPLER (default: parent-based, always on). Otherwise a
+//     no-op tracer provider: no span is recorded or exported, but trace
+//     context still flows from input headers to output headers.
 //   - Propagation: W3C trace context and baggage.
 //
 // The exporters connect lazily, so New does not fail when the collector is
@@ -88,6 +96,9 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	}
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
+	}
+	if cfg.Console == nil {
+		cfg.Console = os.Stdout
 	}
 	attrs := []attribute.KeyValue{attribute.String("service.name", cfg.ServiceName)}
 	if cfg.ServiceVersion != "" {
@@ -105,14 +116,14 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
 	}
-	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(pe), sdkmetric.WithResource(res))
+	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(pe), sdkmetric.WithResource(res), sdkmetric.WithView(kotelView))
 	if t.metrics, err = newMetrics(t.mp.Meter(instrumentationName)); err != nil {
 		return nil, err
 	}
 
 	exp := cfg.SpanExporter
 	if exp == nil {
-		if exp, t.exporter, err = otlpFromEnv(ctx, cfg.Getenv); err != nil {
+		if exp, t.exporter, err = spanExporterFromEnv(ctx, cfg.Getenv, cfg.Console); err != nil {
 			return nil, err
 		}
 	} else {
@@ -130,9 +141,10 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 // instrumentationName is the scope of leadscore's own instruments.
 const instrumentationName = "github.com/leadscore/leadscore"
 
-// otlpFromEnv returns the OTLP span exporter that the standard variables
-// describe, or nil when they name no endpoint or disable tracing.
-func otlpFromEnv(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, string, error) {
+// spanExporterFromEnv returns the span exporter that the standard variables
+// describe — OTLP, or the console (stdouttrace, writing to console) — or nil
+// when they name no endpoint or disable tracing.
+func spanExporterFromEnv(ctx context.Context, getenv func(string) string, console io.Writer) (sdktrace.SpanExporter, string, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return nil, "", nil
 	}
@@ -140,8 +152,14 @@ func otlpFromEnv(ctx context.Context, getenv func(string) string) (sdktrace.Span
 	case "", "otlp":
 	case "none":
 		return nil, "", nil
+	case "console":
+		exp, err := stdouttrace.New(stdouttrace.WithWriter(console))
+		if err != nil {
+			return nil, "", fmt.Errorf("telemetry: console trace exporter: %w", err)
+		}
+		return exp, "console", nil
 	default:
-		return nil, "", fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER=%q is not supported (otlp or none)", kind)
+		return nil, "", fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER=%q is not supported (otlp, console or none)", kind)
 	}
 	// The exporters read the other OTEL_EXPORTER_OTLP_* variables (headers,
 	// timeout, compression, certificates) themselves; the endpoint is passed

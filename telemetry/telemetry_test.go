@@ -1,7 +1,9 @@
 package telemetry_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -106,6 +109,9 @@ func TestTracesFromEnv(t *testing.T) {
 		{"exporter none", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"}, "", ""},
 		{"sdk disabled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"}, "", ""},
 		{"bad protocol", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "x", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "", "not supported"},
+		{"console", map[string]string{"OTEL_TRACES_EXPORTER": "console"}, "console", ""},
+		{"console needs no endpoint, wins over one", map[string]string{"OTEL_TRACES_EXPORTER": "Console", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, "console", ""},
+		{"console, sdk disabled", map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}, "", ""},
 		{"bad exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, "", "not supported"},
 	}
 	for _, tt := range tests {
@@ -113,7 +119,7 @@ func TestTracesFromEnv(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			env := func(k string) string { return tt.env[k] }
-			tel, err := telemetry.New(ctx, telemetry.Config{Logger: quiet, Getenv: env})
+			tel, err := telemetry.New(ctx, telemetry.Config{Logger: quiet, Getenv: env, Console: io.Discard})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("New() error = %v, want %q", err, tt.wantErr)
@@ -134,6 +140,35 @@ func TestTracesFromEnv(t *testing.T) {
 				t.Errorf("span recorded = %v with exporter %q", sp.SpanContext().IsValid(), got)
 			}
 		})
+	}
+}
+
+// TestConsoleExport: with OTEL_TRACES_EXPORTER=console, spans are written to
+// Config.Console as JSON lines, with their trace id and attributes, once
+// flushed.
+func TestConsoleExport(t *testing.T) {
+	var out bytes.Buffer
+	env := map[string]string{"OTEL_TRACES_EXPORTER": "console"}
+	tel, err := telemetry.New(context.Background(), telemetry.Config{Logger: quiet, Console: &out, Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sp := tel.TracerProvider().Tracer("test").Start(context.Background(), "hello", trace.WithAttributes(attribute.Int("records", 3)))
+	sp.End()
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var span struct {
+		Name        string
+		SpanContext struct{ TraceID string }
+		Attributes  []struct{ Key string }
+	}
+	line, _, _ := bytes.Cut(out.Bytes(), []byte("\n"))
+	if err := json.Unmarshal(line, &span); err != nil {
+		t.Fatalf("console output is not a JSON span per line: %v\n%s", err, out.String())
+	}
+	if span.Name != "hello" || span.SpanContext.TraceID != sp.SpanContext().TraceID().String() || len(span.Attributes) != 1 || span.Attributes[0].Key != "records" {
+		t.Errorf("console span %+v, from %s", span, line)
 	}
 }
 

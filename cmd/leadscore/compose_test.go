@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -34,6 +35,7 @@ type composeService struct {
 	Command     []string          `yaml:"command"`
 	Entrypoint  []string          `yaml:"entrypoint"`
 	Environment map[string]string `yaml:"environment"`
+	EnvFile     []string          `yaml:"env_file"`
 	Ports       []string          `yaml:"ports"`
 	Volumes     []string          `yaml:"volumes"`
 	DependsOn   dependsOn         `yaml:"depends_on"`
@@ -246,6 +248,19 @@ func TestComposeKafka(t *testing.T) {
 		t.Errorf("EXTERNAL listener %s: want localhost:%d, published", advertised["EXTERNAL"], defPort)
 	}
 
+	// Kafka's log directory is on a declared volume, as Redis's AOF is: a
+	// `down && up` keeps both the topics and the lead state, or neither.
+	dir := env["KAFKA_LOG_DIRS"]
+	onVolume := slices.ContainsFunc(k.Volumes, func(v string) bool {
+		src, dst, _ := strings.Cut(v, ":")
+		dst, _, _ = strings.Cut(dst, ":")
+		_, declared := c.Volumes[src]
+		return dst == dir && declared
+	})
+	if dir == "" || strings.Contains(dir, ",") || !onVolume {
+		t.Errorf("kafka: KAFKA_LOG_DIRS %q, volumes %v: want one log directory on a named volume", dir, k.Volumes)
+	}
+
 	// The one-shot topic creation makes exactly the topics leadscore uses.
 	init := c.Services["kafka-init"]
 	if init.DependsOn["kafka"].Condition != "service_healthy" {
@@ -359,6 +374,61 @@ func TestComposeLeadscore(t *testing.T) {
 		if !strings.HasPrefix(k, "OTEL_") && !envNames(demoCmd{})[k] {
 			t.Errorf("generator: %s is not a variable of `leadscore demo`", k)
 		}
+	}
+}
+
+// leadscoreEnvFile is the env file of the compose stack's leadscore service;
+// the repository holds its template.
+const leadscoreEnvFile = "deploy/leadscore.env"
+
+// TestComposeAPIToken: the API, published on every interface, gets its bearer
+// token from an env file that git ignores, never from docker-compose.yml; the
+// committed template names only real variables and holds no secret.
+func TestComposeAPIToken(t *testing.T) {
+	c := loadCompose(t)
+	s := c.Services["leadscore"]
+	if !slices.Equal(s.EnvFile, []string{leadscoreEnvFile}) {
+		t.Errorf("leadscore env_file %v, want [%s]", s.EnvFile, leadscoreEnvFile)
+	}
+	for k := range s.Environment {
+		if k == "LEADSCORE_HTTP_TOKEN" || strings.Contains(k, "PASSWORD") || strings.Contains(k, "TOKEN") {
+			t.Errorf("leadscore: secret %s is set in docker-compose.yml; it belongs in %s", k, leadscoreEnvFile)
+		}
+	}
+	ignore, err := os.ReadFile("../../.gitignore")
+	if err != nil || !slices.Contains(strings.Split(string(ignore), "\n"), "/"+leadscoreEnvFile) {
+		t.Errorf(".gitignore does not ignore /%s (err %v)", leadscoreEnvFile, err)
+	}
+	b, err := os.ReadFile("../../" + leadscoreEnvFile + ".example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := envNames(runCmd{})
+	vars := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !known[k] {
+			t.Errorf("%s.example:%d: %q is not VAR=value for a variable of `leadscore run`", leadscoreEnvFile, i+1, line)
+		}
+		if v != "" {
+			t.Errorf("%s.example:%d: %s has a value; the template must hold no secret", leadscoreEnvFile, i+1, k)
+		}
+		vars[k] = v
+	}
+	if _, ok := vars["LEADSCORE_HTTP_TOKEN"]; !ok {
+		t.Errorf("%s.example does not set LEADSCORE_HTTP_TOKEN", leadscoreEnvFile)
+	}
+	// With the file filled in, the service's environment parses and carries
+	// the token.
+	env := maps.Clone(s.Environment)
+	env["LEADSCORE_RULES"] = "../../examples/rules/b2b-saas.yaml"
+	env["LEADSCORE_HTTP_TOKEN"] = "0123456789abcdef"
+	if r := parseWithEnv(t, env, s.Command...).Run; r.HTTP.HTTPToken != "0123456789abcdef" {
+		t.Errorf("token from the env file: parsed %q", r.HTTP.HTTPToken)
 	}
 }
 

@@ -688,7 +688,7 @@ func (c *demoCmd) run(ctx context.Context, out, logOut io.Writer, tty bool) (*de
 		return nil, err
 	}
 	log := newLogger(logOut, c.LogFormat, c.LogLevel)
-	tel, err := startTelemetry(ctx, log)
+	tel, err := startTelemetry(ctx, log, logOut) // stdout is the view
 	if err != nil {
 		return nil, err
 	}
@@ -1008,6 +1008,11 @@ type demoView struct {
 	d         *demo
 	lastDraw  time.Time
 	lastCount int64
+	// size returns the terminal's columns and rows (0: unknown, no
+	// clipping); default termSize(out).
+	size func() (cols, rows int)
+	// tried is set once the plain view has printed a lead id to try.
+	tried bool
 }
 
 // where lists the addresses outside clients can use.
@@ -1027,6 +1032,9 @@ func (v *demoView) where() []string {
 	lines = append(lines, kafka, "redis "+r.redisDesc)
 	if r.httpAddr != "" {
 		h := "api http://" + r.httpAddr + "/v1/leads?stage=sql · /metrics · /readyz"
+		if id := d.tryID(); id != "" {
+			h = "api http://" + r.httpAddr + "/v1/leads/" + id + " · /v1/leads?stage=sql · /metrics · /readyz"
+		}
 		if r.httpNote != "" {
 			h += " (" + r.httpNote + ")"
 		}
@@ -1083,6 +1091,10 @@ func (v *demoView) draw() {
 func (v *demoView) line() {
 	d := v.d
 	var b strings.Builder
+	if id := d.tryID(); id != "" && !v.tried && d.rig != nil && d.rig.httpAddr != "" {
+		v.tried = true
+		fmt.Fprintf(&b, "  try: curl -s http://%s/v1/leads/%s\n", d.rig.httpAddr, id)
+	}
 	fmt.Fprintf(&b, "[%6.1fs] sim %s  events %d (%.0f/s)  dup %d  ignored %d |", d.Wall.Seconds(),
 		time.UnixMilli(d.SimTo).UTC().Format("2006-01-02 15:04"), d.Consumed, v.rate(), d.Duplicates, d.Ignored)
 	for _, s := range d.eng.Model().Stages {
@@ -1105,12 +1117,8 @@ func (v *demoView) screen() {
 		dim      = "\x1b[2m"
 		reset    = "\x1b[0m"
 	)
-	var b strings.Builder
-	b.WriteString("\x1b[H")
-	ln := func(format string, args ...any) {
-		fmt.Fprintf(&b, format, args...)
-		b.WriteString(clearEOL + "\n")
-	}
+	var lines []string
+	ln := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	ln("%sleadscore demo%s — model %s (%s) — seed %d", bold, reset, d.eng.Model().Version, d.source, d.cfg.Seed)
 	ln("%ssimulated %s · %s per second · wall %s · Ctrl-C to stop%s", dim,
 		time.UnixMilli(d.SimTo).UTC().Format("Mon 2006-01-02 15:04"), simSpan(int64(d.cfg.Speedup*1000)),
@@ -1141,8 +1149,64 @@ func (v *demoView) screen() {
 	for i := len(shown); i < upsShown+downsShown; i++ {
 		ln("")
 	}
+	// The frame must fit the terminal: a line wider than it wraps, a frame
+	// taller than it scrolls, and either way the next frame, drawn from the
+	// top, leaves parts of the previous one (its header twice, under tmux).
+	// Lines are clipped to the width and the frame to the height less one
+	// (the last line's newline must not scroll).
+	size := v.size
+	if size == nil {
+		size = func() (int, int) { return termSize(v.out) }
+	}
+	cols, rows := size()
+	if rows > 1 && len(lines) > rows-1 {
+		lines = lines[:rows-1]
+	}
+	var b strings.Builder
+	b.WriteString("\x1b[H")
+	for _, l := range lines {
+		b.WriteString(clip(l, cols) + reset + clearEOL + "\n")
+	}
 	b.WriteString("\x1b[J")
 	io.WriteString(v.out, b.String())
+}
+
+// clip cuts s to at most cols visible columns (cols ≤ 0: no limit), ANSI
+// escape sequences taking none. Every rune of the view is one column wide.
+func clip(s string, cols int) string {
+	if cols <= 0 {
+		return s
+	}
+	n, esc := 0, false
+	for i, r := range s {
+		switch {
+		case esc:
+			esc = !(r >= '@' && r <= '~' && r != '[')
+		case r == '\x1b':
+			esc = true
+		default:
+			if n == cols {
+				return s[:i]
+			}
+			n++
+		}
+	}
+	return s
+}
+
+// tryID returns a lead id the API can answer for (the lead of the latest
+// handoff, else any lead seen), or "" before there is one.
+func (d *demo) tryID() string {
+	if len(d.ups) > 0 {
+		return d.ups[len(d.ups)-1].lead
+	}
+	best := ""
+	for id := range d.stage {
+		if strings.HasPrefix(id, scoring.PrefixUser) && (best == "" || id < best) {
+			best = id
+		}
+	}
+	return best
 }
 
 func (h handoff) String() string {
@@ -1188,7 +1252,7 @@ func (c *demoCmd) generateOnly(ctx context.Context, out, logOut io.Writer) (*pro
 		return nil, err
 	}
 	log := newLogger(logOut, c.LogFormat, c.LogLevel)
-	tel, err := startTelemetry(ctx, log)
+	tel, err := startTelemetry(ctx, log, logOut) // stdout is the view
 	if err != nil {
 		return nil, err
 	}

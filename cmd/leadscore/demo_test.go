@@ -7,10 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -188,6 +191,30 @@ func TestDemoCommand(t *testing.T) {
 		if code := run(tc.args, &out, &errb); code != 1 || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errb.String())
 		}
+	}
+}
+
+// TestDemoStopsCleanlyOnSIGINT: Ctrl-C is how the demo is meant to end: it
+// stops gracefully, prints its summary and exits 0. (Under `go run`, the go
+// command itself exits 1 after an interrupt whatever its child did.)
+func TestDemoStopsCleanlyOnSIGINT(t *testing.T) {
+	out, errb := &syncbuf.Buffer{}, &syncbuf.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"demo", "--plain", "--rate=500", "--refresh=200ms", "--kafka-addr=127.0.0.1:0",
+			"--http-addr=127.0.0.1:0", "--partitions=1"}, out, errb)
+	}()
+	waitFor(t, out, regexp.MustCompile(`(\[\s*\d+\.\ds\]) sim `), 20*time.Second) // running: the signal handler is in place
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(out.String(), "summary:") {
+			t.Errorf("after SIGINT: exit %d, want 0 with a summary\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the demo did not stop after SIGINT")
 	}
 }
 
@@ -377,9 +404,62 @@ func TestDemoScreen(t *testing.T) {
 	v.stop()
 	s := b.String()
 	for _, want := range []string{"\x1b[2J", "funnel", "latest handoffs", "user:crm-1", "trigger demo_request",
-		"kafka 127.0.0.1:9092", "api http://127.0.0.1:8080/v1/leads?stage=sql", "█", "\x1b[?25h"} {
+		"kafka 127.0.0.1:9092", "api http://127.0.0.1:8080/v1/leads/user:crm-1 · /v1/leads?stage=sql", "█", "\x1b[?25h"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
+	}
+
+	// In a small terminal the frame is clipped to fit: no line wraps and the
+	// frame does not scroll, so the next frame, drawn from the top, covers it
+	// (a frame that scrolled showed its header twice under tmux).
+	for _, size := range [][2]int{{60, 20}, {40, 12}, {200, 80}} {
+		b.Reset()
+		v := &demoView{out: &b, tty: true, d: d, size: func() (int, int) { return size[0], size[1] }}
+		v.draw()
+		frame := strings.TrimSuffix(strings.TrimPrefix(b.String(), "\x1b[H"), "\x1b[J")
+		lines := strings.Split(strings.TrimSuffix(frame, "\n"), "\n")
+		if len(lines) > size[1]-1 {
+			t.Errorf("%dx%d: %d lines, more than the terminal's rows less one", size[0], size[1], len(lines))
+		}
+		for _, l := range lines {
+			if w := utf8.RuneCountInString(ansi.ReplaceAllString(l, "")); w > size[0] {
+				t.Errorf("%dx%d: a line of %d columns: %q", size[0], size[1], w, l)
+			}
+		}
+		if n := strings.Count(frame, "leadscore demo"); n != 1 {
+			t.Errorf("%dx%d: the header appears %d times", size[0], size[1], n)
+		}
+	}
+
+	// The plain view prints a lead id to try once.
+	b.Reset()
+	pv := &demoView{out: &b, d: d}
+	pv.draw()
+	pv.draw()
+	if n := strings.Count(b.String(), "try: curl -s http://127.0.0.1:8080/v1/leads/user:crm-1\n"); n != 1 {
+		t.Errorf("plain view: the lead to try is printed %d times:\n%s", n, b.String())
+	}
+}
+
+// ansi matches the escape sequences the view uses.
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[@-~]`)
+
+func TestClip(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		cols int
+		want string
+	}{
+		{"abcdef", 3, "abc"},
+		{"abc", 3, "abc"},
+		{"abc", 0, "abc"},
+		{"\x1b[1mab\x1b[0mcd", 3, "\x1b[1mab\x1b[0mc"},
+		{"→ █▏x", 3, "→ █"},
+		{"\x1b[2mxy", 1, "\x1b[2mx"},
+	} {
+		if got := clip(c.in, c.cols); got != c.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", c.in, c.cols, got, c.want)
 		}
 	}
 }

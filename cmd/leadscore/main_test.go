@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -98,5 +100,25 @@ func TestTextbookStory(t *testing.T) {
 				t.Errorf("summary: %s", errb.String())
 			}
 		})
+	}
+}
+
+// TestBinaryDoesNotLinkTesting: no package the binary imports pulls in the
+// testing package (it adds its flags and size to the production binary);
+// test helpers belong in packages only tests import.
+func TestBinaryDoesNotLinkTesting(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("skipping: the go command is not on the PATH; check by hand with: go list -deps ./cmd/leadscore | grep '^testing$'")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		pkg, imports, _ := strings.Cut(line, " ")
+		if slices.Contains(strings.Fields(imports), "testing") {
+			t.Errorf("%s imports testing, so the leadscore binary links it", pkg)
+		}
 	}
 }

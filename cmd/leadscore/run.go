@@ -15,12 +15,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/console"
 	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/internal/tlsfiles"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkago"
@@ -153,7 +155,23 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	tel, err := startTelemetry(ctx, log)
+	// The HTTP address is bound before Redis and Kafka are contacted: a busy
+	// port must stop this instance before it joins the consumer group, where
+	// its arrival and its departure would each cost the running members a
+	// rebalance (and a member that never leaves, the rebalance timeout).
+	var ln net.Listener
+	if c.HTTP.HTTPAddr != "" {
+		ln, err = net.Listen("tcp", c.HTTP.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http api: %w", err)
+		}
+		defer func() {
+			if ln != nil { // not handed to the server: a failed start
+				ln.Close()
+			}
+		}()
+	}
+	tel, err := startTelemetry(ctx, log, e.stdout)
 	if err != nil {
 		return err
 	}
@@ -187,11 +205,7 @@ func (c *runCmd) Run(e *env) error {
 		instrument(lp, client, tel)
 		p = append(p, lp)
 	}
-	if c.HTTP.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", c.HTTP.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("http: %w", err)
-		}
+	if ln != nil {
 		log.Info("http api listening", "addr", ln.Addr().String(), "auth", token != "")
 		// The API outlives the processor's graceful shutdown (readiness turns
 		// false meanwhile), and stops once Run has returned.
@@ -209,8 +223,10 @@ func (c *runCmd) Run(e *env) error {
 		}
 		wait, err := serveAPI(httpCtx, ln, api.Config{Store: store, Engine: p.Engine, Ready: p.Ready, Token: token,
 			Metrics: tel.MetricsHandler(), Logger: log}, log, cs)
+		ln = nil // serveAPI owns it now, and closes it
 		if err != nil {
 			stopHTTP()
+			closeClients(ctx, clients)
 			return err
 		}
 		defer func() {
@@ -270,11 +286,14 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 	return log
 }
 
-// startTelemetry builds the metrics and (when OTEL_EXPORTER_OTLP_* says so)
-// trace exporters, and routes OpenTelemetry's own errors to log.
-func startTelemetry(ctx context.Context, log *slog.Logger) (*telemetry.Telemetry, error) {
+// startTelemetry builds the metrics and (when OTEL_EXPORTER_OTLP_* or
+// OTEL_TRACES_EXPORTER=console says so) trace exporters, and routes
+// OpenTelemetry's own errors, and go-redis's log lines, to log. Console spans
+// go to console.
+func startTelemetry(ctx context.Context, log *slog.Logger, console io.Writer) (*telemetry.Telemetry, error) {
 	telemetry.LogOTelErrors(log)
-	tel, err := telemetry.New(ctx, telemetry.Config{ServiceVersion: version, Logger: log})
+	redis.SetLogger(telemetry.PrintfLogger{Log: log, Msg: "redis client"})
+	tel, err := telemetry.New(ctx, telemetry.Config{ServiceVersion: version, Logger: log, Console: console})
 	if err != nil {
 		return nil, err
 	}
@@ -364,9 +383,28 @@ func openStore(ctx context.Context, f redisFlags) (*state.Store, error) {
 	}
 	s, err := state.New(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, explainRedis(err, f)
 	}
 	return s, nil
+}
+
+// explainRedis says what a failed connection to Redis means when the cause
+// is a refused AUTH or a failed TLS handshake (naming the user, never the
+// password); other errors are returned as they are, already prefixed by the
+// store.
+func explainRedis(err error, f redisFlags) error {
+	user := cmp.Or(f.RedisUser, "default")
+	tlsOn := f.RedisTLS || f.RedisTLSCA != "" || f.RedisTLSCert != ""
+	addrs := strings.Join(f.RedisAddrs, ",")
+	switch {
+	case redis.IsAuthError(err):
+		return fmt.Errorf("redis %s: authentication as user %q failed (wrong user or password, or the ACL user is disabled): %w", addrs, user, err)
+	case tlsOn && (tlsfiles.IsHandshakeError(err) || errors.Is(err, io.EOF)):
+		// A server without TLS closes the connection on the ClientHello: the
+		// handshake ends in EOF.
+		return fmt.Errorf("redis %s: TLS handshake failed (does the server speak TLS on that port, and does --redis-tls-ca sign its certificate?): %w", addrs, err)
+	}
+	return err
 }
 
 // openKafka checks (or creates) the topics, learns the partition count of the
@@ -405,22 +443,31 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 	all := append(t.Inputs(), t.StageChanges, t.DeadLetter)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	explain := func(err error) error {
+		if fc.TLS != nil {
+			err = explainTLSTimeout(err, f.Brokers)
+		}
+		return franzgo.ExplainConnError(err, fc.SASL, fc.TLS != nil)
+	}
 	if f.CreateTopics {
 		var specs []franzgo.TopicSpec
 		for _, name := range all {
 			specs = append(specs, franzgo.TopicSpec{Name: name, Partitions: f.Partitions, Replication: f.Replication})
 		}
 		if err := franzgo.EnsureTopics(actx, f.Brokers, specs, conn...); err != nil {
-			return nil, info, err
+			return nil, info, explain(err)
 		}
 	} else if err := franzgo.CheckTopics(actx, f.Brokers, all, conn...); err != nil {
-		return nil, info, fmt.Errorf("%w (create them, or start with --create-topics)", err)
+		if errors.Is(err, franzgo.ErrMissingTopics) {
+			return nil, info, fmt.Errorf("%w (create them, or start with --create-topics)", err)
+		}
+		return nil, info, explain(err)
 	}
 	if info.partitions, err = partitionCount(actx, f.Brokers, t.Inputs()[0], conn); err != nil {
-		return nil, info, err
+		return nil, info, explain(err)
 	}
 	if info.topicIDs, err = franzgo.TopicIDs(actx, f.Brokers, t.Inputs(), conn...); err != nil {
-		return nil, info, err
+		return nil, info, explain(err)
 	}
 	var clients []processor.Client
 	for lane := range lanes {
@@ -429,7 +476,7 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 		cl, err := openClient(ctx, f, lfc, pw, laneLogger(log, lane, lanes))
 		if err != nil {
 			closeClients(ctx, clients)
-			return nil, info, err
+			return nil, info, explain(err)
 		}
 		clients = append(clients, cl)
 	}
@@ -461,6 +508,25 @@ func inputSources(ctx context.Context, store *state.Store, ids map[string]string
 		}
 	}
 	return out, nil
+}
+
+// explainTLSTimeout recognises a TLS client facing a listener without TLS: the
+// listener waits for the rest of what it takes for a request, the handshake
+// for its answer, and the dial times out like an unreachable broker's. When a
+// dial timed out but a plain TCP connection to a seed broker opens at once,
+// the handshake is what hung, and the error says so (as a *franzgo.TLSError).
+func explainTLSTimeout(err error, brokers []string) error {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !strings.Contains(err.Error(), "dial") {
+		return err
+	}
+	for _, b := range brokers {
+		if conn, derr := net.DialTimeout("tcp", b, 2*time.Second); derr == nil {
+			conn.Close()
+			return &franzgo.TLSError{Err: fmt.Errorf("%s accepts TCP connections but the TLS handshake timed out: %w", b, err)}
+		}
+	}
+	return err
 }
 
 // laneTransactionalID is the transactional id of a lane: one per lane (lanes

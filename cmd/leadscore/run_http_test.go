@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/leadscore/leadscore/internal/syncbuf"
 )
@@ -101,7 +105,7 @@ func TestRunServesAPI(t *testing.T) {
 	want := []string{`leadscore_events_consumed_total{outcome="applied",topic="tracking.web"} 2`,
 		`leadscore_stage_transitions_total{from="visitor",to="sql"} 1`, `leadscore_consumer_lag{partition="`,
 		`leadscore_redis_round_trip_seconds_count{op="write"}`, `leadscore_batch_duration_seconds_count `, `leadscore_ready 1`,
-		`messaging_kafka_connects_count_total`}
+		`messaging_kafka_connects_total`, `messaging_kafka_fetch_bytes_total`}
 	var missing []string
 	var metrics []byte
 	for deadline := time.Now().Add(5 * time.Second); ; {
@@ -144,5 +148,55 @@ func TestRunServesAPI(t *testing.T) {
 	l := logs.String()
 	if !strings.Contains(l, `"msg":"lead erased"`) || strings.Contains(l, "jane.doe") || strings.Contains(l, "s3cret") {
 		t.Errorf("logs show personal data or secrets, or miss the erasure:\n%s", l)
+	}
+}
+
+// TestRunBindsHTTPBeforeJoiningTheGroup: a second instance started on a busy
+// --http-addr fails at once with the address in its error, before it
+// contacts Kafka: the broker never sees it join the consumer group, so the
+// running members keep their partitions.
+func TestRunBindsHTTPBeforeJoiningTheGroup(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "tracking.web", "tracking.email", "crm.feedback",
+		"leads.stage-changes", "leads.dead-letter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var joins, requests atomic.Int64
+	c.ControlKey(int16(kmsg.JoinGroup), func(kmsg.Request) (kmsg.Response, error, bool) {
+		joins.Add(1)
+		c.KeepControl()
+		return nil, nil, false
+	})
+	c.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		requests.Add(1)
+		c.KeepControl()
+		return nil, nil, false
+	})
+	mr := miniredis.RunT(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var out, logs bytes.Buffer
+	start := time.Now()
+	code := run([]string{"run", "--rules", "../../examples/rules/b2b-saas.yaml", "--brokers", strings.Join(c.ListenAddrs(), ","),
+		"--redis-addrs", mr.Addr(), "--log-format", "json", "--http-addr", busy.Addr().String()}, &out, &logs)
+	took := time.Since(start)
+	if code != 1 || !strings.Contains(logs.String(), busy.Addr().String()) || !strings.Contains(logs.String(), "address already in use") {
+		t.Fatalf("exit %d, want 1 with the busy address in the error; stderr:\n%s", code, logs.String())
+	}
+	// A client left behind would go on joining in the background: give it
+	// the time to.
+	time.Sleep(300 * time.Millisecond)
+	if n := joins.Load(); n != 0 {
+		t.Errorf("the instance sent %d JoinGroup requests before failing on its HTTP address", n)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("the instance sent %d Kafka requests before failing on its HTTP address", n)
+	}
+	if took > 5*time.Second {
+		t.Errorf("failing on a busy port took %v", took)
 	}
 }

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,11 +18,13 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/leadscore/leadscore/internal/syncbuf"
+	"github.com/leadscore/leadscore/processor/franzgo"
 )
 
 // leadscore run with every secret set (Kafka SASL/SCRAM password from a file,
@@ -156,5 +162,114 @@ func TestRunWrongPasswordNotEchoed(t *testing.T) {
 	}
 	if !strings.Contains(strings.ToLower(errb.String()), "redis") || strings.Contains(errb.String()+out.String(), wrong) {
 		t.Errorf("want a Redis error without the password; stderr:\n%s", errb.String())
+	}
+}
+
+// TestRunExplainsConnectionFailures: a refused Kafka SASL login, a refused
+// Redis AUTH and a TLS handshake with a server without TLS each end `run` with
+// an error that says so, naming the mechanism and user but never the password;
+// a missing Redis says it once per layer; go-redis's own log lines come
+// through the JSON log, so every line of stderr but the last is JSON.
+func TestRunExplainsConnectionFailures(t *testing.T) {
+	const kafkaPass, redisPass, wrong = "kafka-right-8d1", "redis-right-5c2", "wrong-pass-77f0"
+	mr := miniredis.RunT(t)
+	mr.RequireUserAuth("scorer", redisPass)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "leadscore", kafkaPass),
+		kfake.SeedTopics(1, "tracking.web", "tracking.email", "crm.feedback", "leads.stage-changes", "leads.dead-letter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	base := []string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", strings.Join(c.ListenAddrs(), ","),
+		"--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "leadscore", "--http-addr", "", "--log-format", "json"}
+	redisOK := []string{"--redis-addrs", mr.Addr(), "--redis-user", "scorer", "--redis-password", redisPass}
+	// go-redis's default logger writes to the process's stderr, where no
+	// assertion sees it: this one fails the test if run does not replace it.
+	redis.SetLogger(printfFail{t})
+	t.Cleanup(func() { redis.SetLogger(printfDiscard{}) })
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		want    string
+		wantLog string
+	}{
+		{"kafka sasl", append(append([]string{"--sasl-password", wrong}, redisOK...), "--create-topics"),
+			`SASL SCRAM-SHA-256 authentication as user "leadscore" failed`, ""},
+		{"kafka sasl, topics checked", append([]string{"--sasl-password", wrong}, redisOK...),
+			`SASL SCRAM-SHA-256 authentication as user "leadscore" failed`, ""},
+		{"redis auth", []string{"--sasl-password", kafkaPass, "--redis-addrs", mr.Addr(), "--redis-user", "scorer", "--redis-password", wrong},
+			`redis ` + mr.Addr() + `: authentication as user "scorer" failed`, ""},
+		{"redis tls", []string{"--sasl-password", kafkaPass, "--redis-addrs", mr.Addr(), "--redis-tls"},
+			`redis ` + mr.Addr() + `: TLS handshake failed`, ""},
+		{"redis down", []string{"--sasl-password", kafkaPass, "--redis-addrs", "127.0.0.1:1"},
+			`leadscore: state: connect: redis unavailable: dial tcp 127.0.0.1:1`, `"msg":"redis client"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(append(base, tc.args...), &out, &errb); code != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", code, errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "leadscore: ") || !strings.Contains(last, tc.want) {
+				t.Errorf("last line %q, want it to contain %q", last, tc.want)
+			}
+			if strings.Count(last, "redis unavailable") > 1 || strings.Count(last, "state:") > 1 {
+				t.Errorf("a layer's prefix repeats: %q", last)
+			}
+			for _, l := range lines[:len(lines)-1] {
+				if !json.Valid([]byte(l)) {
+					t.Errorf("stderr line outside the JSON log: %q", l)
+				}
+			}
+			if !strings.Contains(errb.String(), tc.wantLog) {
+				t.Errorf("the log lacks %s:\n%s", tc.wantLog, errb.String())
+			}
+			if strings.Contains(errb.String()+out.String(), wrong) || strings.Contains(errb.String(), kafkaPass) ||
+				strings.Contains(errb.String(), redisPass) {
+				t.Errorf("a password was echoed:\n%s", errb.String())
+			}
+		})
+	}
+}
+
+// printfFail fails the test on any go-redis log line that reaches it.
+type printfFail struct{ t *testing.T }
+
+func (p printfFail) Printf(_ context.Context, format string, v ...any) {
+	p.t.Errorf("go-redis logged outside the command's log: "+format, v...)
+}
+
+// printfDiscard drops go-redis log lines.
+type printfDiscard struct{}
+
+func (printfDiscard) Printf(context.Context, string, ...any) {}
+
+// TestExplainTLSTimeout: a dial that timed out while a plain TCP connection
+// to the broker opens is a TLS handshake with a listener without TLS; a
+// broker that is not there stays a plain timeout.
+func TestExplainTLSTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	timeout := fmt.Errorf("list topics: unable to dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded})
+	var te *franzgo.TLSError
+	if err := explainTLSTimeout(timeout, []string{deadAddr, ln.Addr().String()}); !errors.As(err, &te) ||
+		!strings.Contains(err.Error(), "TLS handshake") || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Errorf("listener up: %v", err)
+	}
+	if err := explainTLSTimeout(timeout, []string{deadAddr}); err != timeout {
+		t.Errorf("nothing listening: %v", err)
+	}
+	if other := errors.New("dial: connection refused"); explainTLSTimeout(other, []string{ln.Addr().String()}) != other {
+		t.Error("an error that is not a timeout was explained")
 	}
 }

@@ -5,6 +5,7 @@ package tlsfiles
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -54,4 +55,21 @@ func (f *Files) Build() (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// IsHandshakeError reports whether err comes from a failed TLS handshake: a
+// peer that does not speak TLS (a record that is not a handshake), an alert,
+// or a certificate that does not verify (unknown authority, invalid, wrong
+// host name). Callers use it to say so instead of passing the bare cause on.
+func IsHandshakeError(err error) bool {
+	var (
+		rh    tls.RecordHeaderError
+		alert tls.AlertError
+		cv    *tls.CertificateVerificationError
+		ua    x509.UnknownAuthorityError
+		ci    x509.CertificateInvalidError
+		he    x509.HostnameError
+	)
+	return errors.As(err, &rh) || errors.As(err, &alert) || errors.As(err, &cv) || errors.As(err, &ua) ||
+		errors.As(err, &ci) || errors.As(err, &he)
 }

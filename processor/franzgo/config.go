@@ -206,7 +206,8 @@ func (c *Config) Validate() error {
 // ConnOpts returns the franz-go options that say how to reach the cluster:
 // seed brokers, client id, TLS, SASL, logger and the extra Opts. The admin
 // helpers (EnsureTopics, CheckTopics) and test consumers use them. It reads the
-// TLS files, so it fails when they are missing or invalid.
+// TLS files, so it fails when they are missing or invalid. A client built with
+// them fails with an *AuthError when the brokers refuse the SASL credentials.
 func (c *Config) ConnOpts() ([]kgo.Opt, error) {
 	cc := *c
 	cc.setDefaults()
@@ -223,7 +224,8 @@ func (c *Config) ConnOpts() ([]kgo.Opt, error) {
 		if err != nil {
 			return nil, fmt.Errorf("franzgo: %w", err)
 		}
-		opts = append(opts, kgo.SASL(m))
+		w := &authWatch{Mechanism: m, user: cc.SASL.User}
+		opts = append(opts, kgo.SASL(w), kgo.WithHooks(w))
 	}
 	if cc.Logger != nil {
 		opts = append(opts, kgo.WithLogger(slogger{cc.Logger}))

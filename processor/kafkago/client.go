@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -771,7 +772,17 @@ func (c *Client) Ready(ctx context.Context) error {
 		}
 		errs = append(errs, err)
 	}
-	return fmt.Errorf("kafkago: ready: %w", errors.Join(errs...))
+	return fmt.Errorf("kafkago: ready: %w", c.explainAuth(errors.Join(errs...)))
+}
+
+// explainAuth names the mechanism and the user (never the password) when err
+// says that the brokers refused the SASL credentials.
+func (c *Client) explainAuth(err error) error {
+	if c.cfg.SASL == nil || !errors.Is(err, kafka.SASLAuthenticationFailed) {
+		return err
+	}
+	return fmt.Errorf("SASL %s authentication as user %q failed (wrong user or password, or a mechanism the brokers do not enable): %w",
+		strings.ToUpper(c.cfg.SASL.Mechanism), c.cfg.SASL.User, err)
 }
 
 // Close wakes a blocked Poll, abandons an open batch without committing it (its
