@@ -31,7 +31,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no Redis but miniredis allowed", Config{AllowMiniredis: true}, ""},
 		{"ceiling needs no Redis", Config{Scenarios: []string{Ceiling}}, ""},
 		{"soak needs Redis", Config{Scenarios: []string{Ceiling}, Soak: time.Minute}, "no Redis given"},
-		{"unknown scenario", Config{RedisAddr: "x:1", Scenarios: []string{"goka"}}, `unknown scenario "goka"`},
+		{"unknown scenario", Config{RedisAddr: "x:1", Scenarios: []string{"flink"}}, `unknown scenario "flink"`},
 		{"scenario twice", Config{RedisAddr: "x:1", Scenarios: []string{Naive, Naive}}, `scenario "naive" given twice`},
 		{"negative events", Config{RedisAddr: "x:1", Events: -1}, "events must be positive"},
 		{"too many partitions", Config{RedisAddr: "x:1", Partitions: 5000}, "partitions must be within"},
@@ -271,7 +271,7 @@ func TestNaiveAgreesInOrder(t *testing.T) {
 	if addr == "" {
 		addr = miniredis.RunT(t).Addr()
 	}
-	data, err := generate(7, 40, 300, 0)
+	data, err := generate(Journeys, 7, 40, 300, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
