@@ -199,7 +199,8 @@ func TestGokaScenario(t *testing.T) {
 	if err := res.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(table.String(), "× goka") || !strings.Contains(table.String(), "| goka ") || !strings.Contains(table.String(), "data: uniform") {
+	if !strings.Contains(table.String(), "× goka") || !strings.Contains(table.String(), "| goka ") || !strings.Contains(table.String(), "data: uniform") ||
+		!strings.Contains(table.String(), "goka, its own process: ") {
 		t.Errorf("table lacks the goka row or column:\n%s", table.String())
 	}
 

@@ -84,6 +84,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	for _, sc := range r.Scenarios {
+		if sc.ProcessPeakRSS > 0 {
+			fmt.Fprintf(&b, "\n%s, its own process: %.1f of the %.1f CPU s/M ev, %.0f of the %.0f MB peak RSS (the rest: broker and harness)",
+				sc.Name, sc.ProcessCPUPerMillion, sc.CPUPerMillion, mb(sc.ProcessPeakRSS), mb(sc.PeakRSS))
+		}
 		if bd := sc.Breakdown; bd != nil && bd.Batches > 0 {
 			fmt.Fprintf(&b, "\n%s: %d batches (%.0f records each), processing %.0f%% of the wall time", sc.Name, bd.Batches,
 				float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/10/sc.Seconds)
