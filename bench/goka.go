@@ -120,6 +120,7 @@ func (w *gokaWorker) run(ctx context.Context) error {
 	defer os.RemoveAll(w.storage)
 	cmd := exec.Command(w.bin, w.args...)
 	cmd.Stdout, cmd.Stderr = &w.stderr, &w.stderr
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("goka: starting %s: %w", w.bin, err)
 	}
