@@ -133,8 +133,8 @@ func (s *scorer) process(ctx goka.Context, msg any) {
 	// its Kafka key names.
 	res := scoring.Resolve(&ev, func(string) (string, bool) { return "", false })
 	lead := res.Lead
-	if lead == "" {
-		lead = ctx.Key()
+	if lead == "" { // no identity: nothing to score (the naive design's choice too)
+		return
 	}
 	var st *scoring.State
 	if v, ok := ctx.Value().(*scoring.State); ok && v != nil {
