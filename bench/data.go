@@ -87,29 +87,54 @@ var uniformEvents = []struct{ name, props string }{
 // workload: a million events span 11.6 days.
 const uniformSpacing = time.Second
 
-// generateUniform makes the uniform workload: event i is a Segment `track`
-// of lead-NNNNNN (drawn uniformly from leads, seeded), keyed by that user
-// id, at uniformSpacing after event i-1, with a unique message id.
+// uniformGen generates the uniform workload: event i is a Segment `track` of
+// lead-NNNNNN (drawn uniformly from leads, seeded), keyed by that user id, at
+// uniformSpacing after event i-1, with a unique message id. It never runs dry.
+type uniformGen struct {
+	rng         *rand.Rand
+	seed        int64
+	leads, next int
+	start       time.Time
+	b           []byte
+}
+
+func newUniform(seed int64, leads int) *uniformGen {
+	return &uniformGen{rng: rand.New(rand.NewPCG(uint64(seed), 0x756e69666f726d)), // "uniform"
+		seed: seed, leads: leads, start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)}
+}
+
+// record returns the next record and the index of its lead.
+func (g *uniformGen) record() (journeys.Record, int) {
+	lead := g.rng.IntN(g.leads)
+	ev := &uniformEvents[g.rng.IntN(len(uniformEvents))]
+	at := g.start.Add(time.Duration(g.next) * uniformSpacing)
+	user := fmt.Sprintf("lead-%06d", lead)
+	g.b = fmt.Appendf(g.b[:0], `{"type":"track","messageId":"uniform-%d-%d","userId":%q,"event":%q,"properties":%s,"timestamp":%q}`,
+		g.seed, g.next, user, ev.name, ev.props, at.Format("2006-01-02T15:04:05.000Z"))
+	g.next++
+	return journeys.Record{Topic: journeys.TopicWeb, Key: []byte(user), Value: slices.Clone(g.b), Time: at}, lead
+}
+
+// Next returns the next record; it always has one.
+func (g *uniformGen) Next() (journeys.Record, bool) {
+	r, _ := g.record()
+	return r, true
+}
+
+// generateUniform makes the uniform workload's history.
 func generateUniform(seed int64, leads, n, latency int) (*dataset, error) {
-	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	d := &dataset{recs: make([]journeys.Record, 0, n+latency), n: n, seqOf: make(map[string]int32, latency), start: start}
+	g := newUniform(seed, leads)
+	d := &dataset{recs: make([]journeys.Record, 0, n+latency), n: n, seqOf: make(map[string]int32, latency), start: g.start}
 	dec, err := events.NewDecoder(events.Options{})
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x756e69666f726d)) // "uniform"
 	seen := make([]bool, leads)
-	var b []byte
 	for i := range n + latency {
-		lead := rng.IntN(leads)
-		ev := &uniformEvents[rng.IntN(len(uniformEvents))]
-		at := start.Add(time.Duration(i) * uniformSpacing)
-		user := fmt.Sprintf("lead-%06d", lead)
-		b = fmt.Appendf(b[:0], `{"type":"track","messageId":"uniform-%d-%d","userId":%q,"event":%q,"properties":%s,"timestamp":%q}`,
-			seed, i, user, ev.name, ev.props, at.Format("2006-01-02T15:04:05.000Z"))
-		d.recs = append(d.recs, journeys.Record{Topic: journeys.TopicWeb, Key: []byte(user), Value: slices.Clone(b), Time: at})
+		r, lead := g.record()
+		d.recs = append(d.recs, r)
 		if i < n {
-			d.bytes += int64(len(b))
+			d.bytes += int64(len(r.Value))
 			if !seen[lead] {
 				seen[lead] = true
 				d.people++

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -259,3 +260,33 @@ func TestProcCPU(t *testing.T) {
 
 // testLogger logs a run's progress into b, for the failure message.
 func testLogger(b *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+// The soak follows the workload: with the uniform one it offers uniform
+// events, endlessly, and the processor keeps up with a small rate.
+func TestSoakUniform(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Kafka and Redis scenarios end to end")
+	}
+	addr := os.Getenv("LEADSCORE_REDIS_ADDR")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	res, err := Run(ctx, Config{RedisAddr: addr, AllowMiniredis: addr == "", Scenarios: []string{FranzGo}, Workload: Uniform,
+		Events: 400, Leads: 40, Partitions: 1, Lanes: 1, LatencyDuration: -1, Soak: 1500 * time.Millisecond, SoakSample: 500 * time.Millisecond,
+		Logger: testLogger(&log)})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	s := res.Soak
+	if s == nil || s.Events == 0 || !s.Kept || len(s.RSS) < 3 {
+		t.Fatalf("soak %+v: want events offered, kept up with, and RSS sampled", s)
+	}
+	// The uniform generator never runs dry and numbers its events on.
+	g := newUniform(2, 40)
+	for i := range 5 {
+		r, ok := g.Next()
+		if !ok || !bytes.Contains(r.Value, []byte(`"messageId":"uniform-2-`+strconv.Itoa(i)+`"`)) {
+			t.Fatalf("uniform event %d: %s", i, r.Value)
+		}
+	}
+}

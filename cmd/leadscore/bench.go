@@ -39,7 +39,7 @@ type benchCmd struct {
 	FetchMaxWait   time.Duration `help:"How long the broker may hold a fetch (0: the backends' default, 500ms)."`
 	Linger         time.Duration `help:"Producer linger of the processor and ceiling (0: none)."`
 	Compression    string        `enum:",none,gzip,snappy,lz4,zstd" default:"" help:"Compression of produced batches (none, gzip, snappy, lz4, zstd)."`
-	Soak           time.Duration `help:"After the scenarios, run franz-go at half its measured rate for this long and report RSS at start and end (e.g. 5m)."`
+	Soak           time.Duration `help:"After the scenarios, run franz-go at half its measured rate for this long, on endless events of the --workload, and report RSS at start and end (e.g. 5m)."`
 	SoakSample     time.Duration `default:"10s" help:"How often the soak samples RSS."`
 	JSON           bool          `name:"json" help:"Write the result as JSON instead of a table."`
 	CPUProfile     string        `name:"cpuprofile" help:"Write a CPU profile of the whole run to this file."`
