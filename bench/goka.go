@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,7 +97,24 @@ type gokaWorker struct {
 	storage string // the leveldb directory, removed after the run
 	stderr  syncbuf.Buffer
 	pid     atomic.Int64
-	ready   atomic.Int64 // unix ns of the child's "running" line
+	log     *slog.Logger
+}
+
+// readyWriter passes the process's output on and logs, once, how long after
+// the start the process said it runs (goka: the group joined and the table
+// recovered).
+type readyWriter struct {
+	out   io.Writer
+	start time.Time
+	log   *slog.Logger
+	seen  atomic.Bool
+}
+
+func (r *readyWriter) Write(p []byte) (int, error) {
+	if !r.seen.Load() && bytes.Contains(p, []byte("running")) && r.seen.CompareAndSwap(false, true) {
+		r.log.Info("goka processor ready", "after", time.Since(r.start).Round(time.Millisecond))
+	}
+	return r.out.Write(p)
 }
 
 func newGoka(e *scenarioEnv, group string, t processor.Topics) (worker, error) {
@@ -103,7 +122,7 @@ func newGoka(e *scenarioEnv, group string, t processor.Topics) (worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: goka storage: %w", err)
 	}
-	w := &gokaWorker{bin: e.gokaBin, storage: dir}
+	w := &gokaWorker{bin: e.gokaBin, storage: dir, log: e.cfg.Logger}
 	w.args = []string{"-brokers", strings.Join(e.cluster.brokers, ","), "-group", group,
 		"-web", t.Web, "-email", t.Email, "-feedback", t.Feedback, "-stage-changes", t.StageChanges, "-dead-letter", t.DeadLetter,
 		"-storage", dir, "-start", strconv.FormatInt(e.clock().UnixMilli(), 10)}
@@ -119,7 +138,8 @@ func gokaTable(group string) string { return group + "-table" }
 func (w *gokaWorker) run(ctx context.Context) error {
 	defer os.RemoveAll(w.storage)
 	cmd := exec.Command(w.bin, w.args...)
-	cmd.Stdout, cmd.Stderr = &w.stderr, &w.stderr
+	out := &readyWriter{out: &w.stderr, start: time.Now(), log: w.log}
+	cmd.Stdout, cmd.Stderr = out, out
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("goka: starting %s: %w", w.bin, err)
