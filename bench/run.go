@@ -506,13 +506,13 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		return nil, err
 	}
 	ext, _ := w.(external)
-	cpu := func() time.Duration {
-		c := cputime.Now()
-		if ext != nil {
-			c += ext.cpu()
+	processCPU := func() time.Duration {
+		if ext == nil {
+			return 0
 		}
-		return c
+		return ext.cpu()
 	}
+	cpu := func() time.Duration { return cputime.Now() + processCPU() }
 	var r0, r1 redisStats
 	if env.rdb != nil {
 		r0 = readRedisStats(ctx, env.rdb)
@@ -530,7 +530,8 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		return nil, run.why(err)
 	}
 	took := time.Since(s0)
-	c1 := cpu()
+	p1 := processCPU()
+	c1 := cputime.Now() + p1
 	if env.rdb != nil {
 		r1 = readRedisStats(ctx, env.rdb)
 	}
@@ -538,7 +539,7 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 	sr := &ScenarioResult{Name: name, Events: n, Seconds: took.Seconds(), EventsPerSec: float64(n) / took.Seconds(),
 		CPUPerMillion: (c1 - c0).Seconds() * 1e6 / float64(n)}
 	if ext != nil {
-		sr.ProcessCPUPerMillion = ext.cpu().Seconds() * 1e6 / float64(n)
+		sr.ProcessCPUPerMillion = p1.Seconds() * 1e6 / float64(n) // the process started after c0
 	}
 	if r0.ok && r1.ok && name != Ceiling && name != Goka {
 		sr.RedisCPUPerMillion = (r1.cpu - r0.cpu) * 1e6 / float64(n)
