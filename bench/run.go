@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.LatencyDuration < 0 {
 		latencyEvents = 0
 	}
-	log.Info("generating the history", "workload", cfg.Workload, "events", cfg.Events, "latency_events", latencyEvents, "leads_per_year", cfg.Leads)
+	log.Info("generating the history", "workload", cfg.Workload, "events", cfg.Events, "latency_events", latencyEvents, "leads", cfg.Leads)
 	data, err := generate(cfg.Workload, cfg.Seed, cfg.Leads, cfg.Events, latencyEvents)
 	if err != nil {
 		return nil, err
