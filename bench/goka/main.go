@@ -112,8 +112,10 @@ func (s *scorer) process(ctx goka.Context, msg any) {
 			ctx.Fail(err)
 		}
 	}
+	// Back to the pool once the event is applied: it may share the decoder's
+	// buffers until the next Decode.
+	defer s.decoders.Put(dec)
 	ev, err := dec.Decode(s.sources[ctx.Topic()], payload)
-	s.decoders.Put(dec)
 	if err != nil {
 		reason := "decode_error"
 		var de *events.Error
