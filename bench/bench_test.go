@@ -31,7 +31,10 @@ func TestConfigValidate(t *testing.T) {
 		{"no Redis but miniredis allowed", Config{AllowMiniredis: true}, ""},
 		{"ceiling needs no Redis", Config{Scenarios: []string{Ceiling}}, ""},
 		{"soak needs Redis", Config{Scenarios: []string{Ceiling}, Soak: time.Minute}, "no Redis given"},
-		{"unknown scenario", Config{RedisAddr: "x:1", Scenarios: []string{"goka"}}, `unknown scenario "goka"`},
+		{"unknown scenario", Config{RedisAddr: "x:1", Scenarios: []string{"flink"}}, `unknown scenario "flink"`},
+		{"uniform workload", Config{RedisAddr: "x:1", Workload: Uniform}, ""},
+		{"unknown workload", Config{RedisAddr: "x:1", Workload: "zipf"}, `unknown workload "zipf"`},
+		{"goka needs no Redis", Config{Scenarios: []string{Goka}}, ""},
 		{"scenario twice", Config{RedisAddr: "x:1", Scenarios: []string{Naive, Naive}}, `scenario "naive" given twice`},
 		{"negative events", Config{RedisAddr: "x:1", Events: -1}, "events must be positive"},
 		{"too many partitions", Config{RedisAddr: "x:1", Partitions: 5000}, "partitions must be within"},
@@ -119,15 +122,16 @@ func TestRunTiny(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const events = 3000
+	inProcess := []string{Ceiling, Naive, FranzGo, KafkaGo} // goka: TestGokaScenario
 	res, err := Run(ctx, Config{RedisAddr: addr, AllowMiniredis: addr == "", Events: events, Leads: 300, Partitions: 1, Lanes: 1,
-		LatencyEvents: 1500, LatencyDuration: time.Second})
+		LatencyEvents: 1500, LatencyDuration: time.Second, Scenarios: inProcess})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Scenarios) != 4 {
 		t.Fatalf("%d scenarios, want 4", len(res.Scenarios))
 	}
-	for i, name := range Scenarios() {
+	for i, name := range inProcess {
 		s := res.Scenarios[i]
 		if s.Name != name {
 			t.Fatalf("scenario %d is %q, want %q", i, s.Name, name)
@@ -271,7 +275,7 @@ func TestNaiveAgreesInOrder(t *testing.T) {
 	if addr == "" {
 		addr = miniredis.RunT(t).Addr()
 	}
-	data, err := generate(7, 40, 300, 0)
+	data, err := generate(Journeys, 7, 40, 300, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

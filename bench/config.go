@@ -16,10 +16,26 @@ const (
 	Naive   = "naive"
 	FranzGo = "franz-go"
 	KafkaGo = "kafka-go"
+	// Goka is a lead scorer built on github.com/lovoo/goka with leadscore's
+	// scoring engine, run as a process of its own (bench/goka).
+	Goka = "goka"
 )
 
 // Scenarios lists every scenario, in run order.
-func Scenarios() []string { return []string{Ceiling, Naive, FranzGo, KafkaGo} }
+func Scenarios() []string { return []string{Ceiling, Naive, FranzGo, KafkaGo, Goka} }
+
+// Workloads: what the generated events look like.
+const (
+	// Journeys are the journeys package's simulated people: sessions of page
+	// views and tracks, e-mails, sales feedback, identity stitching.
+	Journeys = "journeys"
+	// Uniform is one identified `track` event after the other, each for a lead
+	// drawn uniformly at random from Config.Leads: no sessions, no locality.
+	Uniform = "uniform"
+)
+
+// Workloads lists the workloads.
+func Workloads() []string { return []string{Journeys, Uniform} }
 
 // Defaults applied to zero fields of Config: about a minute on a 2-core machine.
 const (
@@ -46,8 +62,12 @@ type Config struct {
 	// (miniredis runs Lua scripts at ~5 k calls/s).
 	AllowMiniredis bool
 
-	// Events is the number of events of the throughput phase; Leads the number
-	// of simulated people arriving per year of history they are spread over.
+	// Workload is Journeys (default) or Uniform.
+	Workload string
+	// Events is the number of events of the throughput phase. Leads is, for
+	// the journeys, the number of simulated people arriving per year of
+	// history they are spread over; for the uniform workload, the number of
+	// leads events are drawn from.
 	Events, Leads int
 	// LatencyEvents is the most events generated for each latency phase
 	// (default Events/2).
@@ -96,11 +116,20 @@ type Config struct {
 	// and broker still hold their memory (the CLI writes --memprofile there).
 	AtSoakEnd func()
 
+	// GokaDir is the source of the goka scenario's module (bench/goka); by
+	// default it is looked for from the working directory up and next to this
+	// package's source. GokaBinary, when set, is a build of it to run instead
+	// of building one (which needs the go command).
+	GokaDir, GokaBinary string
+
 	// Logger receives progress (Info) and warnings. Default: discard.
 	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
+	if c.Workload == "" {
+		c.Workload = Journeys
+	}
 	if c.Events == 0 {
 		c.Events = DefaultEvents
 	}
@@ -141,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Leads < 1 {
 		errs = append(errs, fmt.Errorf("leads must be positive, got %d", c.Leads))
+	}
+	if !slices.Contains(Workloads(), c.Workload) {
+		errs = append(errs, fmt.Errorf("unknown workload %q (want one of %v)", c.Workload, Workloads()))
 	}
 	if c.LatencyEvents < 0 {
 		errs = append(errs, fmt.Errorf("latency events must not be negative, got %d", c.LatencyEvents))

@@ -1,16 +1,21 @@
 // Package bench is the benchmark harness behind `leadscore bench`: it generates a
-// realistic event history (journeys), feeds it through Kafka (an in-process kfake
-// broker, or outside brokers) and a real Redis, and measures, one scenario after
-// the other on the same data:
+// realistic event history (journeys) or a uniform one (each event a random
+// lead's track), feeds it through Kafka (an in-process kfake broker, or outside
+// brokers) and a real Redis, and measures, one scenario after the other on the
+// same data:
 //
 //   - ceiling: consume → produce the same bytes, no decoding and no state — what
 //     Kafka alone allows in this process;
 //   - naive: decode, a Redis read and a Redis write per event, and a synchronous
 //     produce per stage change — what a quick implementation does;
-//   - franz-go and kafka-go: the leadscore processor with each Kafka backend.
+//   - franz-go and kafka-go: the leadscore processor with each Kafka backend;
+//   - goka: a scorer built on github.com/lovoo/goka with leadscore's scoring
+//     engine, state in a goka group table — the peer a Go team would build. It
+//     is a module of its own (bench/goka), built with the go command and run
+//     as a process, so that goka stays out of the leadscore binary.
 //
 // For each it reports events per second (consuming a backlog), ratios to the
-// ceiling and to the naive design, the latency from an event's produce to its
+// ceiling, to the naive design and to goka, the latency from an event's produce to its
 // stage change being readable on the output topic at a fixed offered rate of half
 // the scenario's measured maximum, CPU seconds per million events (this process
 // and the Redis server), peak RSS, Redis memory per lead and Redis commands per

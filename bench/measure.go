@@ -17,8 +17,12 @@ import (
 
 // procStatus reads a "VmXxx:   123 kB" line of /proc/self/status, in bytes; 0 where
 // there is no /proc.
-func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func procStatus(field string) int64 { return procStatusOf("self", field) }
+
+// procStatusOf reads a "VmXxx:   123 kB" line of /proc/<pid>/status, in bytes;
+// 0 where there is none.
+func procStatusOf(pid, field string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}

@@ -25,7 +25,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	m, s := r.Machine, r.Setup
 	fmt.Fprintf(&b, "machine: %s, %d CPUs (GOMAXPROCS %d), %d MB, %s, %s\n", m.CPU, m.CPUs, m.GOMAXPROCS, m.MemoryMB, m.OS, m.Go)
 	fmt.Fprintf(&b, "kafka: %s; redis: %s\n", m.Kafka, m.Redis)
-	fmt.Fprintf(&b, "data: %d events (avg %.0f B) from %d people, %d partitions per topic, seed %d", s.Events, s.AvgEventBytes, s.People, s.Partitions, s.Seed)
+	workload := s.Workload
+	if workload == "" {
+		workload = Journeys
+	}
+	fmt.Fprintf(&b, "data: %s, %d events (avg %.0f B) from %d people, %d partitions per topic, seed %d", workload, s.Events, s.AvgEventBytes, s.People, s.Partitions, s.Seed)
 	switch {
 	case s.LatencyRate > 0 && s.OfferLinger != "":
 		fmt.Fprintf(&b, "; latency phases at %.0f events/s, offered with %s linger", s.LatencyRate, s.OfferLinger)
@@ -42,8 +46,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	b.WriteString("\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| scenario\t events/s\t × ceiling\t × naive\t p50 ms\t p99 ms\t p99.9 ms\t at rate/s\t CPU s/M ev\t Redis CPU s/M ev\t peak RSS MB\t Redis B/lead\t Redis cmds/ev\t outputs\t")
-	fmt.Fprintln(tw, "|---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
+	fmt.Fprintln(tw, "| scenario\t events/s\t × ceiling\t × naive\t × goka\t p50 ms\t p99 ms\t p99.9 ms\t at rate/s\t CPU s/M ev\t Redis CPU s/M ev\t peak RSS MB\t Redis B/lead\t Redis cmds/ev\t outputs\t")
+	fmt.Fprintln(tw, "|---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
 	ratio := func(f float64) string {
 		if f == 0 {
 			return "–"
@@ -59,11 +63,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 			}
 		}
 		redisCPU, perLead, cmds := "–", "–", "–"
-		if sc.Name != Ceiling {
+		if sc.Name != Ceiling && sc.Name != Goka {
 			redisCPU, perLead, cmds = fmt.Sprintf("%.1f", sc.RedisCPUPerMillion), fmt.Sprintf("%.0f", sc.RedisBytesPerLead), fmt.Sprintf("%.2f", sc.RedisCommandsPerEvent)
 		}
-		fmt.Fprintf(tw, "| %s\t %.0f\t %s\t %s\t %s\t %s\t %s\t %s\t %.1f\t %s\t %.0f\t %s\t %s\t %d\t\n", sc.Name, sc.EventsPerSec,
-			ratio(sc.VsCeiling), ratio(sc.VsNaive), p50, p99, p999, at, sc.CPUPerMillion, redisCPU, float64(sc.PeakRSS)/(1<<20), perLead, cmds, sc.Outputs)
+		fmt.Fprintf(tw, "| %s\t %.0f\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %.1f\t %s\t %.0f\t %s\t %s\t %d\t\n", sc.Name, sc.EventsPerSec,
+			ratio(sc.VsCeiling), ratio(sc.VsNaive), ratio(sc.VsGoka), p50, p99, p999, at, sc.CPUPerMillion, redisCPU, float64(sc.PeakRSS)/(1<<20), perLead, cmds, sc.Outputs)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -80,6 +84,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	for _, sc := range r.Scenarios {
+		if sc.ProcessPeakRSS > 0 {
+			fmt.Fprintf(&b, "\n%s, its own process: %.1f of the %.1f CPU s/M ev, %.0f of the %.0f MB peak RSS (the rest: broker and harness)",
+				sc.Name, sc.ProcessCPUPerMillion, sc.CPUPerMillion, mb(sc.ProcessPeakRSS), mb(sc.PeakRSS))
+		}
 		if bd := sc.Breakdown; bd != nil && bd.Batches > 0 {
 			fmt.Fprintf(&b, "\n%s: %d batches (%.0f records each), processing %.0f%% of the wall time", sc.Name, bd.Batches,
 				float64(bd.Records)/float64(bd.Batches), bd.BatchMillis/10/sc.Seconds)

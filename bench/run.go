@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -42,6 +44,8 @@ type scenarioEnv struct {
 	clock     func() time.Time
 	people    int64
 	runID     string
+	gokaBin   string // the goka scenario's executable
+	rulesFile string // Config.Rules in a file, for the goka process ("": the default rules)
 }
 
 // ScenarioResult is one scenario's measurements.
@@ -56,6 +60,7 @@ type ScenarioResult struct {
 	// that scenario did not run).
 	VsCeiling float64 `json:"vs_ceiling,omitempty"`
 	VsNaive   float64 `json:"vs_naive,omitempty"`
+	VsGoka    float64 `json:"vs_goka,omitempty"`
 	// Outputs is how many records the scenario wrote to its stage-change topic in
 	// the throughput phase (the ceiling: copies of every input); DeadLetters to its
 	// dead-letter topic.
@@ -69,8 +74,13 @@ type ScenarioResult struct {
 	CPUPerMillion      float64 `json:"cpu_s_per_million"`
 	RedisCPUPerMillion float64 `json:"redis_cpu_s_per_million"`
 	// PeakRSS is the process's peak resident set during the scenario, bytes (it
-	// includes the in-process broker's copy of the data and the harness's).
+	// includes the in-process broker's copy of the data and the harness's);
+	// for a scenario run as a process of its own (goka), plus that process's.
 	PeakRSS int64 `json:"peak_rss_bytes"`
+	// ProcessCPUPerMillion and ProcessPeakRSS are the part of CPUPerMillion
+	// and PeakRSS due to a scenario run as a process of its own (goka).
+	ProcessCPUPerMillion float64 `json:"process_cpu_s_per_million,omitempty"`
+	ProcessPeakRSS       int64   `json:"process_peak_rss_bytes,omitempty"`
 	// RedisBytesPerLead is Redis used_memory growth over the throughput phase
 	// divided by the people of the history (each is one lead once stitched).
 	RedisBytesPerLead float64 `json:"redis_bytes_per_lead"`
@@ -116,6 +126,7 @@ type Machine struct {
 
 // Setup describes the data and knobs of the run.
 type Setup struct {
+	Workload       string  `json:"workload"`
 	Events         int     `json:"events"`
 	LatencyEvents  int     `json:"latency_events"`
 	LatencyRate    float64 `json:"latency_rate,omitempty"` // fixed offered rate (0: half of each scenario's)
@@ -175,12 +186,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.LatencyDuration < 0 {
 		latencyEvents = 0
 	}
-	log.Info("generating the history", "events", cfg.Events, "latency_events", latencyEvents, "leads_per_year", cfg.Leads)
-	data, err := generate(cfg.Seed, cfg.Leads, cfg.Events, latencyEvents)
+	log.Info("generating the history", "workload", cfg.Workload, "events", cfg.Events, "latency_events", latencyEvents, "leads", cfg.Leads)
+	data, err := generate(cfg.Workload, cfg.Seed, cfg.Leads, cfg.Events, latencyEvents)
 	if err != nil {
 		return nil, err
 	}
-	res.Setup = Setup{Events: cfg.Events, LatencyEvents: latencyEvents, LatencyRate: cfg.LatencyRate, People: data.people,
+	res.Setup = Setup{Workload: cfg.Workload, Events: cfg.Events, LatencyEvents: latencyEvents, LatencyRate: cfg.LatencyRate, People: data.people,
 		AvgEventBytes: float64(data.bytes) / float64(cfg.Events), Partitions: cfg.Partitions, Lanes: cfg.Lanes, Seed: cfg.Seed,
 		MaxPollRecords: cfg.MaxPollRecords, Compression: cfg.Compression}
 	if cfg.FetchMaxWait > 0 {
@@ -230,16 +241,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	} else {
 		res.Machine.Redis = "none"
 	}
+	var gokaBin, rulesFile string
+	if cfg.wants(Goka) {
+		var warn string
+		var cleanup func()
+		gokaBin, rulesFile, cleanup, warn = prepareGoka(ctx, &cfg)
+		defer cleanup()
+		if warn != "" {
+			log.Warn(warn)
+			res.Warnings = append(res.Warnings, warn)
+		}
+	}
 	// The processing clock stands at the history's start and moves with the wall
 	// clock: timer sweeps run every tick as in production, but no time-driven
 	// change falls due (the naive design has none to compare with).
 	t0 := time.Now()
 	env := &scenarioEnv{cfg: &cfg, cluster: cl, rdb: rdb, redisAddr: addr, eng: eng, people: data.people,
 		clock: func() time.Time { return data.start.Add(time.Since(t0)) },
-		runID: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
+		runID: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), gokaBin: gokaBin, rulesFile: rulesFile}
 
 	for _, name := range Scenarios() {
-		if !cfg.wants(name) {
+		if !cfg.wants(name) || name == Goka && gokaBin == "" {
 			continue
 		}
 		log.Info("scenario", "name", name)
@@ -250,7 +272,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Scenarios = append(res.Scenarios, *sr)
 		log.Info("scenario done", "name", name, "events_per_sec", int(sr.EventsPerSec), "outputs", sr.Outputs)
 	}
-	ceil, nv := res.Scenario(Ceiling), res.Scenario(Naive)
+	ceil, nv, gk := res.Scenario(Ceiling), res.Scenario(Naive), res.Scenario(Goka)
 	var oracle map[string]string
 	for i := range res.Scenarios {
 		s := &res.Scenarios[i]
@@ -259,6 +281,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		if nv != nil && nv.EventsPerSec > 0 {
 			s.VsNaive = s.EventsPerSec / nv.EventsPerSec
+		}
+		if gk != nil && gk.EventsPerSec > 0 {
+			s.VsGoka = s.EventsPerSec / gk.EventsPerSec
 		}
 		if s.Name == Naive || s.Name == Ceiling {
 			continue
@@ -286,6 +311,39 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Soak = soak
 	}
 	return res, nil
+}
+
+// prepareGoka builds the goka scenario's executable (or takes
+// Config.GokaBinary) and writes Config.Rules to a file for it. It returns ""
+// for the executable, and a warning, when there is none: the scenario is then
+// skipped. cleanup removes what it made.
+func prepareGoka(ctx context.Context, cfg *Config) (bin, rulesFile string, cleanup func(), warning string) {
+	cleanup = func() {}
+	dir, err := os.MkdirTemp("", "leadscore-bench-goka-")
+	if err != nil {
+		return "", "", cleanup, "goka scenario skipped: " + err.Error()
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	if cfg.Rules != nil {
+		rulesFile = filepath.Join(dir, "rules.yaml")
+		if err := os.WriteFile(rulesFile, cfg.Rules, 0o600); err != nil {
+			return "", "", cleanup, "goka scenario skipped: " + err.Error()
+		}
+	}
+	if cfg.GokaBinary != "" {
+		return cfg.GokaBinary, rulesFile, cleanup, ""
+	}
+	src, err := FindGokaSource(cfg.GokaDir)
+	if err == nil {
+		cfg.Logger.Info("building the goka scenario", "source", src)
+		b0 := time.Now()
+		bin = filepath.Join(dir, "leadscore-goka")
+		if err = BuildGoka(ctx, src, bin); err == nil {
+			cfg.Logger.Info("goka scenario built", "took", time.Since(b0).Round(time.Millisecond))
+			return bin, rulesFile, cleanup, ""
+		}
+	}
+	return "", "", cleanup, "goka scenario skipped: " + err.Error()
 }
 
 // agreement compares the stage changes of scenario name with those of other.
@@ -366,6 +424,8 @@ func newWorker(ctx context.Context, env *scenarioEnv, name, group string, t proc
 		return newCeiling(env, group, t)
 	case Naive:
 		return newNaive(env, group, t, prefix)
+	case Goka:
+		return newGoka(env, group, t)
 	default:
 		return newLeadscore(ctx, env, name, group, t, prefix)
 	}
@@ -421,7 +481,10 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 	defer func() {
 		cctx := context.WithoutCancel(ctx)
 		cl.deleteTopics(cctx, t)
-		if name != Ceiling {
+		if name == Goka {
+			_, _ = cl.adm.DeleteTopics(cctx, gokaTable(group))
+		}
+		if env.rdb != nil && name != Ceiling && name != Goka {
 			if derr := deletePrefix(cctx, env.rdb, prefix); derr != nil && err == nil {
 				err = derr
 			}
@@ -442,11 +505,19 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 	if err != nil {
 		return nil, err
 	}
+	ext, _ := w.(external)
+	processCPU := func() time.Duration {
+		if ext == nil {
+			return 0
+		}
+		return ext.cpu()
+	}
+	cpu := func() time.Duration { return cputime.Now() + processCPU() }
 	var r0, r1 redisStats
 	if env.rdb != nil {
 		r0 = readRedisStats(ctx, env.rdb)
 	}
-	c0 := cputime.Now()
+	c0 := cpu()
 	s0 := time.Now()
 	run := start(ctx, w)
 	stopped := false
@@ -459,14 +530,18 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		return nil, run.why(err)
 	}
 	took := time.Since(s0)
-	c1 := cputime.Now()
+	p1 := processCPU()
+	c1 := cputime.Now() + p1
 	if env.rdb != nil {
 		r1 = readRedisStats(ctx, env.rdb)
 	}
 	n := data.n
 	sr := &ScenarioResult{Name: name, Events: n, Seconds: took.Seconds(), EventsPerSec: float64(n) / took.Seconds(),
 		CPUPerMillion: (c1 - c0).Seconds() * 1e6 / float64(n)}
-	if r0.ok && r1.ok && name != Ceiling {
+	if ext != nil {
+		sr.ProcessCPUPerMillion = p1.Seconds() * 1e6 / float64(n) // the process started after c0
+	}
+	if r0.ok && r1.ok && name != Ceiling && name != Goka {
 		sr.RedisCPUPerMillion = (r1.cpu - r0.cpu) * 1e6 / float64(n)
 		sr.RedisCommandsPerEvent = float64(r1.commands-r0.commands) / float64(n)
 		sr.RedisBytesPerLead = float64(r1.memory-r0.memory) / float64(max(env.people, 1))
@@ -502,7 +577,7 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		if cfg.LatencyRate > 0 {
 			rate = cfg.LatencyRate
 		}
-		lat, err := runLatency(ctx, env, t, group, data, rate, run.done)
+		lat, err := runLatency(ctx, env, t, group, data, rate, run.done, cpu)
 		if err != nil {
 			return nil, run.why(err)
 		}
@@ -513,6 +588,10 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		}
 	}
 	sr.PeakRSS = peakRSS()
+	if ext != nil {
+		sr.ProcessPeakRSS = ext.peakRSS()
+		sr.PeakRSS += sr.ProcessPeakRSS
+	}
 	stopped = true
 	if err := run.stop(); err != nil {
 		return nil, err
@@ -522,7 +601,10 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 
 // runLatency feeds the latency records at rate events/s for at most
 // Config.LatencyDuration and times each output from its event's produce.
-func runLatency(ctx context.Context, env *scenarioEnv, t processor.Topics, group string, data *dataset, rate float64, failed <-chan struct{}) (*Latency, error) {
+// cpu is the CPU time used so far by the harness and the scenario's own
+// process.
+func runLatency(ctx context.Context, env *scenarioEnv, t processor.Topics, group string, data *dataset, rate float64, failed <-chan struct{},
+	cpu func() time.Duration) (*Latency, error) {
 	cl := env.cluster
 	recs := data.latency()
 	n := min(len(recs), max(1, int(rate*env.cfg.LatencyDuration.Seconds())))
@@ -559,7 +641,7 @@ func runLatency(ctx context.Context, env *scenarioEnv, t processor.Topics, group
 			})
 		}
 	}()
-	c0 := cputime.Now()
+	c0 := cpu()
 	p0 := time.Now()
 	for i := 0; i < n; {
 		due := min(n, int(rate*time.Since(p0).Seconds())+1)
@@ -598,7 +680,7 @@ func runLatency(ctx context.Context, env *scenarioEnv, t processor.Topics, group
 			return nil, err
 		}
 	}
-	lat.CPUPerMillion = (cputime.Now() - c0).Seconds() * 1e6 / float64(n)
+	lat.CPUPerMillion = (cpu() - c0).Seconds() * 1e6 / float64(n)
 	time.Sleep(300 * time.Millisecond) // outputs are produced before the commit; let the reader see the last
 	stopReader()
 	wg.Wait()

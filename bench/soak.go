@@ -57,8 +57,12 @@ func runSoak(ctx context.Context, env *scenarioEnv, rate float64) (_ *Soak, err 
 			err = derr
 		}
 	}()
-	g, err := journeys.New(journeys.Config{Seed: cfg.Seed + 1, Leads: cfg.Leads, Endless: true})
-	if err != nil {
+	var g interface {
+		Next() (journeys.Record, bool)
+	}
+	if cfg.Workload == Uniform {
+		g = newUniform(cfg.Seed+1, cfg.Leads)
+	} else if g, err = journeys.New(journeys.Config{Seed: cfg.Seed + 1, Leads: cfg.Leads, Endless: true}); err != nil {
 		return nil, fmt.Errorf("bench: journeys: %w", err)
 	}
 	w, err := newWorker(ctx, env, FranzGo, group, t, prefix)

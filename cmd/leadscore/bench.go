@@ -21,22 +21,25 @@ type benchCmd struct {
 	RedisAddr      string        `env:"LEADSCORE_REDIS_ADDR" help:"A real Redis (host:port), used under its own key prefixes, cleaned up afterwards."`
 	StartRedis     bool          `help:"Start redis-server from PATH on a free port for the run (no persistence) instead of --redis-addr."`
 	AllowMiniredis bool          `help:"Without a Redis, run the Redis scenarios on an embedded miniredis: a quick look only, the figures mean nothing."`
+	Workload       string        `enum:"journeys,uniform" default:"journeys" help:"Events: journeys (simulated people: sessions, e-mails, feedback, identity stitching) or uniform (one track event after the other, each for a random lead of --leads)."`
 	Events         int           `default:"200000" help:"Events of the throughput phase (the full run for the docs: 1000000)."`
-	Leads          int           `default:"20000" help:"People arriving per year of simulated history (the full run: 100000)."`
+	Leads          int           `default:"20000" help:"Journeys: people arriving per year of simulated history (the full run: 100000); uniform: the number of leads."`
 	LatencyEvents  int           `help:"Most events fed in each latency phase (default: events/2)."`
 	LatencyFor     time.Duration `name:"latency-duration" default:"5s" help:"How long each scenario is fed at half its measured rate to measure latency (0: skip)."`
 	LatencyRate    float64       `help:"Offer every latency phase this many events/s instead of half each scenario's measured rate (to compare knobs or builds at the same load)."`
 	OfferLinger    time.Duration `help:"Linger of the producer that offers the latency phases' events (0: each sent at once; the latency measured includes it)."`
 	Partitions     int           `default:"6" help:"Partitions per topic."`
 	Seed           int64         `default:"1" help:"Seed of the generated history."`
-	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go" help:"Scenarios to run, in this order: ceiling, naive, franz-go, kafka-go."`
+	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go,goka" help:"Scenarios to run, in this order: ceiling, naive, franz-go, kafka-go, goka."`
+	GokaDir        string        `help:"Source of the goka scenario's module (default: bench/goka found from the working directory up); it is built with the go command, or skipped with a warning without one."`
+	GokaBinary     string        `type:"existingfile" help:"A build of the goka scenario's module to run instead of building it."`
 	Rules          string        `type:"existingfile" help:"Rules file (YAML); default: the journeys' b2b-saas rules embedded in the binary."`
 	Lanes          int           `default:"2" help:"Processors (consumer-group members) of the leadscore scenarios, as leadscore run --lanes; the ceiling runs as many copy loops, naive one."`
 	MaxPollRecords int           `help:"Most records per poll (0: the backends' default, 5000)."`
 	FetchMaxWait   time.Duration `help:"How long the broker may hold a fetch (0: the backends' default, 500ms)."`
 	Linger         time.Duration `help:"Producer linger of the processor and ceiling (0: none)."`
 	Compression    string        `enum:",none,gzip,snappy,lz4,zstd" default:"" help:"Compression of produced batches (none, gzip, snappy, lz4, zstd)."`
-	Soak           time.Duration `help:"After the scenarios, run franz-go at half its measured rate for this long and report RSS at start and end (e.g. 5m)."`
+	Soak           time.Duration `help:"After the scenarios, run franz-go at half its measured rate for this long, on endless events of the --workload, and report RSS at start and end (e.g. 5m)."`
 	SoakSample     time.Duration `default:"10s" help:"How often the soak samples RSS."`
 	JSON           bool          `name:"json" help:"Write the result as JSON instead of a table."`
 	CPUProfile     string        `name:"cpuprofile" help:"Write a CPU profile of the whole run to this file."`
@@ -48,10 +51,10 @@ func (c *benchCmd) Run(e *env) error {
 	if c.LatencyFor == 0 {
 		c.LatencyFor = -1 // bench.Config: negative skips the latency phase
 	}
-	cfg := bench.Config{Brokers: c.Brokers, RedisAddr: c.RedisAddr, AllowMiniredis: c.AllowMiniredis, Events: c.Events,
+	cfg := bench.Config{Brokers: c.Brokers, RedisAddr: c.RedisAddr, AllowMiniredis: c.AllowMiniredis, Workload: c.Workload, Events: c.Events,
 		Leads: c.Leads, LatencyEvents: c.LatencyEvents, LatencyDuration: c.LatencyFor, LatencyRate: c.LatencyRate, OfferLinger: c.OfferLinger, Seed: c.Seed, Partitions: c.Partitions,
 		Scenarios: c.Scenarios, Lanes: c.Lanes, MaxPollRecords: c.MaxPollRecords, FetchMaxWait: c.FetchMaxWait, ProducerLinger: c.Linger,
-		Compression: c.Compression, Soak: c.Soak, SoakSample: c.SoakSample}
+		Compression: c.Compression, Soak: c.Soak, SoakSample: c.SoakSample, GokaDir: c.GokaDir, GokaBinary: c.GokaBinary}
 	if c.Rules != "" {
 		b, err := os.ReadFile(c.Rules)
 		if err != nil {

@@ -22,7 +22,8 @@ func TestBenchCLI(t *testing.T) {
 		{"no Redis", []string{"bench", "--scenarios", "naive", "--quiet"}, 1, "no Redis given"},
 		{"both Redis flags", []string{"bench", "--start-redis", "--redis-addr", "127.0.0.1:1", "--quiet"}, 1, "exclude each other"},
 		{"negative events", []string{"bench", "--events=-3", "--allow-miniredis", "--quiet"}, 1, "events must be positive"},
-		{"unknown scenario", []string{"bench", "--scenarios", "goka", "--allow-miniredis", "--quiet"}, 1, `unknown scenario "goka"`},
+		{"unknown scenario", []string{"bench", "--scenarios", "flink", "--allow-miniredis", "--quiet"}, 1, `unknown scenario "flink"`},
+		{"bad workload", []string{"bench", "--workload", "zipf"}, 2, "--workload"},
 		{"bad compression", []string{"bench", "--compression", "brotli"}, 2, "--compression"},
 	}
 	for _, c := range cases {

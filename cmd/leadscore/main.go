@@ -23,7 +23,7 @@ type cli struct {
 	Demo      demoCmd          `cmd:"" help:"Watch simulated visitors move through the funnel, scored live (no services needed)."`
 	Backtest  backtestCmd      `cmd:"" help:"Test rules files on past events and known outcomes: funnel, MQLs per week, calibration, precision and recall; compare two files."`
 	Calibrate calibrateCmd     `cmd:"" help:"Suggest points from history: lift per rule and a regularised logistic regression, written as a proposed rules file and a diff."`
-	Bench     benchCmd         `cmd:"" help:"Measure throughput, latency and memory: a Kafka-only ceiling, a naive implementation and leadscore on both Kafka backends, on the same generated events."`
+	Bench     benchCmd         `cmd:"" help:"Measure throughput, latency and memory: a Kafka-only ceiling, a naive implementation, leadscore on both Kafka backends and a goka-based scorer, on the same generated events."`
 	Broker    brokerCmd        `cmd:"" help:"Run an in-process Kafka-protocol broker (kfake) for development and tests, optionally persistent, with SASL and TLS."`
 	Version   kong.VersionFlag `help:"Print the version and exit."`
 }
