@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -276,29 +277,44 @@ func runBatches(t *testing.T, e *env, store processor.Store, batches [][]process
 // are committed and returns what it produced.
 func runScripted(t *testing.T, e *env, store processor.Store, cl *scripted, clk *clock) []processor.Record {
 	t.Helper()
-	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 10 * time.Millisecond, Now: clk.Now, Logger: quiet,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, OutboxRetry: time.Hour}, cl, store, e.eng)
+	drainScripted(t, e, store, cl, processor.Config{Now: clk.Now})()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.produced
+}
+
+// drainScripted starts a processor on a scripted client and returns once every
+// batch is committed, the processor still running; stop ends it. cfg's zero
+// fields take the tests' settings (10 ms ticks, short backoff, no outbox
+// retry within a test).
+func drainScripted(t *testing.T, e *env, store processor.Store, cl *scripted, cfg processor.Config) (stop func()) {
+	t.Helper()
+	cfg.Topics, cfg.Logger = topics, quiet
+	cfg.TimerTick = cmp.Or(cfg.TimerTick, 10*time.Millisecond)
+	cfg.BackoffMin, cfg.BackoffMax, cfg.OutboxRetry = 10*time.Millisecond, 100*time.Millisecond, time.Hour
+	p, err := processor.New(cfg, cl, store, e.eng)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
+	stop = func() {
+		cancel()
+		if err := <-done; err != nil && err != context.Canceled {
+			t.Fatalf("run: %v", err)
+		}
+	}
 	select {
 	case <-cl.drained:
 	case err := <-done:
+		cancel()
 		t.Fatalf("processor stopped: %v", err)
 	case <-time.After(2 * time.Minute):
+		stop()
 		t.Fatal("batches not all committed within 2 minutes")
 	}
-	cancel()
-	if err := <-done; err != nil && err != context.Canceled {
-		t.Fatalf("run: %v", err)
-	}
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	return cl.produced
+	return stop
 }
 
 // split cuts recs into consecutive batches of the sizes size(i) gives.

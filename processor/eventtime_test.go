@@ -82,23 +82,8 @@ func TestBackfillFiresTimersOnEventTime(t *testing.T) {
 	start := time.Now()
 	wall := func() time.Time { return time.UnixMilli(now).Add(time.Since(start)) }
 	cl := newScripted(batches, &clock{})
-	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 10 * time.Millisecond, Now: wall, Logger: quiet,
-		IdleTimeout: 3 * time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
-		OutboxRetry: time.Hour}, cl, store, e.eng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	select {
-	case <-cl.drained:
-	case err := <-done:
-		t.Fatalf("processor stopped: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("batches not all committed within 2 minutes")
-	}
+	stop := drainScripted(t, e, store, cl, processor.Config{Now: wall, IdleTimeout: 3 * time.Second})
+	defer stop()
 	time.Sleep(200 * time.Millisecond) // a few more timer ticks, well within IdleTimeout
 	if idle := time.Since(start); idle > 3*time.Second {
 		t.Logf("the run took %v: the check at the log's end may see wall-clock changes", idle)
@@ -123,8 +108,6 @@ func TestBackfillFiresTimersOnEventTime(t *testing.T) {
 	cl.mu.Lock()
 	produced = slices.Clone(cl.produced)
 	cl.mu.Unlock()
-	cancel()
-	<-done
 	compareChanges(t, atNow, produced)
 	compareLeads(t, e.eng, store, leadsNow, now)
 }
@@ -376,26 +359,10 @@ func TestLiveReorderWait(t *testing.T) {
 			obs := &lateObserver{consumed: map[string]int{}}
 			// A short tick: the processor pauses up to a tick while it holds
 			// events, in real time, which the scripted clock does not follow.
-			p, err := processor.New(processor.Config{Topics: topics, TimerTick: time.Millisecond, Now: clk.Now, Logger: quiet,
-				ReorderWait: wait, IdleTimeout: 1000 * time.Hour, Observer: obs,
-				BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, OutboxRetry: time.Hour}, cl, store, e.eng)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- p.Run(ctx) }()
-			select {
-			case <-cl.drained:
-			case err := <-done:
-				t.Fatalf("processor stopped: %v", err)
-			case <-time.After(2 * time.Minute):
-				t.Fatal("batches not all committed within 2 minutes")
-			}
+			stop := drainScripted(t, e, store, cl, processor.Config{TimerTick: time.Millisecond, Now: clk.Now,
+				ReorderWait: wait, IdleTimeout: 1000 * time.Hour, Observer: obs})
 			time.Sleep(100 * time.Millisecond) // the last timer sweeps
-			cancel()
-			<-done
+			stop()
 			cl.mu.Lock()
 			var changes []processor.Record
 			for _, r := range cl.produced {

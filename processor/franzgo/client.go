@@ -555,10 +555,10 @@ func (b *batch) keptRecords() []*kgo.Record {
 }
 
 // Keep marks records of the open batch as not processed, per partition from
-// the offset given on: Commit commits those partitions up to that offset and
-// moves their fetch position back to it, so the next Poll delivers the records
-// again. It must be called between Poll and Commit, from the goroutine that
-// polls.
+// the offset given on: Commit commits those partitions up to that offset only
+// (exactly-once: in the transaction), and the next Poll delivers the kept
+// records again, from memory, before any new one; fetching goes on past them.
+// It must be called between Poll and Commit, from the goroutine that polls.
 func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 	if len(from) == 0 {
 		return
@@ -584,7 +584,7 @@ func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 	}
 }
 
-// keptOffsets is where the fetch positions of kept partitions go back to.
+// keptOffsets is what the transaction commits for the kept partitions.
 func (b *batch) keptOffsets() map[string]map[int32]kgo.EpochOffset {
 	if len(b.keep) == 0 {
 		return nil

@@ -340,6 +340,24 @@ func (c *Client) startFetch(g *generation) *fetchSession {
 	return fs
 }
 
+// idle waits, with nothing to return, until a or b (either may be nil) says
+// there may be something now (nil), or the group or a reader failed, the
+// client was closed or ctx ended (the error Poll returns).
+func (c *Client) idle(ctx context.Context, a, b <-chan struct{}) error {
+	select {
+	case <-a:
+		return nil
+	case <-b:
+		return nil
+	case err := <-c.errs:
+		return fmt.Errorf("kafkago: poll: %w", err)
+	case <-c.life.Done():
+		return processor.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // awaitLagging gives the readers of partitions that the broker holds records
 // of, and that have none buffered, up to FetchMaxWait to deliver, so that a
 // batch holds some of every lagging partition (as one Kafka fetch request
@@ -457,16 +475,10 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		}
 		c.mu.Unlock()
 		if g == nil || fs == nil {
-			select {
-			case <-ready:
-				continue
-			case err := <-c.errs:
-				return nil, fmt.Errorf("kafkago: poll: %w", err)
-			case <-c.life.Done():
-				return nil, processor.ErrClosed
-			case <-ctx.Done():
-				return nil, ctx.Err()
+			if err := c.idle(ctx, ready, nil); err != nil {
+				return nil, err
 			}
+			continue
 		}
 		select {
 		case <-fs.lagKnown:
@@ -482,18 +494,10 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		c.awaitLagging(ctx, fs, held)
 		msgs := append(slices.Clone(held), fs.take(c.cfg.MaxPollRecords)...)
 		if len(msgs) == 0 {
-			select {
-			case <-fs.notify:
-				continue
-			case <-g.ending:
-				continue
-			case err := <-c.errs:
-				return nil, fmt.Errorf("kafkago: poll: %w", err)
-			case <-c.life.Done():
-				return nil, processor.ErrClosed
-			case <-ctx.Done():
-				return nil, ctx.Err()
+			if err := c.idle(ctx, fs.notify, g.ending); err != nil {
+				return nil, err
 			}
+			continue
 		}
 
 		b := &batch{gen: g, first: map[processor.TopicPartition]int64{}, last: map[processor.TopicPartition]int64{}, done: make(chan struct{}), msgs: msgs}
@@ -645,9 +649,10 @@ func (c *Client) Commit(ctx context.Context) error {
 }
 
 // Keep marks records of the open batch as not processed, per partition from
-// the offset given on: Commit commits those partitions up to that offset and
-// restarts their readers there, so the next Poll delivers the records again.
-// It must be called between Poll and Commit, from the goroutine that polls.
+// the offset given on: Commit commits those partitions up to that offset only,
+// and the next Poll of the same generation delivers the kept messages again,
+// from memory, before any new one. It must be called between Poll and Commit,
+// from the goroutine that polls.
 func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 	if len(from) == 0 {
 		return
