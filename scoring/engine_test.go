@@ -558,6 +558,9 @@ func TestLateEventIsMarked(t *testing.T) {
 	if got := out.Transitions[0].At; got != t0+day {
 		t.Fatalf("late change dated %d, want the late event's own time %d", got, t0+day)
 	}
+	if got, want := out.Transitions[0].Score, e.Score(&st, st.ScoreAt); got != want {
+		t.Fatalf("late change carries score %v, want the lead's score at its latest instant %v", got, want)
+	}
 	b, err := st.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
