@@ -71,11 +71,13 @@ type batch struct {
 	now time.Time
 	// clock is the timer clock (Unix ms) at the batch's start: the instant
 	// deadlines written by this batch count from (clock.go).
-	clock   int64
-	items   []*item
-	outputs []Record // dead letters and stage changes to produce
-	loaded  map[string]state.Record
-	redir   map[string]string // tombstone in the store → the lead it was stitched into
+	clock int64
+	// newRecords: the poll brought records the last batch had not kept.
+	newRecords bool
+	items      []*item
+	outputs    []Record // dead letters and stage changes to produce
+	loaded     map[string]state.Record
+	redir      map[string]string // tombstone in the store → the lead it was stitched into
 	// absorber maps a lead stitched by an event of this batch to the lead of
 	// that event. Events before the stitch still apply to the absorbed lead,
 	// as they would one by one: resolution follows absorber, grouping does not.
@@ -176,7 +178,10 @@ func (p *Processor) mergeBatch(b *batch, now time.Time) map[TopicPartition]int64
 		cut = now.Add(-p.cfg.ReorderWait).UnixMilli()
 	}
 	items, keep := mergeItems(b.items, p.client.Assigned(), lag, force, cut)
-	if len(items) == 0 {
+	// The merge is stuck when it applies nothing and no new record comes:
+	// records still arriving (the client working through a fetch, partition
+	// after partition) are progress.
+	if len(items) == 0 && !b.newRecords {
 		if p.merge.blockedSince.IsZero() {
 			p.merge.blockedSince = now
 		}
@@ -285,17 +290,19 @@ func (b *batch) decode(recs []Record) {
 		// Decoded in place: an item is ~480 bytes, its event ~330.
 		slab = slab[:len(slab)+1]
 		it := &slab[len(slab)-1]
-		if b.p.carried(r, &it.ev) {
-			// Kept by the last batch's merge and delivered again: decoded then.
-		} else if err := b.p.dec.DecodeInto(src, r.Value, &it.ev); err != nil {
-			slab = slab[:len(slab)-1]
-			var de *events.Error
-			if errors.As(err, &de) {
-				b.deadLetter(r, string(de.Reason), de.Msg, de.Field)
-			} else {
-				b.deadLetter(r, "decode_error", err.Error(), "")
+		// A record the last batch's merge kept comes again: it was decoded then.
+		if !b.p.carried(r, &it.ev) {
+			b.newRecords = true
+			if err := b.p.dec.DecodeInto(src, r.Value, &it.ev); err != nil {
+				slab = slab[:len(slab)-1]
+				var de *events.Error
+				if errors.As(err, &de) {
+					b.deadLetter(r, string(de.Reason), de.Msg, de.Field)
+				} else {
+					b.deadLetter(r, "decode_error", err.Error(), "")
+				}
+				continue
 			}
-			continue
 		}
 		if r.Topic != lastTopic || r.Partition != lastPart {
 			lastTopic, lastPart, lastSrc = r.Topic, r.Partition, state.SourceKey(b.p.cfg.source(r.Topic), r.Partition)

@@ -762,7 +762,9 @@ func (c *Client) learnLag(ctx context.Context) {
 	if !need || len(missing) == 0 {
 		return
 	}
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// Not bounded by Poll's context, which the processor gives a deadline of
+	// its next timer tick: once per assignment, this may take its time.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	ends, err := kadm.NewClient(c.cl).ListEndOffsets(lctx, topics...)
 	if err != nil {
