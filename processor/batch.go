@@ -107,7 +107,8 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	if len(recs) > 0 {
 		p.clock.polled(start)
 	}
-	keep := p.mergeBatch(b, start)
+	owned, lag := p.partitions()
+	keep := p.mergeBatch(b, start, owned, lag)
 	if keep != nil {
 		p.client.Keep(keep)
 	} else {
@@ -117,7 +118,7 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	// the partitions of the batch were fetched in: identities are resolved
 	// and stitched in that order too, as the oracle does.
 	slices.SortStableFunc(b.items, func(x, y *item) int { return scoring.CompareEvents(&x.ev, &y.ev) })
-	b.clock = p.timerClock()
+	b.clock = p.clock.at(start, owned, lag, p.cfg.IdleTimeout)
 	// The previous batch's outbox acknowledgement ran during the poll and the
 	// decode; it must land before this batch loads leads it may rewrite.
 	p.waitAck()
@@ -133,7 +134,9 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 		}
 	}
 	if !p.nextTick.After(start) {
-		if err := b.sweepTimers(ctx, p.timerClock()); err != nil {
+		// The same partitions and lag as the batch's start: the applied
+		// events have moved the clock on since.
+		if err := b.sweepTimers(ctx, p.clock.at(p.cfg.Now(), owned, lag, p.cfg.IdleTimeout)); err != nil {
 			return err
 		}
 		p.nextTick = start.Add(p.cfg.TimerTick)
@@ -164,20 +167,16 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 // mergeBatch applies the event-time merge (merge.go) to the batch: it drops
 // the items kept for a later batch, and the dead letters of records kept with
 // them (they come again), and returns what the client must keep.
-func (p *Processor) mergeBatch(b *batch, now time.Time) map[TopicPartition]int64 {
+func (p *Processor) mergeBatch(b *batch, now time.Time, owned []TopicPartition, lag map[TopicPartition]int64) map[TopicPartition]int64 {
 	if len(b.items) == 0 {
 		return nil
-	}
-	var lag map[TopicPartition]int64
-	if lr, ok := p.client.(lagReporter); ok {
-		lag = lr.Lag()
 	}
 	force := !p.merge.blockedSince.IsZero() && now.Sub(p.merge.blockedSince) >= p.cfg.MergeWait
 	var cut int64
 	if p.cfg.ReorderWait > 0 {
 		cut = now.Add(-p.cfg.ReorderWait).UnixMilli()
 	}
-	items, keep := mergeItems(b.items, p.client.Assigned(), lag, force, cut)
+	items, keep := mergeItems(b.items, owned, lag, force, cut)
 	// The merge is stuck when it applies nothing and no new record comes:
 	// records still arriving (the client working through a fetch, partition
 	// after partition) are progress.
@@ -191,31 +190,31 @@ func (p *Processor) mergeBatch(b *batch, now time.Time) map[TopicPartition]int64
 	if keep == nil {
 		return nil
 	}
+	// The kept items' events are carried to the next batch, which gets their
+	// records again.
+	p.carry = make(map[carryKey]carriedEvent, len(b.items)-len(items))
+	earliest := int64(0) // of the kept events
+	for _, it := range b.items {
+		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
+		if k, ok := keep[tp]; !ok || it.rec.Offset < k {
+			continue
+		}
+		if earliest == 0 || it.ev.Time < earliest {
+			earliest = it.ev.Time
+		}
+		if len(it.rec.Value) > 0 {
+			p.carry[carryKey{tp, it.rec.Offset}] = carriedEvent{value: &it.rec.Value[0], ev: it.ev}
+		}
+	}
 	// Kept records come straight back from the next poll: when nothing could
 	// be applied, or the reorder wait holds events, pause a moment rather than
 	// spin on them.
 	if len(items) == 0 || cut != 0 {
 		wait := 10 * time.Millisecond
-		if cut != 0 {
-			earliest := int64(0)
-			for _, it := range b.items {
-				tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
-				if k, ok := keep[tp]; ok && it.rec.Offset >= k && (earliest == 0 || it.ev.Time < earliest) {
-					earliest = it.ev.Time
-				}
-			}
-			if earliest != 0 {
-				wait = time.UnixMilli(earliest).Add(p.cfg.ReorderWait).Sub(now)
-			}
+		if cut != 0 && earliest != 0 {
+			wait = time.UnixMilli(earliest).Add(p.cfg.ReorderWait).Sub(now)
 		}
 		p.pauseUntil = now.Add(min(max(wait, 5*time.Millisecond), p.cfg.TimerTick))
-	}
-	p.carry = make(map[carryKey]carriedEvent, len(b.items)-len(items))
-	for _, it := range b.items {
-		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
-		if k, ok := keep[tp]; ok && it.rec.Offset >= k && len(it.rec.Value) > 0 {
-			p.carry[carryKey{tp, it.rec.Offset}] = carriedEvent{value: &it.rec.Value[0], ev: it.ev}
-		}
 	}
 	b.items = items
 	n := 0

@@ -151,13 +151,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	return nil
 }
 
-// timerClock is the instant timers fire up to now (clock.go), in Unix ms.
-func (p *Processor) timerClock() int64 {
+// partitions returns the input partitions this member owns now and their lag
+// (nil when the client does not report it), read once per batch for the
+// event-time merge and the timer clock.
+func (p *Processor) partitions() ([]TopicPartition, map[TopicPartition]int64) {
 	var lag map[TopicPartition]int64
 	if lr, ok := p.client.(lagReporter); ok {
 		lag = lr.Lag()
 	}
-	return p.clock.at(p.cfg.Now(), p.client.Assigned(), lag, p.cfg.IdleTimeout)
+	return p.client.Assigned(), lag
 }
 
 // poll waits for records until the next timer tick.
