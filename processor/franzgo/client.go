@@ -492,21 +492,7 @@ func (c *Client) Commit(ctx context.Context) error {
 		return fmt.Errorf("franzgo: commit: %w", processor.ErrNotOwner)
 	}
 	last := make([]*kgo.Record, 0, len(b.last))
-	kept := b.keptOffsets()
-	for tp, r := range b.last {
-		if k, ok := b.keep[tp]; ok {
-			// Up to the first kept record: commit the one before it, if
-			// the batch processed any record of the partition.
-			r = nil
-			for _, x := range b.recs {
-				if x.Topic == tp.Topic && x.Partition == tp.Partition && x.Offset < k.Offset && (r == nil || x.Offset > r.Offset) {
-					r = x
-				}
-			}
-			if r == nil {
-				continue
-			}
-		}
+	for _, r := range b.last {
 		last = append(last, r)
 	}
 	if len(last) > 0 {
@@ -518,7 +504,7 @@ func (c *Client) Commit(ctx context.Context) error {
 			return fmt.Errorf("franzgo: commit: %w", err)
 		}
 	}
-	if kept != nil {
+	if len(b.keep) > 0 {
 		c.holdAgain(b.keptRecords())
 	}
 	return nil
@@ -571,15 +557,31 @@ func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 	if b == nil {
 		return
 	}
+	// b.recs holds each partition's records in offset order: the first at or
+	// past from is kept with all after it, and the partition's commit stops at
+	// the record before it (none: nothing of the partition is committed).
+	prev := map[processor.TopicPartition]*kgo.Record{}
 	for _, r := range b.recs {
 		tp := processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-		if off, ok := from[tp]; ok && r.Offset >= off {
-			if b.keep == nil {
-				b.keep = make(map[processor.TopicPartition]*kgo.Record)
-			}
-			if k, ok := b.keep[tp]; !ok || r.Offset < k.Offset {
-				b.keep[tp] = r
-			}
+		off, ok := from[tp]
+		if !ok {
+			continue
+		}
+		if r.Offset < off {
+			prev[tp] = r
+			continue
+		}
+		if _, kept := b.keep[tp]; kept {
+			continue
+		}
+		if b.keep == nil {
+			b.keep = make(map[processor.TopicPartition]*kgo.Record)
+		}
+		b.keep[tp] = r
+		if p, ok := prev[tp]; ok {
+			b.last[tp] = p
+		} else {
+			delete(b.last, tp)
 		}
 	}
 }

@@ -702,18 +702,9 @@ func (c *Client) Abort(ctx context.Context) error {
 // meanwhile; an ending generation is not rewound (its successor starts from the
 // committed offsets).
 func (c *Client) rewind(b *batch) {
+	g := b.gen
 	c.mu.Lock()
 	c.held, c.heldGen = nil, nil // the batch, held messages included, is fetched again
-	c.mu.Unlock()
-	c.rewindTo(b.gen, b.first)
-}
-
-// rewindTo restarts the readers of generation g with the given partitions
-// from the given offsets, the others from where Poll stopped. Runs under op;
-// an ending generation is not rewound (its successor starts from the
-// committed offsets).
-func (c *Client) rewindTo(g *generation, to map[processor.TopicPartition]int64) {
-	c.mu.Lock()
 	select {
 	case <-g.ending:
 		c.mu.Unlock()
@@ -724,7 +715,7 @@ func (c *Client) rewindTo(g *generation, to map[processor.TopicPartition]int64) 
 	g.fetch = nil
 	c.mu.Unlock()
 	old.stop()
-	for tp, off := range to {
+	for tp, off := range b.first {
 		g.next[tp] = off
 	}
 	fs := c.startFetch(g)
