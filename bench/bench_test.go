@@ -17,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/processor"
-	"github.com/leadscore/leadscore/scoring"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -286,11 +285,7 @@ func TestNaiveAgreesInOrder(t *testing.T) {
 	t.Cleanup(cl.close) // cleanups run last-in first-out: after the workers stop
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
-	model, err := loadRules(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := scoring.NewEngine(model)
+	eng, err := loadEngine(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

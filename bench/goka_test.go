@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/events"
-	"github.com/leadscore/leadscore/scoring"
 )
 
 func TestUniformWorkload(t *testing.T) {
@@ -100,11 +99,7 @@ func TestUniformWorkloadScores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model, err := loadRules(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := scoring.NewEngine(model)
+	eng, err := loadEngine(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,13 +174,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	log := cfg.Logger
 	res := &Result{Started: time.Now().UTC(), Machine: machine()}
-	model, err := loadRules(cfg.Rules)
+	eng, err := loadEngine(cfg.Rules)
 	if err != nil {
 		return nil, err
-	}
-	eng, err := scoring.NewEngine(model)
-	if err != nil {
-		return nil, fmt.Errorf("bench: rules: %w", err)
 	}
 	latencyEvents := cfg.LatencyEvents
 	if cfg.LatencyDuration < 0 {
@@ -398,7 +394,9 @@ func oracleIDs(eng *scoring.Engine, data *dataset) (map[string]string, error) {
 	return ids, nil
 }
 
-func loadRules(b []byte) (*scoring.Model, error) {
+// loadEngine compiles the rules b (nil: the journeys' b2b-saas rules) into an
+// engine.
+func loadEngine(b []byte) (*scoring.Engine, error) {
 	name := journeys.B2BRulesFile
 	if b == nil {
 		b = journeys.B2BRules()
@@ -409,7 +407,11 @@ func loadRules(b []byte) (*scoring.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: rules: %w", err)
 	}
-	return m, nil
+	eng, err := scoring.NewEngine(m)
+	if err != nil {
+		return nil, fmt.Errorf("bench: rules: %w", err)
+	}
+	return eng, nil
 }
 
 func scenarioTopics(runID, name string) processor.Topics {
