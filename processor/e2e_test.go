@@ -303,8 +303,21 @@ func parseChange(t *testing.T, b []byte) change {
 // oracle runs the same lines through leadscore's offline scorer.
 func (e *env) oracle(lines [][]byte, at int64) []change {
 	e.t.Helper()
+	return e.oracleChanges(lines, replay.LogOptions{At: at})
+}
+
+// oracleNoAdvance is the oracle's stage changes with every lead left at its
+// last event (leadscore score --no-advance).
+func (e *env) oracleNoAdvance(lines [][]byte) []change {
+	e.t.Helper()
+	return e.oracleChanges(lines, replay.LogOptions{NoAdvance: true})
+}
+
+// oracleChanges runs the oracle with opts and returns its stage changes.
+func (e *env) oracleChanges(lines [][]byte, opts replay.LogOptions) []change {
+	e.t.Helper()
 	var out bytes.Buffer
-	if _, err := replay.ScoreLog(e.eng, bytes.NewReader(bytes.Join(lines, []byte("\n"))), &out, replay.LogOptions{At: at}); err != nil {
+	if _, err := replay.ScoreLog(e.eng, bytes.NewReader(bytes.Join(lines, []byte("\n"))), &out, opts); err != nil {
 		e.t.Fatal(err)
 	}
 	var cs []change
@@ -313,23 +326,6 @@ func (e *env) oracle(lines [][]byte, at int64) []change {
 	for sc.Scan() {
 		if bytes.Contains(sc.Bytes(), []byte(`"type":"stage_change"`)) {
 			cs = append(cs, parseChange(e.t, sc.Bytes()))
-		}
-	}
-	return cs
-}
-
-// oracleNoAdvance is the oracle's stage changes with every lead left at its
-// last event (leadscore score --no-advance).
-func (e *env) oracleNoAdvance(lines [][]byte) []change {
-	e.t.Helper()
-	var out bytes.Buffer
-	if _, err := replay.ScoreLog(e.eng, bytes.NewReader(bytes.Join(lines, []byte("\n"))), &out, replay.LogOptions{NoAdvance: true}); err != nil {
-		e.t.Fatal(err)
-	}
-	var cs []change
-	for _, l := range bytes.Split(out.Bytes(), []byte("\n")) {
-		if bytes.Contains(l, []byte(`"type":"stage_change"`)) {
-			cs = append(cs, parseChange(e.t, l))
 		}
 	}
 	return cs
