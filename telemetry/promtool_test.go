@@ -55,7 +55,15 @@ func kafkaExposition(t *testing.T) string {
 	obs.StoreRoundTrip("load", time.Millisecond)
 	obs.Ready(true, "")
 	tel.Metrics().ObserveLag(fakeLag{{Topic: "tracking.web", Partition: 0}: 1})
-	return scrape(t, tel)
+	// franz-go calls the produce hooks kotel records in (OnProduceBatchWritten)
+	// on its own goroutine, which may run after ProduceSync has returned:
+	// scrape until they have, for a few seconds at most.
+	body := scrape(t, tel)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(body, "messaging_kafka_produce_records_total{") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		body = scrape(t, tel)
+	}
+	return body
 }
 
 // TestKafkaMetricNames: the franz-go client's series follow Prometheus
