@@ -112,7 +112,7 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	if keep != nil {
 		p.client.Keep(keep)
 	} else {
-		p.carry = nil
+		p.pending = nil
 	}
 	// Each lead's events are applied in the canonical order, whatever order
 	// the partitions of the batch were fetched in: identities are resolved
@@ -177,6 +177,20 @@ func (p *Processor) mergeBatch(b *batch, now time.Time, owned []TopicPartition, 
 		cut = now.Add(-p.cfg.ReorderWait).UnixMilli()
 	}
 	items, keep := mergeItems(b.items, owned, lag, force, cut)
+	if force {
+		var waiting []string
+		present := map[TopicPartition]bool{}
+		for _, it := range b.items {
+			present[TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}] = true
+		}
+		for _, tp := range owned {
+			if lag[tp] > 0 && !present[tp] {
+				waiting = append(waiting, fmt.Sprintf("%s/%d", tp.Topic, tp.Partition))
+			}
+		}
+		p.cfg.Logger.Warn("event-time merge: waited --merge-wait for partitions the broker holds records of; applying the batch without them",
+			"merge_wait", p.cfg.MergeWait, "partitions", waiting)
+	}
 	// The merge is stuck when it applies nothing and no new record comes:
 	// records still arriving (the client working through a fetch, partition
 	// after partition) are progress.
@@ -190,9 +204,9 @@ func (p *Processor) mergeBatch(b *batch, now time.Time, owned []TopicPartition, 
 	if keep == nil {
 		return nil
 	}
-	// The kept items' events are carried to the next batch, which gets their
+	// The kept items, decoded, wait for the next batch, which gets their
 	// records again.
-	p.carry = make(map[carryKey]carriedEvent, len(b.items)-len(items))
+	p.pending = make([]*item, 0, len(b.items)-len(items))
 	earliest := int64(0) // of the kept events
 	for _, it := range b.items {
 		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
@@ -202,9 +216,7 @@ func (p *Processor) mergeBatch(b *batch, now time.Time, owned []TopicPartition, 
 		if earliest == 0 || it.ev.Time < earliest {
 			earliest = it.ev.Time
 		}
-		if len(it.rec.Value) > 0 {
-			p.carry[carryKey{tp, it.rec.Offset}] = carriedEvent{value: &it.rec.Value[0], ev: it.ev}
-		}
+		p.pending = append(p.pending, it)
 	}
 	// Kept records come straight back from the next poll: when nothing could
 	// be applied, or the reorder wait holds events, pause a moment rather than
@@ -230,30 +242,13 @@ func (p *Processor) mergeBatch(b *batch, now time.Time, owned []TopicPartition, 
 	return keep
 }
 
-// carryKey names a record kept by the merge.
-type carryKey struct {
-	tp     TopicPartition
-	offset int64
-}
-
-// carriedEvent is a kept record's decoded event, and the first byte of the
-// payload it was decoded from: the clients deliver kept records again from
-// memory, the same bytes, so a match proves it is the same record.
-type carriedEvent struct {
-	value *byte
-	ev    scoring.Event
-}
-
-// carried fills ev with the decoded event of r if the last batch's merge kept
-// r: a backlog's kept records come back batch after batch until the merge
-// applies them, and are decoded once.
-func (p *Processor) carried(r *Record, ev *scoring.Event) bool {
-	c, ok := p.carry[carryKey{TopicPartition{Topic: r.Topic, Partition: r.Partition}, r.Offset}]
-	if !ok || len(r.Value) == 0 || c.value != &r.Value[0] {
-		return false
-	}
-	*ev = c.ev
-	return true
+// samePending reports whether r is the record of the kept item it: the
+// clients deliver kept records again from memory, first and in their order,
+// so the same payload bytes prove it is the same record.
+func samePending(it *item, r *Record) bool {
+	k := it.rec
+	return k.Offset == r.Offset && k.Partition == r.Partition && len(r.Value) > 0 && len(k.Value) > 0 &&
+		&k.Value[0] == &r.Value[0] && k.Topic == r.Topic
 }
 
 // waitAck waits for the previous batch's outbox acknowledgement, if any.
@@ -266,13 +261,26 @@ func (p *Processor) waitAck() {
 
 func (b *batch) decode(recs []Record) {
 	t := b.p.cfg.Topics
-	slab := make([]item, 0, len(recs)) // one allocation for the batch's items
+	// One allocation for the batch's new items (items are pointed to: the
+	// slab never grows, a full one is replaced).
+	var slab []item
 	// Records come in runs of one partition: their source key is made once a run.
 	var lastTopic, lastSrc string
 	lastPart := int32(-1)
+	// A backlog's kept records come back batch after batch until the merge
+	// applies them: their items are reused, not decoded and built again. They
+	// come first, in the order they were kept (a subsequence of recs).
+	pending := b.p.pending
 	for i := range recs {
 		r := &recs[i]
 		b.tr.record(r) // tracing.go
+		if len(pending) > 0 && samePending(pending[0], r) {
+			it := pending[0]
+			pending = pending[1:]
+			it.rec = r
+			b.items = append(b.items, it)
+			continue
+		}
 		var src scoring.Source
 		switch r.Topic {
 		case t.Web:
@@ -287,21 +295,21 @@ func (b *batch) decode(recs []Record) {
 			continue
 		}
 		// Decoded in place: an item is ~480 bytes, its event ~330.
+		if len(slab) == cap(slab) {
+			slab = make([]item, 0, len(recs)-i)
+		}
 		slab = slab[:len(slab)+1]
 		it := &slab[len(slab)-1]
-		// A record the last batch's merge kept comes again: it was decoded then.
-		if !b.p.carried(r, &it.ev) {
-			b.newRecords = true
-			if err := b.p.dec.DecodeInto(src, r.Value, &it.ev); err != nil {
-				slab = slab[:len(slab)-1]
-				var de *events.Error
-				if errors.As(err, &de) {
-					b.deadLetter(r, string(de.Reason), de.Msg, de.Field)
-				} else {
-					b.deadLetter(r, "decode_error", err.Error(), "")
-				}
-				continue
+		b.newRecords = true
+		if err := b.p.dec.DecodeInto(src, r.Value, &it.ev); err != nil {
+			slab = slab[:len(slab)-1]
+			var de *events.Error
+			if errors.As(err, &de) {
+				b.deadLetter(r, string(de.Reason), de.Msg, de.Field)
+			} else {
+				b.deadLetter(r, "decode_error", err.Error(), "")
 			}
+			continue
 		}
 		if r.Topic != lastTopic || r.Partition != lastPart {
 			lastTopic, lastPart, lastSrc = r.Topic, r.Partition, state.SourceKey(b.p.cfg.source(r.Topic), r.Partition)

@@ -50,7 +50,7 @@ type Processor struct {
 	// merge and pauseUntil belong to the event-time merge (merge.go).
 	merge      mergeState
 	pauseUntil time.Time
-	carry      map[carryKey]carriedEvent // decoded events of the records the last batch kept
+	pending    []*item // the items the last batch's merge kept, in record order
 }
 
 // New validates cfg and returns a processor. It does not contact Kafka or Redis.

@@ -188,7 +188,11 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 			// Held records are ready now: wait only a moment for more.
 			fctx, fcancel = context.WithTimeout(pctx, heldPollWait)
 		}
-		fetches := c.cl.PollRecords(fctx, c.cfg.MaxPollRecords)
+		// With records held, the merge waits for other partitions' records:
+		// taking as many new ones as are held grows the batch geometrically, so
+		// a backlog's held records are delivered again a few times, not once
+		// per MaxPollRecords.
+		fetches := c.cl.PollRecords(fctx, max(c.cfg.MaxPollRecords, len(held)))
 		fcancel()
 		c.learnLag(pctx)
 		recs := slices.Clone(held)

@@ -363,11 +363,7 @@ func (c *Client) idle(ctx context.Context, a, b <-chan struct{}) error {
 // batch holds some of every lagging partition (as one Kafka fetch request
 // does): the processor's event-time merge can then apply it, instead of
 // waiting on the partitions a faster reader crowded out.
-func (c *Client) awaitLagging(ctx context.Context, fs *fetchSession, held []kafka.Message) {
-	hasHeld := map[processor.TopicPartition]bool{}
-	for _, m := range held {
-		hasHeld[processor.TopicPartition{Topic: m.Topic, Partition: int32(m.Partition)}] = true
-	}
+func (c *Client) awaitLagging(ctx context.Context, fs *fetchSession, hasHeld map[processor.TopicPartition]bool) {
 	t := time.NewTimer(c.cfg.FetchMaxWait)
 	defer t.Stop()
 	for {
@@ -403,7 +399,8 @@ func (fs *fetchSession) take(n int) []kafka.Message {
 	share := max(1, n/len(fs.parts))
 	for round := 0; round < 2 && len(msgs) < n; round++ {
 		for k := range fs.parts {
-			ch := fs.parts[(fs.next+k)%len(fs.parts)]
+			i := (fs.next + k) % len(fs.parts)
+			ch := fs.parts[i]
 		part:
 			for got := 0; len(msgs) < n && (round == 1 || got < share); got++ {
 				select {
@@ -491,8 +488,13 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 			held = c.held
 		}
 		c.mu.Unlock()
-		c.awaitLagging(ctx, fs, held)
-		msgs := append(slices.Clone(held), fs.take(c.cfg.MaxPollRecords)...)
+		hasHeld := map[processor.TopicPartition]bool{}
+		for _, m := range held {
+			hasHeld[processor.TopicPartition{Topic: m.Topic, Partition: int32(m.Partition)}] = true
+		}
+		c.awaitLagging(ctx, fs, hasHeld)
+		// As many new messages as are held (franzgo.Client.Poll says why).
+		msgs := append(slices.Clone(held), fs.take(max(c.cfg.MaxPollRecords, len(held)))...)
 		if len(msgs) == 0 {
 			if err := c.idle(ctx, fs.notify, g.ending); err != nil {
 				return nil, err
@@ -634,7 +636,7 @@ func (c *Client) Commit(ctx context.Context) error {
 	if len(b.keep) > 0 {
 		// The kept messages stay in memory for the next Poll; the readers
 		// go on past them.
-		var held []kafka.Message
+		held := make([]kafka.Message, 0, len(b.msgs))
 		for _, m := range b.msgs {
 			if k, ok := b.keep[processor.TopicPartition{Topic: m.Topic, Partition: int32(m.Partition)}]; ok && m.Offset >= k {
 				held = append(held, m)
