@@ -86,3 +86,28 @@ var ErrNotOwner = errors.New("processor: partitions lost before commit")
 
 // ErrClosed is returned by Poll once the client is closed.
 var ErrClosed = errors.New("processor: client closed")
+
+// SoleOwnerProtocol is the consumer-group protocol (assignment strategy) under
+// which every input partition goes to one member and the others stand by
+// (docs/processing.md, "One owner"). Both Kafka clients implement it; members
+// of one group must all use it.
+const SoleOwnerProtocol = "leadscore-sole-owner"
+
+// SoleOwner picks the member that gets every partition: the one that owned
+// them in the last generation, so that a member joining or leaving does not
+// move them, else the first by id. When several claim to (a member evicted
+// while it worked rejoins believing it still owns), the first claimant by id.
+// ids and owned are parallel; the result is an index into them, -1 without
+// members.
+func SoleOwner(ids []string, owned []bool) int {
+	best := -1
+	for i, id := range ids {
+		switch {
+		case best < 0,
+			owned[i] && !owned[best],
+			owned[i] == owned[best] && id < ids[best]:
+			best = i
+		}
+	}
+	return best
+}

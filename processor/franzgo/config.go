@@ -55,6 +55,12 @@ type Config struct {
 	// upstream transactions are never returned.
 	ReadCommitted bool
 
+	// SoleOwner gives every input partition to one member of the group at a
+	// time (processor.SoleOwnerProtocol); the others stand by and one of them
+	// takes over when it leaves or is evicted. Every member of the group must
+	// set it alike.
+	SoleOwner bool
+
 	// StartOffset says where a partition without a committed offset starts:
 	// "earliest" (default) or "latest".
 	StartOffset string
@@ -233,6 +239,14 @@ func (c *Config) ConnOpts() ([]kgo.Opt, error) {
 	return opts, nil
 }
 
+// balancer returns the group's assignment strategy.
+func (c *Config) balancer() kgo.GroupBalancer {
+	if c.SoleOwner {
+		return soleOwner{}
+	}
+	return kgo.StickyBalancer()
+}
+
 // clientOpts returns every option of the group member. c has its defaults set.
 func (c *Config) clientOpts() ([]kgo.Opt, error) {
 	opts, err := c.ConnOpts()
@@ -251,7 +265,7 @@ func (c *Config) clientOpts() ([]kgo.Opt, error) {
 		// Eager, not cooperative: a cooperative member that is evicted
 		// mid-batch can rejoin, keep partitions and fetch on from past its
 		// uncommitted batch (docs/kafka.md, "Why not cooperative-sticky").
-		kgo.Balancers(kgo.StickyBalancer()),
+		kgo.Balancers(c.balancer()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(c.SessionTimeout),

@@ -55,6 +55,11 @@ func TestConformance(t *testing.T) {
 			cfg.TransactionalID = fmt.Sprintf("leadscore-test-%d", txnSeq.Add(1))
 			return newClient(t, cfg)
 		}),
+		kafkatest.SoleOwner(func(t *testing.T, brokers []string, group string, topics []string) processor.Client {
+			cfg := testConfig(brokers, group, topics)
+			cfg.SoleOwner = true
+			return newClient(t, cfg)
+		}),
 	)
 }
 

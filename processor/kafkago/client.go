@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leadscore/leadscore/processor"
@@ -49,7 +50,8 @@ type Client struct {
 	op       chan struct{} // serialises Poll/Produce/Commit/Abort/Close
 	errs     chan error    // group and fetch errors for a waiting Poll (latest wins)
 
-	closed bool // guarded by op
+	closed  bool         // guarded by op
+	ownsAny *atomic.Bool // the last generation gave this member partitions
 
 	mu       sync.Mutex
 	gen      *generation   // generation Poll reads from; nil once it is ending
@@ -134,6 +136,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.StartOffset == "latest" {
 		start = kafka.LastOffset
 	}
+	// nil: kafka-go's range and round-robin strategies.
+	var balancers []kafka.GroupBalancer
+	owns := new(atomic.Bool) // this member owned partitions in its last generation
+	if cfg.SoleOwner {
+		balancers = []kafka.GroupBalancer{soleOwner{owns: owns}}
+	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    cfg.Group,
 		Brokers:               cfg.Brokers,
@@ -147,6 +155,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		StartOffset:           start,
 		Timeout:               cfg.DialTimeout,
 		ErrorLogger:           errorLogger(cfg.Logger, "group"),
+		GroupBalancers:        balancers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafkago: consumer group: %w", err)
@@ -160,9 +169,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		linger = time.Microsecond
 	}
 	c := &Client{
-		cfg:    cfg,
-		dialer: dialer,
-		group:  group,
+		cfg:     cfg,
+		ownsAny: owns,
+		dialer:  dialer,
+		group:   group,
 		writer: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Brokers...),
 			Balancer:     &kafka.Murmur2Balancer{},
@@ -208,6 +218,7 @@ func (c *Client) manage() {
 			}
 		}
 		slices.SortFunc(g.assigned, compareTP)
+		c.ownsAny.Store(len(g.assigned) > 0)
 		g.fetch = c.startFetch(g)
 		// Start before publishing: kafka-go waits for functions started before the
 		// generation ends; one started later would not hold it.

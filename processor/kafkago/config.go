@@ -51,6 +51,12 @@ type Config struct {
 	// still open upstream transactions are never returned.
 	ReadCommitted bool
 
+	// SoleOwner gives every input partition to one member of the group at a
+	// time (processor.SoleOwnerProtocol); the others stand by and one of them
+	// takes over when it leaves or is evicted. Every member of the group must
+	// set it alike.
+	SoleOwner bool
+
 	// StartOffset says where a partition without a committed offset starts:
 	// "earliest" (default) or "latest".
 	StartOffset string

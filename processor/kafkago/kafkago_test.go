@@ -38,7 +38,11 @@ func newClient(t *testing.T, cfg kafkago.Config) processor.Client {
 func TestConformance(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, brokers []string, group string, topics []string) processor.Client {
 		return newClient(t, testConfig(brokers, group, topics))
-	})
+	}, kafkatest.SoleOwner(func(t *testing.T, brokers []string, group string, topics []string) processor.Client {
+		cfg := testConfig(brokers, group, topics)
+		cfg.SoleOwner = true
+		return newClient(t, cfg)
+	}))
 }
 
 func TestSecurity(t *testing.T) {

@@ -48,9 +48,16 @@ func ExactlyOnce(newClient NewClientFunc) Option {
 	return func(s *suite) { s.newEOS = newClient }
 }
 
+// SoleOwner declares that the backend implements processor.SoleOwnerProtocol,
+// and how to build a client that uses it.
+func SoleOwner(newClient NewClientFunc) Option {
+	return func(s *suite) { s.newSole = newClient }
+}
+
 type suite struct {
 	newClient NewClientFunc
 	newEOS    NewClientFunc
+	newSole   NewClientFunc
 }
 
 // Run runs the conformance suite against the backend built by newClient.
@@ -72,6 +79,7 @@ func Run(t *testing.T, newClient NewClientFunc, opts ...Option) {
 		{"CommitAfterLostGenerationIsNotOwner", s.testCommitNotOwner},
 		{"GroupSplitsAndRebalances", s.testGroupSplitsAndRebalances},
 		{"RebalanceWaitsForCommit", s.testRebalanceWaitsForCommit},
+		{"SoleOwnerStandsByAndTakesOver", s.testSoleOwner},
 		{"PollHonoursContextAndClose", s.testPollHonoursContextAndClose},
 		{"ExactlyOnce/AbortedBatchInvisible", s.testEOSAbortedInvisible},
 		{"ExactlyOnce/LostGenerationAborts", s.testEOSNotOwner},

@@ -1,0 +1,79 @@
+package franzgo
+
+import (
+	"github.com/leadscore/leadscore/processor"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// soleOwner is the kgo.GroupBalancer of processor.SoleOwnerProtocol: one
+// member gets every partition. It is eager, like the sticky balancer the
+// client uses otherwise (config.go says why not cooperative).
+type soleOwner struct{}
+
+func (soleOwner) ProtocolName() string { return processor.SoleOwnerProtocol }
+func (soleOwner) IsCooperative() bool  { return false }
+
+// JoinGroupMetadata marks, in the user data, a member that owned partitions
+// in the last generation, so that the leader keeps them where they are.
+func (soleOwner) JoinGroupMetadata(interests []string, current map[string][]int32, generation int32) []byte {
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Version = 3
+	meta.Topics = interests
+	meta.Generation = generation
+	meta.UserData = []byte{0}
+	for _, ps := range current {
+		if len(ps) > 0 {
+			meta.UserData[0] = 1
+		}
+	}
+	return meta.AppendTo(nil)
+}
+
+func (soleOwner) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	return kgo.ParseConsumerSyncAssignment(assignment)
+}
+
+func (s soleOwner) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
+	b, err := kgo.NewConsumerBalancer(s, members)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, b.MemberTopics(), nil
+}
+
+// Balance gives every partition of every topic some member subscribes to to
+// the member processor.SoleOwner picks.
+func (soleOwner) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) kgo.IntoSyncAssignment {
+	var (
+		members []*kmsg.JoinGroupResponseMember
+		metas   []*kmsg.ConsumerMemberMetadata
+		ids     []string
+		owned   []bool
+	)
+	b.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
+		members, metas = append(members, m), append(metas, meta)
+		ids = append(ids, m.MemberID)
+		owned = append(owned, len(meta.UserData) > 0 && meta.UserData[0] == 1)
+	})
+	plan := b.NewPlan()
+	i := processor.SoleOwner(ids, owned)
+	if i < 0 {
+		return plan
+	}
+	subscribed := map[string]bool{}
+	for _, t := range metas[i].Topics {
+		subscribed[t] = true
+	}
+	for topic, n := range topics {
+		if !subscribed[topic] {
+			continue
+		}
+		ps := make([]int32, n)
+		for p := range ps {
+			ps[p] = int32(p)
+		}
+		plan.AddPartitions(members[i], topic, ps)
+	}
+	return plan
+}
