@@ -31,9 +31,12 @@ type Store interface {
 type Processor struct {
 	cfg    Config
 	client Client
-	store  Store
-	eng    atomic.Pointer[scoring.Engine]
-	dec    *events.Decoder
+	// lag is the client's lag report (nil when it has none), taken from the
+	// client itself: SetTracing wraps the client in a type that has no Lag.
+	lag   lagReporter
+	store Store
+	eng   atomic.Pointer[scoring.Engine]
+	dec   *events.Decoder
 
 	readyMu  sync.Mutex
 	notReady string // why not ready; "" when ready
@@ -67,6 +70,7 @@ func New(cfg Config, client Client, store Store, eng *scoring.Engine) (*Processo
 		return nil, fmt.Errorf("processor: %w", err)
 	}
 	p := &Processor{cfg: cfg, client: client, store: store, dec: dec, notReady: "starting", clock: newEventClock(cfg.Now())}
+	p.lag, _ = client.(lagReporter)
 	p.eng.Store(eng)
 	return p, nil
 }
@@ -156,8 +160,8 @@ func (p *Processor) Run(ctx context.Context) error {
 // event-time merge and the timer clock.
 func (p *Processor) partitions() ([]TopicPartition, map[TopicPartition]int64) {
 	var lag map[TopicPartition]int64
-	if lr, ok := p.client.(lagReporter); ok {
-		lag = lr.Lag()
+	if p.lag != nil {
+		lag = p.lag.Lag()
 	}
 	return p.client.Assigned(), lag
 }
