@@ -43,9 +43,9 @@ const (
 	DefaultLeads      = 20_000
 	DefaultPartitions = 6
 	// DefaultLanes is the number of processors (consumer-group members) the
-	// leadscore scenarios and the ceiling run in the process: two on a 2-core
-	// machine, so that one computes while the other waits on a round trip.
-	DefaultLanes           = 2
+	// leadscore scenarios and the ceiling run in the process: one, as
+	// leadscore run's default sole ownership runs.
+	DefaultLanes           = 1
 	DefaultLatencyDuration = 5 * time.Second
 	DefaultSeed            = 1
 )
@@ -96,7 +96,8 @@ type Config struct {
 	Rules []byte
 
 	// Lanes is how many processors (`leadscore run --lanes`), each its own
-	// consumer-group member, the leadscore scenarios run; the ceiling runs as
+	// consumer-group member, the leadscore scenarios run; more than one runs
+	// them with spread ownership (`--ownership spread`). The ceiling runs as
 	// many copy loops. The naive design has one. Default DefaultLanes.
 	Lanes int
 

@@ -12,8 +12,10 @@ import (
 )
 
 // leadscoreWorker is the real processor with one of the two Kafka backends and
-// the Redis state store, configured as `leadscore run --lanes N` configures it:
-// Config.Lanes processors, each its own group member, sharing the store.
+// the Redis state store, configured as `leadscore run` configures it: one
+// processor owning every partition (sole ownership, the default), or with
+// Config.Lanes > 1 as `leadscore run --lanes N --ownership spread`: N
+// processors, each its own group member, sharing the store.
 type leadscoreWorker struct {
 	p     processor.Lanes
 	store *state.Store
@@ -50,11 +52,11 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 		case FranzGo:
 			cl, err = franzgo.New(ctx, franzgo.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
 				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-				Compression: e.cfg.Compression, Logger: quiet})
+				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: e.cfg.Lanes == 1})
 		case KafkaGo:
 			cl, err = kafkago.New(ctx, kafkago.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
 				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-				Compression: e.cfg.Compression, Logger: quiet})
+				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: e.cfg.Lanes == 1})
 		default:
 			err = fmt.Errorf("unknown backend %q", backend)
 		}

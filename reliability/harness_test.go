@@ -139,6 +139,9 @@ func (f *feed) run(ctx context.Context) error {
 	w := f.h.w
 	total := len(w.recs)
 	perRecord := size.FeedTime / time.Duration(total)
+	if w.backlog {
+		perRecord = 0
+	}
 	const chunk = 50
 	start := time.Now()
 	adm := kadm.NewClient(f.cl)

@@ -282,6 +282,11 @@ func (h *harness) startProcessor(o procOpts) *member {
 	if o.Lanes > 0 {
 		args = append(args, "--lanes", strconv.Itoa(o.Lanes))
 	}
+	if o.Lanes > 1 {
+		// Several lanes are several members sharing the input, which sole
+		// ownership (the default) does not do.
+		args = append(args, "--ownership", "spread")
+	}
 	p := start(t, h.dir, fmt.Sprintf("run-%s-%d", o.Instance, h.procSeq), nil, args...)
 	h.procs = append(h.procs, p)
 	return &member{process: p, http: httpAddr}

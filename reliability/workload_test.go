@@ -54,6 +54,8 @@ type workload struct {
 	// event), leads its final lead lines at at.
 	want  map[string]json.RawMessage
 	leads map[string]replay.LeadLine
+	// backlog: one wave, fed without pacing (feedKind.Backlog).
+	backlog bool
 }
 
 // feedKind says how the one generated log is fed.
@@ -67,7 +69,14 @@ type feedKind struct {
 	// each topic, instead of partitioning by key as senders do (see
 	// TestZombieIsFenced for why).
 	ByPerson bool
+	// Backlog is the whole log in one wave, produced at once, as senders
+	// key it, from at least backlogPeople people: what the processors must
+	// merge by event time themselves.
+	Backlog bool
 }
+
+// backlogPeople is how many people a Backlog workload follows at least.
+const backlogPeople = 2000
 
 // workloads caches the feeds of the log, by kind.
 var (
@@ -111,7 +120,13 @@ func buildWorkload(kind feedKind) (*workload, error) {
 	if w.eng, err = scoring.NewEngine(m); err != nil {
 		return nil, err
 	}
-	g, err := journeys.New(journeys.Config{Seed: 7, Leads: size.Leads, Span: size.Span, Start: historyStart})
+	jc := journeys.Config{Seed: 7, Leads: size.Leads, Span: size.Span, Start: historyStart}
+	if kind.Backlog {
+		// Leads counts people arriving per year of history.
+		jc.Leads = max(jc.Leads, int(backlogPeople*365*24/size.Span.Hours())+1)
+		w.backlog = true
+	}
+	g, err := journeys.New(jc)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +188,9 @@ func buildWorkload(kind feedKind) (*workload, error) {
 		tp := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
 		if kind.SplitStitches {
 			tp += " " + leadOf[i]
+		}
+		if kind.Backlog {
+			tp = "one wave"
 		}
 		if at[root] != tp {
 			at[root] = tp

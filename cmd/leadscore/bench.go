@@ -34,7 +34,7 @@ type benchCmd struct {
 	GokaDir        string        `help:"Source of the goka scenario's module (default: bench/goka found from the working directory up); it is built with the go command, or skipped with a warning without one."`
 	GokaBinary     string        `type:"existingfile" help:"A build of the goka scenario's module to run instead of building it."`
 	Rules          string        `type:"existingfile" help:"Rules file (YAML); default: the journeys' b2b-saas rules embedded in the binary."`
-	Lanes          int           `default:"2" help:"Processors (consumer-group members) of the leadscore scenarios, as leadscore run --lanes; the ceiling runs as many copy loops, naive one."`
+	Lanes          int           `default:"1" help:"Processors (consumer-group members) of the leadscore scenarios, as leadscore run --lanes (more than one: with --ownership spread); the ceiling runs as many copy loops, naive one."`
 	MaxPollRecords int           `help:"Most records per poll (0: the backends' default, 5000)."`
 	FetchMaxWait   time.Duration `help:"How long the broker may hold a fetch (0: the backends' default, 500ms)."`
 	Linger         time.Duration `help:"Producer linger of the processor and ceiling (0: none)."`

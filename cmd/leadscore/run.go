@@ -37,6 +37,7 @@ type kafkaFlags struct {
 	Brokers          []string `default:"127.0.0.1:9092" env:"LEADSCORE_BROKERS" help:"Kafka seed brokers, host:port, comma-separated."`
 	KafkaClient      string   `default:"franz-go" enum:"franz-go,kafka-go" env:"LEADSCORE_KAFKA_CLIENT" help:"Kafka client: franz-go (primary; exactly-once capable) or kafka-go (at-least-once)."`
 	Group            string   `default:"leadscore" env:"LEADSCORE_GROUP" help:"Consumer group id shared by all processor instances."`
+	Ownership        string   `default:"sole" enum:"sole,spread" env:"LEADSCORE_OWNERSHIP" help:"How the group's members share the input: sole (one member owns every partition and applies each lead's events in event-time order across topics; the others stand by and take over when it leaves or dies) or spread (the partitions are spread over the members: more throughput, but a lead whose events reach two members is applied in arrival order between them; docs/processing.md, \"One owner\"). Every member of a group must use the same."`
 	ExactlyOnce      bool     `env:"LEADSCORE_EXACTLY_ONCE" help:"Kafka transactions: stage changes and input offsets commit atomically (franz-go only)."`
 	TransactionalID  string   `env:"LEADSCORE_TRANSACTIONAL_ID" help:"Transactional id of this instance (exactly-once); unique per running instance, stable across its restarts. Default: leadscore-<hostname>."`
 	TopicWeb         string   `default:"tracking.web" env:"LEADSCORE_TOPIC_WEB" help:"Input: Segment-spec web events."`
@@ -119,6 +120,9 @@ func (c *runCmd) Validate() error {
 	}
 	if c.Lanes < 1 || c.Lanes > maxLanes {
 		return fmt.Errorf("--lanes must be between 1 and %d, not %d", maxLanes, c.Lanes)
+	}
+	if c.Lanes > 1 && k.Ownership != "spread" {
+		return fmt.Errorf("--lanes %d needs --ownership=spread: with sole ownership one member owns every partition, so the other lanes would only stand by", c.Lanes)
 	}
 	if c.Redis.RedisCluster && c.Redis.RedisMaster != "" {
 		return errors.New("--redis-cluster and --redis-master exclude each other")
@@ -421,7 +425,7 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 		return nil, info, err
 	}
 	fc := franzgo.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), ExactlyOnce: f.ExactlyOnce,
-		TransactionalID: f.TransactionalID, Logger: log,
+		TransactionalID: f.TransactionalID, Logger: log, SoleOwner: f.Ownership != "spread",
 		SessionTimeout: f.SessionTimeout, RebalanceTimeout: f.RebalanceTimeout, HeartbeatInterval: f.HeartbeatInterval}
 	if len(hooks) > 0 {
 		fc.Opts = append(fc.Opts, kgo.WithHooks(hooks...))
@@ -543,7 +547,7 @@ func laneTransactionalID(id string, lane int) string {
 func openClient(ctx context.Context, f kafkaFlags, fc franzgo.Config, pw string, log *slog.Logger) (processor.Client, error) {
 	fc.Logger = log
 	if f.KafkaClient == "kafka-go" {
-		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: fc.InputTopics, Logger: log,
+		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: fc.InputTopics, Logger: log, SoleOwner: fc.SoleOwner,
 			SessionTimeout: f.SessionTimeout, RebalanceTimeout: f.RebalanceTimeout, HeartbeatInterval: f.HeartbeatInterval}
 		if fc.TLS != nil {
 			kc.TLS = fc.TLS // the same TLS settings type for both clients

@@ -49,6 +49,9 @@ func TestRunProcessesAndShutsDownOnSIGTERM(t *testing.T) {
 			args := []string{"run", "--rules", "../../replay/testdata/stories.yaml", "--brokers", brokers,
 				"--kafka-client", client, "--lanes", tc.lanes, "--redis-addrs", mr.Addr(), "--create-topics", "--partitions", "2",
 				"--timer-tick", "50ms", "--log-format", "text", "--http-addr", "127.0.0.1:0"}
+			if tc.lanes != "1" {
+				args = append(args, "--ownership", "spread") // sole ownership runs one lane
+			}
 			if tc.eos {
 				// Each lane needs a transactional id of its own (lane 1: <id>-lane1).
 				args = append(args, "--exactly-once", "--transactional-id", "run-test")
@@ -143,6 +146,7 @@ func TestRunRefusesBadEventLimits(t *testing.T) {
 		{"--max-event-depth", "-3", "MaxDepth -3 is outside"},
 		{"--lanes", "0", "--lanes must be between 1 and 64, not 0"},
 		{"--lanes", "65", "--lanes must be between 1 and 64, not 65"},
+		{"--lanes", "2", "--lanes 2 needs --ownership=spread"},
 	} {
 		var out, errb bytes.Buffer
 		code := run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", c.flag + "=" + c.value,

@@ -448,23 +448,42 @@ func (c *Client) Commit(ctx context.Context) error {
 			return fmt.Errorf("franzgo: commit transaction: %w (%w)", processor.ErrNotOwner, errTxnTooOld)
 		}
 		ectx, cancel := context.WithTimeout(ctx, c.cfg.RebalanceTimeout)
-		if kept := b.keptOffsets(); kept != nil {
-			// The session commits every partition up to what was polled;
-			// kept records are not processed: their partitions commit up to
-			// the first of them.
-			ectx = kgo.PreTxnCommitFnContext(ectx, func(req *kmsg.TxnOffsetCommitRequest) error {
-				for i := range req.Topics {
-					t := &req.Topics[i]
-					for j := range t.Partitions {
-						p := &t.Partitions[j]
-						if eo, ok := kept[t.Topic][p.Partition]; ok {
-							p.Offset, p.LeaderEpoch = eo.Offset, eo.Epoch
-						}
+		// The session commits what the client polled since its last commit,
+		// as it believes it committed. That is not what the batch processed:
+		// kept records are not processed (their partitions commit up to the
+		// first of them), and records held from earlier batches were polled
+		// then, so the session leaves their partitions out. The batch says
+		// what each of its partitions commits.
+		want := b.commitOffsets()
+		ectx = kgo.PreTxnCommitFnContext(ectx, func(req *kmsg.TxnOffsetCommitRequest) error {
+			for i := range req.Topics {
+				t := &req.Topics[i]
+				for j := range t.Partitions {
+					p := &t.Partitions[j]
+					if eo, ok := want[t.Topic][p.Partition]; ok {
+						p.Offset, p.LeaderEpoch = eo.Offset, eo.Epoch
+						delete(want[t.Topic], p.Partition)
 					}
 				}
-				return nil
-			})
-		}
+				for part, eo := range want[t.Topic] {
+					p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+					p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = part, eo.Offset, eo.Epoch, &req.MemberID
+					t.Partitions = append(t.Partitions, p)
+				}
+				delete(want, t.Topic)
+			}
+			for topic, parts := range want {
+				t := kmsg.NewTxnOffsetCommitRequestTopic()
+				t.Topic = topic
+				for part, eo := range parts {
+					p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+					p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = part, eo.Offset, eo.Epoch, &req.MemberID
+					t.Partitions = append(t.Partitions, p)
+				}
+				req.Topics = append(req.Topics, t)
+			}
+			return nil
+		})
 		committed, err := c.sess.End(ectx, kgo.TryCommit)
 		cancel()
 		if err != nil || !committed {
@@ -590,17 +609,21 @@ func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 	}
 }
 
-// keptOffsets is what the transaction commits for the kept partitions.
-func (b *batch) keptOffsets() map[string]map[int32]kgo.EpochOffset {
-	if len(b.keep) == 0 {
-		return nil
-	}
+// commitOffsets is what the batch's transaction commits, per partition of
+// the batch: up to its first kept record, or past its last record.
+func (b *batch) commitOffsets() map[string]map[int32]kgo.EpochOffset {
 	to := make(map[string]map[int32]kgo.EpochOffset)
-	for tp, r := range b.keep {
+	set := func(tp processor.TopicPartition, eo kgo.EpochOffset) {
 		if to[tp.Topic] == nil {
 			to[tp.Topic] = make(map[int32]kgo.EpochOffset)
 		}
-		to[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		to[tp.Topic][tp.Partition] = eo
+	}
+	for tp, r := range b.last {
+		set(tp, kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1})
+	}
+	for tp, r := range b.keep {
+		set(tp, kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset})
 	}
 	return to
 }

@@ -219,6 +219,10 @@ func (c *Client) manage() {
 		}
 		slices.SortFunc(g.assigned, compareTP)
 		c.ownsAny.Store(len(g.assigned) > 0)
+		if l := c.cfg.Logger; l != nil && len(g.assigned) > 0 {
+			// The franz-go backend's line, for the same log queries.
+			l.Info("kafka-go: partitions assigned", "partitions", fmt.Sprint(g.assigned))
+		}
 		g.fetch = c.startFetch(g)
 		// Start before publishing: kafka-go waits for functions started before the
 		// generation ends; one started later would not hold it.
@@ -269,6 +273,9 @@ func (c *Client) hold(gctx context.Context, g *generation) {
 	}
 	c.mu.Unlock()
 	fs.stop()
+	if l := c.cfg.Logger; l != nil && len(g.assigned) > 0 {
+		l.Info("kafka-go: partitions revoked", "partitions", fmt.Sprint(g.assigned))
+	}
 }
 
 // startFetch starts one reader per assigned partition of g at g.next.

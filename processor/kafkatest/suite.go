@@ -864,4 +864,18 @@ func (s *suite) keepRedelivers(t *testing.T, nc NewClientFunc, group string) {
 	if g := values(got); !slices.Equal(g, want) {
 		t.Fatalf("after Keep got %v\nwant each unprocessed record once: %v", g, want)
 	}
+	// Everything processed is committed, the kept records' partition too
+	// (they came back from memory: the client had polled them already).
+	end := map[int32]int64{}
+	for _, r := range in {
+		end[r.Partition] = max(end[r.Partition], r.Offset+1)
+	}
+	if offs, err = kadm.NewClient(adm).FetchOffsets(ctx, group); err != nil {
+		t.Fatalf("fetch offsets: %v", err)
+	}
+	for p, want := range end {
+		if got, ok := offs.Lookup(tp.Topic, p); !ok || got.At != want {
+			t.Errorf("in/%d committed at %v after everything was processed, want %d", p, got.At, want)
+		}
+	}
 }

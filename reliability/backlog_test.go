@@ -1,0 +1,121 @@
+package reliability
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// The whole log at once, keyed as senders key it (web by userId, else
+// anonymousId; e-mail by address; feedback by lead), so that one person's
+// events lie on several topics and partitions in whatever order the client
+// fetches them: one processor, or three of which the one that owns the
+// partitions is killed with SIGKILL mid-way and restarted, must emit exactly
+// the oracle's stage changes and end with its states. The processors merge
+// the partitions by event time themselves (the other tests feed waves that
+// keep each person on one partition at a time).
+func TestBacklogAsSendersKeyIt(t *testing.T) {
+	t.Parallel()
+	for _, v := range []struct {
+		name  string
+		opts  procOpts
+		procs int
+		kill  bool
+	}{
+		{"franz-go", procOpts{}, 1, false},
+		{"kafka-go", procOpts{Client: "kafka-go"}, 1, false},
+		{"franz-go-killed", procOpts{}, 1, true},
+		{"franz-go-3-processes-owner-killed", procOpts{}, 3, true},
+		{"kafka-go-3-processes-owner-killed", procOpts{Client: "kafka-go"}, 3, true},
+		{"franz-go-exactly-once", procOpts{ExactlyOnce: true}, 1, false},
+		{"franz-go-exactly-once-3-processes-owner-killed", procOpts{ExactlyOnce: true}, 3, true},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			needScenario(t)
+			t.Parallel()
+			h := newHarnessWith(t, workloadOf(t, feedKind{Backlog: true}))
+			// The whole log is in Kafka before any processor starts: records
+			// produced while the processors are caught up would be live
+			// traffic, where an event the log holds out of order is late.
+			f := h.startFeed()
+			for f.produced.Load() < int64(len(h.w.recs)) {
+				if sleepCtx(h.ctx, 20*time.Millisecond) != nil {
+					t.Fatalf("deadline with %d of %d records produced", f.produced.Load(), len(h.w.recs))
+				}
+			}
+			start := func(i int) *member {
+				o := v.opts
+				o.Instance = fmt.Sprintf("p%d", i)
+				return h.startProcessor(o)
+			}
+			var ps []*member
+			for i := range v.procs {
+				ps = append(ps, start(i))
+			}
+			faults := "none"
+			if v.kill {
+				// Kill the owner once it has committed part of the backlog.
+				adm := kadm.NewClient(f.cl)
+				for h.committed(adm) <= 0 {
+					if sleepCtx(h.ctx, 20*time.Millisecond) != nil {
+						t.Fatal("deadline before the first commit")
+					}
+				}
+				owner := -1
+				for i, p := range ps {
+					if p.ownsPartitions() {
+						owner = i
+					}
+				}
+				if owner < 0 {
+					t.Fatal("no processor owns partitions by its log, yet the group committed")
+				}
+				ps[owner].kill()
+				ps[owner] = start(owner)
+				faults = fmt.Sprintf("SIGKILL of the owner (p%d) after %d of %d records were committed, restarted", owner, h.committed(adm), len(h.w.recs))
+			}
+			if err := f.wait(); err != nil {
+				t.Fatalf("feed: %v", err)
+			}
+			s := h.verify("backlog as senders key it; faults=" + faults)
+			h.stopAll(ps...)
+			people := map[string]bool{}
+			for id := range h.w.leads {
+				people[id] = true
+			}
+			if len(people) < backlogPeople {
+				t.Errorf("the backlog follows %d leads, want at least %d", len(people), backlogPeople)
+			}
+			if owners := ownersLogged(ps); v.procs > 1 && owners < 2 {
+				t.Logf("only %d processor(s) owned partitions: %s", owners, faults)
+			}
+			t.Logf("summary %s: %s", t.Name(), s)
+		})
+	}
+}
+
+// ownsPartitions reports whether the processor's log says it owns
+// partitions: its last assignment line is not followed by a revocation or a
+// loss.
+func (p *member) ownsPartitions() bool {
+	b, _ := os.ReadFile(p.logPath)
+	assigned := bytes.LastIndex(b, []byte("partitions assigned"))
+	gone := max(bytes.LastIndex(b, []byte("partitions revoked")), bytes.LastIndex(b, []byte("partitions lost")))
+	return assigned > gone
+}
+
+// ownersLogged counts the processors that logged an assignment.
+func ownersLogged(ps []*member) int {
+	n := 0
+	for _, p := range ps {
+		if strings.Contains(p.logGrep("partitions assigned"), "assigned") {
+			n++
+		}
+	}
+	return n
+}
