@@ -414,7 +414,7 @@ func (h *harness) readStageChanges() (byID map[string][]byte, dups, aborted int)
 		if prev, ok := byID[x.ID]; ok {
 			dups++
 			if d := changeDiff(prev, v); d != "" {
-				t.Errorf("id %s re-emitted with a different content: %s", x.ID, d)
+				t.Errorf("id %s re-emitted with a different content: %s\n  first: %s\n  again: %s", x.ID, d, prev, v)
 			}
 		} else {
 			byID[x.ID] = v
