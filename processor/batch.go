@@ -969,7 +969,7 @@ func (b *batch) collectOutputs() {
 		trs := w.st.Recent[len(w.st.Recent)-n:]
 		// Changes of this batch's events carry the identities known right after
 		// their event; older ones waiting in the outbox, the lead's identities now.
-		ids := output.IdentitiesFromKeys(w.written.Identities)
+		ids := output.IdentitiesFromKeys(b.outboxIdentities(w))
 		first := len(trs) - len(w.trIdents)
 		for i := range trs {
 			if first >= 0 && i >= first {
@@ -985,6 +985,33 @@ func (b *batch) collectOutputs() {
 		}
 		w.emit = trs
 	}
+}
+
+// outboxIdentities are the identity keys that stage changes waiting in w's
+// outbox are produced with: the lead's own. A lead created and stitched into
+// another in one batch has a tombstone without any (its identities went to
+// the lead that absorbed it); its outbox, produced again after a crash, then
+// names the absorbing lead's, which include every identity the change knew.
+func (b *batch) outboxIdentities(w *leadWork) []string {
+	if len(w.written.Identities) > 0 {
+		return w.written.Identities
+	}
+	into := cmp.Or(w.into, w.written.MergedInto, w.base.MergedInto)
+	for i := 0; into != "" && i < 8; i++ {
+		var r state.Record
+		if j, ok := b.doneAt[into]; ok {
+			r = b.done[j].written
+		} else if l, ok := b.loaded[into]; ok {
+			r = l
+		} else {
+			break
+		}
+		if len(r.Identities) > 0 {
+			return r.Identities
+		}
+		into = r.MergedInto
+	}
+	return []string{w.id}
 }
 
 // ackOutbox clears the outbox of leads whose stage changes are now produced and

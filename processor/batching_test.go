@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"go.opentelemetry.io/otel/propagation"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"hash/fnv"
 	"math/rand/v2"
 	"reflect"
@@ -24,6 +22,8 @@ import (
 	"github.com/leadscore/leadscore/replay"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
+	"go.opentelemetry.io/otel/propagation"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // scripted is a processor.Client that hands out prepared batches, one per Poll,

@@ -89,6 +89,19 @@ func (b *batch) sweepTimers(ctx context.Context, now int64) error {
 			fired[id] = b.advanceDue(&w.st, now)
 			works = append(works, w)
 		}
+		// A tombstone's outbox is produced with the identities of the lead
+		// that absorbed it when it has none of its own (outboxIdentities).
+		absorbers := map[string]bool{}
+		for _, w := range works {
+			if w.into != "" && len(w.base.Identities) == 0 {
+				if _, ok := b.loaded[w.into]; !ok {
+					absorbers[w.into] = true
+				}
+			}
+		}
+		if err := b.load(ctx, absorbers); err != nil {
+			return err
+		}
 		retry, err := b.write(ctx, works)
 		if err != nil {
 			return err
