@@ -22,23 +22,26 @@ import (
 func TestBacklogAsSendersKeyIt(t *testing.T) {
 	t.Parallel()
 	for _, v := range []struct {
-		name  string
-		opts  procOpts
-		procs int
-		kill  bool
+		name    string
+		opts    procOpts
+		procs   int
+		kill    bool
+		cluster bool // the state in a 3-master Redis Cluster
 	}{
-		{"franz-go", procOpts{}, 1, false},
-		{"kafka-go", procOpts{Client: "kafka-go"}, 1, false},
-		{"franz-go-killed", procOpts{}, 1, true},
-		{"franz-go-3-processes-owner-killed", procOpts{}, 3, true},
-		{"kafka-go-3-processes-owner-killed", procOpts{Client: "kafka-go"}, 3, true},
-		{"franz-go-exactly-once", procOpts{ExactlyOnce: true}, 1, false},
-		{"franz-go-exactly-once-3-processes-owner-killed", procOpts{ExactlyOnce: true}, 3, true},
+		{"franz-go", procOpts{}, 1, false, false},
+		{"kafka-go", procOpts{Client: "kafka-go"}, 1, false, false},
+		{"franz-go-killed", procOpts{}, 1, true, false},
+		{"franz-go-3-processes-owner-killed", procOpts{}, 3, true, false},
+		{"kafka-go-3-processes-owner-killed", procOpts{Client: "kafka-go"}, 3, true, false},
+		{"franz-go-exactly-once", procOpts{ExactlyOnce: true}, 1, false, false},
+		{"franz-go-exactly-once-3-processes-owner-killed", procOpts{ExactlyOnce: true}, 3, true, false},
+		{"franz-go-3-processes-owner-killed-redis-cluster", procOpts{}, 3, true, true},
+		{"kafka-go-3-processes-owner-killed-redis-cluster", procOpts{Client: "kafka-go"}, 3, true, true},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			needScenario(t)
 			t.Parallel()
-			h := newHarnessWith(t, workloadOf(t, feedKind{Backlog: true}))
+			h := newHarnessOn(t, workloadOf(t, feedKind{Backlog: true}), v.cluster)
 			// The whole log is in Kafka before any processor starts: records
 			// produced while the processors are caught up would be live
 			// traffic, where an event the log holds out of order is late.

@@ -34,6 +34,7 @@ type harness struct {
 	w       *workload
 	broker  *broker
 	redis   *redisServer
+	cluster []*redisServer // the Redis Cluster's nodes instead of redis (then redis is its first node)
 	group   string
 	procs   []*process
 	procSeq int
@@ -51,6 +52,13 @@ func newHarness(t *testing.T) *harness {
 
 // newHarnessWith is newHarness feeding w.
 func newHarnessWith(t *testing.T, w *workload) *harness {
+	t.Helper()
+	return newHarnessOn(t, w, false)
+}
+
+// newHarnessOn is newHarnessWith, with the state in a 3-master Redis Cluster
+// when cluster is set.
+func newHarnessOn(t *testing.T, w *workload, cluster bool) *harness {
 	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("LEADSCORE_RELIABILITY_SEED"); v != "" {
@@ -72,7 +80,12 @@ func newHarnessWith(t *testing.T, w *workload) *harness {
 		rng: rand.New(rand.NewPCG(seed, 7)), ctx: ctx}
 	t.Logf("fault seed %d (LEADSCORE_RELIABILITY_SEED to repeat the fault timings)", seed)
 	h.broker = startBroker(t, h.dir)
-	h.redis = startRedis(t, h.dir)
+	if cluster {
+		h.cluster = startRedisCluster(t, h.dir)
+		h.redis = h.cluster[0]
+	} else {
+		h.redis = startRedis(t, h.dir)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, p := range append(h.procs, h.broker.proc, h.redis.proc) {
@@ -84,6 +97,19 @@ func newHarnessWith(t *testing.T, w *workload) *harness {
 		}
 	})
 	return h
+}
+
+// redisAddrs are the addresses of the harness's Redis: its server, or the
+// nodes of its Cluster.
+func (h *harness) redisAddrs() []string {
+	if h.cluster == nil {
+		return []string{h.redis.addr}
+	}
+	addrs := make([]string, len(h.cluster))
+	for i, n := range h.cluster {
+		addrs[i] = n.addr
+	}
+	return addrs
 }
 
 // between returns a random duration in [lo, hi).
@@ -483,7 +509,7 @@ func (h *harness) compareStates() (equal, bad int) {
 	w := h.w
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	store, err := state.New(ctx, state.Options{Addrs: []string{h.redis.addr}})
+	store, err := state.New(ctx, state.Options{Addrs: h.redisAddrs(), Cluster: h.cluster != nil})
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}
@@ -602,7 +628,7 @@ func (h *harness) explainMissing(missing []string) {
 	t := h.t
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store, err := state.New(ctx, state.Options{Addrs: []string{h.redis.addr}})
+	store, err := state.New(ctx, state.Options{Addrs: h.redisAddrs(), Cluster: h.cluster != nil})
 	if err != nil {
 		t.Logf("explaining missing stage changes: %v", err)
 		return

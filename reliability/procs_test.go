@@ -204,16 +204,17 @@ func (b *broker) start() {
 // redisServer is a redis-server with AOF (appendfsync always) in its own
 // directory, restartable on its port with its data.
 type redisServer struct {
-	t    *testing.T
-	dir  string
-	port int
-	addr string
-	proc *process
-	n    int
+	t     *testing.T
+	dir   string
+	port  int
+	addr  string
+	proc  *process
+	n     int
+	extra []string // more redis-server arguments
 }
 
-func startRedis(t *testing.T, dir string) *redisServer {
-	r := &redisServer{t: t, dir: filepath.Join(dir, "redis"), port: freePort(t)}
+func startRedis(t *testing.T, dir string, extra ...string) *redisServer {
+	r := &redisServer{t: t, dir: filepath.Join(dir, "redis"), port: freePort(t), extra: extra}
 	r.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -226,9 +227,10 @@ func (r *redisServer) start() {
 	t := r.t
 	t.Helper()
 	r.n++
-	r.proc = start(t, filepath.Dir(r.dir), fmt.Sprintf("redis-%d", r.n), nil, "redis-server",
-		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir, "--appendonly", "yes",
-		"--appendfsync", "always", "--save", "", "--hash-max-listpack-value", "1024", "--protected-mode", "no")
+	args := append([]string{"redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--hash-max-listpack-value", "1024",
+		"--protected-mode", "no"}, r.extra...)
+	r.proc = start(t, filepath.Dir(r.dir), fmt.Sprintf("redis-%d", r.n), nil, args...)
 	c := redis.NewClient(&redis.Options{Addr: r.addr, DialTimeout: time.Second, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(30 * time.Second)
@@ -244,6 +246,46 @@ func (r *redisServer) start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startRedisCluster starts three redis-server masters (with AOF, as
+// startRedis) under dir, joins them with redis-cli --cluster create and waits
+// until every node reports the cluster ok. It skips the test without
+// redis-cli.
+func startRedisCluster(t *testing.T, dir string) []*redisServer {
+	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("reliability: redis-cli is not on PATH (Debian's redis-tools): skipping the Redis Cluster variant")
+	}
+	var nodes []*redisServer
+	var addrs []string
+	for i := range 3 {
+		n := startRedis(t, filepath.Join(dir, fmt.Sprintf("node%d", i)), "--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		nodes, addrs = append(nodes, n), append(addrs, n.addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, a := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		for {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("Redis Cluster node %s not ok: %v %s", a, err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c.Close()
+	}
+	return nodes
 }
 
 // procOpts selects how a processor runs.
@@ -269,7 +311,7 @@ func (h *harness) startProcessor(o procOpts) *member {
 	t.Helper()
 	h.procSeq++
 	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	args := []string{binary, "run", "--rules", h.w.rulesFile, "--brokers", h.broker.addr, "--redis-addrs", h.redis.addr,
+	args := []string{binary, "run", "--rules", h.w.rulesFile, "--brokers", h.broker.addr, "--redis-addrs", strings.Join(h.redisAddrs(), ","),
 		"--group", h.group, "--http-addr", httpAddr, "--session-timeout", sessionTimeout.String(),
 		"--rebalance-timeout", "4s", "--heartbeat-interval", "200ms", "--timer-tick", "200ms", "--shutdown-timeout", "15s",
 		"--log-format", "json", "--log-level", "info"}
@@ -278,6 +320,9 @@ func (h *harness) startProcessor(o procOpts) *member {
 	}
 	if o.ExactlyOnce {
 		args = append(args, "--exactly-once", "--transactional-id", h.group+"-"+o.Instance)
+	}
+	if h.cluster != nil {
+		args = append(args, "--redis-cluster")
 	}
 	if o.Lanes > 0 {
 		args = append(args, "--lanes", strconv.Itoa(o.Lanes))

@@ -276,17 +276,24 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 	}
 }
 
-// Lag returns, per owned partition that has delivered records, how many records
-// lie between the last record Poll returned and the partition's high watermark as
-// of that fetch. It is a gauge for metrics (consumer lag per partition), updated
-// by Poll; partitions leave it when they are revoked or lost.
+// Lag returns, per owned partition, how many records lie between the last
+// record Poll returned and the partition's high watermark as of that fetch (or,
+// before any fetch, between the committed offset and the end offset); a
+// partition whose lag is not known yet counts 1, so that the processor's
+// event-time merge waits for it rather than take it for caught up. It is also
+// a gauge for metrics (consumer lag per partition), updated by Poll;
+// partitions leave it when they are revoked or lost.
 func (c *Client) Lag() map[processor.TopicPartition]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[processor.TopicPartition]int64, len(c.lag))
-	for tp, n := range c.lag {
-		if _, ok := c.assigned[tp]; ok {
+	out := make(map[processor.TopicPartition]int64, len(c.assigned))
+	for tp := range c.assigned {
+		if n, ok := c.lag[tp]; ok {
 			out[tp] = n
+		} else {
+			// Not known yet (learnLag has not answered): the broker may hold
+			// records of it that come before what others delivered.
+			out[tp] = 1
 		}
 	}
 	return out
@@ -797,6 +804,12 @@ func (c *Client) learnLag(ctx context.Context) {
 	defer cancel()
 	ends, err := kadm.NewClient(c.cl).ListEndOffsets(lctx, topics...)
 	if err != nil {
+		c.mu.Lock()
+		c.lagUnknown = true // asked again at the next poll; meanwhile Lag counts them as lagging
+		c.mu.Unlock()
+		if l := c.cfg.Logger; l != nil {
+			l.Warn("franzgo: end offsets of the assigned partitions unknown; asking again", "err", err)
+		}
 		return
 	}
 	committed := c.cl.CommittedOffsets()
