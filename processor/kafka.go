@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"time"
 )
@@ -94,20 +95,36 @@ var ErrClosed = errors.New("processor: client closed")
 const SoleOwnerProtocol = "leadscore-sole-owner"
 
 // SoleOwner picks the member that gets every partition: the one that owned
-// them in the last generation, so that a member joining or leaving does not
-// move them, else the first by id. When several claim to (a member evicted
-// while it worked rejoins believing it still owns), the first claimant by id.
-// ids and owned are parallel; the result is an index into them, -1 without
-// members.
-func SoleOwner(ids []string, owned []bool) int {
+// them in the latest generation, so that a member joining or leaving does not
+// move them, else the first by id. owned[i] is the generation in which member
+// i last owned partitions (-1: never, or not in the generation it leaves); a
+// member evicted while it worked rejoins claiming an older generation than
+// the member that took over, which wins. Ties go to the first by id. ids and
+// owned are parallel; the result is an index into them, -1 without members.
+func SoleOwner(ids []string, owned []int32) int {
 	best := -1
 	for i, id := range ids {
 		switch {
 		case best < 0,
-			owned[i] && !owned[best],
+			owned[i] > owned[best],
 			owned[i] == owned[best] && id < ids[best]:
 			best = i
 		}
 	}
 	return best
+}
+
+// SoleOwnerClaim encodes a member's claim for the SoleOwnerProtocol user
+// data: the generation in which it last owned partitions, -1 for none.
+func SoleOwnerClaim(generation int32) []byte {
+	return binary.BigEndian.AppendUint32([]byte{1}, uint32(generation))
+}
+
+// ParseSoleOwnerClaim decodes SoleOwnerClaim's encoding; anything else (an
+// older member's user data) is no claim.
+func ParseSoleOwnerClaim(b []byte) int32 {
+	if len(b) != 5 || b[0] != 1 {
+		return -1
+	}
+	return int32(binary.BigEndian.Uint32(b[1:]))
 }

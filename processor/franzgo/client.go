@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leadscore/leadscore/processor"
@@ -71,6 +72,9 @@ type Client struct {
 	held []*kgo.Record
 	// lagUnknown: partitions were assigned whose lag no fetch has told yet.
 	lagUnknown bool
+	// ownedGen is the group generation in which the member last got
+	// partitions (-1: never): its claim under sole ownership.
+	ownedGen atomic.Int32
 }
 
 // batch is the set of records returned by the last Poll and not yet committed or
@@ -129,7 +133,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		lag:      make(map[processor.TopicPartition]int64),
 	}
 	c.life, c.stopLife = context.WithCancel(context.Background())
-	opts, err := cfg.clientOpts()
+	c.ownedGen.Store(-1)
+	opts, err := cfg.clientOpts(&c.ownedGen)
 	if err != nil {
 		return nil, err
 	}
@@ -762,8 +767,12 @@ func (c *Client) acquire(ctx context.Context) error {
 
 func (c *Client) release() { <-c.op }
 
-func (c *Client) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+func (c *Client) onAssigned(_ context.Context, cl *kgo.Client, m map[string][]int32) {
 	c.logPartitions("partitions assigned", m)
+	if len(m) > 0 {
+		_, gen := cl.GroupMetadata()
+		c.ownedGen.Store(gen)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for topic, ps := range m {

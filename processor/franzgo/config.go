@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/leadscore/leadscore/internal/tlsfiles"
@@ -239,16 +240,17 @@ func (c *Config) ConnOpts() ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// balancer returns the group's assignment strategy.
-func (c *Config) balancer() kgo.GroupBalancer {
+// balancer returns the group's assignment strategy; owned counts the
+// generations in which the member got partitions (sole ownership).
+func (c *Config) balancer(owned *atomic.Int32) kgo.GroupBalancer {
 	if c.SoleOwner {
-		return soleOwner{}
+		return soleOwner{owned: owned}
 	}
 	return kgo.StickyBalancer()
 }
 
 // clientOpts returns every option of the group member. c has its defaults set.
-func (c *Config) clientOpts() ([]kgo.Opt, error) {
+func (c *Config) clientOpts(owned *atomic.Int32) ([]kgo.Opt, error) {
 	opts, err := c.ConnOpts()
 	if err != nil {
 		return nil, err
@@ -265,7 +267,7 @@ func (c *Config) clientOpts() ([]kgo.Opt, error) {
 		// Eager, not cooperative: a cooperative member that is evicted
 		// mid-batch can rejoin, keep partitions and fetch on from past its
 		// uncommitted batch (docs/kafka.md, "Why not cooperative-sticky").
-		kgo.Balancers(c.balancer()),
+		kgo.Balancers(c.balancer(owned)),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(c.SessionTimeout),

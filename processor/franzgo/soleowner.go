@@ -1,6 +1,8 @@
 package franzgo
 
 import (
+	"sync/atomic"
+
 	"github.com/leadscore/leadscore/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -9,24 +11,34 @@ import (
 // soleOwner is the kgo.GroupBalancer of processor.SoleOwnerProtocol: one
 // member gets every partition. It is eager, like the sticky balancer the
 // client uses otherwise (config.go says why not cooperative).
-type soleOwner struct{}
+type soleOwner struct {
+	// owned is the generation in which this member last got partitions
+	// (-1: never): kgo passes JoinGroupMetadata no assignment after an
+	// eager revocation, so the member keeps count itself.
+	owned *atomic.Int32
+}
 
 func (soleOwner) ProtocolName() string { return processor.SoleOwnerProtocol }
 func (soleOwner) IsCooperative() bool  { return false }
 
-// JoinGroupMetadata marks, in the user data, a member that owned partitions
-// in the last generation, so that the leader keeps them where they are.
-func (soleOwner) JoinGroupMetadata(interests []string, current map[string][]int32, generation int32) []byte {
+// JoinGroupMetadata claims, in the user data, the partitions of the
+// generation the member leaves if it owned them, so that the leader keeps
+// them where they are.
+func (s soleOwner) JoinGroupMetadata(interests []string, current map[string][]int32, generation int32) []byte {
 	meta := kmsg.NewConsumerMemberMetadata()
 	meta.Version = 3
 	meta.Topics = interests
 	meta.Generation = generation
-	meta.UserData = []byte{0}
+	claim := int32(-1)
 	for _, ps := range current {
 		if len(ps) > 0 {
-			meta.UserData[0] = 1
+			claim = generation
 		}
 	}
+	if s.owned != nil && s.owned.Load() == generation && generation >= 0 {
+		claim = generation
+	}
+	meta.UserData = processor.SoleOwnerClaim(claim)
 	return meta.AppendTo(nil)
 }
 
@@ -49,12 +61,12 @@ func (soleOwner) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) kgo.I
 		members []*kmsg.JoinGroupResponseMember
 		metas   []*kmsg.ConsumerMemberMetadata
 		ids     []string
-		owned   []bool
+		owned   []int32
 	)
 	b.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
 		members, metas = append(members, m), append(metas, meta)
 		ids = append(ids, m.MemberID)
-		owned = append(owned, len(meta.UserData) > 0 && meta.UserData[0] == 1)
+		owned = append(owned, processor.ParseSoleOwnerClaim(meta.UserData))
 	})
 	plan := b.NewPlan()
 	i := processor.SoleOwner(ids, owned)

@@ -50,8 +50,10 @@ type Client struct {
 	op       chan struct{} // serialises Poll/Produce/Commit/Abort/Close
 	errs     chan error    // group and fetch errors for a waiting Poll (latest wins)
 
-	closed  bool         // guarded by op
-	ownsAny *atomic.Bool // the last generation gave this member partitions
+	closed bool // guarded by op
+	// lastGen is the group generation the member was last in, ownedGen the
+	// one in which it last got partitions: its claim under sole ownership.
+	lastGen, ownedGen *atomic.Int32
 
 	mu       sync.Mutex
 	gen      *generation   // generation Poll reads from; nil once it is ending
@@ -138,9 +140,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	// nil: kafka-go's range and round-robin strategies.
 	var balancers []kafka.GroupBalancer
-	owns := new(atomic.Bool) // this member owned partitions in its last generation
+	lastGen, ownedGen := new(atomic.Int32), new(atomic.Int32)
+	lastGen.Store(-1)
+	ownedGen.Store(-1)
 	if cfg.SoleOwner {
-		balancers = []kafka.GroupBalancer{soleOwner{owns: owns}}
+		balancers = []kafka.GroupBalancer{soleOwner{last: lastGen, owned: ownedGen}}
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    cfg.Group,
@@ -169,10 +173,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		linger = time.Microsecond
 	}
 	c := &Client{
-		cfg:     cfg,
-		ownsAny: owns,
-		dialer:  dialer,
-		group:   group,
+		cfg:      cfg,
+		lastGen:  lastGen,
+		ownedGen: ownedGen,
+		dialer:   dialer,
+		group:    group,
 		writer: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Brokers...),
 			Balancer:     &kafka.Murmur2Balancer{},
@@ -218,7 +223,10 @@ func (c *Client) manage() {
 			}
 		}
 		slices.SortFunc(g.assigned, compareTP)
-		c.ownsAny.Store(len(g.assigned) > 0)
+		c.lastGen.Store(kg.ID)
+		if len(g.assigned) > 0 {
+			c.ownedGen.Store(kg.ID)
+		}
 		if l := c.cfg.Logger; l != nil && len(g.assigned) > 0 {
 			// The franz-go backend's line, for the same log queries.
 			l.Info("kafka-go: partitions assigned", "partitions", fmt.Sprint(g.assigned))

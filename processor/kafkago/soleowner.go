@@ -10,27 +10,30 @@ import (
 // soleOwner is the kafka.GroupBalancer of processor.SoleOwnerProtocol: one
 // member gets every partition.
 type soleOwner struct {
-	owns *atomic.Bool // the member owned partitions in its last generation
+	// last is the generation the member was last in, owned the one in which
+	// it last got partitions (-1: none).
+	last, owned *atomic.Int32
 }
 
 func (soleOwner) ProtocolName() string { return processor.SoleOwnerProtocol }
 
-// UserData marks a member that owned partitions in the last generation, so
-// that the leader keeps them where they are.
+// UserData claims the partitions of the generation the member leaves if it
+// owned them, so that the leader keeps them where they are.
 func (s soleOwner) UserData() ([]byte, error) {
-	if s.owns.Load() {
-		return []byte{1}, nil
+	claim := int32(-1)
+	if o := s.owned.Load(); o >= 0 && o == s.last.Load() {
+		claim = o
 	}
-	return []byte{0}, nil
+	return processor.SoleOwnerClaim(claim), nil
 }
 
 // AssignGroups gives every partition to the member processor.SoleOwner picks.
 func (soleOwner) AssignGroups(members []kafka.GroupMember, partitions []kafka.Partition) kafka.GroupMemberAssignments {
 	ids := make([]string, len(members))
-	owned := make([]bool, len(members))
+	owned := make([]int32, len(members))
 	for i, m := range members {
 		ids[i] = m.ID
-		owned[i] = len(m.UserData) > 0 && m.UserData[0] == 1
+		owned[i] = processor.ParseSoleOwnerClaim(m.UserData)
 	}
 	out := kafka.GroupMemberAssignments{}
 	for _, m := range members {
