@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore/internal/rediscluster"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -254,8 +255,7 @@ func (r *redisServer) start() {
 // redis-cli.
 func startRedisCluster(t *testing.T, dir string) []*redisServer {
 	t.Helper()
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
+	if !rediscluster.Available() {
 		t.Skip("reliability: redis-cli is not on PATH (Debian's redis-tools): skipping the Redis Cluster variant")
 	}
 	var nodes []*redisServer
@@ -267,23 +267,8 @@ func startRedisCluster(t *testing.T, dir string) []*redisServer {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	args := append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	for _, a := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: a})
-		for {
-			info, err := c.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("Redis Cluster node %s not ok: %v %s", a, err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		c.Close()
+	if err := rediscluster.Join(ctx, addrs); err != nil {
+		t.Fatal(err)
 	}
 	return nodes
 }

@@ -3,13 +3,12 @@ package state
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore/internal/rediscluster"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -18,8 +17,7 @@ import (
 // cluster is ok. Everything is torn down in t.Cleanup.
 func startCluster(t *testing.T) []*redisServer {
 	t.Helper()
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
+	if !rediscluster.Available() {
 		t.Skip("redis-cli not installed")
 	}
 	root := t.TempDir()
@@ -37,24 +35,8 @@ func startCluster(t *testing.T) []*redisServer {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	for _, a := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: a})
-		for {
-			info, err := c.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("cluster on %s not ok: %v %s", a, err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		c.Close()
+	if err := rediscluster.Join(ctx, addrs); err != nil {
+		t.Fatal(err)
 	}
 	return nodes
 }
