@@ -20,16 +20,9 @@ import (
 // outage catch-up or a history load is applied in event-time order across
 // partitions, exactly like the oracle's canonical order.
 //
-// A partition is taken in its own order: a record earlier than one before it
-// in its partition (an upstream re-send, a client that batched events offline)
-// counts as at that earlier record's time, its partition's time so far. It is
-// applied in its partition's order, after events of other partitions up to
-// that time, and is late for its lead where the lead has moved past it (a
-// re-send is then recognised as a duplicate, as the oracle recognises it next
-// to the original). Were it to hold the merge back to its own time instead,
-// nothing after it in its partition could be applied before it, nor anything
-// later elsewhere: a backlog would be read whole before a single event is
-// applied.
+// This assumes each partition is in event-time order, as a pipeline writes live
+// events or replays a history; events a partition holds out of order are
+// applied in its order, and counted late where they are.
 
 // mergeState is what the merge remembers between batches.
 type mergeState struct {
@@ -42,21 +35,23 @@ type mergeState struct {
 // reorderCut, when non-zero, keeps every event later than it (the optional
 // reorder wait).
 //
-// Each item's merge time is the latest event time of its partition up to it
-// (see above), so each partition's merge times never go down. The frontier F
-// is the reorder cut and the latest merge time of each lagging partition
-// (what comes next from it is at least that); a lagging partition with
-// nothing in the batch makes it -∞. Each partition applies the prefix of its
-// records whose merge time is at or before F, and keeps the rest (commits are
-// per-partition prefixes).
+// It computes a frontier F: every event at or before F is in the batch, and is
+// applied; the rest is kept. F starts at the reorder cut and at the latest
+// event of each lagging partition (what comes next from it is later, a
+// partition being in event-time order); a lagging partition with nothing in
+// the batch makes it -∞. Since commits are per-partition prefixes, a partition
+// applies only the prefix of its records at or before F; the first record past
+// F keeps the rest of its partition, and whatever kept record is earliest
+// lowers F below it, so that nothing later than a kept record is applied
+// anywhere. That is repeated until F holds still (it only goes down).
 func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]int64, force bool, reorderCut int64) ([]*item, map[TopicPartition]int64) {
 	if len(items) == 0 {
 		return items, nil
 	}
 	type stream struct {
-		tp     TopicPartition
-		items  []*item
-		latest int64 // the merge time of its last item: the latest event time
+		tp    TopicPartition
+		items []*item
+		n     int // items applied: a prefix
 	}
 	byTP := map[TopicPartition]*stream{}
 	var streams []*stream
@@ -64,12 +59,11 @@ func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]in
 		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
 		s := byTP[tp]
 		if s == nil {
-			s = &stream{tp: tp, latest: math.MinInt64}
+			s = &stream{tp: tp}
 			byTP[tp] = s
 			streams = append(streams, s)
 		}
 		s.items = append(s.items, it)
-		s.latest = max(s.latest, it.ev.Time)
 	}
 	const inf = int64(math.MaxInt64)
 	frontier := inf
@@ -84,25 +78,36 @@ func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]in
 		}
 		for _, s := range streams {
 			if lag[s.tp] > 0 {
-				frontier = min(frontier, s.latest)
+				latest := int64(math.MinInt64)
+				for _, it := range s.items {
+					latest = max(latest, it.ev.Time)
+				}
+				frontier = min(frontier, latest)
 			}
 		}
 	} else if reorderCut == 0 {
 		return items, nil
 	}
+	for changed := true; changed; {
+		changed = false
+		for _, s := range streams {
+			s.n = 0
+			for s.n < len(s.items) && s.items[s.n].ev.Time <= frontier {
+				s.n++
+			}
+			for _, it := range s.items[s.n:] {
+				if it.ev.Time <= frontier {
+					frontier, changed = it.ev.Time-1, true
+				}
+			}
+		}
+	}
 	keep := map[TopicPartition]int64{}
 	released := 0
 	for _, s := range streams {
-		n, at := 0, int64(math.MinInt64)
-		for ; n < len(s.items); n++ {
-			at = max(at, s.items[n].ev.Time)
-			if at > frontier {
-				break
-			}
-		}
-		released += n
-		if n < len(s.items) {
-			keep[s.tp] = s.items[n].rec.Offset
+		released += s.n
+		if s.n < len(s.items) {
+			keep[s.tp] = s.items[s.n].rec.Offset
 		}
 	}
 	if released == len(items) {
