@@ -176,7 +176,7 @@ func (p *Processor) mergeBatch(b *batch, now time.Time, owned []TopicPartition, 
 	if p.cfg.ReorderWait > 0 {
 		cut = now.Add(-p.cfg.ReorderWait).UnixMilli()
 	}
-	items, keep := mergeItems(b.items, owned, lag, force, cut)
+	items, kept, keep := mergeItems(b.items, owned, lag, force, cut)
 	if force {
 		var waiting []string
 		present := map[TopicPartition]bool{}
@@ -206,17 +206,12 @@ func (p *Processor) mergeBatch(b *batch, now time.Time, owned []TopicPartition, 
 	}
 	// The kept items, decoded, wait for the next batch, which gets their
 	// records again.
-	p.pending = make([]*item, 0, len(b.items)-len(items))
+	p.pending = kept
 	earliest := int64(0) // of the kept events
-	for _, it := range b.items {
-		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
-		if k, ok := keep[tp]; !ok || it.rec.Offset < k {
-			continue
-		}
+	for _, it := range kept {
 		if earliest == 0 || it.ev.Time < earliest {
 			earliest = it.ev.Time
 		}
-		p.pending = append(p.pending, it)
 	}
 	// Kept records come straight back from the next poll: when nothing could
 	// be applied, or the reorder wait holds events, pause a moment rather than

@@ -29,9 +29,9 @@ type mergeState struct {
 	blockedSince time.Time // first batch of a run of batches that released nothing
 }
 
-// mergeItems splits the batch's items into those applied now (returned, in the
-// batch's order) and those kept, returning per partition the offset of its
-// first kept record. force applies everything (the merge waited long enough);
+// mergeItems splits the batch's items into those applied now and those kept
+// (each in the batch's order), returning per partition the offset of its
+// first kept record (nil when nothing is kept). force applies everything (the merge waited long enough);
 // reorderCut, when non-zero, keeps every event later than it (the optional
 // reorder wait).
 //
@@ -44,9 +44,9 @@ type mergeState struct {
 // F keeps the rest of its partition, and whatever kept record is earliest
 // lowers F below it, so that nothing later than a kept record is applied
 // anywhere. That is repeated until F holds still (it only goes down).
-func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]int64, force bool, reorderCut int64) ([]*item, map[TopicPartition]int64) {
+func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]int64, force bool, reorderCut int64) (applied, kept []*item, keep map[TopicPartition]int64) {
 	if len(items) == 0 {
-		return items, nil
+		return items, nil, nil
 	}
 	type stream struct {
 		tp    TopicPartition
@@ -86,7 +86,7 @@ func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]in
 			}
 		}
 	} else if reorderCut == 0 {
-		return items, nil
+		return items, nil, nil
 	}
 	for changed := true; changed; {
 		changed = false
@@ -102,7 +102,7 @@ func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]in
 			}
 		}
 	}
-	keep := map[TopicPartition]int64{}
+	keep = map[TopicPartition]int64{}
 	released := 0
 	for _, s := range streams {
 		released += s.n
@@ -111,14 +111,17 @@ func mergeItems(items []*item, owned []TopicPartition, lag map[TopicPartition]in
 		}
 	}
 	if released == len(items) {
-		return items, nil
+		return items, nil, nil
 	}
-	out := make([]*item, 0, released)
+	applied = make([]*item, 0, released)
+	kept = make([]*item, 0, len(items)-released)
 	for _, it := range items {
 		tp := TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
 		if k, ok := keep[tp]; !ok || it.rec.Offset < k {
-			out = append(out, it)
+			applied = append(applied, it)
+		} else {
+			kept = append(kept, it)
 		}
 	}
-	return out, keep
+	return applied, kept, keep
 }

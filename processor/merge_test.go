@@ -42,13 +42,22 @@ func TestMergeItems(t *testing.T) {
 	// after it everywhere.
 	d := TopicPartition{"email", 1}
 	disorder := []*item{mk(a, 0, 10), mk(a, 1, 20), mk(d, 0, 12), mk(d, 1, 30), mk(d, 2, 15)}
-	got, keep := mergeItems(disorder, []TopicPartition{a, d}, nil, false, 25)
+	got, _, keep := mergeItems(disorder, []TopicPartition{a, d}, nil, false, 25)
 	if len(got) != 2 || !reflect.DeepEqual(keep, map[TopicPartition]int64{a: 1, d: 1}) {
 		t.Errorf("disorder: applied %d, keep %v; want a's 10 and d's 12 applied, a from 1 and d from 1 kept (d's 15 waits behind its 30)", len(got), keep)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, keep := mergeItems(items, append(owned, tc.extra...), tc.lag, tc.force, tc.cut)
+			got, kept, keep := mergeItems(items, append(owned, tc.extra...), tc.lag, tc.force, tc.cut)
+			if len(got)+len(kept) != len(items) {
+				t.Errorf("%d items applied and %d kept, of %d", len(got), len(kept), len(items))
+			}
+			for _, it := range kept {
+				tp := TopicPartition{it.rec.Topic, it.rec.Partition}
+				if k, ok := keep[tp]; !ok || it.rec.Offset < k {
+					t.Errorf("item %v/%d kept but not past its partition's kept offset %v", tp, it.rec.Offset, keep)
+				}
+			}
 			if len(got) != tc.applied {
 				t.Errorf("%d items applied, want %d", len(got), tc.applied)
 			}
