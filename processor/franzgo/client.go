@@ -468,32 +468,7 @@ func (c *Client) Commit(ctx context.Context) error {
 		// what each of its partitions commits.
 		want := b.commitOffsets()
 		ectx = kgo.PreTxnCommitFnContext(ectx, func(req *kmsg.TxnOffsetCommitRequest) error {
-			for i := range req.Topics {
-				t := &req.Topics[i]
-				for j := range t.Partitions {
-					p := &t.Partitions[j]
-					if eo, ok := want[t.Topic][p.Partition]; ok {
-						p.Offset, p.LeaderEpoch = eo.Offset, eo.Epoch
-						delete(want[t.Topic], p.Partition)
-					}
-				}
-				for part, eo := range want[t.Topic] {
-					p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-					p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = part, eo.Offset, eo.Epoch, &req.MemberID
-					t.Partitions = append(t.Partitions, p)
-				}
-				delete(want, t.Topic)
-			}
-			for topic, parts := range want {
-				t := kmsg.NewTxnOffsetCommitRequestTopic()
-				t.Topic = topic
-				for part, eo := range parts {
-					p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-					p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = part, eo.Offset, eo.Epoch, &req.MemberID
-					t.Partitions = append(t.Partitions, p)
-				}
-				req.Topics = append(req.Topics, t)
-			}
+			setTxnOffsets(req, want)
 			return nil
 		})
 		committed, err := c.sess.End(ectx, kgo.TryCommit)
@@ -618,6 +593,37 @@ func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 		} else {
 			delete(b.last, tp)
 		}
+	}
+}
+
+// setTxnOffsets makes req commit want: it overwrites the offsets of the
+// partitions it names and adds those it lacks. want is emptied.
+func setTxnOffsets(req *kmsg.TxnOffsetCommitRequest, want map[string]map[int32]kgo.EpochOffset) {
+	add := func(t *kmsg.TxnOffsetCommitRequestTopic, parts map[int32]kgo.EpochOffset) {
+		for part, eo := range parts {
+			p := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			p.Partition, p.Offset, p.LeaderEpoch, p.Metadata = part, eo.Offset, eo.Epoch, &req.MemberID
+			t.Partitions = append(t.Partitions, p)
+		}
+	}
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		parts := want[t.Topic]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			if eo, ok := parts[p.Partition]; ok {
+				p.Offset, p.LeaderEpoch = eo.Offset, eo.Epoch
+				delete(parts, p.Partition)
+			}
+		}
+		add(t, parts)
+		delete(want, t.Topic)
+	}
+	for topic, parts := range want {
+		t := kmsg.NewTxnOffsetCommitRequestTopic()
+		t.Topic = topic
+		add(&t, parts)
+		req.Topics = append(req.Topics, t)
 	}
 }
 

@@ -24,18 +24,13 @@ func (soleOwner) IsCooperative() bool  { return false }
 // JoinGroupMetadata claims, in the user data, the partitions of the
 // generation the member leaves if it owned them, so that the leader keeps
 // them where they are.
-func (s soleOwner) JoinGroupMetadata(interests []string, current map[string][]int32, generation int32) []byte {
+func (s soleOwner) JoinGroupMetadata(interests []string, _ map[string][]int32, generation int32) []byte {
 	meta := kmsg.NewConsumerMemberMetadata()
 	meta.Version = 3
 	meta.Topics = interests
 	meta.Generation = generation
 	claim := int32(-1)
-	for _, ps := range current {
-		if len(ps) > 0 {
-			claim = generation
-		}
-	}
-	if s.owned != nil && s.owned.Load() == generation && generation >= 0 {
+	if generation >= 0 && s.owned.Load() == generation {
 		claim = generation
 	}
 	meta.UserData = processor.SoleOwnerClaim(claim)

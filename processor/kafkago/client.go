@@ -51,9 +51,9 @@ type Client struct {
 	errs     chan error    // group and fetch errors for a waiting Poll (latest wins)
 
 	closed bool // guarded by op
-	// lastGen is the group generation the member was last in, ownedGen the
-	// one in which it last got partitions: its claim under sole ownership.
-	lastGen, ownedGen *atomic.Int32
+	// claim is the member's claim under sole ownership: the generation it
+	// was last in if it got partitions in it, else -1.
+	claim *atomic.Int32
 
 	mu       sync.Mutex
 	gen      *generation   // generation Poll reads from; nil once it is ending
@@ -140,11 +140,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	// nil: kafka-go's range and round-robin strategies.
 	var balancers []kafka.GroupBalancer
-	lastGen, ownedGen := new(atomic.Int32), new(atomic.Int32)
-	lastGen.Store(-1)
-	ownedGen.Store(-1)
+	claim := new(atomic.Int32)
+	claim.Store(-1)
 	if cfg.SoleOwner {
-		balancers = []kafka.GroupBalancer{soleOwner{last: lastGen, owned: ownedGen}}
+		balancers = []kafka.GroupBalancer{soleOwner{claim: claim}}
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    cfg.Group,
@@ -173,11 +172,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		linger = time.Microsecond
 	}
 	c := &Client{
-		cfg:      cfg,
-		lastGen:  lastGen,
-		ownedGen: ownedGen,
-		dialer:   dialer,
-		group:    group,
+		cfg:    cfg,
+		claim:  claim,
+		dialer: dialer,
+		group:  group,
 		writer: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Brokers...),
 			Balancer:     &kafka.Murmur2Balancer{},
@@ -223,9 +221,10 @@ func (c *Client) manage() {
 			}
 		}
 		slices.SortFunc(g.assigned, compareTP)
-		c.lastGen.Store(kg.ID)
 		if len(g.assigned) > 0 {
-			c.ownedGen.Store(kg.ID)
+			c.claim.Store(kg.ID)
+		} else {
+			c.claim.Store(-1)
 		}
 		if l := c.cfg.Logger; l != nil && len(g.assigned) > 0 {
 			// The franz-go backend's line, for the same log queries.

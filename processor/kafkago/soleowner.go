@@ -10,9 +10,9 @@ import (
 // soleOwner is the kafka.GroupBalancer of processor.SoleOwnerProtocol: one
 // member gets every partition.
 type soleOwner struct {
-	// last is the generation the member was last in, owned the one in which
-	// it last got partitions (-1: none).
-	last, owned *atomic.Int32
+	// claim is the generation the member was last in if it got partitions
+	// in it, else -1.
+	claim *atomic.Int32
 }
 
 func (soleOwner) ProtocolName() string { return processor.SoleOwnerProtocol }
@@ -20,11 +20,7 @@ func (soleOwner) ProtocolName() string { return processor.SoleOwnerProtocol }
 // UserData claims the partitions of the generation the member leaves if it
 // owned them, so that the leader keeps them where they are.
 func (s soleOwner) UserData() ([]byte, error) {
-	claim := int32(-1)
-	if o := s.owned.Load(); o >= 0 && o == s.last.Load() {
-		claim = o
-	}
-	return processor.SoleOwnerClaim(claim), nil
+	return processor.SoleOwnerClaim(s.claim.Load()), nil
 }
 
 // AssignGroups gives every partition to the member processor.SoleOwner picks.
