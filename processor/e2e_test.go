@@ -408,22 +408,33 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 	}
 }
 
+// storyThroughKafka feeds the JSONL files through a processor on backend b with
+// the rules file, and checks that the stage-change topic holds exactly the
+// oracle's changes, at least min of them. It returns the environment, for
+// checks of the state after.
+func storyThroughKafka(t *testing.T, b backend, rulesFile string, min int, files ...string) *env {
+	t.Helper()
+	e := newEnv(t, rulesFile, 3)
+	lines := readLines(t, files...)
+	ins := routeLines(t, lines)
+	e.start(b, nil)
+	e.feed(ins)
+	at := lastTime(ins)
+	e.clock.Set(at)
+	want := e.oracle(lines, at)
+	if len(want) < min {
+		t.Fatalf("oracle gave only %d changes", len(want))
+	}
+	sameChanges(t, e.readTopic(topics.StageChanges, len(want), 10*time.Second), want)
+	return e
+}
+
 // The acceptance stories of the scoring issue, as real Segment / SendGrid /
 // feedback JSON through Kafka and Redis, give exactly the oracle's stage changes.
 func TestStoriesThroughKafka(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		e := newEnv(t, "../replay/testdata/stories.yaml", 3)
-		lines := readLines(t, "../replay/testdata/story1-engaged.jsonl", "../replay/testdata/story2-lapsed.jsonl")
-		ins := routeLines(t, lines)
-		e.start(b, nil)
-		e.feed(ins)
-		at := lastTime(ins)
-		e.clock.Set(at)
-		want := e.oracle(lines, at)
-		if len(want) < 9 {
-			t.Fatalf("oracle gave only %d changes", len(want))
-		}
-		sameChanges(t, e.readTopic(topics.StageChanges, len(want), 10*time.Second), want)
+		e := storyThroughKafka(t, b, "../replay/testdata/stories.yaml", 9,
+			"../replay/testdata/story1-engaged.jsonl", "../replay/testdata/story2-lapsed.jsonl")
 
 		// The visitor stitched into Claire's lead is a tombstone whose state was
 		// emptied once her lead listed it (the outbox acknowledgement after the

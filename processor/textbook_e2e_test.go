@@ -1,9 +1,6 @@
 package processor_test
 
-import (
-	"testing"
-	"time"
-)
+import "testing"
 
 // The textbook funnel's journeys — visits and once-per-visit scoring, the
 // composite MQL, recycling that sticks, BANT answers, calendar inactivity and the
@@ -21,18 +18,7 @@ func TestTextbookThroughKafka(t *testing.T) {
 	for _, s := range stories {
 		t.Run(s.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, b backend) {
-				e := newEnv(t, "../examples/rules/textbook-funnel.yaml", 3)
-				lines := readLines(t, s.files...)
-				ins := routeLines(t, lines)
-				e.start(b, nil)
-				e.feed(ins)
-				at := lastTime(ins)
-				e.clock.Set(at)
-				want := e.oracle(lines, at)
-				if len(want) < s.min {
-					t.Fatalf("oracle gave only %d changes", len(want))
-				}
-				sameChanges(t, e.readTopic(topics.StageChanges, len(want), 10*time.Second), want)
+				storyThroughKafka(t, b, "../examples/rules/textbook-funnel.yaml", s.min, s.files...)
 			})
 		})
 	}
