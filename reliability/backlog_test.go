@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -87,15 +86,8 @@ func TestBacklogAsSendersKeyIt(t *testing.T) {
 			}
 			s := h.verify("backlog as senders key it; faults=" + faults)
 			h.stopAll(ps...)
-			people := map[string]bool{}
-			for id := range h.w.leads {
-				people[id] = true
-			}
-			if len(people) < backlogPeople {
-				t.Errorf("the backlog follows %d leads, want at least %d", len(people), backlogPeople)
-			}
-			if owners := ownersLogged(ps); v.procs > 1 && owners < 2 {
-				t.Logf("only %d processor(s) owned partitions: %s", owners, faults)
+			if len(h.w.leads) < backlogPeople {
+				t.Errorf("the backlog follows %d leads, want at least %d", len(h.w.leads), backlogPeople)
 			}
 			t.Logf("summary %s: %s", t.Name(), s)
 		})
@@ -110,15 +102,4 @@ func (p *member) ownsPartitions() bool {
 	assigned := bytes.LastIndex(b, []byte("partitions assigned"))
 	gone := max(bytes.LastIndex(b, []byte("partitions revoked")), bytes.LastIndex(b, []byte("partitions lost")))
 	return assigned > gone
-}
-
-// ownersLogged counts the processors that logged an assignment.
-func ownersLogged(ps []*member) int {
-	n := 0
-	for _, p := range ps {
-		if strings.Contains(p.logGrep("partitions assigned"), "assigned") {
-			n++
-		}
-	}
-	return n
 }
