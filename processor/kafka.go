@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -28,6 +29,12 @@ type Header struct {
 type TopicPartition struct {
 	Topic     string
 	Partition int32
+}
+
+// CompareTopicPartitions orders partitions by topic, then by number (for
+// slices.SortFunc).
+func CompareTopicPartitions(a, b TopicPartition) int {
+	return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 }
 
 // Client is the Kafka side of the processor: a consumer-group member that reads

@@ -709,7 +709,7 @@ func (c *Client) Assigned() []processor.TopicPartition {
 		out = append(out, tp)
 	}
 	c.mu.Unlock()
-	slices.SortFunc(out, compareTP)
+	slices.SortFunc(out, processor.CompareTopicPartitions)
 	return out
 }
 
@@ -957,14 +957,4 @@ func toKgo(r *processor.Record) *kgo.Record {
 		}
 	}
 	return kr
-}
-
-func compareTP(a, b processor.TopicPartition) int {
-	if a.Topic != b.Topic {
-		if a.Topic < b.Topic {
-			return -1
-		}
-		return 1
-	}
-	return int(a.Partition) - int(b.Partition)
 }

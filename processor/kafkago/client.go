@@ -220,7 +220,7 @@ func (c *Client) manage() {
 				g.next[tp] = p.Offset
 			}
 		}
-		slices.SortFunc(g.assigned, compareTP)
+		slices.SortFunc(g.assigned, processor.CompareTopicPartitions)
 		if len(g.assigned) > 0 {
 			c.claim.Store(kg.ID)
 		} else {
@@ -893,14 +893,4 @@ func toKafka(r *processor.Record) kafka.Message {
 		}
 	}
 	return m
-}
-
-func compareTP(a, b processor.TopicPartition) int {
-	if a.Topic != b.Topic {
-		if a.Topic < b.Topic {
-			return -1
-		}
-		return 1
-	}
-	return int(a.Partition) - int(b.Partition)
 }

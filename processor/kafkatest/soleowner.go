@@ -1,7 +1,6 @@
 package kafkatest
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"testing"
@@ -26,13 +25,10 @@ func (s *suite) testSoleOwner(t *testing.T) {
 	brokers := c.ListenAddrs()
 	const group = "g-sole"
 	var committed syncRecords
-	byTP := func(x, y processor.TopicPartition) int {
-		return cmp.Or(cmp.Compare(x.Topic, y.Topic), cmp.Compare(x.Partition, y.Partition))
-	}
-	slices.SortFunc(all, byTP)
+	slices.SortFunc(all, processor.CompareTopicPartitions)
 	owns := func(cl processor.Client) bool {
 		got := cl.Assigned()
-		slices.SortFunc(got, byTP)
+		slices.SortFunc(got, processor.CompareTopicPartitions)
 		return slices.Equal(got, all)
 	}
 	produce := func(chunk int) []*kgo.Record {
