@@ -185,18 +185,18 @@ func buildWorkload(kind feedKind) (*workload, error) {
 			h.Write([]byte(root))
 			r.Partition = int32(h.Sum32() % uint32(size.Partitions))
 		}
-		tp := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
-		if kind.SplitStitches {
-			tp += " " + leadOf[i]
+		n := 0 // a backlog is one wave
+		if !kind.Backlog {
+			tp := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+			if kind.SplitStitches {
+				tp += " " + leadOf[i]
+			}
+			if at[root] != tp {
+				at[root] = tp
+				runs[root]++
+			}
+			n = runs[root] - 1
 		}
-		if kind.Backlog {
-			tp = "one wave"
-		}
-		if at[root] != tp {
-			at[root] = tp
-			runs[root]++
-		}
-		n := runs[root] - 1
 		for len(w.waves) <= n {
 			w.waves = append(w.waves, nil)
 		}
