@@ -25,12 +25,13 @@ type cluster struct {
 	brokers []string
 	fake    *kfake.Cluster // nil with outside brokers
 	prod    *kgo.Client    // bulk producer (linger) for backlogs
-	live    *kgo.Client    // producer of the latency phases (Config.OfferLinger)
+	live    *kgo.Client    // producer of the soak (Config.OfferLinger)
+	linger  time.Duration  // Config.OfferLinger, for newLive
 	adm     *kadm.Client
 }
 
 func openCluster(brokers []string, offerLinger time.Duration) (*cluster, error) {
-	c := &cluster{brokers: brokers}
+	c := &cluster{brokers: brokers, linger: offerLinger}
 	if len(brokers) == 0 {
 		// kfake keeps each partition's log in in-memory segment files that grow
 		// by doubling, copied inside its single request loop: with the default
@@ -58,6 +59,21 @@ func openCluster(brokers []string, offerLinger time.Duration) (*cluster, error) 
 	}
 	c.adm = kadm.NewClient(c.prod)
 	return c, nil
+}
+
+// newLive returns a producer for one latency phase. Each phase gets its own:
+// a scenario's topics are new, and a producer that already loaded metadata
+// waits up to its minimum metadata age (5 s) before it learns a new topic's
+// partitions — measured as a one-off stall of ~250 ms at the start of the
+// second scenario's phase, whichever it was, that a fresh client does not
+// have (its first metadata request is immediate).
+func (c *cluster) newLive() (*kgo.Client, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ProducerLinger(c.linger),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		return nil, fmt.Errorf("bench: kafka producer: %w", err)
+	}
+	return cl, nil
 }
 
 func (c *cluster) close() {

@@ -46,6 +46,14 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 		return nil, err
 	}
 	quiet := slog.New(slog.DiscardHandler)
+	// A sole owner keeps a working set, as `leadscore run` gives it.
+	ws := 0
+	if e.cfg.Lanes == 1 {
+		ws = processor.DefaultWorkingSet
+	}
+	if backend == FranzGoUncached {
+		backend, ws = FranzGo, 0
+	}
 	for range e.cfg.Lanes {
 		var cl processor.Client
 		switch backend {
@@ -65,7 +73,7 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 		}
 		clients = append(clients, cl)
 		p, err := processor.New(processor.Config{Topics: t, Now: e.clock, Logger: e.cfg.Logger.With("scenario", backend),
-			TimerPartitions: e.cfg.Partitions, Observer: obs}, cl, store, e.eng)
+			TimerPartitions: e.cfg.Partitions, Observer: obs, WorkingSet: ws}, cl, store, e.eng)
 		if err != nil {
 			return fail(err)
 		}

@@ -210,7 +210,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Machine.Kafka = "kfake, in process"
 	}
 	addr := cfg.RedisAddr
-	if addr == "" && (cfg.wants(Naive) || cfg.wants(FranzGo) || cfg.wants(KafkaGo)) {
+	if addr == "" && (cfg.wants(Naive) || cfg.wants(FranzGo) || cfg.wants(FranzGoUncached) || cfg.wants(KafkaGo)) {
 		mr, err := miniredis.Run()
 		if err != nil {
 			return nil, fmt.Errorf("bench: miniredis: %w", err)
@@ -618,6 +618,11 @@ func runLatency(ctx context.Context, env *scenarioEnv, t processor.Topics, group
 	}
 	from := map[string]map[int32]kgo.Offset{t.StageChanges: {}}
 	outEnds.Each(func(o kadm.ListedOffset) { from[t.StageChanges][o.Partition] = kgo.NewOffset().At(o.Offset) })
+	live, err := cl.newLive()
+	if err != nil {
+		return nil, err
+	}
+	defer live.Close()
 	reader, err := kgo.NewClient(kgo.SeedBrokers(cl.brokers...), kgo.ConsumePartitions(from), kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		return nil, fmt.Errorf("bench: output reader: %w", err)
@@ -652,13 +657,13 @@ func runLatency(ctx context.Context, env *scenarioEnv, t processor.Topics, group
 			rec := &kgo.Record{Topic: topicOf(t, r.Topic), Key: r.Key, Value: r.Value,
 				Headers: []kgo.RecordHeader{{Key: seqHeader, Value: strconv.AppendInt(nil, int64(data.n+i), 10)}}}
 			sent[i].Store(time.Now().UnixNano())
-			cl.live.Produce(ctx, rec, nil)
+			live.Produce(ctx, rec, nil)
 		}
 		if i < n {
 			time.Sleep(time.Until(p0.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
 		}
 	}
-	if err := cl.live.Flush(ctx); err != nil {
+	if err := live.Flush(ctx); err != nil {
 		stopReader()
 		wg.Wait()
 		return nil, fmt.Errorf("bench: producing the latency phase: %w", err)

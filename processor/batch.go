@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/leadscore/leadscore/events"
@@ -108,11 +109,19 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 		p.clock.polled(start)
 	}
 	owned, lag := p.partitions()
+	all := b.items
 	keep := p.mergeBatch(b, start, owned, lag)
 	if keep != nil {
 		p.client.Keep(keep)
 	} else {
 		p.pending = nil
+	}
+	if p.pauser != nil {
+		var ahead []TopicPartition
+		if keep != nil && p.cfg.ReorderWait == 0 {
+			ahead = aheadPartitions(all, lag, keep, pauseAbove)
+		}
+		p.pauser.Pause(ahead)
 	}
 	// Each lead's events are applied in the canonical order, whatever order
 	// the partitions of the batch were fetched in: identities are resolved
@@ -122,6 +131,7 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	// The previous batch's outbox acknowledgement ran during the poll and the
 	// decode; it must land before this batch loads leads it may rewrite.
 	p.waitAck()
+	p.checkWorkingSet(owned)
 	if len(b.items) > 0 {
 		if err := b.resolveAndLoad(ctx); err != nil {
 			return err
@@ -254,65 +264,116 @@ func (p *Processor) waitAck() {
 	}
 }
 
+// decodeSlot is one record of a batch on its way to an item.
+type decodeSlot struct {
+	r   *Record
+	it  *item          // nil: a record of a topic the processor does not read
+	src scoring.Source // SourceUnknown: a kept item reused as it is
+	err error
+}
+
+// minDecodeShare is the fewest new records worth a decoding goroutine of
+// their own: below it, starting one costs more than it saves.
+const minDecodeShare = 256
+
 func (b *batch) decode(recs []Record) {
 	t := b.p.cfg.Topics
-	// One allocation for the batch's new items (items are pointed to: the
-	// slab never grows, a full one is replaced).
-	var slab []item
-	// Records come in runs of one partition: their source key is made once a run.
-	var lastTopic, lastSrc string
-	lastPart := int32(-1)
+	slots := make([]decodeSlot, len(recs))
 	// A backlog's kept records come back batch after batch until the merge
 	// applies them: their items are reused, not decoded and built again. They
 	// come first, in the order they were kept (a subsequence of recs).
 	pending := b.p.pending
+	var fresh []int // indexes of slots to decode
 	for i := range recs {
 		r := &recs[i]
 		b.tr.record(r) // tracing.go
+		sl := &slots[i]
+		sl.r = r
 		if len(pending) > 0 && samePending(pending[0], r) {
-			it := pending[0]
+			sl.it = pending[0]
 			pending = pending[1:]
-			it.rec = r
-			b.items = append(b.items, it)
 			continue
 		}
-		var src scoring.Source
 		switch r.Topic {
 		case t.Web:
-			src = scoring.SourceWeb
+			sl.src = scoring.SourceWeb
 		case t.Email:
-			src = scoring.SourceEmail
+			sl.src = scoring.SourceEmail
 		case t.Feedback:
-			src = scoring.SourceFeedback
-		}
-		if src == scoring.SourceUnknown {
-			b.deadLetter(r, "unknown_topic", "record from a topic the processor does not read", "")
+			sl.src = scoring.SourceFeedback
+		default:
 			continue
 		}
-		// Decoded in place: an item is ~480 bytes, its event ~330.
-		if len(slab) == cap(slab) {
-			slab = make([]item, 0, len(recs)-i)
-		}
-		slab = slab[:len(slab)+1]
-		it := &slab[len(slab)-1]
+		fresh = append(fresh, i)
+	}
+	if len(fresh) > 0 {
 		b.newRecords = true
-		if err := b.p.dec.DecodeInto(src, r.Value, &it.ev); err != nil {
-			slab = slab[:len(slab)-1]
+		// One allocation for the batch's new items, decoded in place (an item
+		// is ~480 bytes, its event ~330); items are pointed to, so the slab
+		// never grows.
+		slab := make([]item, len(fresh))
+		for j, i := range fresh {
+			slots[i].it = &slab[j]
+		}
+		b.p.decodeSlots(slots, fresh)
+	}
+	// Records come in runs of one partition: their source key is made once a run.
+	var lastTopic, lastSrc string
+	lastPart := int32(-1)
+	for i := range slots {
+		sl := &slots[i]
+		r := sl.r
+		switch {
+		case sl.it == nil:
+			b.deadLetter(r, "unknown_topic", "record from a topic the processor does not read", "")
+			continue
+		case sl.src == scoring.SourceUnknown: // kept, reused
+			sl.it.rec = r
+			b.items = append(b.items, sl.it)
+			continue
+		case sl.err != nil:
 			var de *events.Error
-			if errors.As(err, &de) {
+			if errors.As(sl.err, &de) {
 				b.deadLetter(r, string(de.Reason), de.Msg, de.Field)
 			} else {
-				b.deadLetter(r, "decode_error", err.Error(), "")
+				b.deadLetter(r, "decode_error", sl.err.Error(), "")
 			}
 			continue
 		}
 		if r.Topic != lastTopic || r.Partition != lastPart {
 			lastTopic, lastPart, lastSrc = r.Topic, r.Partition, state.SourceKey(b.p.cfg.source(r.Topic), r.Partition)
 		}
-		it.rec, it.src = r, lastSrc
-		it.keys, it.nid = itemKeys(&it.ev)
-		b.items = append(b.items, it)
+		sl.it.rec, sl.it.src = r, lastSrc
+		b.items = append(b.items, sl.it)
 	}
+}
+
+// decodeSlots decodes the slots listed in fresh, in parallel shares when
+// there are enough of them: decoding is the largest part of a batch's CPU,
+// and the one part that needs nothing but the record. Each share has its
+// own decoder (a decoder keeps scratch space).
+func (p *Processor) decodeSlots(slots []decodeSlot, fresh []int) {
+	n := min(len(p.decs), len(fresh)/minDecodeShare)
+	work := func(d *events.Decoder, idx []int) {
+		for _, i := range idx {
+			sl := &slots[i]
+			if sl.err = d.DecodeInto(sl.src, sl.r.Value, &sl.it.ev); sl.err == nil {
+				sl.it.keys, sl.it.nid = itemKeys(&sl.it.ev)
+			}
+		}
+	}
+	if n <= 1 {
+		work(p.decs[0], fresh)
+		return
+	}
+	var wg sync.WaitGroup
+	share := (len(fresh) + n - 1) / n
+	for w := 1; w < n; w++ {
+		idx := fresh[min(w*share, len(fresh)):min((w+1)*share, len(fresh))]
+		wg.Go(func() { work(p.decs[w], idx) })
+	}
+	work(p.decs[0], fresh[:min(share, len(fresh))])
+	wg.Wait()
 }
 
 func (b *batch) deadLetter(r *Record, reason, msg, field string) {
@@ -542,12 +603,21 @@ func (b *batch) applyAndWrite(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		var gen uint64
+		if ws := b.p.ws; ws != nil {
+			gen = ws.generation()
+		}
 		retry, err := b.write(ctx, works)
 		if err != nil {
 			return err
 		}
 		if len(retry) == 0 {
 			return nil
+		}
+		if ws := b.p.ws; ws != nil && !b.p.staleRetry && ws.generation() != gen {
+			// A lost compare-and-set emptied the working set: what this
+			// batch resolved from it may be stale too.
+			return errStaleWorkingSet
 		}
 		// Reload what changed under us, then go again for those leads only.
 		want := map[string]bool{}

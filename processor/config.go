@@ -38,6 +38,10 @@ func (t Topics) Inputs() []string {
 	return in
 }
 
+// DefaultWorkingSet is the working set `leadscore run` gives a sole owner
+// (Config.WorkingSet): at about 1 KB a lead, ~100 MB.
+const DefaultWorkingSet = 100_000
+
 // Config tunes a Processor. Zero fields take defaults; New validates it once.
 type Config struct {
 	Topics Topics
@@ -89,6 +93,15 @@ type Config struct {
 	// writer changed concurrently before giving up on them (they are then
 	// retried with the whole batch). Default 8.
 	MaxConflictRounds int
+	// WorkingSet is how many leads the processor keeps in memory between
+	// batches (records and identity-index answers, least recently used out
+	// first), so that a batch reads Redis only for the leads it does not
+	// hold. Only for a processor that is the sole writer of its leads — sole
+	// ownership (docs/processing.md, "The working set"); every write is
+	// still a compare-and-set, and the set is emptied when the client's
+	// partitions change or a write finds a lead changed by someone else.
+	// 0 (the default) keeps none.
+	WorkingSet int
 	// Sources names, per input topic, the source its offsets are kept under in
 	// lead records (state.TopicEpochs): a topic recreated in Kafka restarts its
 	// offsets at 0 and must not have its new events taken for replays of the
@@ -185,6 +198,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReorderWait < 0 {
 		errs = append(errs, errors.New("reorder wait must not be negative"))
+	}
+	if c.WorkingSet < 0 {
+		errs = append(errs, errors.New("working set must not be negative"))
 	}
 	if c.TimerPartitions < 0 {
 		errs = append(errs, errors.New("timer partitions must not be negative"))

@@ -37,12 +37,14 @@ var topics = processor.DefaultTopics
 // backend builds a processor.Client of one kind for a test cluster.
 type backend struct {
 	name string
-	new  func(t *testing.T, brokers []string, group string) processor.Client
+	// new makes a member of group; sole: under the sole-owner protocol, as
+	// `leadscore run` makes it by default.
+	new func(t *testing.T, brokers []string, group string, sole bool) processor.Client
 }
 
 var backends = []backend{
-	{"franz-go", func(t *testing.T, brokers []string, group string) processor.Client {
-		c, err := franzgo.New(context.Background(), franzgo.Config{Brokers: brokers, Group: group,
+	{"franz-go", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
+		c, err := franzgo.New(context.Background(), franzgo.Config{Brokers: brokers, Group: group, SoleOwner: sole,
 			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
 			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond})
 		if err != nil {
@@ -50,8 +52,8 @@ var backends = []backend{
 		}
 		return c
 	}},
-	{"franz-go-exactly-once", func(t *testing.T, brokers []string, group string) processor.Client {
-		c, err := franzgo.New(context.Background(), franzgo.Config{Brokers: brokers, Group: group,
+	{"franz-go-exactly-once", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
+		c, err := franzgo.New(context.Background(), franzgo.Config{Brokers: brokers, Group: group, SoleOwner: sole,
 			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
 			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond,
 			ExactlyOnce: true, TransactionalID: fmt.Sprintf("%s-%d", group, txnSeq.Add(1))})
@@ -60,8 +62,8 @@ var backends = []backend{
 		}
 		return c
 	}},
-	{"kafka-go", func(t *testing.T, brokers []string, group string) processor.Client {
-		c, err := kafkago.New(context.Background(), kafkago.Config{Brokers: brokers, Group: group,
+	{"kafka-go", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
+		c, err := kafkago.New(context.Background(), kafkago.Config{Brokers: brokers, Group: group, SoleOwner: sole,
 			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
 			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond})
 		if err != nil {
@@ -91,6 +93,10 @@ type env struct {
 	clock   *clock
 	group   string
 	sources map[string]string // processor.Config.Sources of processors started from now on
+	// spread starts processors as `leadscore run --ownership spread` does
+	// (the partitions spread over the members, no working set) rather than
+	// as sole owners with a working set, run's default.
+	spread  bool
 	crashed <-chan struct{}
 	restart func()
 	mr      *miniredis.Miniredis
@@ -152,11 +158,15 @@ type proc struct {
 
 func (e *env) start(b backend, wrap func(processor.Client) processor.Client) *proc {
 	e.t.Helper()
-	cl := b.new(e.t, e.brokers, e.group)
+	cl := b.new(e.t, e.brokers, e.group, !e.spread)
 	if wrap != nil {
 		cl = wrap(cl)
 	}
-	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet,
+	ws := processor.DefaultWorkingSet
+	if e.spread {
+		ws = 0
+	}
+	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet, WorkingSet: ws,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Sources: e.sources}, cl, e.store, e.eng)
 	if err != nil {
 		e.t.Fatal(err)

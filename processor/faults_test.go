@@ -281,6 +281,7 @@ func TestTwoProcessorsShareTheWork(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		keepByDefault(t, b, "kafka-go")
 		e := newEnv(t, "../examples/rules/b2b-saas.yaml", 4)
+		e.spread = true
 		lines, ins := generated(t, 40, 60*24*time.Hour)
 		e.start(b, nil)
 		half := len(ins) / 2

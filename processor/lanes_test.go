@@ -21,7 +21,7 @@ func TestLanesShareTheWork(t *testing.T) {
 		var lanes processor.Lanes
 		var clients []processor.Client
 		for range 2 {
-			cl := b.new(t, e.brokers, e.group)
+			cl := b.new(t, e.brokers, e.group, false)
 			p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet,
 				BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second}, cl, e.store, e.eng)
 			if err != nil {

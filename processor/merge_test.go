@@ -73,3 +73,43 @@ func TestMergeItems(t *testing.T) {
 		})
 	}
 }
+
+func TestAheadPartitions(t *testing.T) {
+	a, b, c := TopicPartition{"web", 0}, TopicPartition{"web", 1}, TopicPartition{"email", 0}
+	mk := func(tp TopicPartition, off, at int64) *item {
+		return &item{rec: &Record{Topic: tp.Topic, Partition: tp.Partition, Offset: off}, ev: scoring.Event{Time: at}}
+	}
+	// a holds 3 kept records (offsets 1..3), b 2 (8, 9), c 1 (4); a's
+	// latest event is 40, b's 50, c's 30.
+	items := []*item{
+		mk(a, 0, 5), mk(a, 1, 20), mk(a, 2, 30), mk(a, 3, 40),
+		mk(b, 7, 10), mk(b, 8, 35), mk(b, 9, 50),
+		mk(c, 3, 15), mk(c, 4, 30),
+	}
+	keep := map[TopicPartition]int64{a: 1, b: 8, c: 4}
+	cases := []struct {
+		name  string
+		lag   map[TopicPartition]int64
+		keep  map[TopicPartition]int64
+		above int
+		want  []TopicPartition
+	}{
+		{name: "nothing kept: nothing paused", above: 1},
+		{name: "every holder at the threshold, none lagging", keep: keep, above: 1, want: []TopicPartition{c, a, b}},
+		{name: "threshold spares the small holders", keep: keep, above: 2, want: []TopicPartition{a, b}},
+		{name: "the lagging partition with the earliest latest event keeps fetching",
+			keep: keep, lag: map[TopicPartition]int64{c: 9, b: 2}, above: 1, want: []TopicPartition{a, b}},
+		{name: "only the earliest of the lagging ones is spared",
+			keep: keep, lag: map[TopicPartition]int64{a: 5, b: 2}, above: 1, want: []TopicPartition{c, b}},
+		{name: "a lagging partition is paused when another binds the frontier",
+			keep: keep, lag: map[TopicPartition]int64{a: 5, c: 1}, above: 2, want: []TopicPartition{a, b}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := aheadPartitions(items, tc.lag, tc.keep, tc.above)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("paused %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

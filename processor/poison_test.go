@@ -232,7 +232,7 @@ func waitAllCommitted(ctx context.Context, t *testing.T, e *env) {
 // startObserved starts a processor like env.start, with an observer.
 func startObserved(t *testing.T, e *env, b backend, obs processor.Observer) *proc {
 	t.Helper()
-	cl := b.new(t, e.brokers, e.group)
+	cl := b.new(t, e.brokers, e.group, false)
 	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Observer: obs}, cl, e.store, e.eng)
 	if err != nil {

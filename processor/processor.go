@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,10 +34,29 @@ type Processor struct {
 	client Client
 	// lag is the client's lag report (nil when it has none), taken from the
 	// client itself: SetTracing wraps the client in a type that has no Lag.
-	lag   lagReporter
+	lag lagReporter
+	// pauser is the client's, taken likewise (nil when it cannot pause).
+	pauser fetchPauser
+	// store is what batches use: raw, seen through the working set when
+	// there is one (ws); raw is the store given to New, traced once
+	// SetTracing is called.
 	store Store
-	eng   atomic.Pointer[scoring.Engine]
-	dec   *events.Decoder
+	raw   Store
+	ws    *workingSet
+	// counter is the client given to New (SetTracing wraps p.client in a
+	// type without Assignments); assignment is its assignment count when
+	// the working set was last known good (assignmentCounter), or
+	// assignedAtCheck the partitions then owned for a client that does not
+	// count.
+	counter         Client
+	assignment      uint64
+	assignedAtCheck []TopicPartition
+	// staleRetry is set while a batch starts over after errStaleWorkingSet:
+	// it reads Redis afresh, so a conflict then is an ordinary one.
+	staleRetry bool
+	eng        atomic.Pointer[scoring.Engine]
+	// decs decode a batch's records, in parallel shares (batch.go).
+	decs []*events.Decoder
 
 	readyMu  sync.Mutex
 	notReady string // why not ready; "" when ready
@@ -65,14 +85,36 @@ func New(cfg Config, client Client, store Store, eng *scoring.Engine) (*Processo
 	if client == nil || store == nil || eng == nil {
 		return nil, errors.New("processor: client, store and engine are required")
 	}
-	dec, err := events.NewDecoder(cfg.Events)
-	if err != nil {
-		return nil, fmt.Errorf("processor: %w", err)
+	decs := make([]*events.Decoder, max(1, runtime.GOMAXPROCS(0)))
+	for i := range decs {
+		d, err := events.NewDecoder(cfg.Events)
+		if err != nil {
+			return nil, fmt.Errorf("processor: %w", err)
+		}
+		decs[i] = d
 	}
-	p := &Processor{cfg: cfg, client: client, store: store, dec: dec, notReady: "starting", clock: newEventClock(cfg.Now())}
+	p := &Processor{cfg: cfg, client: client, raw: store, decs: decs, notReady: "starting", clock: newEventClock(cfg.Now())}
 	p.lag, _ = client.(lagReporter)
+	p.pauser, _ = client.(fetchPauser)
+	p.counter = client
+	if c, ok := client.(assignmentCounter); ok {
+		p.assignment = c.Assignments()
+	}
+	if cfg.WorkingSet > 0 {
+		p.ws = newWorkingSet(cfg.WorkingSet)
+	}
+	p.wireStore()
 	p.eng.Store(eng)
 	return p, nil
+}
+
+// wireStore sets the store batches use: the raw store, through the working
+// set when there is one.
+func (p *Processor) wireStore() {
+	p.store = p.raw
+	if p.ws != nil {
+		p.store = &cachedStore{Store: p.raw, ws: p.ws}
+	}
 }
 
 // SetEngine swaps the scoring model (a reloaded rules file) between batches. State
@@ -187,6 +229,14 @@ func (p *Processor) poll(ctx context.Context) ([]Record, error) {
 func (p *Processor) cycle(ctx, work context.Context, recs []Record) error {
 	for attempt := 0; ; attempt++ {
 		err := p.processBatch(work, recs)
+		if errors.Is(err, errStaleWorkingSet) && !p.staleRetry {
+			// At once, and once: the retry reads every lead from Redis.
+			p.staleRetry = true
+			p.cfg.Logger.Info("batch starts over", "reason", err)
+			attempt--
+			continue
+		}
+		p.staleRetry = false
 		if err == nil {
 			p.setReady("")
 			return nil

@@ -67,9 +67,10 @@ type tracing struct {
 // recorded, but the producer's context still reaches the outputs' headers.
 // Call it after New and before Run; nil arguments turn tracing off.
 func (p *Processor) SetTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) {
-	if ts, ok := p.store.(*tracedStore); ok {
-		p.store = ts.Store
+	if ts, ok := p.raw.(*tracedStore); ok {
+		p.raw = ts.Store
 	}
+	defer p.wireStore()
 	if c, ok := p.client.(*tracedClient); ok {
 		p.client = c.Client
 	}
@@ -83,7 +84,7 @@ func (p *Processor) SetTracing(tp trace.TracerProvider, prop propagation.TextMap
 	_, probe := t.tracer.Start(context.Background(), "probe", trace.WithNewRoot())
 	t.spans = probe.SpanContext().IsValid()
 	p.tracing = t
-	p.store = &tracedStore{Store: p.store, t: t}
+	p.raw = &tracedStore{Store: p.raw, t: t}
 	p.client = &tracedClient{Client: p.client, t: t}
 }
 

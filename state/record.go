@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -39,6 +40,20 @@ type Record struct {
 
 	snap *snapshot // as stored; nil when Version is 0
 	st   *Store    // names the snapshot's dictionary ids; nil when Version is 0
+}
+
+// Detached returns r with a snapshot of its own. The records one Write
+// returns share a few allocations (their snapshots and offsets), so one of
+// them kept for long — in a cache — would keep the whole batch's; a
+// detached copy keeps only its own.
+func (r Record) Detached() Record {
+	if r.snap == nil {
+		return r
+	}
+	s := *r.snap
+	s.offsets = slices.Clone(s.offsets)
+	r.snap = &s
+	return r
 }
 
 // Exists reports whether the lead has a record (tombstones included).

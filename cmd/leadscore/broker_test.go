@@ -27,7 +27,7 @@ import (
 func parseBrokerArgs(t *testing.T, args ...string) (*brokerCmd, error) {
 	t.Helper()
 	var c cli
-	p, err := kong.New(&c, kong.Name("leadscore"), kong.Exit(func(int) { t.Fatal("kong exited") }))
+	p, err := kong.New(&c, kong.Name("leadscore"), kongVars("test"), kong.Exit(func(int) { t.Fatal("kong exited") }))
 	if err != nil {
 		t.Fatal(err)
 	}

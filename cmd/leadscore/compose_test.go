@@ -146,7 +146,7 @@ func parseWithEnv(t *testing.T, env map[string]string, args ...string) *cli {
 		t.Setenv(k, v)
 	}
 	var c cli
-	p, err := kong.New(&c, kong.Vars{"version": "test"}, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	p, err := kong.New(&c, kongVars("test"), kong.Exit(func(int) { t.Fatal("kong exited") }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -461,6 +461,7 @@ func (c *demoCmd) start(ctx context.Context, eng *scoring.Engine, clock *simCloc
 		return r, err
 	}
 	r.proc, err = processor.New(processor.Config{Topics: demoTopics, TimerPartitions: kinfo.partitions, Sources: sources,
+		WorkingSet: processor.DefaultWorkingSet, // one processor: the one writer of every lead
 		// The timer tick is simulated time too: about four sweeps a wall-clock second.
 		TimerTick: time.Duration(c.Speedup * float64(250*time.Millisecond)), Now: clock.Now,
 		// Timers run on event time while journeys flow; a pause of two

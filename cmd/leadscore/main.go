@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/leadscore/leadscore/processor"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -28,6 +31,12 @@ type cli struct {
 	Version   kong.VersionFlag `help:"Print the version and exit."`
 }
 
+// kongVars are the values flag help and defaults refer to as ${name}: the
+// packages' own defaults, so that a flag says what the package does.
+func kongVars(version string) kong.Vars {
+	return kong.Vars{"version": version, "working_set": strconv.Itoa(processor.DefaultWorkingSet)}
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -42,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		kong.Description("Real-time lead scoring: Segment and ESP events in, funnel stage changes out."),
 		kong.UsageOnError(),
 		kong.Writers(stdout, stderr),
-		kong.Vars{"version": version},
+		kongVars(version),
 		kong.Exit(func(c int) { exitCode = c; panic(exitSignal{}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)

@@ -98,6 +98,7 @@ type runCmd struct {
 	ReorderWait     time.Duration `default:"0s" env:"LEADSCORE_REORDER_WAIT" help:"Hold each event until the wall clock is this far past its event time, so that one lead's events arriving on different topics a little apart (e-mail webhooks lagging web events) are applied in event-time order. 0: only what Kafka already holds is merged by event time, and latency does not grow."`
 	MergeWait       time.Duration `default:"2s" env:"LEADSCORE_MERGE_WAIT" help:"Longest the event-time merge waits for a partition the broker holds records of but that delivers none, before applying the others past it."`
 	IdleTimeout     time.Duration `default:"30s" env:"LEADSCORE_IDLE_TIMEOUT" help:"Timers fire on the event time of the applied events (a backfill fires the oracle's decay and inactivity changes as history progresses); once the input has been quiet this long, the wall clock takes over. Raise it for history loads with longer pauses (docs/processing.md, \"Order and time\")."`
+	WorkingSet      int           `default:"${working_set}" env:"LEADSCORE_WORKING_SET" help:"Leads kept in memory between batches (their records and identity-index answers, least recently used out first; about 1 KB each), so that a batch reads Redis only for leads it does not hold. With --ownership sole only (the one writer of every lead); ignored with spread. 0 keeps none (docs/processing.md, \"The working set\")."`
 	MaxEventBytes   int           `default:"1048576" env:"LEADSCORE_MAX_EVENT_BYTES" help:"Largest event payload accepted, in bytes; larger events go to the dead-letter topic as too_large."`
 	MaxEventDepth   int           `default:"32" env:"LEADSCORE_MAX_EVENT_DEPTH" help:"Deepest nesting of JSON arrays and objects accepted; deeper events go to the dead-letter topic as too_deep."`
 	ShutdownTimeout time.Duration `default:"30s" env:"LEADSCORE_SHUTDOWN_TIMEOUT" help:"Bound on finishing the batch in flight, committing and leaving the group on SIGTERM."`
@@ -127,8 +128,17 @@ func (c *runCmd) Validate() error {
 	if c.Redis.RedisCluster && c.Redis.RedisMaster != "" {
 		return errors.New("--redis-cluster and --redis-master exclude each other")
 	}
-	cfg := processor.Config{Topics: c.topics(), Events: c.events(), ReorderWait: c.ReorderWait}
+	cfg := processor.Config{Topics: c.topics(), Events: c.events(), ReorderWait: c.ReorderWait, WorkingSet: c.WorkingSet}
 	return cfg.Validate()
+}
+
+// workingSet is the processor's working set: only a sole owner is the one
+// writer of its leads.
+func (c *runCmd) workingSet() int {
+	if c.Kafka.Ownership == "spread" {
+		return 0
+	}
+	return c.WorkingSet
 }
 
 func (c *runCmd) events() events.Options {
@@ -201,7 +211,7 @@ func (c *runCmd) Run(e *env) error {
 	observers := processor.LaneObservers(tel.Metrics(), len(clients))
 	for i, client := range clients {
 		lp, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: kinfo.partitions,
-			IdleTimeout: c.IdleTimeout, ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, Sources: sources, ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
+			IdleTimeout: c.IdleTimeout, ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, WorkingSet: c.workingSet(), Sources: sources, ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
 		if err != nil {
 			closeClients(ctx, clients)
 			return err

@@ -75,6 +75,13 @@ type Client struct {
 	// ownedGen is the group generation in which the member last got
 	// partitions (-1: never): its claim under sole ownership.
 	ownedGen atomic.Int32
+	// changes counts assignments, revocations and losses (Assignments).
+	changes atomic.Uint64
+	// pauseMu serialises syncPaused; paused are the partitions it paused,
+	// pauseWant those the processor asked to pause (Pause; under mu).
+	pauseMu   sync.Mutex
+	paused    map[processor.TopicPartition]bool
+	pauseWant map[processor.TopicPartition]bool
 }
 
 // batch is the set of records returned by the last Poll and not yet committed or
@@ -514,9 +521,9 @@ func (c *Client) Commit(ctx context.Context) error {
 			return fmt.Errorf("franzgo: commit: %w", err)
 		}
 	}
-	if len(b.keep) > 0 {
-		c.holdAgain(b.keptRecords())
-	}
+	// Always, kept records or none: holdAgain also resumes the partitions
+	// whose held records the batch applied.
+	c.holdAgain(b.keptRecords())
 	return nil
 }
 
@@ -529,13 +536,63 @@ const heldPollWait = 20 * time.Millisecond
 // from the committed offsets).
 func (c *Client) holdAgain(recs []*kgo.Record) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.held = c.held[:0:0]
 	for _, r := range recs {
 		if _, ok := c.assigned[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}]; ok {
 			c.held = append(c.held, r)
 		}
 	}
+	c.mu.Unlock()
+	c.syncPaused()
+}
+
+// Pause stops fetching the given partitions, each while the client holds
+// records of it (Keep), and resumes those of an earlier call that are not
+// given again. The processor pauses the partitions whose held records are
+// ahead of the event-time merge: fetching more of them would only hold more,
+// batch after batch, while the merge waits for another partition.
+func (c *Client) Pause(tps []processor.TopicPartition) {
+	c.mu.Lock()
+	c.pauseWant = make(map[processor.TopicPartition]bool, len(tps))
+	for _, tp := range tps {
+		c.pauseWant[tp] = true
+	}
+	c.mu.Unlock()
+}
+
+// syncPaused pauses fetching of the partitions the processor asked to pause
+// (Pause) that the client holds records of, and resumes the others it
+// paused: a partition without held records is always fetched, so that the
+// merge, which waits for it, gets its records.
+func (c *Client) syncPaused() {
+	c.pauseMu.Lock()
+	defer c.pauseMu.Unlock()
+	c.mu.Lock()
+	want := make(map[processor.TopicPartition]bool)
+	for _, r := range c.held {
+		if tp := (processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}); c.pauseWant[tp] {
+			want[tp] = true
+		}
+	}
+	c.mu.Unlock()
+	pause, resume := map[string][]int32{}, map[string][]int32{}
+	for tp := range want {
+		if !c.paused[tp] {
+			pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+		}
+	}
+	for tp := range c.paused {
+		if !want[tp] {
+			resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+		}
+	}
+	if len(pause) > 0 {
+		c.cl.PauseFetchPartitions(pause)
+	}
+	if len(resume) > 0 {
+		c.cl.ResumeFetchPartitions(resume)
+	}
+	c.paused = want
 }
 
 // keptRecords are the batch's records from each kept partition's first kept
@@ -690,6 +747,7 @@ func (c *Client) rewind(b *batch) {
 	c.mu.Lock()
 	c.held = nil // the batch, held records included, is fetched again
 	c.mu.Unlock()
+	c.syncPaused()
 	to := make(map[string]map[int32]kgo.EpochOffset)
 	for tp, r := range b.first {
 		if to[tp.Topic] == nil {
@@ -773,7 +831,13 @@ func (c *Client) acquire(ctx context.Context) error {
 
 func (c *Client) release() { <-c.op }
 
+// Assignments counts the changes of the member's partitions so far (assigned,
+// revoked or lost): the processor empties its working set when it moves, as
+// another member may have written the leads meanwhile.
+func (c *Client) Assignments() uint64 { return c.changes.Load() }
+
 func (c *Client) onAssigned(_ context.Context, cl *kgo.Client, m map[string][]int32) {
+	c.changes.Add(1)
 	c.logPartitions("partitions assigned", m)
 	if len(m) > 0 {
 		_, gen := cl.GroupMetadata()
@@ -847,7 +911,11 @@ func (c *Client) learnLag(ctx context.Context) {
 }
 
 func (c *Client) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.changes.Add(1)
 	c.logPartitions("partitions revoked", m)
+	// A paused partition stays paused through a revocation: resume those
+	// no longer held, or the member would never fetch them if they come back.
+	defer c.syncPaused()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(m) > 0 {
@@ -875,7 +943,9 @@ func (c *Client) dropHeldLocked() {
 }
 
 func (c *Client) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	c.changes.Add(1)
 	c.logPartitions("partitions lost", m)
+	defer c.syncPaused() // as in onRevoked
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lost = true

@@ -54,6 +54,8 @@ type Client struct {
 	// claim is the member's claim under sole ownership: the generation it
 	// was last in if it got partitions in it, else -1.
 	claim *atomic.Int32
+	// changes counts generations started and ended (Assignments).
+	changes atomic.Uint64
 
 	mu       sync.Mutex
 	gen      *generation   // generation Poll reads from; nil once it is ending
@@ -66,6 +68,8 @@ type Client struct {
 	// that generation. They stay in memory rather than being fetched again.
 	held    []kafka.Message
 	heldGen *generation
+	// pauseWant are the partitions the processor asked to pause (Pause).
+	pauseWant map[processor.TopicPartition]bool
 }
 
 // generation is one kafka-go group generation as the client sees it.
@@ -221,6 +225,7 @@ func (c *Client) manage() {
 			}
 		}
 		slices.SortFunc(g.assigned, processor.CompareTopicPartitions)
+		c.changes.Add(1)
 		if len(g.assigned) > 0 {
 			c.claim.Store(kg.ID)
 		} else {
@@ -246,6 +251,24 @@ func (c *Client) manage() {
 	}
 }
 
+// Pause stops taking new messages of the given partitions, each while the
+// client holds messages of it (Keep), and takes them again for those of an
+// earlier call not given again: the processor pauses the partitions whose
+// held messages are ahead of the event-time merge.
+func (c *Client) Pause(tps []processor.TopicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pauseWant = make(map[processor.TopicPartition]bool, len(tps))
+	for _, tp := range tps {
+		c.pauseWant[tp] = true
+	}
+}
+
+// Assignments counts the generations the member has started and ended so
+// far: the processor empties its working set when it moves, as another
+// member may have written the leads meanwhile.
+func (c *Client) Assignments() uint64 { return c.changes.Load() }
+
 // hold keeps generation g open until it ends (kafka-go cancels gctx on a
 // rebalance or a heartbeat failure) or the client closes, and then until the
 // batch in flight from g is committed or abandoned. Returning lets kafka-go join
@@ -255,6 +278,7 @@ func (c *Client) hold(gctx context.Context, g *generation) {
 	case <-gctx.Done():
 	case <-c.life.Done():
 	}
+	c.changes.Add(1)
 	c.mu.Lock()
 	close(g.ending)
 	if c.gen == g {
@@ -415,8 +439,9 @@ func (c *Client) awaitLagging(ctx context.Context, fs *fetchSession, hasHeld map
 }
 
 // take drains up to n buffered messages, a fair share from each partition in
-// turn (each partition's in offset order), then whatever is left up to n.
-func (fs *fetchSession) take(n int) []kafka.Message {
+// turn (each partition's in offset order), then whatever is left up to n,
+// leaving out the partitions in skip.
+func (fs *fetchSession) take(n int, skip map[processor.TopicPartition]bool) []kafka.Message {
 	var msgs []kafka.Message
 	if len(fs.parts) == 0 {
 		return nil
@@ -425,6 +450,9 @@ func (fs *fetchSession) take(n int) []kafka.Message {
 	for round := 0; round < 2 && len(msgs) < n; round++ {
 		for k := range fs.parts {
 			i := (fs.next + k) % len(fs.parts)
+			if skip[fs.tps[i]] {
+				continue
+			}
 			ch := fs.parts[i]
 		part:
 			for got := 0; len(msgs) < n && (round == 1 || got < share); got++ {
@@ -514,12 +542,22 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		}
 		c.mu.Unlock()
 		hasHeld := map[processor.TopicPartition]bool{}
+		paused := map[processor.TopicPartition]bool{}
+		c.mu.Lock()
 		for _, m := range held {
-			hasHeld[processor.TopicPartition{Topic: m.Topic, Partition: int32(m.Partition)}] = true
+			tp := processor.TopicPartition{Topic: m.Topic, Partition: int32(m.Partition)}
+			hasHeld[tp] = true
+			if c.pauseWant[tp] {
+				paused[tp] = true
+			}
 		}
+		c.mu.Unlock()
 		c.awaitLagging(ctx, fs, hasHeld)
 		// As many new messages as are held (franzgo.Client.Poll says why).
-		msgs := append(slices.Clone(held), fs.take(max(c.cfg.MaxPollRecords, len(held)))...)
+		// Held partitions the processor paused are ahead of what the
+		// event-time merge can apply: their readers wait (their buffers
+		// fill) until the merge has applied what is held.
+		msgs := append(slices.Clone(held), fs.take(max(c.cfg.MaxPollRecords, len(held)), paused)...)
 		if len(msgs) == 0 {
 			if err := c.idle(ctx, fs.notify, g.ending); err != nil {
 				return nil, err
