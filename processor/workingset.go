@@ -102,6 +102,23 @@ func (p *Processor) checkWorkingSet(owned []TopicPartition) {
 // batch must start over, reading from Redis.
 var errStaleWorkingSet = errors.New("processor: a lead changed outside this processor; its working set was emptied")
 
+// tally counts asked lookups of which missed were not held, and returns the
+// set's generation. The caller holds ws.mu.
+func (ws *workingSet) tally(asked, missed int) (gen uint64) {
+	ws.hits += uint64(asked - missed)
+	ws.misses += uint64(missed)
+	return ws.gen
+}
+
+// recordOrAbsent is the store's record of id, or an absent record of it: an
+// absence is held too, so a new lead's next event costs no read.
+func recordOrAbsent(recs map[string]state.Record, id string) state.Record {
+	if r, ok := recs[id]; ok {
+		return r
+	}
+	return state.Record{LeadID: id}
+}
+
 // cachedStore is the Store seen through a working set.
 type cachedStore struct {
 	Store
@@ -128,9 +145,7 @@ func (c *cachedStore) ResolveLoad(ctx context.Context, keys []string) (map[strin
 		}
 		idx[k], recs[k] = l, r
 	}
-	ws.hits += uint64(len(keys) - len(miss))
-	ws.misses += uint64(len(miss))
-	gen := ws.gen
+	gen := ws.tally(len(keys), len(miss))
 	ws.mu.Unlock()
 	if len(miss) == 0 {
 		return idx, recs, nil
@@ -142,10 +157,7 @@ func (c *cachedStore) ResolveLoad(ctx context.Context, keys []string) (map[strin
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	for _, k := range miss {
-		r, ok := mrecs[k]
-		if !ok {
-			r = state.Record{LeadID: k}
-		}
+		r := recordOrAbsent(mrecs, k)
 		idx[k], recs[k] = midx[k], r
 		if ws.gen == gen {
 			ws.index.Add(k, midx[k])
@@ -168,9 +180,7 @@ func (c *cachedStore) Load(ctx context.Context, ids []string) (map[string]state.
 			miss = append(miss, id)
 		}
 	}
-	ws.hits += uint64(len(ids) - len(miss))
-	ws.misses += uint64(len(miss))
-	gen := ws.gen
+	gen := ws.tally(len(ids), len(miss))
 	ws.mu.Unlock()
 	if len(miss) == 0 {
 		return recs, nil
@@ -182,10 +192,7 @@ func (c *cachedStore) Load(ctx context.Context, ids []string) (map[string]state.
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	for _, id := range miss {
-		r, ok := mrecs[id]
-		if !ok {
-			r = state.Record{LeadID: id}
-		}
+		r := recordOrAbsent(mrecs, id)
 		recs[id] = r
 		if ws.gen == gen {
 			ws.records.Add(id, r.Detached())
