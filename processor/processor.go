@@ -43,12 +43,11 @@ type Processor struct {
 	store Store
 	raw   Store
 	ws    *workingSet
-	// counter is the client given to New (SetTracing wraps p.client in a
-	// type without Assignments); assignment is its assignment count when
-	// the working set was last known good (assignmentCounter), or
-	// assignedAtCheck the partitions then owned for a client that does not
-	// count.
-	counter         Client
+	// counter is the client's assignment count, taken likewise (nil when it
+	// keeps none); assignment is its count when the working set was last
+	// known good, or assignedAtCheck the partitions then owned for a client
+	// that does not count.
+	counter         assignmentCounter
 	assignment      uint64
 	assignedAtCheck []TopicPartition
 	// staleRetry is set while a batch starts over after errStaleWorkingSet:
@@ -96,9 +95,8 @@ func New(cfg Config, client Client, store Store, eng *scoring.Engine) (*Processo
 	p := &Processor{cfg: cfg, client: client, raw: store, decs: decs, notReady: "starting", clock: newEventClock(cfg.Now())}
 	p.lag, _ = client.(lagReporter)
 	p.pauser, _ = client.(fetchPauser)
-	p.counter = client
-	if c, ok := client.(assignmentCounter); ok {
-		p.assignment = c.Assignments()
+	if p.counter, _ = client.(assignmentCounter); p.counter != nil {
+		p.assignment = p.counter.Assignments()
 	}
 	if cfg.WorkingSet > 0 {
 		p.ws = newWorkingSet(cfg.WorkingSet)

@@ -51,6 +51,11 @@ func newWorkingSet(leads int) *workingSet {
 func (ws *workingSet) purge() {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	ws.purgeLocked()
+}
+
+// purgeLocked empties the set; the caller holds ws.mu.
+func (ws *workingSet) purgeLocked() {
 	ws.records.Purge()
 	ws.index.Purge()
 	ws.gen++
@@ -84,8 +89,8 @@ func (p *Processor) checkWorkingSet(owned []TopicPartition) {
 	if p.ws == nil {
 		return
 	}
-	if c, ok := p.counter.(assignmentCounter); ok {
-		if n := c.Assignments(); n != p.assignment {
+	if p.counter != nil {
+		if n := p.counter.Assignments(); n != p.assignment {
 			p.assignment = n
 			p.ws.purge()
 		}
@@ -231,9 +236,7 @@ func (c *cachedStore) Write(ctx context.Context, ups []state.Update) ([]state.Re
 				ws.index.Remove(k)
 			}
 		case errors.Is(r.Err, state.ErrConflict):
-			ws.records.Purge()
-			ws.index.Purge()
-			ws.gen++
+			ws.purgeLocked()
 		default:
 			c.forget(u)
 		}

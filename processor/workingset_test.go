@@ -161,12 +161,8 @@ func TestWorkingSetSeesAnErasure(t *testing.T) {
 	}
 }
 
-// countedAssignments is a client that counts its assignments; the
-// processor asks nothing else of it here.
-type countedAssignments struct {
-	Client
-	n uint64
-}
+// countedAssignments is a client's assignment count.
+type countedAssignments struct{ n uint64 }
 
 func (c *countedAssignments) Assignments() uint64 { return c.n }
 
@@ -182,7 +178,7 @@ func TestWorkingSetEmptiedOnReassignment(t *testing.T) {
 	counter := &countedAssignments{n: 1}
 	cases := []struct {
 		name    string
-		counter Client
+		counter assignmentCounter
 		step    func()
 		owned   []TopicPartition
 		emptied bool

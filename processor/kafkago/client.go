@@ -540,18 +540,17 @@ func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
 		if c.heldGen == g {
 			held = c.held
 		}
+		want := c.pauseWant // Pause replaces the map, never changes it
 		c.mu.Unlock()
 		hasHeld := map[processor.TopicPartition]bool{}
 		paused := map[processor.TopicPartition]bool{}
-		c.mu.Lock()
 		for _, m := range held {
 			tp := processor.TopicPartition{Topic: m.Topic, Partition: int32(m.Partition)}
 			hasHeld[tp] = true
-			if c.pauseWant[tp] {
+			if want[tp] {
 				paused[tp] = true
 			}
 		}
-		c.mu.Unlock()
 		c.awaitLagging(ctx, fs, hasHeld)
 		// As many new messages as are held (franzgo.Client.Poll says why).
 		// Held partitions the processor paused are ahead of what the
