@@ -320,10 +320,15 @@ func TestNaiveAgreesInOrder(t *testing.T) {
 		})
 		sides = append(sides, s)
 	}
+	live, err := cl.newLive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
 	for _, r := range data.backlog() {
 		for _, s := range sides {
 			rec := &kgo.Record{Topic: topicOf(s.topics, r.Topic), Key: r.Key, Value: r.Value}
-			if err := cl.live.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			if err := live.ProduceSync(ctx, rec).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
 			ends := kadm.ListedOffsets{rec.Topic: {0: {Topic: rec.Topic, Partition: 0, Offset: rec.Offset + 1}}}

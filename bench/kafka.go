@@ -25,8 +25,7 @@ type cluster struct {
 	brokers []string
 	fake    *kfake.Cluster // nil with outside brokers
 	prod    *kgo.Client    // bulk producer (linger) for backlogs
-	live    *kgo.Client    // producer of the soak (Config.OfferLinger)
-	linger  time.Duration  // Config.OfferLinger, for newLive
+	linger  time.Duration  // Config.OfferLinger: the linger of newLive's producers
 	adm     *kadm.Client
 }
 
@@ -51,21 +50,15 @@ func openCluster(brokers []string, offerLinger time.Duration) (*cluster, error) 
 		c.close()
 		return nil, fmt.Errorf("bench: kafka producer: %w", err)
 	}
-	c.live, err = kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ProducerLinger(offerLinger),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
-	if err != nil {
-		c.close()
-		return nil, fmt.Errorf("bench: kafka producer: %w", err)
-	}
 	c.adm = kadm.NewClient(c.prod)
 	return c, nil
 }
 
-// newLive returns a producer for one latency phase. Each phase gets its own:
+// newLive returns a producer for one latency phase or soak. Each gets its own:
 // a scenario's topics are new, and a producer that already loaded metadata
 // waits up to its minimum metadata age (5 s) before it learns a new topic's
 // partitions — measured as a one-off stall of ~250 ms at the start of the
-// second scenario's phase, whichever it was, that a fresh client does not
+// second scenario's latency phase, whichever it was, that a fresh client does not
 // have (its first metadata request is immediate).
 func (c *cluster) newLive() (*kgo.Client, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ProducerLinger(c.linger),
@@ -79,9 +72,6 @@ func (c *cluster) newLive() (*kgo.Client, error) {
 func (c *cluster) close() {
 	if c.prod != nil {
 		c.prod.Close()
-	}
-	if c.live != nil {
-		c.live.Close()
 	}
 	if c.fake != nil {
 		c.fake.Close()

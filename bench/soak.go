@@ -50,6 +50,11 @@ func runSoak(ctx context.Context, env *scenarioEnv, rate float64) (_ *Soak, err 
 	if err := cl.createTopics(ctx, t, cfg.Partitions, soakRetention); err != nil {
 		return nil, err
 	}
+	live, err := cl.newLive()
+	if err != nil {
+		return nil, err
+	}
+	defer live.Close()
 	defer func() {
 		cctx := context.WithoutCancel(ctx)
 		cl.deleteTopics(cctx, t)
@@ -93,7 +98,7 @@ func runSoak(ctx context.Context, env *scenarioEnv, rate float64) (_ *Soak, err 
 		due := int64(rate*time.Since(p0).Seconds()) + 1
 		for ; s.Events < due; s.Events++ {
 			r, _ := g.Next()
-			cl.live.Produce(ctx, &kgo.Record{Topic: topicOf(t, r.Topic), Key: r.Key, Value: r.Value}, nil)
+			live.Produce(ctx, &kgo.Record{Topic: topicOf(t, r.Topic), Key: r.Key, Value: r.Value}, nil)
 		}
 		select {
 		case <-run.done:
@@ -106,7 +111,7 @@ func runSoak(ctx context.Context, env *scenarioEnv, rate float64) (_ *Soak, err 
 		}
 		time.Sleep(time.Until(p0.Add(time.Duration(float64(s.Events) / rate * float64(time.Second)))))
 	}
-	if err := cl.live.Flush(ctx); err != nil {
+	if err := live.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("bench: soak: %w", err)
 	}
 	ends, err := cl.ends(ctx, t.Inputs()...)
