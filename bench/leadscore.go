@@ -13,9 +13,10 @@ import (
 
 // leadscoreWorker is the real processor with one of the two Kafka backends and
 // the Redis state store, configured as `leadscore run` configures it: one
-// processor owning every partition (sole ownership, the default), or with
-// Config.Lanes > 1 as `leadscore run --lanes N --ownership spread`: N
-// processors, each its own group member, sharing the store.
+// processor owning every partition (sole ownership, the default) with
+// Config.Lanes apply lanes, or for FranzGoSpread as `leadscore run --lanes 2
+// --ownership spread`: two processors, each its own group member, sharing
+// the store.
 type leadscoreWorker struct {
 	p     processor.Lanes
 	store *state.Store
@@ -47,24 +48,25 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	// A sole owner keeps a working set, as `leadscore run` gives it.
-	ws := 0
-	if e.cfg.Lanes == 1 {
-		ws = processor.DefaultWorkingSet
-	}
-	if backend == FranzGoUncached {
+	members, lanes, ws := 1, e.cfg.Lanes, processor.DefaultWorkingSet
+	switch backend {
+	case FranzGoUncached:
 		backend, ws = FranzGo, 0
+	case FranzGoSpread:
+		backend, members, lanes, ws = FranzGo, 2, 1, 0
 	}
-	for range e.cfg.Lanes {
+	sole := members == 1
+	for range members {
 		var cl processor.Client
 		switch backend {
 		case FranzGo:
 			cl, err = franzgo.New(ctx, franzgo.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
 				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: e.cfg.Lanes == 1})
+				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: sole})
 		case KafkaGo:
 			cl, err = kafkago.New(ctx, kafkago.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
 				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: e.cfg.Lanes == 1})
+				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: sole})
 		default:
 			err = fmt.Errorf("unknown backend %q", backend)
 		}
@@ -73,7 +75,7 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 		}
 		clients = append(clients, cl)
 		p, err := processor.New(processor.Config{Topics: t, Now: e.clock, Logger: e.cfg.Logger.With("scenario", backend),
-			TimerPartitions: e.cfg.Partitions, Observer: obs, WorkingSet: ws}, cl, store, e.eng)
+			TimerPartitions: e.cfg.Partitions, Observer: obs, WorkingSet: ws, ApplyLanes: lanes}, cl, store, e.eng)
 		if err != nil {
 			return fail(err)
 		}

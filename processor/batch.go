@@ -599,15 +599,11 @@ func (b *batch) applyAndWrite(ctx context.Context) error {
 		if round >= b.p.cfg.MaxConflictRounds {
 			return fmt.Errorf("redis: %d leads still conflicting after %d rounds", len(order), round)
 		}
-		works, err := b.apply(ctx, order, byLead)
-		if err != nil {
-			return err
-		}
 		var gen uint64
 		if ws := b.p.ws; ws != nil {
 			gen = ws.generation()
 		}
-		retry, err := b.write(ctx, works)
+		retry, err := b.applyWriting(ctx, order, byLead)
 		if err != nil {
 			return err
 		}
@@ -680,31 +676,157 @@ func (b *batch) decodeState(r state.Record) (scoring.State, error) {
 	return st, nil
 }
 
-// apply computes the new state of each lead in order. A lead stitched into
-// another by an event of the batch is worked on as part of the absorbing lead
-// (leadWork.subs), at the stitch; it is worked on alone only when no event of
-// the round stitched it after all (the stitching event was a replay).
-func (b *batch) apply(ctx context.Context, order []string, byLead map[string][]*item) ([]*leadWork, error) {
-	works := make([]*leadWork, 0, len(order))
-	visited := map[string]bool{}
+// writeChunk is how many leads one store write carries while the next ones
+// are applied: the store (Redis, on another core) works on a chunk while the
+// processor computes the next, so a batch's write costs little more than
+// its last chunk.
+const writeChunk = 1024
+
+// minApplyShare is the fewest leads worth an apply lane of their own.
+const minApplyShare = 64
+
+// applyWriting computes the new state of each lead in order and writes the
+// leads chunk by chunk as they are ready (send), one chunk in flight while
+// the next is applied. With several apply lanes (Config.ApplyLanes) each
+// lane does so for its share of the leads, side by side. It returns the
+// leads to reload and retry.
+func (b *batch) applyWriting(ctx context.Context, order []string, byLead map[string][]*item) ([]string, error) {
 	b.tombsInto = map[string][]string{}
 	for k, r := range b.loaded {
 		if r.MergedInto != "" && r.MergedInto != k {
 			b.tombsInto[r.MergedInto] = append(b.tombsInto[r.MergedInto], k)
 		}
 	}
+	shares := b.shares(order, byLead, b.p.cfg.ApplyLanes)
+	lanes := make([][]*writeJob, len(shares))
+	var wg sync.WaitGroup
+	for i := 1; i < len(shares); i++ {
+		wg.Go(func() { lanes[i] = b.applyShare(ctx, shares[i], byLead) })
+	}
+	lanes[0] = b.applyShare(ctx, shares[0], byLead)
+	wg.Wait()
+	// Results are taken in once every lane is done with the apply: they
+	// change the batch's view of the store (loaded, done), which the apply
+	// reads.
+	var retry []string
+	var errs []error
+	for _, jobs := range lanes {
+		for _, j := range jobs {
+			<-j.done
+			r, err := b.finish(j)
+			retry = append(retry, r...)
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return retry, ctx.Err()
+}
+
+// shares splits the round's leads into at most n shares for the apply
+// lanes, each in the round's order. Leads an event of the batch stitches
+// together (or a stitch left unfinished joins) are one lead's work
+// (leadWork.subs), so they go to one share; shares are balanced by events.
+func (b *batch) shares(order []string, byLead map[string][]*item, n int) [][]string {
+	if n = min(n, len(order)/minApplyShare); n <= 1 {
+		return [][]string{order}
+	}
+	parent := map[string]string{}
+	var root func(string) string
+	root = func(x string) string {
+		p, ok := parent[x]
+		if !ok || p == x {
+			return x
+		}
+		r := root(p)
+		parent[x] = r
+		return r
+	}
+	union := func(x, y string) {
+		if rx, ry := root(x), root(y); rx != ry {
+			parent[rx] = ry
+		}
+	}
 	for _, id := range order {
-		if b.absorber[id] != "" {
+		if a := b.absorber[id]; a != "" {
+			union(id, a)
+		}
+		for _, t := range b.tombsInto[id] {
+			union(id, t)
+		}
+		for _, it := range byLead[id] {
+			for _, a := range it.absorb {
+				union(id, a)
+			}
+		}
+	}
+	out := make([][]string, n)
+	load := make([]int, n)
+	lane := map[string]int{} // component root → its share
+	for _, id := range order {
+		r := root(id)
+		l, ok := lane[r]
+		if !ok {
+			l = 0
+			for i := range load {
+				if load[i] < load[l] {
+					l = i
+				}
+			}
+			lane[r] = l
+		}
+		out[l] = append(out[l], id)
+		load[l] += len(byLead[id])
+	}
+	return out
+}
+
+// applyShare applies one share's leads and sends them to the store in
+// chunks, each chunk after the one before it; it returns the chunks'
+// jobs, whose results finish takes in. A lead stitched into another by an
+// event of the batch is worked on as part of the absorbing lead
+// (leadWork.subs), at the stitch; it is worked on alone only when no event
+// of the round stitched it after all (the stitching event was a replay).
+func (b *batch) applyShare(ctx context.Context, order []string, byLead map[string][]*item) []*writeJob {
+	chunk := b.p.writeChunk
+	if chunk <= 0 {
+		chunk = writeChunk
+	}
+	var (
+		jobs  []*writeJob
+		works = make([]*leadWork, 0, min(len(order), chunk))
+		prev  <-chan struct{}
+	)
+	flush := func() {
+		if len(works) == 0 {
+			return
+		}
+		j := &writeJob{works: works, done: make(chan struct{})}
+		jobs = append(jobs, j)
+		go b.send(ctx, j, prev)
+		prev = j.done
+		works = make([]*leadWork, 0, min(len(order), chunk))
+	}
+	add := func(w *leadWork) {
+		if works = append(works, w); len(works) >= chunk {
+			flush()
+		}
+	}
+	visited := map[string]bool{}
+	for _, id := range order {
+		if b.absorber[id] != "" || ctx.Err() != nil {
 			continue
 		}
-		works = append(works, b.applyLead(id, "", byLead, visited))
+		add(b.applyLead(id, "", byLead, visited))
 	}
 	for _, id := range order {
-		if !visited[id] {
-			works = append(works, b.applyLead(id, "", byLead, visited))
+		if !visited[id] && ctx.Err() == nil {
+			add(b.applyLead(id, "", byLead, visited))
 		}
 	}
-	return works, ctx.Err()
+	flush()
+	return jobs
 }
 
 // applyLead applies the lead's items to its loaded state. into is the lead
@@ -813,86 +935,141 @@ func (b *batch) applied(w *leadWork, it *item) bool {
 	return false
 }
 
-// write stores the leads: first the tombstones of leads being absorbed (so their
-// identities lead to the absorbing lead before it lists them), then the leads
-// themselves, each a compare-and-set. It returns the leads to reload and retry.
+// write stores the leads (send, then finish) and returns the leads to reload
+// and retry.
 func (b *batch) write(ctx context.Context, works []*leadWork) ([]string, error) {
-	type tomb struct{ w, root *leadWork }
-	var tombs []tomb
+	j := &writeJob{works: works, done: make(chan struct{})}
+	b.send(ctx, j, nil)
+	return b.finish(j)
+}
+
+// writeJob is one store write of leads: what send did, for finish to take in.
+type writeJob struct {
+	works []*leadWork
+	done  chan struct{} // closed when send has returned
+	// tombs are the absorbed leads of works, each with its root (the lead of
+	// works that absorbs it, directly or not); already are those whose
+	// tombstone was in place with nothing new to write.
+	tombs, already []tomb
+	tombRes        []state.Result // one per tombs
+	// blocked are roots whose absorbed leads' tombstones did not take: they
+	// are not written, but retried.
+	blocked map[string]bool
+	written []*leadWork
+	res     []state.Result // one per written
+	err     error
+}
+
+// tomb is a lead absorbed by root, written as a tombstone.
+type tomb struct{ w, root *leadWork }
+
+// send writes a job's leads: first the tombstones of leads being absorbed (so
+// their identities lead to the absorbing lead before it lists them), then the
+// leads themselves, each a compare-and-set. It waits for prev first (nil:
+// nothing to wait for). It runs beside the apply of the next leads, so it
+// only reads the batch and its own job; finish takes the results in.
+func (b *batch) send(ctx context.Context, j *writeJob, prev <-chan struct{}) {
+	defer close(j.done)
+	if prev != nil {
+		<-prev
+	}
 	var walk func(root, w *leadWork)
 	walk = func(root, w *leadWork) {
 		for _, s := range w.subs {
 			walk(root, s)
-			tombs = append(tombs, tomb{s, root})
+			j.tombs = append(j.tombs, tomb{s, root})
 		}
 	}
-	for _, w := range works {
+	for _, w := range j.works {
 		walk(w, w)
 	}
-	blocked := map[string]bool{} // leads whose absorbed leads' tombstones did not take
-	var retry []string
-	if len(tombs) > 0 {
-		ups := make([]state.Update, 0, len(tombs))
-		var written []tomb
-		for _, t := range tombs {
+	j.blocked = map[string]bool{}
+	if len(j.tombs) > 0 {
+		ups := make([]state.Update, 0, len(j.tombs))
+		n := 0
+		for _, t := range j.tombs {
 			s := t.w
 			if s.base.MergedInto == s.into && s.applied == 0 {
 				// Already a tombstone pointing here, with nothing new: its
 				// outbox, if any, is still produced.
-				s.written = s.base
-				b.markDone(s)
+				j.already = append(j.already, t)
 				continue
 			}
 			up, err := b.update(s)
 			if err != nil {
-				return nil, err
+				j.err = err
+				return
 			}
 			ups = append(ups, up)
-			written = append(written, t)
+			j.tombs[n] = t
+			n++
 		}
+		j.tombs = j.tombs[:n]
 		if len(ups) > 0 {
 			res, err := b.storeWrite(ctx, "tombstone", ups)
 			if err != nil {
-				return nil, err
+				j.err = err
+				return
 			}
+			j.tombRes = res
 			for i, r := range res {
-				t := written[i]
 				if r.Err != nil && !errors.Is(r.Err, state.ErrIndexIncomplete) {
 					if !errors.Is(r.Err, state.ErrConflict) && !state.IsRetryable(r.Err) {
-						return nil, fmt.Errorf("redis: tombstone %s: %w", r.LeadID, r.Err)
+						j.err = fmt.Errorf("redis: tombstone %s: %w", r.LeadID, r.Err)
+						return
 					}
-					blocked[t.root.id] = true
-					continue
+					j.blocked[j.tombs[i].root.id] = true
 				}
-				t.w.written = r.Record
-				b.loaded[r.LeadID] = r.Record
-				b.markDone(t.w)
 			}
 		}
 	}
-	ups := make([]state.Update, 0, len(works))
-	var written []*leadWork
-	for _, w := range works {
-		if blocked[w.id] {
-			retry = append(retry, w.id)
+	ups := make([]state.Update, 0, len(j.works))
+	for _, w := range j.works {
+		if j.blocked[w.id] {
 			continue
 		}
 		up, err := b.update(w)
 		if err != nil {
-			return nil, err
+			j.err = err
+			return
 		}
 		ups = append(ups, up)
-		written = append(written, w)
+		j.written = append(j.written, w)
 	}
 	if len(ups) == 0 {
-		return retry, nil
+		return
 	}
-	res, err := b.storeWrite(ctx, "write", ups)
-	if err != nil {
-		return nil, err
+	j.res, j.err = b.storeWrite(ctx, "write", ups)
+}
+
+// finish takes a sent job's results into the batch: leads written are done,
+// those another writer changed (or whose reply was lost) are returned to
+// reload and retry.
+func (b *batch) finish(j *writeJob) ([]string, error) {
+	if j.err != nil {
+		return nil, j.err
 	}
-	for i, r := range res {
-		w := written[i]
+	for _, t := range j.already {
+		t.w.written = t.w.base
+		b.markDone(t.w)
+	}
+	for i, r := range j.tombRes {
+		if r.Err != nil && !errors.Is(r.Err, state.ErrIndexIncomplete) {
+			continue // its root is blocked
+		}
+		t := j.tombs[i]
+		t.w.written = r.Record
+		b.loaded[r.LeadID] = r.Record
+		b.markDone(t.w)
+	}
+	var retry []string
+	for _, w := range j.works {
+		if j.blocked[w.id] {
+			retry = append(retry, w.id)
+		}
+	}
+	for i, r := range j.res {
+		w := j.written[i]
 		switch {
 		case r.Err == nil || errors.Is(r.Err, state.ErrIndexIncomplete):
 			w.written = r.Record
@@ -1024,9 +1201,32 @@ func (b *batch) retryAt() int64 {
 
 // collectOutputs turns every written lead's pending transitions into stage-change
 // records (deterministic ids), in the order the leads were written (absorbed
-// leads before the leads that absorbed them).
+// leads before the leads that absorbed them). With several apply lanes and
+// no tracing (which keeps per-batch state), the leads are encoded in
+// contiguous parts side by side, and the parts joined in order.
 func (b *batch) collectOutputs() {
-	for _, w := range b.done {
+	n := b.p.cfg.ApplyLanes
+	if n = min(n, len(b.done)/minApplyShare); n <= 1 || b.tr != nil {
+		b.outputs = b.stageChanges(b.outputs, b.done)
+		return
+	}
+	parts := make([][]Record, n)
+	share := (len(b.done) + n - 1) / n
+	var wg sync.WaitGroup
+	for i := 1; i < n; i++ {
+		done := b.done[min(i*share, len(b.done)):min((i+1)*share, len(b.done))]
+		wg.Go(func() { parts[i] = b.stageChanges(nil, done) })
+	}
+	parts[0] = b.stageChanges(nil, b.done[:min(share, len(b.done))])
+	wg.Wait()
+	for _, p := range parts {
+		b.outputs = append(b.outputs, p...)
+	}
+}
+
+// stageChanges appends the stage-change records of the leads in done to out.
+func (b *batch) stageChanges(out []Record, done []*leadWork) []Record {
+	for _, w := range done {
 		n := w.st.Pending
 		if n == 0 {
 			continue
@@ -1042,14 +1242,15 @@ func (b *batch) collectOutputs() {
 			}
 			sc := output.NewStageChange(b.eng, w.id, ids, &trs[i], b.now.UnixMilli())
 			v, _ := sc.Marshal()
-			b.outputs = append(b.outputs, Record{Topic: b.p.cfg.Topics.StageChanges, Key: []byte(w.id), Value: v,
+			out = append(out, Record{Topic: b.p.cfg.Topics.StageChanges, Key: []byte(w.id), Value: v,
 				Headers: []Header{{Key: "content-type", Value: []byte("application/json")},
 					{Key: "leadscore-model-version", Value: []byte(sc.ModelVersion)},
 					{Key: "leadscore-event-id", Value: []byte(sc.ID)}}})
-			b.tr.stageChange(&b.outputs[len(b.outputs)-1], w, &trs[i]) // tracing.go
+			b.tr.stageChange(&out[len(out)-1], w, &trs[i]) // tracing.go
 		}
 		w.emit = trs
 	}
+	return out
 }
 
 // outboxIdentities are the identity keys that stage changes waiting in w's

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/leadscore/leadscore/events"
@@ -37,6 +38,14 @@ func (t Topics) Inputs() []string {
 	}
 	return in
 }
+
+// maxApplyLanes bounds Config.ApplyLanes.
+const maxApplyLanes = 64
+
+// DefaultApplyLanes is Config.ApplyLanes's default, and `leadscore run
+// --lanes`'s: one lane per core the Go runtime uses, at most 8 (beyond that
+// Redis, one core itself, is the bound).
+func DefaultApplyLanes() int { return min(max(runtime.GOMAXPROCS(0), 1), 8) }
 
 // DefaultWorkingSet is the working set `leadscore run` gives a sole owner
 // (Config.WorkingSet): at about 1 KB a lead, ~100 MB.
@@ -102,6 +111,12 @@ type Config struct {
 	// partitions change or a write finds a lead changed by someone else.
 	// 0 (the default) keeps none.
 	WorkingSet int
+	// ApplyLanes is how many goroutines apply a batch's events and write
+	// its leads, each a share of the leads (leads that an event of the
+	// batch stitches together are one share's): the event-time merge and
+	// identity resolution see the whole batch, the apply and the writes
+	// run side by side. Default DefaultApplyLanes().
+	ApplyLanes int
 	// Sources names, per input topic, the source its offsets are kept under in
 	// lead records (state.TopicEpochs): a topic recreated in Kafka restarts its
 	// offsets at 0 and must not have its new events taken for replays of the
@@ -127,6 +142,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TimerTick <= 0 {
 		c.TimerTick = time.Second
+	}
+	if c.ApplyLanes == 0 {
+		c.ApplyLanes = DefaultApplyLanes()
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 30 * time.Second
@@ -201,6 +219,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WorkingSet < 0 {
 		errs = append(errs, errors.New("working set must not be negative"))
+	}
+	if c.ApplyLanes < 0 || c.ApplyLanes > maxApplyLanes {
+		errs = append(errs, fmt.Errorf("apply lanes must be within 0..%d, got %d", maxApplyLanes, c.ApplyLanes))
 	}
 	if c.TimerPartitions < 0 {
 		errs = append(errs, errors.New("timer partitions must not be negative"))

@@ -96,10 +96,13 @@ type env struct {
 	// spread starts processors as `leadscore run --ownership spread` does
 	// (the partitions spread over the members, no working set) rather than
 	// as sole owners with a working set, run's default.
-	spread  bool
-	crashed <-chan struct{}
-	restart func()
-	mr      *miniredis.Miniredis
+	spread bool
+	// lanes and writeChunk, when set, are the processors' apply lanes and
+	// store write chunk (processor.SetWriteChunk).
+	lanes, writeChunk int
+	crashed           <-chan struct{}
+	restart           func()
+	mr                *miniredis.Miniredis
 }
 
 func newEnv(t *testing.T, rulesFile string, partitions int) *env {
@@ -167,9 +170,13 @@ func (e *env) start(b backend, wrap func(processor.Client) processor.Client) *pr
 		ws = 0
 	}
 	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet, WorkingSet: ws,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Sources: e.sources}, cl, e.store, e.eng)
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Sources: e.sources,
+		ApplyLanes: e.lanes}, cl, e.store, e.eng)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if e.writeChunk > 0 {
+		processor.SetWriteChunk(p, e.writeChunk)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr := &proc{p: p, client: cl, cancel: cancel, done: make(chan error, 1)}

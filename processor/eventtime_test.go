@@ -231,37 +231,51 @@ func TestBacklogIsMergedAcrossPartitions(t *testing.T) {
 func TestBacklogThroughKafkaEqualsTheOracle(t *testing.T) {
 	lines, ins := generated(t, 300, 60*24*time.Hour)
 	at := lastTime(ins)
-	forEachBackend(t, func(t *testing.T, b backend) {
-		if b.name != "franz-go" {
-			longtest.Skip(t)
-		}
-		e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
-		e.store, _ = newStore(t)
-		e.clock.Set(ins[0].time) // the processing clock stands at the history's start: no timer falls due
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		var krs []*kgo.Record
-		for _, in := range ins {
-			krs = append(krs, &kgo.Record{Topic: in.topic, Key: in.key, Value: in.value})
-		}
-		if err := e.prod.ProduceSync(ctx, krs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-		ends := map[processor.TopicPartition]int64{}
-		for _, r := range krs {
-			ends[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
-		}
-		e.start(b, nil)
-		for tp, end := range ends {
-			e.waitCommitted(ctx, tp.Topic, tp.Partition, end)
-		}
-		want := e.oracleNoAdvance(lines)
-		live := e.readTopic(topics.StageChanges, len(want), 10*time.Second)
-		sameChanges(t, live, want)
-		var buf bytes.Buffer
-		_, wantLeads := oracleSets(t, e.oracleLines(lines, at, &buf))
-		compareLeads(t, e.eng, e.store, wantLeads, at)
-	})
+	for _, v := range []struct {
+		name              string
+		lanes, writeChunk int
+	}{
+		{"default", 0, 0},
+		{"1-lane", 1, 0},
+		// Many lanes and chunks of a few leads: shares and chunks apply and
+		// write side by side, stitched leads in one share.
+		{"4-lanes-chunks-of-5", 4, 5},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				if b.name != "franz-go" || v.name != "default" {
+					longtest.Skip(t)
+				}
+				e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
+				e.lanes, e.writeChunk = v.lanes, v.writeChunk
+				e.store, _ = newStore(t)
+				e.clock.Set(ins[0].time) // the processing clock stands at the history's start: no timer falls due
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				var krs []*kgo.Record
+				for _, in := range ins {
+					krs = append(krs, &kgo.Record{Topic: in.topic, Key: in.key, Value: in.value})
+				}
+				if err := e.prod.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+				ends := map[processor.TopicPartition]int64{}
+				for _, r := range krs {
+					ends[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
+				}
+				e.start(b, nil)
+				for tp, end := range ends {
+					e.waitCommitted(ctx, tp.Topic, tp.Partition, end)
+				}
+				want := e.oracleNoAdvance(lines)
+				live := e.readTopic(topics.StageChanges, len(want), 10*time.Second)
+				sameChanges(t, live, want)
+				var buf bytes.Buffer
+				_, wantLeads := oracleSets(t, e.oracleLines(lines, at, &buf))
+				compareLeads(t, e.eng, e.store, wantLeads, at)
+			})
+		})
+	}
 }
 
 // lateObserver counts what a live-ordering test checks: late events and

@@ -56,6 +56,8 @@ type Processor struct {
 	eng        atomic.Pointer[scoring.Engine]
 	// decs decode a batch's records, in parallel shares (batch.go).
 	decs []*events.Decoder
+	// writeChunk overrides the package's writeChunk (tests: small chunks).
+	writeChunk int
 
 	readyMu  sync.Mutex
 	notReady string // why not ready; "" when ready

@@ -280,8 +280,11 @@ type procOpts struct {
 	// Instance names the processor slot: its log and transactional id. A
 	// restarted processor keeps its slot, as a pod keeps its name.
 	Instance string
-	// Lanes is --lanes (0: the default, one).
+	// Lanes is --lanes (0: the default, one per core): the owner's apply
+	// lanes, or with Spread that many group members.
 	Lanes int
+	// Spread runs the processor with --ownership spread.
+	Spread bool
 }
 
 // member is a running `leadscore run`.
@@ -312,9 +315,7 @@ func (h *harness) startProcessor(o procOpts) *member {
 	if o.Lanes > 0 {
 		args = append(args, "--lanes", strconv.Itoa(o.Lanes))
 	}
-	if o.Lanes > 1 {
-		// Several lanes are several members sharing the input, which sole
-		// ownership (the default) does not do.
+	if o.Spread {
 		args = append(args, "--ownership", "spread")
 	}
 	p := start(t, h.dir, fmt.Sprintf("run-%s-%d", o.Instance, h.procSeq), nil, args...)

@@ -26,9 +26,9 @@ func TestSIGKILLRecovery(t *testing.T) {
 		{"franz-go", procOpts{Instance: "p"}},
 		{"franz-go-exactly-once", procOpts{Instance: "p", ExactlyOnce: true}},
 		{"kafka-go", procOpts{Instance: "p", Client: "kafka-go"}},
-		// Two lanes: a kill takes both group members down at once, and leads
-		// whose events reach both lanes are written by both.
-		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
+		// Two spread lanes: a kill takes both group members down at once,
+		// and leads whose events reach both lanes are written by both.
+		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2, Spread: true}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			needScenario(t)
@@ -203,9 +203,9 @@ func TestRedisOutage(t *testing.T) {
 	}{
 		{"franz-go", procOpts{Instance: "p"}},
 		{"kafka-go", procOpts{Instance: "p", Client: "kafka-go"}},
-		// Two lanes (docs/performance.md recommends them on two cores):
-		// both lanes meet the outage, each with a batch of its own in flight.
-		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
+		// Two spread lanes (two members): both meet the outage, each with
+		// a batch of its own in flight.
+		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2, Spread: true}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			needScenario(t)
@@ -273,7 +273,7 @@ func TestBrokerRestart(t *testing.T) {
 		// balancer this stalled in 5 of ~30 runs (a member kept partitions
 		// across a rejoin with its fetch position past an uncommitted
 		// batch); the franz-go backend is eager since (docs/kafka.md).
-		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2}},
+		{"franz-go-2-lanes", procOpts{Instance: "p", Lanes: 2, Spread: true}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			needScenario(t)
@@ -347,8 +347,9 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 		broker bool
 		lanes  int
 	}{{"redis", true, false, 0}, {"broker", false, true, 0},
-		// Two lanes: two transactional producers (<id> and <id>-lane1), each
-		// fenced on its own when the broker or Redis goes away.
+		// Two spread lanes: two transactional producers (<id> and
+		// <id>-lane1), each fenced on its own when the broker or Redis goes
+		// away.
 		{"broker-2-lanes", false, true, 2}} {
 		t.Run(v.name, func(t *testing.T) {
 			needScenario(t)
@@ -359,7 +360,7 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 			// processor/franzgo now bounds End by the rebalance timeout.
 			t.Parallel()
 			h := newHarness(t)
-			p := h.startProcessor(procOpts{Instance: "p", ExactlyOnce: true, Lanes: v.lanes})
+			p := h.startProcessor(procOpts{Instance: "p", ExactlyOnce: true, Lanes: v.lanes, Spread: v.lanes > 1})
 			if err := p.waitReady(true, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}

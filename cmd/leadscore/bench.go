@@ -30,11 +30,11 @@ type benchCmd struct {
 	OfferLinger    time.Duration `help:"Linger of the producer that offers the latency phases' events (0: each sent at once; the latency measured includes it)."`
 	Partitions     int           `default:"6" help:"Partitions per topic."`
 	Seed           int64         `default:"1" help:"Seed of the generated history."`
-	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go,goka" help:"Scenarios to run, in this order: ceiling, naive, franz-go-uncached (franz-go without the working set: every batch reads Redis), franz-go, kafka-go, goka."`
+	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go,goka" help:"Scenarios to run, in this order: ceiling, naive, franz-go-spread (franz-go as run --lanes 2 --ownership spread: the design before event time, arrival order), franz-go-uncached (franz-go without the working set: every batch reads Redis), franz-go, kafka-go, goka."`
 	GokaDir        string        `help:"Source of the goka scenario's module (default: bench/goka found from the working directory up); it is built with the go command, or skipped with a warning without one."`
 	GokaBinary     string        `type:"existingfile" help:"A build of the goka scenario's module to run instead of building it."`
 	Rules          string        `type:"existingfile" help:"Rules file (YAML); default: the journeys' b2b-saas rules embedded in the binary."`
-	Lanes          int           `default:"1" help:"Processors (consumer-group members) of the leadscore scenarios, as leadscore run --lanes (more than one: with --ownership spread); the ceiling runs as many copy loops, naive one."`
+	Lanes          int           `default:"${lanes}" help:"Lanes of the leadscore scenarios, as leadscore run --lanes with sole ownership (the owner's apply lanes; franz-go-spread runs two members of one lane each); the ceiling runs as many copy loops, naive one."`
 	MaxPollRecords int           `help:"Most records per poll (0: the backends' default, 5000)."`
 	FetchMaxWait   time.Duration `help:"How long the broker may hold a fetch (0: the backends' default, 500ms)."`
 	Linger         time.Duration `help:"Producer linger of the processor and ceiling (0: none)."`

@@ -34,7 +34,8 @@ type cli struct {
 // kongVars are the values flag help and defaults refer to as ${name}: the
 // packages' own defaults, so that a flag says what the package does.
 func kongVars(version string) kong.Vars {
-	return kong.Vars{"version": version, "working_set": strconv.Itoa(processor.DefaultWorkingSet)}
+	return kong.Vars{"version": version, "working_set": strconv.Itoa(processor.DefaultWorkingSet),
+		"lanes": strconv.Itoa(processor.DefaultApplyLanes())}
 }
 
 func main() {

@@ -93,7 +93,7 @@ type runCmd struct {
 	Kafka           kafkaFlags    `embed:""`
 	Redis           redisFlags    `embed:""`
 	HTTP            httpFlags     `embed:""`
-	Lanes           int           `default:"1" env:"LEADSCORE_LANES" help:"Processors in this process, each its own consumer-group member with its own Kafka client (2 on a 2-core machine: one computes while the other waits on Redis or Kafka; see docs/performance.md)."`
+	Lanes           int           `default:"${lanes}" env:"LEADSCORE_LANES" help:"Lanes of this process. With --ownership sole: goroutines that apply each batch's events and write its leads side by side, each a share of the leads (the event-time merge still sees every partition). With spread: processors, each its own consumer-group member with its own Kafka client. Default: one per core, at most 8 (docs/processing.md, \"Lanes\")."`
 	TimerTick       time.Duration `default:"1s" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
 	ReorderWait     time.Duration `default:"0s" env:"LEADSCORE_REORDER_WAIT" help:"Hold each event until the wall clock is this far past its event time, so that one lead's events arriving on different topics a little apart (e-mail webhooks lagging web events) are applied in event-time order. 0: only what Kafka already holds is merged by event time, and latency does not grow."`
 	MergeWait       time.Duration `default:"2s" env:"LEADSCORE_MERGE_WAIT" help:"Longest the event-time merge waits for a partition the broker holds records of but that delivers none, before applying the others past it."`
@@ -122,18 +122,33 @@ func (c *runCmd) Validate() error {
 	if c.Lanes < 1 || c.Lanes > maxLanes {
 		return fmt.Errorf("--lanes must be between 1 and %d, not %d", maxLanes, c.Lanes)
 	}
-	if c.Lanes > 1 && k.Ownership != "spread" {
-		return fmt.Errorf("--lanes %d needs --ownership=spread: with sole ownership one member owns every partition, so the other lanes would only stand by", c.Lanes)
-	}
 	if c.Redis.RedisCluster && c.Redis.RedisMaster != "" {
 		return errors.New("--redis-cluster and --redis-master exclude each other")
 	}
-	cfg := processor.Config{Topics: c.topics(), Events: c.events(), ReorderWait: c.ReorderWait, WorkingSet: c.WorkingSet}
+	cfg := processor.Config{Topics: c.topics(), Events: c.events(), ReorderWait: c.ReorderWait, WorkingSet: c.WorkingSet,
+		ApplyLanes: c.applyLanes()}
 	return cfg.Validate()
 }
 
 // workingSet is the processor's working set: only a sole owner is the one
 // writer of its leads.
+// members is how many group members (Kafka clients, processors) run in the
+// process, and applyLanes how many apply lanes each has: --lanes is the one
+// with sole ownership, the other with spread.
+func (c *runCmd) members() int {
+	if c.Kafka.Ownership == "spread" {
+		return c.Lanes
+	}
+	return 1
+}
+
+func (c *runCmd) applyLanes() int {
+	if c.Kafka.Ownership == "spread" {
+		return 1
+	}
+	return c.Lanes
+}
+
 func (c *runCmd) workingSet() int {
 	if c.Kafka.Ownership == "spread" {
 		return 0
@@ -198,7 +213,7 @@ func (c *runCmd) Run(e *env) error {
 	for _, a := range store.Advice(ctx) {
 		log.Warn("redis setting to change (docs/state.md, \"Recommended redis.conf\")", "advice", a)
 	}
-	clients, kinfo, err := openKafka(ctx, c.Kafka, c.topics(), c.Lanes, log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
+	clients, kinfo, err := openKafka(ctx, c.Kafka, c.topics(), c.members(), log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
 	if err != nil {
 		return err
 	}
@@ -211,7 +226,7 @@ func (c *runCmd) Run(e *env) error {
 	observers := processor.LaneObservers(tel.Metrics(), len(clients))
 	for i, client := range clients {
 		lp, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: kinfo.partitions,
-			IdleTimeout: c.IdleTimeout, ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, WorkingSet: c.workingSet(), Sources: sources, ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
+			IdleTimeout: c.IdleTimeout, ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, WorkingSet: c.workingSet(), ApplyLanes: c.applyLanes(), Sources: sources, ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
 		if err != nil {
 			closeClients(ctx, clients)
 			return err
@@ -265,7 +280,7 @@ func (c *runCmd) Run(e *env) error {
 		}
 	}()
 	log.Info("leadscore running", "brokers", strings.Join(c.Kafka.Brokers, ","), "kafka_client", c.Kafka.KafkaClient,
-		"group", c.Kafka.Group, "lanes", len(p), "exactly_once", c.Kafka.ExactlyOnce, "model_version", eng.Model().Version,
+		"group", c.Kafka.Group, "lanes", c.Lanes, "members", len(p), "exactly_once", c.Kafka.ExactlyOnce, "model_version", eng.Model().Version,
 		"http_addr", c.HTTP.HTTPAddr, "traces", cmp.Or(tel.TracesExporter(), "not exported"))
 	return p.Run(ctx)
 }

@@ -146,7 +146,6 @@ func TestRunRefusesBadEventLimits(t *testing.T) {
 		{"--max-event-depth", "-3", "MaxDepth -3 is outside"},
 		{"--lanes", "0", "--lanes must be between 1 and 64, not 0"},
 		{"--lanes", "65", "--lanes must be between 1 and 64, not 65"},
-		{"--lanes", "2", "--lanes 2 needs --ownership=spread"},
 	} {
 		var out, errb bytes.Buffer
 		code := run([]string{"run", "--rules", "../../replay/testdata/stories.yaml", c.flag + "=" + c.value,
