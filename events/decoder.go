@@ -1,5 +1,5 @@
 // Package events turns raw input records into scoring.Event values: it decodes the
-// JSON of the three input streams of DESIGN §2 (Segment-spec web events, SendGrid
+// JSON of the three input streams (Segment-spec web events, SendGrid
 // Event Webhook e-mail events, sales feedback), validates it against the contract in
 // schemas/, and normalises it.
 //

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Topics of the generated records, one per input stream of DESIGN §2.
+// Topics of the generated records, one per input stream leadscore reads.
 const (
 	TopicWeb      = "web"      // Segment-spec messages
 	TopicEmail    = "email"    // SendGrid Event Webhook events, one per record

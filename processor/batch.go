@@ -1287,8 +1287,8 @@ func (b *batch) outboxIdentities(w *leadWork) []string {
 // It also empties the state of tombstones whose absorbing lead was written in
 // this batch listing them as absorbed: their state has been merged for good and
 // their outbox produced, and only their offsets (kept) are still read, to
-// recognise redelivered events (−15 % Redis memory per lead in leadscore bench
-// at 1 M events: docs/performance.md, "Redis memory per lead").
+// recognise redelivered events; a merged state kept there would only cost Redis
+// memory.
 func (b *batch) ackOutbox(ctx context.Context) {
 	var ups []state.Update
 	for _, w := range b.done {

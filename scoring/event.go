@@ -3,7 +3,7 @@ package scoring
 // Source says which input stream an event came from. Rules match on it.
 type Source uint8
 
-// The three input sources of DESIGN §2.
+// The three input sources: web, e-mail and sales feedback.
 const (
 	SourceUnknown  Source = iota
 	SourceWeb             // Segment-spec web events

@@ -14,10 +14,9 @@ const (
 	// AdvisedListpackValue is the hash-max-listpack-value at which lead
 	// records stay listpack-encoded. Real scoring states average ~450 B and
 	// reach ~1 KB (p99) with their identities and offsets; one record over
-	// the limit turns its whole bucket (~32 leads) into a hashtable. At the
-	// former advice, 1024, 89 % of the buckets of `leadscore bench` at 1 M
-	// events had converted, and Redis held 18 % more bytes per lead than at
-	// 4096.
+	// the limit turns its whole bucket (~32 leads) into a hashtable, which
+	// holds the same records in more memory (docs/state.md, "Recommended
+	// redis.conf").
 	AdvisedListpackValue = 4096
 	// AdvisedListpackEntries is the hash-max-listpack-entries that keeps a
 	// bucket (~32 records, tombstones and its summaries) and an identity

@@ -15,7 +15,7 @@ import (
 	"github.com/leadscore/leadscore/bench"
 )
 
-// benchCmd is `leadscore bench`: the benchmark harness of issue #6 (package bench).
+// benchCmd is `leadscore bench`: the benchmark harness (package bench).
 type benchCmd struct {
 	Brokers        []string      `env:"LEADSCORE_BROKERS" help:"Outside Kafka brokers (host:port); default: an in-process kfake broker."`
 	RedisAddr      string        `env:"LEADSCORE_REDIS_ADDR" help:"A real Redis (host:port), used under its own key prefixes, cleaned up afterwards."`

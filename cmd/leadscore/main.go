@@ -1,6 +1,6 @@
-// Command leadscore is the real-time lead-scoring stream processor and its tools:
-// checking rules files, scoring event logs offline, and (in later releases) running
-// against Kafka and Redis.
+// Command leadscore is the real-time lead-scoring stream processor (run, against
+// Kafka and Redis) and its tools: the demo, an embedded broker, checking rules
+// files, scoring event logs offline, backtests and calibration, and the bench.
 package main
 
 import (
