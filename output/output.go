@@ -7,7 +7,6 @@ package output
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,8 +122,9 @@ func NewStageChange(e *scoring.Engine, lead string, ids Identities, tr *scoring.
 	return sc
 }
 
-// Marshal encodes a stage change as JSON.
-func (sc *StageChange) Marshal() ([]byte, error) { return json.Marshal(sc) }
+// Marshal encodes a stage change as JSON: the bytes json.Marshal gives, written
+// without reflection (encode.go).
+func (sc *StageChange) Marshal() ([]byte, error) { return appendStageChange(make([]byte, 0, 1024), sc) }
 
 // FormatTime renders Unix milliseconds as RFC 3339 UTC with milliseconds.
 func FormatTime(ms int64) string {
