@@ -14,10 +14,10 @@ func TestStageChangeEncodingMatchesJSON(t *testing.T) {
 	odd := "a<b>&c\"d\\e\n\t\r\b\f\x01\x1f\u2028\u2029é😀\xff\xfe end"
 	full := StageChange{ID: "sc_1", Type: "lead.stage_changed", LeadID: "user:u1",
 		Identities: Identities{UserID: "u1", AnonymousIDs: []string{"a1", "a2"}, Emails: []string{"x@example.com"}},
-		From: "mql", To: "sql", Direction: "forward", Score: 54.25, Fit: 12, Grade: "A",
+		From:       "mql", To: "sql", Direction: "forward", Score: 54.25, Fit: 12, Grade: "A",
 		Cause: Cause{Kind: "criteria", Rule: "demo", Feedback: "accepted", Reason: "fit"}, TriggerEventID: &trigger,
 		Contributors: []scoring.Contribution{{Rule: "pricing", Points: 20}, {Rule: "demo", Points: -3.5}},
-		EventTime: "2026-01-01T00:00:00.000Z", ProcessedAt: "2026-01-01T00:00:01.000Z", ModelVersion: "v1", Late: true}
+		EventTime:    "2026-01-01T00:00:00.000Z", ProcessedAt: "2026-01-01T00:00:01.000Z", ModelVersion: "v1", Late: true}
 	for _, tc := range []struct {
 		name string
 		sc   StageChange
@@ -84,7 +84,7 @@ func BenchmarkStageChangeMarshal(b *testing.B) {
 	trigger := "evt-1"
 	sc := StageChange{ID: "sc_7adcb13afc36b5dbbc845090b566896b", Type: "lead.stage_changed", LeadID: "user:crm-004211",
 		Identities: Identities{UserID: "crm-004211", AnonymousIDs: []string{"57f985d3-4f27-4ef9-8208-606b1f4a3c02"}, Emails: []string{"claire@acme.example"}},
-		From: "mql", To: "sql", Direction: "forward", Score: 54.25, Fit: 12, Grade: "A", Cause: Cause{Kind: "criteria", Rule: "sql"},
+		From:       "mql", To: "sql", Direction: "forward", Score: 54.25, Fit: 12, Grade: "A", Cause: Cause{Kind: "criteria", Rule: "sql"},
 		TriggerEventID: &trigger, Contributors: []scoring.Contribution{{Rule: "pricing", Points: 20}, {Rule: "demo", Points: 30}, {Rule: "email", Points: 4.25}},
 		EventTime: "2026-01-01T00:00:00.000Z", ProcessedAt: "2026-01-01T00:00:01.000Z", ModelVersion: "b2b-saas@3"}
 	b.Run("encoding-json", func(b *testing.B) {
