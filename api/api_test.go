@@ -19,9 +19,9 @@ import (
 
 	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/journeys"
 	"github.com/leadscore/leadscore/replay"
-	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 )
@@ -53,14 +53,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	m, err := rules.Parse(journeys.B2BRulesFile, journeys.B2BRules())
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := scoring.NewEngine(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())
 	f := &fixture{mr: mr, store: st, eng: eng, now: t0.Add(10 * 24 * time.Hour)}
 	at := func(min int) string { return t0.Add(time.Duration(min) * time.Minute).Format(time.RFC3339) }
 	lines := []string{

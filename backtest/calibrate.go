@@ -12,7 +12,7 @@ import (
 	"github.com/leadscore/leadscore/scoring"
 )
 
-// CalibrateConfig describes a calibration. It is validated once, by NewCalibrator.
+// CalibrateConfig describes a calibration. It is validated once, by newCalibrator.
 type CalibrateConfig struct {
 	// Rules is the base rules file (YAML) whose engagement rules' points are
 	// calibrated, and RulesName its name (for errors and the diff). Without it,
@@ -54,7 +54,7 @@ const defaultKindsHalfLife = 45 * 24 * time.Hour
 
 func (c *CalibrateConfig) setDefaults() {
 	if c.Positive == nil {
-		c.Positive = DefaultPositive
+		c.Positive = DefaultPositive()
 	}
 	if c.L2 == 0 {
 		c.L2 = 1
@@ -76,14 +76,14 @@ func (c *CalibrateConfig) setDefaults() {
 	}
 }
 
-// Calibrator replays an event log and collects, per lead, decay-weighted hits per
+// calibrator replays an event log and collects, per lead, decay-weighted hits per
 // rule (or per event kind) at the lead's cut-off: just before its first positive
 // outcome, or at its last event when it has none. Rule hits are counted by the
 // engine itself, on a copy of the base model in which every rule is worth one
 // point and inactivity steps are off, so once, caps and identity stitching apply
 // exactly as they do to points. Memory is bounded by the number of leads. A
-// Calibrator is not safe for concurrent use.
-type Calibrator struct {
+// calibrator is not safe for concurrent use.
+type calibrator struct {
 	cfg      CalibrateConfig
 	base     *scoring.Model // nil without Rules
 	eng      *scoring.Engine
@@ -108,10 +108,10 @@ type featureValue struct {
 	v float64
 }
 
-// NewCalibrator validates cfg and returns a calibrator ready for the log's events.
-func NewCalibrator(cfg CalibrateConfig) (*Calibrator, error) {
+// newCalibrator validates cfg and returns a calibrator ready for the log's events.
+func newCalibrator(cfg CalibrateConfig) (*calibrator, error) {
 	cfg.setDefaults()
-	c := &Calibrator{cfg: cfg, snaps: map[*pending]snapshot{}}
+	c := &calibrator{cfg: cfg, snaps: map[*pending]snapshot{}}
 	var hits *scoring.Model
 	if cfg.Rules != nil {
 		base, err := rules.Parse(cfg.RulesName, cfg.Rules)
@@ -188,7 +188,7 @@ func countHits(m *scoring.Model, h int64) {
 
 // Calibrate replays the event log in and fits suggested points.
 func Calibrate(cfg CalibrateConfig, in io.Reader, opts LogOptions) (*CalibrateReport, error) {
-	c, err := NewCalibrator(cfg)
+	c, err := newCalibrator(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func Calibrate(cfg CalibrateConfig, in io.Reader, opts LogOptions) (*CalibrateRe
 }
 
 // ReadLog decodes every line of an event log and applies it (see LogOptions).
-func (c *Calibrator) ReadLog(in io.Reader, opts LogOptions) error {
+func (c *calibrator) ReadLog(in io.Reader, opts LogOptions) error {
 	bad, err := readLog(in, opts, c.Apply)
 	c.stats.Bad += bad
 	return err
@@ -207,7 +207,7 @@ func (c *Calibrator) ReadLog(in io.Reader, opts LogOptions) error {
 
 // Apply applies one decoded event, after taking the snapshot of every lead whose
 // positive outcome is due by the event's time.
-func (c *Calibrator) Apply(ev *scoring.Event) {
+func (c *calibrator) Apply(ev *scoring.Event) {
 	t := ev.Time
 	for c.next < len(c.outcomes) && c.outcomes[c.next].at <= t {
 		c.fire(&c.outcomes[c.next])
@@ -242,7 +242,7 @@ func (c *Calibrator) Apply(ev *scoring.Event) {
 	}
 }
 
-func (c *Calibrator) fire(p *pending) {
+func (c *calibrator) fire(p *pending) {
 	if !p.positive {
 		return
 	}
@@ -266,7 +266,7 @@ func (c *Calibrator) fire(p *pending) {
 // before ev is applied: the person's history so far is that of the lead any of the
 // event's identities already points at (an anonymous visitor about to identify),
 // or nothing.
-func (c *Calibrator) resolveWaiting(ev *scoring.Event) {
+func (c *calibrator) resolveWaiting(ev *scoring.Event) {
 	keys := eventKeys(ev)
 	var matched []*pending
 	for _, k := range keys {
@@ -313,7 +313,7 @@ func eventKeys(ev *scoring.Event) []string {
 }
 
 // snapshot returns a lead's features at instant t: its decay-weighted hits.
-func (c *Calibrator) snapshot(lead string, t int64) snapshot {
+func (c *calibrator) snapshot(lead string, t int64) snapshot {
 	if c.kinds != nil {
 		return c.kinds.snapshot(lead, t)
 	}
@@ -340,8 +340,8 @@ func decay(dt, h int64) float64 {
 }
 
 // Result ends the calibration: it resolves outcomes, builds the population's
-// features, fits the regression and proposes points. A Calibrator gives one result.
-func (c *Calibrator) Result() (*CalibrateReport, error) {
+// features, fits the regression and proposes points. A calibrator gives one result.
+func (c *calibrator) Result() (*CalibrateReport, error) {
 	if c.done {
 		return nil, errors.New("calibrate: the result has already been taken")
 	}

@@ -94,7 +94,7 @@ func (r *CalibrateReport) WriteJSON(w io.Writer) error {
 const kindsMaxPoints = 25
 
 // fit builds the design matrix, fits the regression and proposes points.
-func (c *Calibrator) fit(rep *CalibrateReport, xs []snapshot, ys []bool) (*CalibrateReport, error) {
+func (c *calibrator) fit(rep *CalibrateReport, xs []snapshot, ys []bool) (*CalibrateReport, error) {
 	rep.L2 = c.cfg.L2
 	rep.HalfLifeDays = round(float64(c.halfLife)/(24*3600*1000), 4)
 	rep.Population = len(xs)
@@ -214,7 +214,7 @@ func (c *Calibrator) fit(rep *CalibrateReport, xs []snapshot, ys []bool) (*Calib
 	return rep, nil
 }
 
-func (c *Calibrator) version() string {
+func (c *calibrator) version() string {
 	switch {
 	case c.cfg.Version != "":
 		return c.cfg.Version
@@ -230,7 +230,7 @@ func (c *Calibrator) version() string {
 // what the base points give; unfitted rules keep their points. Without a
 // threshold, s makes the largest fitted |points| equal to the base's largest (or
 // kindsMaxPoints without a base).
-func (c *Calibrator) suggest(rep *CalibrateReport, feats []Feature, fitted []int, coef []float64, xs []snapshot) {
+func (c *calibrator) suggest(rep *CalibrateReport, feats []Feature, fitted []int, coef []float64, xs []snapshot) {
 	k := len(feats)
 	beta := make([]float64, k)
 	isFit := make([]bool, k)
@@ -349,7 +349,7 @@ func countAbove(a, b []float64, s float64, scores []float64, t float64) int {
 
 // threshold returns the base file's MQL score threshold: the score condition of
 // the MQL stage's first entry alternative that has one.
-func (c *Calibrator) threshold() (float64, bool) {
+func (c *calibrator) threshold() (float64, bool) {
 	if c.base == nil {
 		return 0, false
 	}

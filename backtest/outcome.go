@@ -59,9 +59,10 @@ func (k *OutcomeKind) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// DefaultPositive are the outcome kinds that count as a conversion unless a Config
-// says otherwise: a lead is an "actual positive" when it has any of them.
-var DefaultPositive = []OutcomeKind{SQL, Opportunity, Won}
+// DefaultPositive returns the outcome kinds that count as a conversion unless a
+// Config says otherwise: a lead is an "actual positive" when it has any of them.
+// Each call returns a new slice, since a Config keeps and may change its own.
+func DefaultPositive() []OutcomeKind { return []OutcomeKind{SQL, Opportunity, Won} }
 
 // Outcome is one line of an outcomes file: what the CRM knows happened to a lead,
 // and when.

@@ -42,7 +42,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Positive == nil {
-		c.Positive = DefaultPositive
+		c.Positive = DefaultPositive()
 	}
 	if c.MQLStage == "" {
 		c.MQLStage = "mql"

@@ -7,6 +7,7 @@ import (
 
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkago"
 	"github.com/leadscore/leadscore/state"
 )
@@ -60,13 +61,13 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 		var cl processor.Client
 		switch backend {
 		case FranzGo:
-			cl, err = franzgo.New(ctx, franzgo.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
+			cl, err = franzgo.New(ctx, franzgo.Config{Config: kafkaconfig.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
 				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: sole})
+				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: sole}})
 		case KafkaGo:
-			cl, err = kafkago.New(ctx, kafkago.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
+			cl, err = kafkago.New(ctx, kafkago.Config{Config: kafkaconfig.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
 				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: sole})
+				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: sole}})
 		default:
 			err = fmt.Errorf("unknown backend %q", backend)
 		}

@@ -109,8 +109,11 @@ func (n *naive) handle(ctx context.Context, r *kgo.Record) error {
 		if errors.As(err, &de) {
 			reason = string(de.Reason)
 		}
-		dl := output.NewDeadLetter(reason, err.Error(), "", output.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
-			r.Key, r.Value, nil, n.now().UnixMilli(), "naive")
+		dl := output.NewDeadLetter(output.DeadLetterInfo{
+			Reason: reason, Message: err.Error(),
+			Source: output.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
+			Key:    r.Key, Value: r.Value, At: n.now().UnixMilli(), Version: "naive",
+		})
 		v, _ := dl.Marshal()
 		return n.produce(ctx, n.topics.DeadLetter, r.Key, v)
 	}

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/api"
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/journeys"
 	"github.com/leadscore/leadscore/output"
-	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 )
@@ -52,19 +52,6 @@ func (m *memStore) Erase(_ context.Context, id string) error {
 	return nil
 }
 func (m *memStore) Ping(context.Context) error { return nil }
-
-func engine(t *testing.T) *scoring.Engine {
-	t.Helper()
-	m, err := rules.Parse(journeys.B2BRulesFile, journeys.B2BRules())
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := scoring.NewEngine(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eng
-}
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).UnixMilli()
 
@@ -100,7 +87,7 @@ type rig struct {
 
 func newRig(t *testing.T, token string) *rig {
 	t.Helper()
-	eng := engine(t)
+	eng := testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())
 	st := scoredLead(t, eng)
 	data, err := st.MarshalBinary()
 	if err != nil {
@@ -583,7 +570,7 @@ func TestHealthShowsTheTail(t *testing.T) {
 }
 
 func TestHistorySkipsUnboundedExit(t *testing.T) {
-	eng := engine(t)
+	eng := testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())
 	m := *eng.Model()
 	m.Stages = append([]scoring.Stage(nil), m.Stages...)
 	for i := range m.Stages {

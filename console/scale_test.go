@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/api"
+	"github.com/leadscore/leadscore/internal/testrules"
+	"github.com/leadscore/leadscore/journeys"
 	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
@@ -43,7 +45,7 @@ func TestPageLoadAtScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	eng := engine(t)
+	eng := testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())
 	st := scoredLead(t, eng)
 	stageOf := func(i int) string {
 		switch {

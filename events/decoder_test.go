@@ -59,8 +59,8 @@ func TestErrorAndReasonOf(t *testing.T) {
 	if got := ReasonOf(errors.New("other")); got != "" {
 		t.Errorf("ReasonOf(other) = %q", got)
 	}
-	if len(Reasons) != 14 {
-		t.Errorf("%d reasons, want 14", len(Reasons))
+	if n := len(Reasons()); n != 14 {
+		t.Errorf("%d reasons, want 14", n)
 	}
 }
 

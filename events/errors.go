@@ -55,19 +55,22 @@ const (
 	ReasonTimestampOutOfRange Reason = "timestamp_out_of_range"
 )
 
-// Reasons lists every reason code, in check order. Callers use it to pre-register
-// metric series; it must not be modified.
-var Reasons = []Reason{
-	ReasonEmptyPayload, ReasonTooLarge, ReasonInvalidUTF8, ReasonInvalidJSON,
-	ReasonTooDeep, ReasonNotObject, ReasonDuplicateKey, ReasonUnknownType,
-	ReasonMissingField, ReasonWrongType, ReasonInvalidValue, ReasonMissingIdentity,
-	ReasonBadTimestamp, ReasonTimestampOutOfRange,
+// Reasons returns every reason code, in check order, for callers that
+// pre-register metric series. The slice is the caller's own: a shared one could
+// be reordered or cut by any importer.
+func Reasons() []Reason {
+	return []Reason{
+		ReasonEmptyPayload, ReasonTooLarge, ReasonInvalidUTF8, ReasonInvalidJSON,
+		ReasonTooDeep, ReasonNotObject, ReasonDuplicateKey, ReasonUnknownType,
+		ReasonMissingField, ReasonWrongType, ReasonInvalidValue, ReasonMissingIdentity,
+		ReasonBadTimestamp, ReasonTimestampOutOfRange,
+	}
 }
 
-// FastPathOnly reports whether a reason comes from a check that JSON Schema cannot
+// fastPathOnly reports whether a reason comes from a check that JSON Schema cannot
 // express (payload size, UTF-8, duplicate keys, depth, the time window). A payload
 // rejected for such a reason may still be valid against the schema files.
-func (r Reason) FastPathOnly() bool {
+func (r Reason) fastPathOnly() bool {
 	switch r {
 	case ReasonTooLarge, ReasonInvalidUTF8, ReasonDuplicateKey, ReasonTooDeep, ReasonTimestampOutOfRange:
 		return true

@@ -39,7 +39,7 @@ func FuzzDecodeAny(f *testing.F) {
 	dAny := newTestDecoder(f, Options{})
 	dSrc := newTestDecoder(f, Options{})
 	known := map[Reason]bool{}
-	for _, r := range Reasons {
+	for _, r := range Reasons() {
 		known[r] = true
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
@@ -71,7 +71,7 @@ func fuzzDecode(f *testing.F, src scoring.Source) {
 	sch := compileSchema(f, src)
 	d := newTestDecoder(f, Options{})
 	known := map[Reason]bool{}
-	for _, r := range Reasons {
+	for _, r := range Reasons() {
 		known[r] = true
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
@@ -82,7 +82,7 @@ func fuzzDecode(f *testing.F, src scoring.Source) {
 			if !errors.As(err, &e) || !known[e.Reason] {
 				t.Fatalf("error without a known reason: %v", err)
 			}
-			if decided && schemaOK && !e.Reason.FastPathOnly() {
+			if decided && schemaOK && !e.Reason.fastPathOnly() {
 				t.Fatalf("the fast path rejects (%v) what the schema accepts", err)
 			}
 			return

@@ -142,7 +142,7 @@ func TestPoisonManifest(t *testing.T) {
 			oversized++
 		}
 	}
-	for _, r := range Reasons {
+	for _, r := range Reasons() {
 		if reasons[r] == 0 {
 			t.Errorf("no case for reason %s", r)
 		}

@@ -60,7 +60,7 @@ func schemaAccepts(sch *jsonschema.Schema, payload []byte) (ok, decided bool) {
 // committed fuzz seed through both the fast path and the JSON Schema validator
 // compiled from the embedded schema files, and fails on any disagreement on accept or
 // reject. A payload the fast path rejects for a reason JSON Schema cannot express
-// (Reason.FastPathOnly) is exempt: the schema may accept it.
+// (Reason.fastPathOnly) is exempt: the schema may accept it.
 func TestFastPathAgreesWithSchema(t *testing.T) {
 	for src := range schemaFiles {
 		sch := compileSchema(t, src)
@@ -84,7 +84,7 @@ func TestFastPathAgreesWithSchema(t *testing.T) {
 				t.Errorf("%s: the fast path accepts what the schema rejects", p.path)
 			case err == nil:
 				accepted++
-			case reason.FastPathOnly():
+			case reason.fastPathOnly():
 				exempt++
 			case schemaOK:
 				t.Errorf("%s: the fast path rejects (%v) what the schema accepts", p.path, err)

@@ -129,7 +129,7 @@ func TestInvalidExamples(t *testing.T) {
 		}
 		// Every reason applies to every source, except that SendGrid times are
 		// integers, which cannot be malformed.
-		for _, r := range Reasons {
+		for _, r := range Reasons() {
 			if !seen[r] && !(src == scoring.SourceEmail && r == ReasonBadTimestamp) {
 				t.Errorf("%v: no invalid example for %s", src, r)
 			}

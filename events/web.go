@@ -119,47 +119,92 @@ func (d *Decoder) web(o *fastjson.Object, payload []byte, ev *scoring.Event) err
 	var m webMessage
 	m.collect(o)
 	r := reader{d: d}
-	typ, ok := r.str(m.typ, "type")
+	kind, err := webType(&r, m.typ)
+	if err != nil {
+		return err
+	}
+	// Check every field the schema constrains before deciding anything, so the
+	// reason given does not depend on which requirement happens to be tested first.
+	var f webFields
+	f.read(&r, &m)
 	if r.err != nil {
 		return r.err
 	}
+	if err := f.require(kind); err != nil {
+		return err
+	}
+	if err := d.checkTime(f.t, f.timeFrom); err != nil {
+		return err
+	}
+	d.normaliseWeb(&f, kind, payload, ev)
+	return nil
+}
+
+// webType returns the message's type, normalised by webKind.
+func webType(r *reader, v *fastjson.Value) (string, *Error) {
+	typ, ok := r.str(v, "type")
+	if r.err != nil {
+		return "", r.err
+	}
 	if !ok {
-		return newError(ReasonMissingField, "type", "type is required: track, page, screen, identify, alias or group")
+		return "", newError(ReasonMissingField, "type", "type is required: track, page, screen, identify, alias or group")
 	}
 	kind := webKind(typ)
 	if kind == "" {
-		return newError(ReasonUnknownType, "type", fmt.Sprintf("type %q is not track, page, screen, identify, alias or group", typ))
+		return "", newError(ReasonUnknownType, "type", fmt.Sprintf("type %q is not track, page, screen, identify, alias or group", typ))
 	}
+	return kind, nil
+}
 
-	// Check every field the schema constrains before deciding anything.
-	msgID, _ := r.str(m.messageID, "messageId")
-	anon, _ := r.str(m.anonymousID, "anonymousId")
-	user, _ := r.str(m.userID, "userId")
-	prev, _ := r.str(m.previousID, "previousId")
-	group, hasGroup := r.str(m.groupID, "groupId")
-	event, hasEvent := r.str(m.event, "event")
-	name, _ := r.str(m.name, "name")
-	props := r.obj(m.properties, "properties")
-	traits := r.obj(m.traits, "traits")
+// webFields are the values of a webMessage's fields once type-checked. The
+// byte slices point into the parsed payload, so they are only valid until the
+// next decode.
+type webFields struct {
+	msgID, anon, user, prev, group, event, name []byte
+	hasGroup, hasEvent                          bool
+	props, traits, ctxTraits, campaign          *fastjson.Object
+	pageURL, pagePath, pageRef, ua              []byte
+	session                                     string
+	t                                           int64  // the event time (Unix ms)
+	timeFrom                                    string // the field t came from, "" when none
+}
+
+// read type-checks every field of m, in a fixed order so that the first
+// failure, the one r keeps, does not change from one release to the next.
+func (f *webFields) read(r *reader, m *webMessage) {
+	f.msgID, _ = r.str(m.messageID, "messageId")
+	f.anon, _ = r.str(m.anonymousID, "anonymousId")
+	f.user, _ = r.str(m.userID, "userId")
+	f.prev, _ = r.str(m.previousID, "previousId")
+	f.group, f.hasGroup = r.str(m.groupID, "groupId")
+	f.event, f.hasEvent = r.str(m.event, "event")
+	f.name, _ = r.str(m.name, "name")
+	f.props = r.obj(m.properties, "properties")
+	f.traits = r.obj(m.traits, "traits")
 	if ctx := r.obj(m.context, "context"); ctx != nil {
 		m.collectContext(ctx)
 	}
 	if page := r.obj(m.page, "context.page"); page != nil {
 		m.collectPage(page)
 	}
-	pageURL, _ := r.str(m.url, "context.page.url")
-	pagePath, _ := r.str(m.path, "context.page.path")
-	pageRef, _ := r.str(m.referrer, "context.page.referrer")
+	f.pageURL, _ = r.str(m.url, "context.page.url")
+	f.pagePath, _ = r.str(m.path, "context.page.path")
+	f.pageRef, _ = r.str(m.referrer, "context.page.referrer")
 	r.str(m.title, "context.page.title")
 	r.str(m.search, "context.page.search")
-	ua, _ := r.str(m.userAgent, "context.userAgent")
-	session := sessionID(&r, m.sessionID)
-	ctxTraits := r.obj(m.contextTraits, "context.traits")
-	campaign := r.obj(m.campaign, "context.campaign")
-	var t int64
-	timeFrom := ""
+	f.ua, _ = r.str(m.userAgent, "context.userAgent")
+	f.session = sessionID(r, m.sessionID)
+	f.ctxTraits = r.obj(m.contextTraits, "context.traits")
+	f.campaign = r.obj(m.campaign, "context.campaign")
+	f.t, f.timeFrom = webTime(r, &m.times)
+}
+
+// webTime returns the event time from the first time field present, and the
+// field's name; every one present must still be a valid date-time, since the
+// schema says so whichever is used.
+func webTime(r *reader, times *[len(webTimeFields)]*fastjson.Value) (t int64, from string) {
 	for i, f := range webTimeFields {
-		b, ok := r.str(m.times[i], f)
+		b, ok := r.str(times[i], f)
 		if !ok {
 			continue
 		}
@@ -168,94 +213,108 @@ func (d *Decoder) web(o *fastjson.Object, payload []byte, ev *scoring.Event) err
 			r.fail(err)
 			break
 		}
-		if timeFrom == "" {
-			t, timeFrom = ms, f
+		if from == "" {
+			t, from = ms, f
 		}
 	}
-	if r.err != nil {
-		return r.err
-	}
+	return t, from
+}
 
+// require checks what a message of the given kind cannot do without.
+func (f *webFields) require(kind string) *Error {
 	switch {
-	case kind == "alias" && (len(prev) == 0 || len(user) == 0):
+	case kind == "alias" && (len(f.prev) == 0 || len(f.user) == 0):
 		return newError(ReasonMissingIdentity, "previousId", "alias needs previousId and userId")
-	case kind != "alias" && len(anon) == 0 && len(user) == 0:
+	case kind != "alias" && len(f.anon) == 0 && len(f.user) == 0:
 		return newError(ReasonMissingIdentity, "userId", kind+" needs anonymousId or userId")
-	case kind == "track" && !hasEvent:
+	case kind == "track" && !f.hasEvent:
 		return newError(ReasonMissingField, "event", "track needs event, the name of the action")
-	case kind == "track" && len(event) == 0:
+	case kind == "track" && len(f.event) == 0:
 		return newError(ReasonInvalidValue, "event", "event must not be empty")
-	case kind == "group" && !hasGroup:
+	case kind == "group" && !f.hasGroup:
 		return newError(ReasonMissingField, "groupId", "group needs groupId")
-	case kind == "group" && len(group) == 0:
+	case kind == "group" && len(f.group) == 0:
 		return newError(ReasonInvalidValue, "groupId", "groupId must not be empty")
-	case timeFrom == "":
+	case f.timeFrom == "":
 		return newError(ReasonMissingField, "timestamp", "the message needs timestamp, originalTimestamp, receivedAt or sentAt")
 	}
-	if err := d.checkTime(t, timeFrom); err != nil {
-		return err
-	}
+	return nil
+}
 
-	// Normalise.
-	ev.ID = d.idOrHash(msgID, scoring.SourceWeb, payload)
+// normaliseWeb fills ev from a message that passed every check.
+func (d *Decoder) normaliseWeb(f *webFields, kind string, payload []byte, ev *scoring.Event) {
+	ev.ID = d.idOrHash(f.msgID, scoring.SourceWeb, payload)
 	ev.Source = scoring.SourceWeb
 	ev.Kind = kind
-	ev.Time = t
-	ev.Identity.AnonymousID = string(anon)
-	ev.Identity.UserID = string(user)
+	ev.Time = f.t
+	ev.Identity.AnonymousID = string(f.anon)
+	ev.Identity.UserID = string(f.user)
 	if kind == "alias" {
-		ev.Identity.PreviousID = string(prev)
+		ev.Identity.PreviousID = string(f.prev)
 	}
 	switch kind {
 	case "track":
-		ev.Name = d.intern(event)
+		ev.Name = d.intern(f.event)
 	case "page", "screen":
+		name := f.name
 		if len(name) == 0 {
-			name = lenientString(props, "name")
+			name = lenientString(f.props, "name")
 		}
 		ev.Name = d.intern(name)
 	}
+	d.webPage(f, kind, ev)
+	ev.UserAgent = d.intern(f.ua)
+	ev.SessionID = f.session
+	ev.Identity.Email = webEmail(f, kind)
+	d.webProps(f, kind, ev)
+}
 
-	// A page call carries its page in properties; every call may carry it in context.page.
+// webPage sets the page fields: a page call carries its page in properties,
+// and every call may carry it in context.page.
+func (d *Decoder) webPage(f *webFields, kind string, ev *scoring.Event) {
 	var url, path, ref []byte
 	if kind == "page" {
-		url, path, ref = lenientString(props, "url"), lenientString(props, "path"), lenientString(props, "referrer")
+		url, path, ref = lenientString(f.props, "url"), lenientString(f.props, "path"), lenientString(f.props, "referrer")
 	}
-	ev.URL = d.intern(orElse(url, pageURL))
-	ev.Path = d.intern(orElse(path, pagePath))
+	ev.URL = d.intern(orElse(url, f.pageURL))
+	ev.Path = d.intern(orElse(path, f.pagePath))
 	if ev.Path == "" {
 		ev.Path = urlPath(ev.URL)
 	}
-	ev.Referrer = d.intern(orElse(ref, pageRef))
-	ev.UserAgent = d.intern(ua)
-	ev.SessionID = session
+	ev.Referrer = d.intern(orElse(ref, f.pageRef))
+}
 
-	// Top-level traits are the person's on identify, the account's on group.
+// webEmail returns the first valid address among the traits and properties,
+// or "". Top-level traits are the person's on identify only: on group they are
+// the account's.
+func webEmail(f *webFields, kind string) string {
 	var personTraits *fastjson.Object
 	if kind == "identify" {
-		personTraits = traits
+		personTraits = f.traits
 	}
-	for _, src := range [...]*fastjson.Object{personTraits, ctxTraits, props} {
+	for _, src := range [...]*fastjson.Object{personTraits, f.ctxTraits, f.props} {
 		if e, ok := emailAddress(lenientString(src, "email")); ok {
-			ev.Identity.Email = e
-			break
+			return e
 		}
 	}
+	return ""
+}
 
+// webProps flattens the traits and properties into ev.
+func (d *Decoder) webProps(f *webFields, kind string, ev *scoring.Event) {
 	d.path = d.path[:0]
 	if kind == "identify" || kind == "group" {
-		d.flattenInto(traits, "")
+		d.flattenInto(f.traits, "")
 	}
-	d.flattenInto(ctxTraits, "")
+	d.flattenInto(f.ctxTraits, "")
 	ev.Traits = d.takeProps()
 
-	d.flattenInto(props, "")
+	d.flattenInto(f.props, "")
 	if kind == "group" {
-		d.props = append(d.props, scoring.Prop{Key: "groupId", Kind: scoring.PropString, Str: string(group)})
+		d.props = append(d.props, scoring.Prop{Key: "groupId", Kind: scoring.PropString, Str: string(f.group)})
 	}
-	d.flattenInto(campaign, "context.campaign")
+	d.flattenInto(f.campaign, "context.campaign")
 	ev.Properties = d.takeProps()
-	return nil
 }
 
 // flattenInto appends the leaves of o, when not nil, to d.props under prefix.

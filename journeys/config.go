@@ -55,8 +55,8 @@ func (p Persona) String() string {
 	return fmt.Sprintf("persona(%d)", uint8(p))
 }
 
-// ParsePersona is the inverse of String.
-func ParsePersona(name string) (Persona, bool) {
+// parsePersona is the inverse of String.
+func parsePersona(name string) (Persona, bool) {
 	for i, n := range personaNames {
 		if n == name {
 			return Persona(i), true
@@ -65,8 +65,8 @@ func ParsePersona(name string) (Persona, bool) {
 	return 0, false
 }
 
-// Personas returns every persona, in declaration order.
-func Personas() []Persona {
+// personas returns every persona, in declaration order.
+func personas() []Persona {
 	ps := make([]Persona, numPersonas)
 	for i := range ps {
 		ps[i] = Persona(i)
@@ -103,8 +103,9 @@ const (
 	DefaultResendRate = 0.005
 )
 
-// DefaultStart is the default start of the history: Monday 5 January 2026, 00:00 UTC.
-var DefaultStart = time.Date(2026, time.January, 5, 0, 0, 0, 0, time.UTC)
+// defaultStart is the default start of the history, a Monday so that weekly
+// reports begin on a full week.
+var defaultStart = time.Date(2026, time.January, 5, 0, 0, 0, 0, time.UTC)
 
 // Bounds on the history, so every generated time is inside the decoder's window of
 // plausible event times (events.DefaultMinTime .. events.DefaultMaxTime).
@@ -121,7 +122,7 @@ type Config struct {
 	// Leads is how many people arrive (default 2000). With Endless, it is how many
 	// arrive in each Span.
 	Leads int
-	// Start is the event time of the history's beginning (default DefaultStart). It
+	// Start is the event time of the history's beginning (default Monday 5 January 2026, 00:00 UTC). It
 	// is used at millisecond precision.
 	Start time.Time
 	// Span is the event-time span of the history (default 365 days). People arrive
@@ -149,7 +150,7 @@ func (c *Config) setDefaults() {
 		c.Leads = DefaultLeads
 	}
 	if c.Start.IsZero() {
-		c.Start = DefaultStart
+		c.Start = defaultStart
 	}
 	c.Start = c.Start.UTC().Truncate(time.Millisecond)
 	if c.Span == 0 {

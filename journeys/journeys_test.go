@@ -57,14 +57,14 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestPersonaNames(t *testing.T) {
-	for _, p := range Personas() {
-		q, ok := ParsePersona(p.String())
+	for _, p := range personas() {
+		q, ok := parsePersona(p.String())
 		if !ok || q != p {
-			t.Errorf("ParsePersona(%q) = %v, %v", p.String(), q, ok)
+			t.Errorf("parsePersona(%q) = %v, %v", p.String(), q, ok)
 		}
 	}
-	if _, ok := ParsePersona("nobody"); ok {
-		t.Error(`ParsePersona("nobody") succeeded`)
+	if _, ok := parsePersona("nobody"); ok {
+		t.Error(`parsePersona("nobody") succeeded`)
 	}
 	for p := range DefaultMix() {
 		if p >= numPersonas {
@@ -385,7 +385,7 @@ func TestEndlessGoesOn(t *testing.T) {
 	if !g.End().IsZero() {
 		t.Errorf("End() = %s, want zero for an endless history", g.End())
 	}
-	horizon := DefaultStart.Add(3 * cfg.Span)
+	horizon := defaultStart.Add(3 * cfg.Span)
 	var last time.Time
 	for i := 0; ; i++ {
 		rec, ok := g.Next()

@@ -38,10 +38,26 @@ type HeaderBase64 struct {
 // too-large input does not make a too-large output; the size is still reported.
 const MaxDeadLetterPayload = 512 * 1024
 
-// NewDeadLetter builds a dead letter. headers are key/value pairs (nil value = null).
-func NewDeadLetter(reason, message, field string, src Source, key, value []byte, headers [][2][]byte, at int64, version string) DeadLetter {
-	dl := DeadLetter{Reason: reason, Message: message, Field: field, Source: src, PayloadSize: len(value),
-		At: FormatTime(at), Processor: "leadscore/" + version}
+// DeadLetterInfo is what NewDeadLetter needs to know about a rejected record.
+type DeadLetterInfo struct {
+	Reason  string // stable code, e.g. events.Reason
+	Message string // human-readable detail
+	Field   string // the offending field's path, or ""
+	Source  Source // where the record was read
+	Key     []byte // the record's key, nil when it had none
+	Value   []byte // the record's payload, kept up to MaxDeadLetterPayload bytes
+	// Headers are the record's headers as key/value pairs; a nil value is
+	// kept as JSON null, unlike an empty one.
+	Headers [][2][]byte
+	At      int64  // when the record was rejected (Unix ms)
+	Version string // the processor's version, written as "leadscore/<Version>"
+}
+
+// NewDeadLetter builds the dead letter of a rejected record.
+func NewDeadLetter(in DeadLetterInfo) DeadLetter {
+	key, value := in.Key, in.Value
+	dl := DeadLetter{Reason: in.Reason, Message: in.Message, Field: in.Field, Source: in.Source, PayloadSize: len(value),
+		At: FormatTime(in.At), Processor: "leadscore/" + in.Version}
 	if len(value) > MaxDeadLetterPayload {
 		value, dl.PayloadTruncated = value[:MaxDeadLetterPayload], true
 	}
@@ -49,7 +65,7 @@ func NewDeadLetter(reason, message, field string, src Source, key, value []byte,
 	if key != nil {
 		dl.KeyBase64 = base64.StdEncoding.EncodeToString(key)
 	}
-	for _, h := range headers {
+	for _, h := range in.Headers {
 		hb := HeaderBase64{Key: string(h[0])}
 		if h[1] != nil {
 			v := base64.StdEncoding.EncodeToString(h[1])

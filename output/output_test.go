@@ -70,8 +70,13 @@ func TestOutputsMatchSchemas(t *testing.T) {
 
 	big := bytes.Repeat([]byte("x"), output.MaxDeadLetterPayload+10)
 	for _, v := range [][]byte{[]byte("{not json"), big, nil} {
-		dl := output.NewDeadLetter("invalid_json", "bad", "", output.Source{Topic: "tracking.web", Partition: 2, Offset: 41},
-			[]byte("k"), v, [][2][]byte{{[]byte("traceparent"), []byte("00-abc")}, {[]byte("empty"), nil}}, at, "dev")
+		dl := output.NewDeadLetter(output.DeadLetterInfo{
+			Reason: "invalid_json", Message: "bad",
+			Source: output.Source{Topic: "tracking.web", Partition: 2, Offset: 41},
+			Key:    []byte("k"), Value: v,
+			Headers: [][2][]byte{{[]byte("traceparent"), []byte("00-abc")}, {[]byte("empty"), nil}},
+			At:      at, Version: "dev",
+		})
 		b, _ := dl.Marshal()
 		validate(t, compile(t, "dead-letter.schema.json"), b)
 		var back map[string]any

@@ -381,8 +381,12 @@ func (b *batch) deadLetter(r *Record, reason, msg, field string) {
 	for i, h := range r.Headers {
 		hs[i] = [2][]byte{[]byte(h.Key), h.Value}
 	}
-	dl := output.NewDeadLetter(reason, msg, field, output.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
-		r.Key, r.Value, hs, b.now.UnixMilli(), b.p.cfg.Version)
+	dl := output.NewDeadLetter(output.DeadLetterInfo{
+		Reason: reason, Message: msg, Field: field,
+		Source: output.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
+		Key:    r.Key, Value: r.Value, Headers: hs,
+		At: b.now.UnixMilli(), Version: b.p.cfg.Version,
+	})
 	v, _ := dl.Marshal()
 	headers := append([]Header{}, r.Headers...)
 	headers = append(headers, Header{Key: "content-type", Value: []byte("application/json")},

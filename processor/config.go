@@ -19,13 +19,16 @@ type Topics struct {
 	DeadLetter   string // dead letters (output)
 }
 
-// DefaultTopics are the topic names used when none are configured.
-var DefaultTopics = Topics{
-	Web:          "tracking.web",
-	Email:        "tracking.email",
-	Feedback:     "crm.feedback",
-	StageChanges: "leads.stage-changes",
-	DeadLetter:   "leads.dead-letter",
+// DefaultTopics returns the topic names used when none are configured. It is
+// a function so that no caller can change the defaults of every other one.
+func DefaultTopics() Topics {
+	return Topics{
+		Web:          "tracking.web",
+		Email:        "tracking.email",
+		Feedback:     "crm.feedback",
+		StageChanges: "leads.stage-changes",
+		DeadLetter:   "leads.dead-letter",
+	}
 }
 
 // Inputs returns the configured input topics, in a fixed order.
@@ -138,7 +141,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Topics == (Topics{}) {
-		c.Topics = DefaultTopics
+		c.Topics = DefaultTopics()
 	}
 	if c.TimerTick <= 0 {
 		c.TimerTick = time.Second

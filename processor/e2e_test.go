@@ -25,6 +25,7 @@ import (
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkago"
 	"github.com/leadscore/leadscore/replay"
 	"github.com/leadscore/leadscore/rules"
@@ -32,7 +33,7 @@ import (
 	"github.com/leadscore/leadscore/state"
 )
 
-var topics = processor.DefaultTopics
+var topics = processor.DefaultTopics()
 
 // backend builds a processor.Client of one kind for a test cluster.
 type backend struct {
@@ -44,18 +45,18 @@ type backend struct {
 
 var backends = []backend{
 	{"franz-go", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
-		c, err := franzgo.New(context.Background(), franzgo.Config{Brokers: brokers, Group: group, SoleOwner: sole,
+		c, err := franzgo.New(context.Background(), franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, SoleOwner: sole,
 			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
-			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond})
+			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}},
 	{"franz-go-exactly-once", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
-		c, err := franzgo.New(context.Background(), franzgo.Config{Brokers: brokers, Group: group, SoleOwner: sole,
+		c, err := franzgo.New(context.Background(), franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, SoleOwner: sole,
 			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
-			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond,
+			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond},
 			ExactlyOnce: true, TransactionalID: fmt.Sprintf("%s-%d", group, txnSeq.Add(1))})
 		if err != nil {
 			t.Fatal(err)
@@ -63,9 +64,9 @@ var backends = []backend{
 		return c
 	}},
 	{"kafka-go", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
-		c, err := kafkago.New(context.Background(), kafkago.Config{Brokers: brokers, Group: group, SoleOwner: sole,
+		c, err := kafkago.New(context.Background(), kafkago.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, SoleOwner: sole,
 			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
-			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond})
+			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/leadscore/leadscore/journeys"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkago"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
@@ -82,13 +83,13 @@ func testTracePropagation(t *testing.T, backend string, record bool) {
 	var cl processor.Client
 	switch backend {
 	case "franz-go":
-		cl, err = franzgo.New(ctx, franzgo.Config{Brokers: brokers, Group: group, InputTopics: topics.Inputs(),
+		cl, err = franzgo.New(ctx, franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, InputTopics: topics.Inputs(),
 			SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-			FetchMaxWait: 50 * time.Millisecond, Opts: []kgo.Opt{kgo.WithHooks(tel.KafkaHooks("leadscore", group)...)}})
+			FetchMaxWait: 50 * time.Millisecond}, Opts: []kgo.Opt{kgo.WithHooks(tel.KafkaHooks("leadscore", group)...)}})
 	default:
-		cl, err = kafkago.New(ctx, kafkago.Config{Brokers: brokers, Group: group, InputTopics: topics.Inputs(),
+		cl, err = kafkago.New(ctx, kafkago.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, InputTopics: topics.Inputs(),
 			SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-			FetchMaxWait: 50 * time.Millisecond})
+			FetchMaxWait: 50 * time.Millisecond}})
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscore/leadscore/internal/redisserver"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 )
@@ -33,8 +34,8 @@ type harness struct {
 	dir     string
 	w       *workload
 	broker  *broker
-	redis   *redisServer
-	cluster []*redisServer // the Redis Cluster's nodes instead of redis (then redis is its first node)
+	redis   *redisserver.Server
+	cluster []*redisserver.Server // the Redis Cluster's nodes instead of redis (then redis is its first node)
 	group   string
 	procs   []*process
 	procSeq int
@@ -88,7 +89,8 @@ func newHarnessOn(t *testing.T, w *workload, cluster bool) *harness {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, p := range append(h.procs, h.broker.proc, h.redis.proc) {
+			t.Logf("--- tail of redis:\n%s", h.redis.LogTail(8))
+			for _, p := range append(h.procs, h.broker.proc) {
 				t.Logf("--- tail of %s:\n%s", p.name, p.logTail(8))
 				if w := p.logGrep(`"level":"WARN"`, `"level":"ERROR"`); w != "" {
 					t.Logf("--- warnings and errors of %s:\n%s", p.name, w)
@@ -103,11 +105,11 @@ func newHarnessOn(t *testing.T, w *workload, cluster bool) *harness {
 // nodes of its Cluster.
 func (h *harness) redisAddrs() []string {
 	if h.cluster == nil {
-		return []string{h.redis.addr}
+		return []string{h.redis.Addr()}
 	}
 	addrs := make([]string, len(h.cluster))
 	for i, n := range h.cluster {
-		addrs[i] = n.addr
+		addrs[i] = n.Addr()
 	}
 	return addrs
 }

@@ -18,11 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore/internal/freeport"
 	"github.com/leadscore/leadscore/internal/rediscluster"
-	"github.com/redis/go-redis/v9"
+	"github.com/leadscore/leadscore/internal/redisserver"
 )
 
-// process is one child process of the suite: a broker, a redis-server or a
+// process is one child process of the suite: a broker or a
 // leadscore processor. Its output goes to a log file in the test's directory.
 type process struct {
 	name    string
@@ -138,17 +139,6 @@ func (p *process) logCount(s string) int {
 	return bytes.Count(b, []byte(s))
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // broker is a `leadscore broker` with a data directory, restartable on its port.
 type broker struct {
 	t    *testing.T
@@ -202,68 +192,42 @@ func (b *broker) start() {
 	}
 }
 
-// redisServer is a redis-server with AOF (appendfsync always) in its own
-// directory, restartable on its port with its data.
-type redisServer struct {
-	t     *testing.T
-	dir   string
-	port  int
-	addr  string
-	proc  *process
-	n     int
-	extra []string // more redis-server arguments
-}
-
-func startRedis(t *testing.T, dir string, extra ...string) *redisServer {
-	r := &redisServer{t: t, dir: filepath.Join(dir, "redis"), port: freePort(t), extra: extra}
-	r.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
-	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+// startRedis starts a redis-server with AOF (appendfsync always) in
+// dir/redis, restartable on its port with its data (Restart), its output in
+// dir/redis.log. It is killed in t.Cleanup.
+func startRedis(t *testing.T, dir string, extra ...string) *redisserver.Server {
+	t.Helper()
+	data := filepath.Join(dir, "redis")
+	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r.start()
-	return r
-}
-
-func (r *redisServer) start() {
-	t := r.t
-	t.Helper()
-	r.n++
-	args := append([]string{"redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--hash-max-listpack-value", "1024",
-		"--protected-mode", "no"}, r.extra...)
-	r.proc = start(t, filepath.Dir(r.dir), fmt.Sprintf("redis-%d", r.n), nil, args...)
-	c := redis.NewClient(&redis.Options{Addr: r.addr, DialTimeout: time.Second, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if !r.proc.running() || time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s not answering: %v\n%s", r.addr, err, r.proc.logTail(20))
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := redisserver.Start(ctx, redisserver.Options{Dir: data, LogFile: filepath.Join(dir, "redis.log"), StartTimeout: 30 * time.Second,
+		Args: append([]string{"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--hash-max-listpack-value", "1024",
+			"--protected-mode", "no"}, extra...)})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(srv.Stop)
+	return srv
 }
 
 // startRedisCluster starts three redis-server masters (with AOF, as
 // startRedis) under dir, joins them with redis-cli --cluster create and waits
 // until every node reports the cluster ok. It skips the test without
 // redis-cli.
-func startRedisCluster(t *testing.T, dir string) []*redisServer {
+func startRedisCluster(t *testing.T, dir string) []*redisserver.Server {
 	t.Helper()
 	if !rediscluster.Available() {
 		t.Skip("reliability: redis-cli is not on PATH (Debian's redis-tools): skipping the Redis Cluster variant")
 	}
-	var nodes []*redisServer
+	var nodes []*redisserver.Server
 	var addrs []string
 	for i := range 3 {
 		n := startRedis(t, filepath.Join(dir, fmt.Sprintf("node%d", i)), "--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
-		nodes, addrs = append(nodes, n), append(addrs, n.addr)
+		nodes, addrs = append(nodes, n), append(addrs, n.Addr())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -298,7 +262,11 @@ func (h *harness) startProcessor(o procOpts) *member {
 	t := h.t
 	t.Helper()
 	h.procSeq++
-	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	port, err := freeport.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := []string{binary, "run", "--rules", h.w.rulesFile, "--brokers", h.broker.addr, "--redis-addrs", strings.Join(h.redisAddrs(), ","),
 		"--group", h.group, "--http-addr", httpAddr, "--session-timeout", sessionTimeout.String(),
 		"--rebalance-timeout", "4s", "--heartbeat-interval", "200ms", "--timer-tick", "200ms", "--shutdown-timeout", "15s",

@@ -241,14 +241,16 @@ func (h *harness) redisOutage(p *member, f *feed) {
 	if f.finished() {
 		t.Fatal("the feed finished before the outage")
 	}
-	h.redis.proc.kill()
+	h.redis.Stop()
 	down := time.Now()
 	if err := p.waitReady(false, 15*time.Second); err != nil {
 		t.Errorf("with Redis down: %v", err)
 	}
 	notReadyAfter := time.Since(down)
 	_ = sleepCtx(h.ctx, size.Outage-time.Since(down))
-	h.redis.start()
+	if err := h.redis.Restart(h.ctx); err != nil {
+		t.Fatalf("restarting Redis: %v", err)
+	}
 	up := time.Now()
 	if err := p.waitReady(true, 30*time.Second); err != nil {
 		t.Fatalf("after Redis came back: %v", err)

@@ -22,7 +22,7 @@ import (
 	"github.com/leadscore/leadscore/scoring"
 )
 
-var topics = processor.DefaultTopics
+var topics = processor.DefaultTopics()
 
 // historyStart is when the generated history begins: in the future, so that the
 // processors' decay timers, whose clock never runs ahead of the wall clock, never

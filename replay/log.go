@@ -35,9 +35,9 @@ type LeadLine struct {
 // mislabelled.
 var ErrAtBeforeLog = errors.New("replay: the requested instant is before the log's last event")
 
-// SortCanonical sorts events into the order every lead's events are applied in
+// sortCanonical sorts events into the order every lead's events are applied in
 // (scoring.CompareEvents), keeping the log's order among equal events.
-func SortCanonical(evs []scoring.Event) {
+func sortCanonical(evs []scoring.Event) {
 	slices.SortStableFunc(evs, func(a, b scoring.Event) int { return scoring.CompareEvents(&a, &b) })
 }
 
@@ -123,7 +123,7 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 	if at != 0 && at < latest {
 		return st, fmt.Errorf("%w: --at %s is before the log's last event (%s)", ErrAtBeforeLog, output.FormatTime(at), output.FormatTime(latest))
 	}
-	SortCanonical(evs)
+	sortCanonical(evs)
 	for i := range evs {
 		st.Events++
 		res := r.Apply(&evs[i])

@@ -13,25 +13,14 @@ import (
 	"testing"
 
 	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/replay"
-	"github.com/leadscore/leadscore/rules"
-	"github.com/leadscore/leadscore/scoring"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func engine(t testing.TB) *scoring.Engine {
-	t.Helper()
-	m, err := rules.Load("testdata/stories.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := scoring.NewEngine(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
+// storiesRules are the rules the stories of testdata are scored with.
+const storiesRules = "testdata/stories.yaml"
 
 type line struct {
 	Type           string  `json:"type"`
@@ -56,7 +45,7 @@ func scoreFile(t *testing.T, name string) ([]byte, replay.LogStats, []line, []st
 	defer f.Close()
 	var out bytes.Buffer
 	var bad []string
-	st, err := replay.ScoreLog(engine(t), f, &out, replay.LogOptions{Bad: func(n int, err error) {
+	st, err := replay.ScoreLog(testrules.Load(t, storiesRules), f, &out, replay.LogOptions{Bad: func(n int, err error) {
 		bad = append(bad, string(rune('0'+n))+":"+string(events.ReasonOf(err)))
 	}})
 	if err != nil {
@@ -160,7 +149,7 @@ func TestSameInputSameBytes(t *testing.T) {
 func TestStrictStopsAtFirstBadLine(t *testing.T) {
 	f, _ := os.Open("testdata/bad-lines.jsonl")
 	defer f.Close()
-	_, err := replay.ScoreLog(engine(t), f, &bytes.Buffer{}, replay.LogOptions{Strict: true})
+	_, err := replay.ScoreLog(testrules.Load(t, storiesRules), f, &bytes.Buffer{}, replay.LogOptions{Strict: true})
 	var de *events.Error
 	if !errors.As(err, &de) || de.Reason != events.ReasonMissingIdentity {
 		t.Fatalf("strict error %v, want missing_identity", err)
@@ -187,7 +176,7 @@ func TestScoreLogIsIndependentOfLineOrder(t *testing.T) {
 	}
 	score := func(ls []string) string {
 		var out bytes.Buffer
-		if _, err := replay.ScoreLog(engine(t), strings.NewReader(strings.Join(ls, "\n")), &out, replay.LogOptions{}); err != nil {
+		if _, err := replay.ScoreLog(testrules.Load(t, storiesRules), strings.NewReader(strings.Join(ls, "\n")), &out, replay.LogOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		return out.String()
@@ -224,7 +213,7 @@ func TestScoreLogRefusesAtBeforeTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	_, err = replay.ScoreLog(engine(t), f, &bytes.Buffer{}, replay.LogOptions{At: 1})
+	_, err = replay.ScoreLog(testrules.Load(t, storiesRules), f, &bytes.Buffer{}, replay.LogOptions{At: 1})
 	if !errors.Is(err, replay.ErrAtBeforeLog) {
 		t.Fatalf("err = %v, want ErrAtBeforeLog", err)
 	}
@@ -238,10 +227,10 @@ func TestScoreLogNoAdvance(t *testing.T) {
 		t.Fatal(err)
 	}
 	var all, own bytes.Buffer
-	if _, err := replay.ScoreLog(engine(t), bytes.NewReader(raw), &all, replay.LogOptions{At: 4102444800000}); err != nil { // 2100
+	if _, err := replay.ScoreLog(testrules.Load(t, storiesRules), bytes.NewReader(raw), &all, replay.LogOptions{At: 4102444800000}); err != nil { // 2100
 		t.Fatal(err)
 	}
-	if _, err := replay.ScoreLog(engine(t), bytes.NewReader(raw), &own, replay.LogOptions{NoAdvance: true}); err != nil {
+	if _, err := replay.ScoreLog(testrules.Load(t, storiesRules), bytes.NewReader(raw), &own, replay.LogOptions{NoAdvance: true}); err != nil {
 		t.Fatal(err)
 	}
 	// The story's lead last acts on 2026-01-16 at 08:00.
@@ -251,7 +240,7 @@ func TestScoreLogNoAdvance(t *testing.T) {
 	if !strings.Contains(own.String(), `"at":"2026-01-16T08:00:00.000Z"`) || strings.Contains(own.String(), `"at":"2100`) {
 		t.Fatalf("NoAdvance: lead not reported at its last event:\n%s", own.String())
 	}
-	if _, err := replay.ScoreLog(engine(t), bytes.NewReader(raw), &own, replay.LogOptions{NoAdvance: true, At: 1}); err == nil {
+	if _, err := replay.ScoreLog(testrules.Load(t, storiesRules), bytes.NewReader(raw), &own, replay.LogOptions{NoAdvance: true, At: 1}); err == nil {
 		t.Fatal("NoAdvance with At was accepted")
 	}
 }

@@ -34,38 +34,8 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	w.b = append(w.b, stateFormat)
 	// String table first; references are indexes into it.
 	w.tab = w.small[:0]
-	add := w.add
-	add(s.Stage)
-	add(s.Model)
-	for _, c := range s.Contribs {
-		add(c.Rule)
-	}
-	for _, p := range s.Traits {
-		add(p.Key)
-		add(p.Str)
-	}
-	for _, h := range s.Hits {
-		add(h.Rule)
-	}
-	for _, t := range s.Recent {
-		add(t.From)
-		add(t.To)
-		add(t.Cause.Rule)
-		add(t.Cause.Feedback)
-		add(t.Cause.Reason)
-		add(t.TriggerID)
-		for _, c := range t.Top {
-			add(c.Rule)
-		}
-	}
-	for _, a := range s.Absorbed {
-		add(a)
-	}
-	w.uvarint(uint64(len(w.tab)))
-	for _, v := range w.tab {
-		w.uvarint(uint64(len(v)))
-		w.b = append(w.b, v...)
-	}
+	s.addStrings(&w)
+	w.appendTable()
 	w.ref(s.Stage)
 	w.ref(s.Model)
 	w.varint(s.ScoreAt)
@@ -78,59 +48,17 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	w.b = append(w.b, flags, s.Grade)
 	w.float(s.Fit)
-	w.uvarint(uint64(len(s.Contribs)))
-	for _, c := range s.Contribs {
-		w.ref(c.Rule)
-		w.float(c.Points)
-	}
-	w.uvarint(uint64(len(s.Traits)))
-	for _, p := range s.Traits {
-		w.ref(p.Key)
-		w.b = append(w.b, byte(p.Kind))
-		w.ref(p.Str)
-		if p.Kind == PropNumber {
-			w.float(p.Num)
-		}
-	}
-	w.uvarint(uint64(len(s.Hits)))
-	for _, h := range s.Hits {
-		w.ref(h.Rule)
-		w.uvarint(uint64(h.Count))
-		w.uvarint(uint64(len(h.Times)))
-		for _, t := range h.Times {
-			w.varint(s.ScoreAt - t)
-		}
-		w.uvarint(uint64(len(h.Pts)))
-		for _, p := range h.Pts {
-			w.float(p)
-		}
-	}
+	w.contribs(s.Contribs)
+	w.traits(s.Traits)
+	w.hits(s.Hits, s.ScoreAt)
 	w.uvarint(uint64(len(s.Seen)))
 	for _, x := range s.Seen {
 		w.b = binary.LittleEndian.AppendUint64(w.b, x.Hash)
 		w.varint(s.ScoreAt - x.At)
 	}
 	w.uvarint(uint64(len(s.Recent)))
-	for _, t := range s.Recent {
-		w.ref(t.From)
-		w.ref(t.To)
-		w.varint(s.ScoreAt - t.At)
-		kind := byte(t.Cause.Kind)
-		if t.Late {
-			kind |= lateBit
-		}
-		w.b = append(w.b, kind, t.Grade)
-		w.ref(t.Cause.Rule)
-		w.ref(t.Cause.Feedback)
-		w.ref(t.Cause.Reason)
-		w.ref(t.TriggerID)
-		w.float(t.Score)
-		w.float(t.Fit)
-		w.uvarint(uint64(len(t.Top)))
-		for _, c := range t.Top {
-			w.ref(c.Rule)
-			w.float(c.Points)
-		}
+	for i := range s.Recent {
+		w.transition(&s.Recent[i], s.ScoreAt)
 	}
 	w.uvarint(uint64(s.Pending))
 	w.uvarint(uint64(len(s.Absorbed)))
@@ -139,6 +67,101 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	s.appendExtensions(&w)
 	return w.b, nil
+}
+
+// addStrings puts every string the state refers to in w's table, in the order
+// the references are written, so equal states encode to equal bytes.
+func (s *State) addStrings(w *encoder) {
+	w.add(s.Stage)
+	w.add(s.Model)
+	for _, c := range s.Contribs {
+		w.add(c.Rule)
+	}
+	for _, p := range s.Traits {
+		w.add(p.Key)
+		w.add(p.Str)
+	}
+	for _, h := range s.Hits {
+		w.add(h.Rule)
+	}
+	for _, t := range s.Recent {
+		w.add(t.From)
+		w.add(t.To)
+		w.add(t.Cause.Rule)
+		w.add(t.Cause.Feedback)
+		w.add(t.Cause.Reason)
+		w.add(t.TriggerID)
+		for _, c := range t.Top {
+			w.add(c.Rule)
+		}
+	}
+	for _, a := range s.Absorbed {
+		w.add(a)
+	}
+}
+
+func (w *encoder) appendTable() {
+	w.uvarint(uint64(len(w.tab)))
+	for _, v := range w.tab {
+		w.uvarint(uint64(len(v)))
+		w.b = append(w.b, v...)
+	}
+}
+
+func (w *encoder) contribs(cs []Contribution) {
+	w.uvarint(uint64(len(cs)))
+	for _, c := range cs {
+		w.ref(c.Rule)
+		w.float(c.Points)
+	}
+}
+
+func (w *encoder) traits(ps Props) {
+	w.uvarint(uint64(len(ps)))
+	for _, p := range ps {
+		w.ref(p.Key)
+		w.b = append(w.b, byte(p.Kind))
+		w.ref(p.Str)
+		if p.Kind == PropNumber {
+			w.float(p.Num)
+		}
+	}
+}
+
+// hits writes the hit logs' instants as offsets back from scoreAt: recent hits
+// give small varints.
+func (w *encoder) hits(hs []HitLog, scoreAt int64) {
+	w.uvarint(uint64(len(hs)))
+	for _, h := range hs {
+		w.ref(h.Rule)
+		w.uvarint(uint64(h.Count))
+		w.uvarint(uint64(len(h.Times)))
+		for _, t := range h.Times {
+			w.varint(scoreAt - t)
+		}
+		w.uvarint(uint64(len(h.Pts)))
+		for _, p := range h.Pts {
+			w.float(p)
+		}
+	}
+}
+
+func (w *encoder) transition(t *Transition, scoreAt int64) {
+	w.ref(t.From)
+	w.ref(t.To)
+	w.varint(scoreAt - t.At)
+	kind := byte(t.Cause.Kind)
+	if t.Late {
+		kind |= lateBit
+	}
+	w.b = append(w.b, kind, t.Grade)
+	w.ref(t.Cause.Rule)
+	w.ref(t.Cause.Feedback)
+	w.ref(t.Cause.Reason)
+	w.ref(t.TriggerID)
+	w.float(t.Score)
+	w.float(t.Fit)
+	w.contribs(t.Top)
 }
 
 // Extensions: sections after the original layout, each a tag, a length and a
@@ -369,29 +392,7 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 		}
 		return nil
 	}
-	n := r.count()
-	// The table's strings are cut from one string holding the whole
-	// section: one allocation per state instead of one per string.
-	section := r.b
-	for i := 0; i < n && r.err == nil; i++ {
-		l := r.count()
-		if l > len(r.b) {
-			r.fail("string overruns")
-			break
-		}
-		r.b = r.b[l:]
-	}
-	if r.err == nil {
-		all := string(section[:len(section)-len(r.b)])
-		r.tab = make([]string, n)
-		pos := 0
-		for i := range r.tab {
-			l, k := binary.Uvarint(section[pos:]) // validated by the first pass
-			pos += k
-			r.tab[i] = all[pos : pos+int(l)]
-			pos += int(l)
-		}
-	}
+	r.readTable()
 	*s = State{}
 	s.Stage = r.ref()
 	s.Model = r.ref()
@@ -403,42 +404,9 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 	s.Identified = flags&1 != 0
 	s.Grade = r.byte()
 	s.Fit = r.float()
-	if n := r.count(); n > 0 {
-		s.Contribs = make([]Contribution, n)
-		for i := range s.Contribs {
-			s.Contribs[i] = Contribution{Rule: r.ref(), Points: r.float()}
-		}
-	}
-	if n := r.count(); n > 0 {
-		s.Traits = make(Props, n)
-		for i := range s.Traits {
-			p := Prop{Key: r.ref(), Kind: PropKind(r.byte())}
-			p.Str = r.ref()
-			if p.Kind == PropNumber {
-				p.Num = r.float()
-			}
-			s.Traits[i] = p
-		}
-	}
-	if n := r.count(); n > 0 {
-		s.Hits = make([]HitLog, n)
-		for i := range s.Hits {
-			h := HitLog{Rule: r.ref(), Count: uint32(r.uvarint())}
-			if k := r.count(); k > 0 {
-				h.Times = make([]int64, k)
-				for j := range h.Times {
-					h.Times[j] = s.ScoreAt - r.varint()
-				}
-			}
-			if k := r.count(); k > 0 {
-				h.Pts = make([]float64, k)
-				for j := range h.Pts {
-					h.Pts[j] = r.float()
-				}
-			}
-			s.Hits[i] = h
-		}
-	}
+	s.Contribs = r.contribs()
+	s.Traits = r.traits()
+	s.Hits = r.hits(s.ScoreAt)
 	if n := r.count(); n > 0 {
 		s.Seen = make([]Seen, n)
 		for i := range s.Seen {
@@ -448,21 +416,7 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 	if n := r.count(); n > 0 {
 		s.Recent = make([]Transition, n)
 		for i := range s.Recent {
-			t := Transition{From: r.ref(), To: r.ref()}
-			t.At = s.ScoreAt - r.varint()
-			kind := r.byte()
-			t.Cause.Kind, t.Late = CauseKind(kind&^lateBit), kind&lateBit != 0
-			t.Grade = r.byte()
-			t.Cause.Rule, t.Cause.Feedback, t.Cause.Reason = r.ref(), r.ref(), r.ref()
-			t.TriggerID = r.ref()
-			t.Score, t.Fit = r.float(), r.float()
-			if k := r.count(); k > 0 {
-				t.Top = make([]Contribution, k)
-				for j := range t.Top {
-					t.Top[j] = Contribution{Rule: r.ref(), Points: r.float()}
-				}
-			}
-			s.Recent[i] = t
+			r.transition(&s.Recent[i], s.ScoreAt)
 		}
 	}
 	s.Pending = int(r.uvarint())
@@ -479,6 +433,102 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 		s.readExtensions(&r)
 	}
 	return nil
+}
+
+// readTable reads the string table. Its strings are cut from one string
+// holding the whole section: one allocation per state instead of one per
+// string.
+func (r *decoder) readTable() {
+	n := r.count()
+	section := r.b
+	for i := 0; i < n && r.err == nil; i++ {
+		l := r.count()
+		if l > len(r.b) {
+			r.fail("string overruns")
+			break
+		}
+		r.b = r.b[l:]
+	}
+	if r.err != nil {
+		return
+	}
+	all := string(section[:len(section)-len(r.b)])
+	r.tab = make([]string, n)
+	pos := 0
+	for i := range r.tab {
+		l, k := binary.Uvarint(section[pos:]) // validated by the first pass
+		pos += k
+		r.tab[i] = all[pos : pos+int(l)]
+		pos += int(l)
+	}
+}
+
+// contribs returns nil for none, as the state had before encoding.
+func (r *decoder) contribs() []Contribution {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	cs := make([]Contribution, n)
+	for i := range cs {
+		cs[i] = Contribution{Rule: r.ref(), Points: r.float()}
+	}
+	return cs
+}
+
+func (r *decoder) traits() Props {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	ps := make(Props, n)
+	for i := range ps {
+		p := Prop{Key: r.ref(), Kind: PropKind(r.byte())}
+		p.Str = r.ref()
+		if p.Kind == PropNumber {
+			p.Num = r.float()
+		}
+		ps[i] = p
+	}
+	return ps
+}
+
+func (r *decoder) hits(scoreAt int64) []HitLog {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	hs := make([]HitLog, n)
+	for i := range hs {
+		h := HitLog{Rule: r.ref(), Count: uint32(r.uvarint())}
+		if k := r.count(); k > 0 {
+			h.Times = make([]int64, k)
+			for j := range h.Times {
+				h.Times[j] = scoreAt - r.varint()
+			}
+		}
+		if k := r.count(); k > 0 {
+			h.Pts = make([]float64, k)
+			for j := range h.Pts {
+				h.Pts[j] = r.float()
+			}
+		}
+		hs[i] = h
+	}
+	return hs
+}
+
+// transition decodes into *t, which must be zero.
+func (r *decoder) transition(t *Transition, scoreAt int64) {
+	t.From, t.To = r.ref(), r.ref()
+	t.At = scoreAt - r.varint()
+	kind := r.byte()
+	t.Cause.Kind, t.Late = CauseKind(kind&^lateBit), kind&lateBit != 0
+	t.Grade = r.byte()
+	t.Cause.Rule, t.Cause.Feedback, t.Cause.Reason = r.ref(), r.ref(), r.ref()
+	t.TriggerID = r.ref()
+	t.Score, t.Fit = r.float(), r.float()
+	t.Top = r.contribs()
 }
 
 type decoder struct {

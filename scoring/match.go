@@ -131,24 +131,20 @@ func containsFold(list []string, s string) bool {
 
 func anyGlob(globs []string, s string) bool {
 	for _, g := range globs {
-		if Glob(g, s) {
+		if glob(g, s, false) {
 			return true
 		}
 	}
 	return false
 }
 
-// Glob reports whether s matches pattern, where * matches any run of characters
-// (slashes included) and ? matches exactly one byte. Matching is case-sensitive.
-func Glob(pattern, s string) bool {
-	return glob(pattern, s, false)
-}
-
-// globFold is Glob with an already lower-cased pattern, ignoring the case of s.
+// globFold is glob with an already lower-cased pattern, ignoring the case of s.
 func globFold(lowerPattern, s string) bool {
 	return glob(lowerPattern, s, true)
 }
 
+// glob reports whether s matches p, where * matches any run of characters
+// (slashes included) and ? matches exactly one byte; fold ignores the case of s.
 func glob(p, s string, fold bool) bool {
 	// Iterative matcher with single-star backtracking: linear in practice and no
 	// allocation, which matters because every event meets every rule's globs.

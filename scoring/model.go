@@ -241,6 +241,36 @@ func (m *Model) Compile() error {
 	if m.Dedup.Max <= 0 {
 		m.Dedup.Max = DefaultDedupMax
 	}
+	if err := m.indexStages(); err != nil {
+		return err
+	}
+	if err := m.indexRules(); err != nil {
+		return err
+	}
+	if m.VisitTimeout <= 0 {
+		m.VisitTimeout = DefaultVisitTimeout
+	}
+	m.planRuleLogs()
+	for si := range m.Stages {
+		if err := m.compileStage(si); err != nil {
+			return err
+		}
+	}
+	for i := range m.keep {
+		if m.keep[i].count > maxLogCount {
+			m.keep[i].count = maxLogCount
+		}
+	}
+	if err := m.indexFeedback(); err != nil {
+		return err
+	}
+	m.collectFitPaths()
+	m.bots = newBotMatcher(m.Ignore)
+	m.compiled = true
+	return nil
+}
+
+func (m *Model) indexStages() error {
 	m.stageIndex = make(map[string]int, len(m.Stages))
 	for i, s := range m.Stages {
 		if _, dup := m.stageIndex[s.Name]; dup {
@@ -248,6 +278,12 @@ func (m *Model) Compile() error {
 		}
 		m.stageIndex[s.Name] = i
 	}
+	return nil
+}
+
+// indexRules also lists the rules per source, so an event meets only the rules
+// that can match it.
+func (m *Model) indexRules() error {
 	m.ruleIndex = make(map[string]int, len(m.Rules))
 	for i := range m.Rules {
 		r := &m.Rules[i]
@@ -262,9 +298,12 @@ func (m *Model) Compile() error {
 			}
 		}
 	}
-	if m.VisitTimeout <= 0 {
-		m.VisitTimeout = DefaultVisitTimeout
-	}
+	return nil
+}
+
+// planRuleLogs sizes the hit history each rule needs for its own limits (once,
+// once per visit, caps); compileStage adds what the stage criteria need.
+func (m *Model) planRuleLogs() {
 	m.keep = make([]logNeed, len(m.Rules))
 	for i, r := range m.Rules {
 		m.keep[i].track = r.Once || r.OncePerVisit
@@ -284,65 +323,72 @@ func (m *Model) Compile() error {
 			}
 		}
 	}
-	need := func(idx []int, c Condition) {
-		for _, i := range idx {
-			n := &m.keep[i]
-			n.track = true
-			if !c.Window.IsZero() {
-				if c.Count > n.count {
-					n.count = c.Count
+}
+
+// compileStage resolves the names stage si refers to, which may only be
+// earlier stages so that entering and exiting cannot loop, and records the hit
+// and visit history its criteria need.
+func (m *Model) compileStage(si int) error {
+	s := &m.Stages[si]
+	for _, alt := range s.Entry {
+		for _, c := range alt {
+			switch c.Kind {
+			case CondHits, CondTrigger:
+				i, ok := m.ruleIndex[c.Name]
+				if !ok {
+					return fmt.Errorf("scoring: stage %q: unknown rule %q", s.Name, c.Name)
 				}
-				if w := c.Window.Max(); w > n.window {
-					n.window = w
+				m.needHits([]int{i}, c)
+			case CondTagHits, CondTriggerTag:
+				idx := m.rulesTagged(c.Name)
+				if len(idx) == 0 {
+					return fmt.Errorf("scoring: stage %q: no rule is tagged %q", s.Name, c.Name)
+				}
+				m.needHits(idx, c)
+			case CondVisits:
+				v := &m.visits
+				v.count = max(v.count, min(c.Count, maxLogCount))
+				if c.Window.IsZero() {
+					v.points = true // some criterion counts visits ever: no pruning by age
+				} else {
+					v.window = max(v.window, c.Window.Max())
+				}
+				v.track = true
+			case CondMinStage:
+				j, ok := m.stageIndex[c.Name]
+				if !ok || j >= si {
+					return fmt.Errorf("scoring: stage %q: min_stage %q must be an earlier stage", s.Name, c.Name)
 				}
 			}
 		}
 	}
-	for si, s := range m.Stages {
-		for _, alt := range s.Entry {
-			for _, c := range alt {
-				switch c.Kind {
-				case CondHits, CondTrigger:
-					i, ok := m.ruleIndex[c.Name]
-					if !ok {
-						return fmt.Errorf("scoring: stage %q: unknown rule %q", s.Name, c.Name)
-					}
-					need([]int{i}, c)
-				case CondTagHits, CondTriggerTag:
-					idx := m.rulesTagged(c.Name)
-					if len(idx) == 0 {
-						return fmt.Errorf("scoring: stage %q: no rule is tagged %q", s.Name, c.Name)
-					}
-					need(idx, c)
-				case CondVisits:
-					v := &m.visits
-					v.count = max(v.count, min(c.Count, maxLogCount))
-					if c.Window.IsZero() {
-						v.points = true // some criterion counts visits ever: no pruning by age
-					} else {
-						v.window = max(v.window, c.Window.Max())
-					}
-					v.track = true
-				case CondMinStage:
-					j, ok := m.stageIndex[c.Name]
-					if !ok || j >= si {
-						return fmt.Errorf("scoring: stage %q: min_stage %q must be an earlier stage", s.Name, c.Name)
-					}
-				}
-			}
+	if s.Exit != nil {
+		j, ok := m.stageIndex[s.Exit.To]
+		if !ok || j >= si {
+			return fmt.Errorf("scoring: stage %q: exit target %q must be an earlier stage", s.Name, s.Exit.To)
 		}
-		if s.Exit != nil {
-			j, ok := m.stageIndex[s.Exit.To]
-			if !ok || j >= si {
-				return fmt.Errorf("scoring: stage %q: exit target %q must be an earlier stage", s.Name, s.Exit.To)
+	}
+	return nil
+}
+
+// needHits makes the rules idx keep the hits condition c counts: all of them
+// ever, or the newest c.Count within c.Window.
+func (m *Model) needHits(idx []int, c Condition) {
+	for _, i := range idx {
+		n := &m.keep[i]
+		n.track = true
+		if !c.Window.IsZero() {
+			if c.Count > n.count {
+				n.count = c.Count
+			}
+			if w := c.Window.Max(); w > n.window {
+				n.window = w
 			}
 		}
 	}
-	for i := range m.keep {
-		if m.keep[i].count > maxLogCount {
-			m.keep[i].count = maxLogCount
-		}
-	}
+}
+
+func (m *Model) indexFeedback() error {
 	m.feedback = make(map[string]int, len(m.Feedback))
 	for i, f := range m.Feedback {
 		if _, ok := m.stageIndex[f.To]; !ok {
@@ -360,6 +406,11 @@ func (m *Model) Compile() error {
 		}
 		m.feedback[f.Kind] = i
 	}
+	return nil
+}
+
+// collectFitPaths lists each trait the fit rules read once, in first-use order.
+func (m *Model) collectFitPaths() {
 	seen := map[string]bool{}
 	for _, fr := range m.Fit.Rules {
 		for _, p := range fr.Traits {
@@ -369,9 +420,6 @@ func (m *Model) Compile() error {
 			}
 		}
 	}
-	m.bots = newBotMatcher(m.Ignore)
-	m.compiled = true
-	return nil
 }
 
 func (m *Model) rulesTagged(tag string) []int {

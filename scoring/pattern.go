@@ -39,15 +39,6 @@ func CompilePattern(expr string) (*Pattern, error) {
 	return p, nil
 }
 
-// MustCompilePattern is CompilePattern for expressions known to be valid.
-func MustCompilePattern(expr string) *Pattern {
-	p, err := CompilePattern(expr)
-	if err != nil {
-		panic(err)
-	}
-	return p
-}
-
 func isASCII(rs []rune) bool {
 	for _, r := range rs {
 		if r >= utf8.RuneSelf {

@@ -46,15 +46,15 @@ func (p Period) String() string {
 		s = strconv.Itoa(int(p.Months)) + "mo"
 	}
 	if p.Ms != 0 || s == "" {
-		s += FormatMillis(p.Ms)
+		s += formatMillis(p.Ms)
 	}
 	return s
 }
 
-// FormatMillis writes a duration in the largest whole unit of the rules file's
+// formatMillis writes a duration in the largest whole unit of the rules file's
 // syntax up to days (people write 14d more often than 2w): 30d, 12h, 90m, 45s,
 // 250ms.
-func FormatMillis(ms int64) string {
+func formatMillis(ms int64) string {
 	for _, u := range []struct {
 		n    int64
 		name string

@@ -9,19 +9,20 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/internal/rediscluster"
+	"github.com/leadscore/leadscore/internal/redisserver"
 	"github.com/redis/go-redis/v9"
 )
 
 // startCluster starts three redis-server masters on free loopback ports in
 // a temp dir, joins them with redis-cli --cluster create and waits until the
 // cluster is ok. Everything is torn down in t.Cleanup.
-func startCluster(t *testing.T) []*redisServer {
+func startCluster(t *testing.T) []*redisserver.Server {
 	t.Helper()
 	if !rediscluster.Available() {
 		t.Skip("redis-cli not installed")
 	}
 	root := t.TempDir()
-	var nodes []*redisServer
+	var nodes []*redisserver.Server
 	var addrs []string
 	for i := 0; i < 3; i++ {
 		dir := filepath.Join(root, "n"+string(rune('0'+i)))
@@ -31,7 +32,7 @@ func startCluster(t *testing.T) []*redisServer {
 		n := startRedis(t, dir, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no")
 		nodes = append(nodes, n)
-		addrs = append(addrs, n.addr())
+		addrs = append(addrs, n.Addr())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -51,7 +52,7 @@ func TestStoreCluster(t *testing.T) {
 	nodes := startCluster(t)
 	var addrs []string
 	for _, n := range nodes {
-		addrs = append(addrs, n.addr())
+		addrs = append(addrs, n.Addr())
 	}
 	opts := func() Options {
 		return Options{Addrs: addrs, Cluster: true, Buckets: 1024, TimerShards: 64, KeyPrefix: uniquePrefix(t)}
@@ -92,7 +93,7 @@ func TestStoreCluster(t *testing.T) {
 		}
 		res := mustWrite(t, st, us...)
 		cc := st.rdb.(*redis.ClusterClient)
-		dead := nodes[2].addr()
+		dead := nodes[2].Addr()
 		onDead := map[string]bool{}
 		for _, id := range ids {
 			n, err := cc.MasterForKey(tctx(t), st.lay.recordKey(st.lay.bucket(id)))
@@ -101,7 +102,7 @@ func TestStoreCluster(t *testing.T) {
 			}
 			onDead[id] = n.Options().Addr == dead
 		}
-		nodes[2].stop()
+		nodes[2].Stop()
 		for i := range us {
 			us[i] = Update{Base: res[i].Record, Data: []byte("2"), Stage: "mql", Rank: 2}
 		}

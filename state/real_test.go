@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/leadscore/leadscore/internal/redisserver"
 )
 
 // realAddr returns LEADSCORE_REDIS_ADDR or skips: these tests need a
@@ -116,73 +116,37 @@ func containsNoPerm(err error) bool {
 			return true
 		}
 	}
-	return err != nil && len(err.Error()) > 0 && (contains(err.Error(), "NOPERM") || contains(err.Error(), "no permissions"))
+	return err != nil && (strings.Contains(err.Error(), "NOPERM") || strings.Contains(err.Error(), "no permissions"))
 }
 
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}
-
-// redisServer is a redis-server process the test owns.
-type redisServer struct {
-	port int
-	dir  string
-	args []string
-	cmd  *exec.Cmd
-}
-
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func startRedis(t *testing.T, dir string, extra ...string) *redisServer {
+// startRedis starts a private redis-server in dir (no persistence,
+// hash-max-listpack-value 1024, zset-max-listpack-entries 256, then extra) and
+// kills it in t.Cleanup. It skips the test without redis-server.
+func startRedis(t *testing.T, dir string, extra ...string) *redisserver.Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	return startRedisWith(t, redisserver.Options{Dir: dir, Args: append([]string{"--save", "", "--appendonly", "no",
+		"--hash-max-listpack-value", "1024", "--zset-max-listpack-entries", "256"}, extra...)})
+}
+
+// startRedisWith starts redis-server with o, kills it in t.Cleanup and skips
+// the test without redis-server.
+func startRedisWith(t *testing.T, o redisserver.Options) *redisserver.Server {
+	t.Helper()
+	if !redisserver.Available() {
 		t.Skip("redis-server not installed")
 	}
-	s := &redisServer{port: freePort(t), dir: dir}
-	s.args = append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--hash-max-listpack-value", "1024", "--zset-max-listpack-entries", "256"}, extra...)
-	s.start(t, bin)
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *redisServer) start(t *testing.T, bin string) {
-	t.Helper()
-	s.cmd = exec.Command(bin, s.args...)
-	s.cmd.Dir = s.dir
-	s.cmd.Stdout, _ = os.Create(filepath.Join(s.dir, "stdout.log"))
-	if err := s.cmd.Start(); err != nil {
+	srv, err := redisserver.Start(tctx(t), o)
+	if err != nil {
 		t.Fatal(err)
 	}
-	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not start", s.addr())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	t.Cleanup(srv.Stop)
+	return srv
 }
 
-func (s *redisServer) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGCONT)
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-func (s *redisServer) signal(t *testing.T, sig syscall.Signal) {
+// signal sends sig to srv or fails the test.
+func signal(t *testing.T, srv *redisserver.Server, sig syscall.Signal) {
 	t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
+	if err := srv.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -196,7 +160,7 @@ func TestUnavailableRealRedis(t *testing.T) {
 		t.Skip("LEADSCORE_REDIS_ADDR not set: skipping the real-server outage test")
 	}
 	srv := startRedis(t, t.TempDir())
-	st := newRealStore(t, Options{Addrs: []string{srv.addr()}, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
+	st := newRealStore(t, Options{Addrs: []string{srv.Addr()}, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond})
 	ids := leadIDs(300, "stop")
 	recs := mustLoad(t, st, ids...)
 	var us []Update
@@ -208,7 +172,7 @@ func TestUnavailableRealRedis(t *testing.T) {
 		us[i] = Update{Base: res[i].Record, Data: []byte("2"), Stage: "sql", Rank: 2, Deadline: 9000}
 	}
 
-	srv.signal(t, syscall.SIGSTOP)
+	signal(t, srv, syscall.SIGSTOP)
 	wres, err := st.Write(tctx(t), us)
 	if err != nil {
 		if !IsRetryable(err) {
@@ -221,7 +185,7 @@ func TestUnavailableRealRedis(t *testing.T) {
 			}
 		}
 	}
-	srv.signal(t, syscall.SIGCONT)
+	signal(t, srv, syscall.SIGCONT)
 	time.Sleep(200 * time.Millisecond)
 	got := mustLoad(t, st, ids...)
 	sql, _ := st.Top(tctx(t), "sql", 1000)
@@ -246,7 +210,7 @@ func TestUnavailableRealRedis(t *testing.T) {
 	}
 	t.Logf("%d of %d leads applied by the timed-out write (the reply was lost, not the command)", applied, len(ids))
 
-	srv.stop()
+	srv.Stop()
 	_, err = st.Load(tctx(t), ids)
 	if !IsRetryable(err) {
 		t.Fatalf("load from a killed server: %v", err)
@@ -273,7 +237,7 @@ func TestAdviceRealRedis(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := startRedis(t, t.TempDir(), c.flags...)
-			st, err := New(tctx(t), Options{Addrs: []string{srv.addr()}, KeyPrefix: uniquePrefix(t)})
+			st, err := New(tctx(t), Options{Addrs: []string{srv.Addr()}, KeyPrefix: uniquePrefix(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,24 +263,20 @@ func TestSentinelRealRedis(t *testing.T) {
 	}
 	master := startRedis(t, t.TempDir())
 	dir := t.TempDir()
-	port := freePort(t)
 	conf := filepath.Join(dir, "sentinel.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor lsmaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds lsmaster 2000\n", port, master.port)
+	body := fmt.Sprintf("sentinel monitor lsmaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds lsmaster 2000\n", master.Port())
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin, _ := exec.LookPath("redis-server")
-	sentinel := &redisServer{port: port, dir: dir, args: []string{conf, "--sentinel"}}
-	sentinel.start(t, bin)
-	t.Cleanup(sentinel.stop)
+	sentinel := startRedisWith(t, redisserver.Options{Dir: dir, Config: conf, Args: []string{"--sentinel"}})
 
-	st := newRealStore(t, Options{Addrs: []string{sentinel.addr()}, MasterName: "lsmaster"})
+	st := newRealStore(t, Options{Addrs: []string{sentinel.Addr()}, MasterName: "lsmaster"})
 	id := HomeLeadID("anon:sentinel")
 	res := mustWrite(t, st, Update{Base: mustLoad(t, st, id)[id], Data: []byte("via sentinel"), Stage: "mql", Rank: 2})
 	if g := mustGet(t, st, id); g.Version != res[0].Version || string(g.Data) != "via sentinel" {
 		t.Fatal(g)
 	}
-	direct := redis.NewClient(&redis.Options{Addr: master.addr()})
+	direct := redis.NewClient(&redis.Options{Addr: master.Addr()})
 	defer direct.Close()
 	if n, err := direct.Exists(tctx(t), st.lay.recordKey(st.lay.bucket(id))).Result(); err != nil || n != 1 {
 		t.Fatalf("record not on the master Sentinel names: %v %v", n, err)

@@ -282,10 +282,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrapErr("ping", s.rdb.Ping(ctx).Err())
 }
 
-// AddHook installs a go-redis hook on the store's client, for tracing and
-// metrics (e.g. redisotel) or to count round trips. In Cluster the hook sees
-// each pipeline once, before it is split per node.
-func (s *Store) AddHook(h redis.Hook) { s.rdb.AddHook(h) }
+// addHook installs a go-redis hook on the store's client, so tests can count
+// round trips. In Cluster the hook sees each pipeline once, before it is split
+// per node.
+func (s *Store) addHook(h redis.Hook) { s.rdb.AddHook(h) }
 
 // Close closes the connections. A closed store returns errors that are not
 // retryable.

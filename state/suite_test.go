@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -133,7 +132,7 @@ func hookOf(st *Store) *roundTrips {
 // withHook installs the counting hook; backends call it from newStore.
 func withHook(st *Store) *Store {
 	h := &roundTrips{}
-	st.AddHook(h)
+	st.addHook(h)
 	hooks.Store(st, h)
 	return st
 }
@@ -822,15 +821,4 @@ func testSecondProcess(t *testing.T, st *Store) {
 	if top, err := st.Top(tctx(t), "brand-new-stage", 3); err != nil || len(top) != 1 {
 		t.Fatalf("top after dictionary reset: %v %v", top, err)
 	}
-}
-
-// freePort returns a free loopback TCP port.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -2,17 +2,15 @@ package state
 
 import (
 	"context"
-	"net"
-	"os/exec"
+	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
-	"github.com/leadscore/leadscore/internal/syncbuf"
+	"github.com/leadscore/leadscore/internal/redisserver"
 	"github.com/leadscore/leadscore/internal/testpki"
 )
 
@@ -66,42 +64,32 @@ func TestTLSMiniredis(t *testing.T) {
 // checks that the store works with the right settings and is refused with
 // each wrong one.
 func TestTLSAndACLRealRedisServer(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	if !redisserver.Available() {
 		t.Skip("redis-server is not on PATH: the real-Redis TLS test needs it (CI installs it)")
 	}
 	p := testpki.New(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	good := Options{KeyPrefix: "tlsreal", Username: "scorer", Password: "s3cret-pw",
+		DialTimeout: time.Second, TLS: &TLSOptions{CAFile: p.CAFile, CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile}}
+	srv := startRedisWith(t, redisserver.Options{Dir: t.TempDir(), TLS: true, Args: []string{
 		"--tls-cert-file", p.ServerCertFile, "--tls-key-file", p.ServerKeyFile, "--tls-ca-cert-file", p.CAFile,
-		"--tls-auth-clients", "yes", "--save", "", "--appendonly", "no", "--dir", t.TempDir(),
+		"--tls-auth-clients", "yes", "--save", "", "--appendonly", "no",
 		"--hash-max-listpack-value", "1024",
 		"--user", "default", "off",
-		"--user", "scorer", "on", ">s3cret-pw", "~tlsreal:*", "+@all", "-@dangerous")
-	out := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	good := Options{Addrs: []string{addr}, KeyPrefix: "tlsreal", Username: "scorer", Password: "s3cret-pw",
-		DialTimeout: time.Second, TLS: &TLSOptions{CAFile: p.CAFile, CertFile: p.ClientCertFile, KeyFile: p.ClientKeyFile}}
-	var st *Store
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		st, err = New(context.Background(), good)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mutual TLS with the ACL user: %v\nredis-server:\n%s", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		"--user", "scorer", "on", ">s3cret-pw", "~tlsreal:*", "+@all", "-@dangerous"},
+		// Ready when the store connects with mutual TLS as the ACL user.
+		Ready: func(ctx context.Context, addr string) error {
+			o := good
+			o.Addrs = []string{addr}
+			st, err := New(ctx, o)
+			if err != nil {
+				return fmt.Errorf("mutual TLS with the ACL user: %w", err)
+			}
+			return st.Close()
+		}})
+	good.Addrs = []string{srv.Addr()}
+	st, err := New(context.Background(), good)
+	if err != nil {
+		t.Fatalf("mutual TLS with the ACL user: %v\nredis-server:\n%s", err, srv.LogTail(20))
 	}
 	defer st.Close()
 	id := HomeLeadID("anon:tls-real")

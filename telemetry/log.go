@@ -14,7 +14,7 @@ import (
 
 // NewLogger returns a structured logger writing to w in format "json" or
 // "text" at level "debug", "info", "warn" or "error", through a
-// RedactingHandler: no e-mail address reaches the log, at any level.
+// redactingHandler: no e-mail address reaches the log, at any level.
 func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -30,7 +30,7 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log format %q: want json or text", format)
 	}
-	return slog.New(NewRedactingHandler(h)), nil
+	return slog.New(newRedactingHandler(h)), nil
 }
 
 // LogOTelErrors routes the errors that OpenTelemetry reports asynchronously (an
@@ -78,26 +78,26 @@ func sensitiveKey(k string) bool {
 // redacted replaces the value of a sensitive attribute.
 const redacted = "[redacted]"
 
-// RedactingHandler wraps a slog.Handler and removes personal data before a
+// redactingHandler wraps a slog.Handler and removes personal data before a
 // record reaches it: e-mail addresses are masked (RedactEmails) in the message
 // and in every attribute — strings, errors, fmt.Stringers, groups, and any
 // other value as it would be rendered — and the values of attributes named
 // like a secret or a contact detail (password, token, authorization, cookie,
 // email, phone, ip) are replaced entirely.
-type RedactingHandler struct {
+type redactingHandler struct {
 	h slog.Handler
 }
 
-// NewRedactingHandler wraps h.
-func NewRedactingHandler(h slog.Handler) *RedactingHandler { return &RedactingHandler{h: h} }
+// newRedactingHandler wraps h.
+func newRedactingHandler(h slog.Handler) *redactingHandler { return &redactingHandler{h: h} }
 
 // Enabled implements slog.Handler.
-func (r *RedactingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+func (r *redactingHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return r.h.Enabled(ctx, l)
 }
 
 // Handle implements slog.Handler.
-func (r *RedactingHandler) Handle(ctx context.Context, rec slog.Record) error {
+func (r *redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
 	out := slog.NewRecord(rec.Time, rec.Level, RedactEmails(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
@@ -107,17 +107,17 @@ func (r *RedactingHandler) Handle(ctx context.Context, rec slog.Record) error {
 }
 
 // WithAttrs implements slog.Handler.
-func (r *RedactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+func (r *redactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	red := make([]slog.Attr, len(as))
 	for i, a := range as {
 		red[i] = redactAttr(a)
 	}
-	return &RedactingHandler{h: r.h.WithAttrs(red)}
+	return &redactingHandler{h: r.h.WithAttrs(red)}
 }
 
 // WithGroup implements slog.Handler.
-func (r *RedactingHandler) WithGroup(name string) slog.Handler {
-	return &RedactingHandler{h: r.h.WithGroup(name)}
+func (r *redactingHandler) WithGroup(name string) slog.Handler {
+	return &redactingHandler{h: r.h.WithGroup(name)}
 }
 
 func redactAttr(a slog.Attr) slog.Attr {

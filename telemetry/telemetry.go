@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -204,9 +203,6 @@ func firstNonEmpty(vals ...string) string {
 // TracerProvider returns the tracer provider: the SDK's when spans are
 // exported, else a no-op one that still carries incoming trace context.
 func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tp }
-
-// MeterProvider returns the meter provider whose metrics MetricsHandler serves.
-func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
 
 // Propagator returns the W3C trace-context and baggage propagator.
 func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.prop }

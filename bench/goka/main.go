@@ -122,8 +122,11 @@ func (s *scorer) process(ctx goka.Context, msg any) {
 		if errors.As(err, &de) {
 			reason = string(de.Reason)
 		}
-		dl := output.NewDeadLetter(reason, err.Error(), "", output.Source{Topic: string(ctx.Topic()), Partition: ctx.Partition(), Offset: ctx.Offset()},
-			[]byte(ctx.Key()), payload, nil, s.now().UnixMilli(), "goka")
+		dl := output.NewDeadLetter(output.DeadLetterInfo{
+			Reason: reason, Message: err.Error(),
+			Source: output.Source{Topic: string(ctx.Topic()), Partition: ctx.Partition(), Offset: ctx.Offset()},
+			Key:    []byte(ctx.Key()), Value: payload, At: s.now().UnixMilli(), Version: "goka",
+		})
 		v, err := dl.Marshal()
 		if err != nil {
 			ctx.Fail(err)

@@ -13,7 +13,14 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/bench"
+	"github.com/leadscore/leadscore/internal/redisserver"
 )
+
+// benchRedisArgs are the redis-server settings of --start-redis: no
+// persistence, and the hash sizes the state store is sized for
+// (hash-max-listpack-value 4096, hash-max-listpack-entries 512: docs/state.md).
+var benchRedisArgs = []string{"--save", "", "--appendonly", "no",
+	"--hash-max-listpack-value", "4096", "--hash-max-listpack-entries", "512", "--protected-mode", "no", "--loglevel", "warning"}
 
 // benchCmd is `leadscore bench`: the benchmark harness (package bench).
 type benchCmd struct {
@@ -71,12 +78,12 @@ func (c *benchCmd) Run(e *env) error {
 		if c.RedisAddr != "" {
 			return errors.New("--start-redis and --redis-addr exclude each other")
 		}
-		srv, err := bench.StartRedis(ctx)
+		srv, err := redisserver.Start(ctx, redisserver.Options{Args: benchRedisArgs})
 		if err != nil {
-			return err
+			return fmt.Errorf("bench: %w", err)
 		}
 		defer srv.Stop()
-		cfg.RedisAddr = srv.Addr
+		cfg.RedisAddr = srv.Addr()
 	}
 	if cfg.RedisAddr == "" && c.AllowMiniredis {
 		fmt.Fprintln(e.stderr, "leadscore bench: WARNING: no Redis given, using an embedded miniredis: the Redis scenarios' figures mean nothing")

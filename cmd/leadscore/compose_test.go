@@ -274,10 +274,10 @@ func TestComposeKafka(t *testing.T) {
 	if m == nil {
 		t.Fatalf("kafka-init: no topic list in:\n%s", script)
 	}
-	topics := processor.DefaultTopics
+	topics := processor.DefaultTopics()
 	want := append(topics.Inputs(), topics.StageChanges, topics.DeadLetter)
 	if got := strings.Fields(m[1]); !slices.Equal(got, want) {
-		t.Errorf("kafka-init creates %v, want %v (processor.DefaultTopics)", got, want)
+		t.Errorf("kafka-init creates %v, want %v (processor.DefaultTopics())", got, want)
 	}
 }
 

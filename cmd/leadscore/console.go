@@ -11,6 +11,7 @@ import (
 	"github.com/leadscore/leadscore/console"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -31,12 +32,12 @@ func kafkaConn(f kafkaFlags) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	fc := franzgo.Config{Brokers: f.Brokers}
+	fc := franzgo.Config{Config: kafkaconfig.Config{Brokers: f.Brokers}}
 	if f.KafkaTLS || f.KafkaTLSCA != "" || f.KafkaTLSCert != "" {
-		fc.TLS = &franzgo.TLSConfig{CAFile: f.KafkaTLSCA, CertFile: f.KafkaTLSCert, KeyFile: f.KafkaTLSKey}
+		fc.TLS = &kafkaconfig.TLSConfig{CAFile: f.KafkaTLSCA, CertFile: f.KafkaTLSCert, KeyFile: f.KafkaTLSKey}
 	}
 	if f.SASLMechanism != "" {
-		fc.SASL = &franzgo.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}
+		fc.SASL = &kafkaconfig.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}
 	}
 	return fc.ConnOpts()
 }

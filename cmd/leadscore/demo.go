@@ -140,7 +140,7 @@ func (c *demoCmd) loadRules() (*scoring.Model, string, error) {
 }
 
 // demoTopics maps the generator's streams to the processor's input topics.
-var demoTopics = processor.DefaultTopics
+var demoTopics = processor.DefaultTopics()
 
 func inputTopic(genTopic string) string {
 	switch genTopic {
@@ -548,23 +548,11 @@ const generatorBuffer = 10000
 func newProducer(brokers []string, tel *telemetry.Telemetry, log *slog.Logger) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("leadscore-generator"), kgo.MaxBufferedRecords(generatorBuffer),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-		kgo.WithLogger(kgoLogger{log}), kgo.WithHooks(tel.KafkaHooks("leadscore-generator", "")...))
+		kgo.WithLogger(franzgo.NewLogger(log)), kgo.WithHooks(tel.KafkaHooks("leadscore-generator", "")...))
 	if err != nil {
 		return nil, fmt.Errorf("kafka: generator client: %w", err)
 	}
 	return cl, nil
-}
-
-// kgoLogger sends franz-go's warnings and errors to slog.
-type kgoLogger struct{ log *slog.Logger }
-
-func (l kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
-func (l kgoLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
-	lv := slog.LevelWarn
-	if level == kgo.LogLevelError {
-		lv = slog.LevelError
-	}
-	l.log.Log(context.Background(), lv, "kafka: "+msg, kv...)
 }
 
 // produced counts the generator's records per input topic and failures.
@@ -806,7 +794,7 @@ func (d *demo) drain(changes <-chan output.StageChange, quiet time.Duration) {
 func watchStageChanges(ctx context.Context, kafkaAddr string, log *slog.Logger) (<-chan output.StageChange, func(), error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ClientID("leadscore-demo-view"),
 		kgo.ConsumeTopics(demoTopics.StageChanges), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(200*time.Millisecond), kgo.WithLogger(kgoLogger{log}))
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.WithLogger(franzgo.NewLogger(log)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka: view consumer: %w", err)
 	}

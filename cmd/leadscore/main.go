@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,46 +45,40 @@ func main() {
 
 // run parses args and runs the command, returning the process exit code: 0 on
 // success, 1 when the command failed, 2 on a usage error.
-func run(args []string, stdout, stderr io.Writer) (code int) {
+func run(args []string, stdout, stderr io.Writer) int {
 	var c cli
-	exitCode := -1
+	// kong calls its Exit hook once --help or --version has printed, and then
+	// carries on parsing; gate stands in for the process ending there.
+	gate := &exitGate{code: -1}
 	parser, err := kong.New(&c,
 		kong.Name("leadscore"),
 		kong.Description("Real-time lead scoring: Segment and ESP events in, funnel stage changes out."),
 		kong.UsageOnError(),
-		kong.Writers(stdout, stderr),
+		kong.Writers(gate.writer(stdout), gate.writer(stderr)),
 		kongVars(version),
-		kong.Exit(func(c int) { exitCode = c; panic(exitSignal{}) }),
+		kong.Exit(gate.exit),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "leadscore:", err)
 		return 1
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			if _, ok := r.(exitSignal); !ok {
-				panic(r)
-			}
-			code = exitCode
-		}
-	}()
 	ctx, err := parser.Parse(args)
+	if gate.exited() {
+		return gate.code
+	}
 	if err != nil {
 		parser.Errorf("%s", err)
-		if pe, ok := err.(*kong.ParseError); ok {
+		if pe, ok := errors.AsType[*kong.ParseError](err); ok {
 			_ = pe.Context.PrintUsage(false)
 		}
 		return 2
 	}
 	ctx.Bind(&env{stdout: stdout, stderr: stderr})
 	if err := ctx.Run(); err != nil {
-		var ec exitCoder
-		if e, ok := err.(exitCoder); ok {
-			ec = e
-		}
 		fmt.Fprintln(stderr, "leadscore:", err)
-		if ec != nil {
+		var ec exitCoder
+		if errors.As(err, &ec) {
 			return ec.ExitCode()
 		}
 		return 1
@@ -91,9 +86,35 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	return 0
 }
 
-// exitSignal unwinds kong's exit (after --help or --version) back into run, so tests
-// can call run without the process exiting.
-type exitSignal struct{}
+// exitGate records kong's first exit request and silences kong from then on, so
+// that what the user sees is what they would if the process had ended at once
+// (a second hook, as with --help --version, prints nothing), while tests can
+// still call run.
+type exitGate struct {
+	code int // -1 until kong asks to exit
+}
+
+func (g *exitGate) exit(code int) {
+	if !g.exited() {
+		g.code = code
+	}
+}
+
+func (g *exitGate) exited() bool { return g.code >= 0 }
+
+func (g *exitGate) writer(w io.Writer) io.Writer { return gatedWriter{g, w} }
+
+type gatedWriter struct {
+	g *exitGate
+	w io.Writer
+}
+
+func (w gatedWriter) Write(p []byte) (int, error) {
+	if w.g.exited() {
+		return len(p), nil
+	}
+	return w.w.Write(p)
+}
 
 type exitCoder interface{ ExitCode() int }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/leadscore/leadscore/internal/tlsfiles"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkago"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
@@ -449,17 +450,18 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 	if err != nil {
 		return nil, info, err
 	}
-	fc := franzgo.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(), ExactlyOnce: f.ExactlyOnce,
-		TransactionalID: f.TransactionalID, Logger: log, SoleOwner: f.Ownership != "spread",
-		SessionTimeout: f.SessionTimeout, RebalanceTimeout: f.RebalanceTimeout, HeartbeatInterval: f.HeartbeatInterval}
+	fc := franzgo.Config{Config: kafkaconfig.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(),
+		Logger: log, SoleOwner: f.Ownership != "spread",
+		SessionTimeout: f.SessionTimeout, RebalanceTimeout: f.RebalanceTimeout, HeartbeatInterval: f.HeartbeatInterval},
+		ExactlyOnce: f.ExactlyOnce, TransactionalID: f.TransactionalID}
 	if len(hooks) > 0 {
 		fc.Opts = append(fc.Opts, kgo.WithHooks(hooks...))
 	}
 	if f.KafkaTLS || f.KafkaTLSCA != "" || f.KafkaTLSCert != "" {
-		fc.TLS = &franzgo.TLSConfig{CAFile: f.KafkaTLSCA, CertFile: f.KafkaTLSCert, KeyFile: f.KafkaTLSKey}
+		fc.TLS = &kafkaconfig.TLSConfig{CAFile: f.KafkaTLSCA, CertFile: f.KafkaTLSCert, KeyFile: f.KafkaTLSKey}
 	}
 	if f.SASLMechanism != "" {
-		fc.SASL = &franzgo.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}
+		fc.SASL = &kafkaconfig.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}
 	}
 	if f.ExactlyOnce && fc.TransactionalID == "" {
 		host, _ := os.Hostname()
@@ -502,7 +504,7 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 	for lane := range lanes {
 		lfc := fc
 		lfc.TransactionalID = laneTransactionalID(fc.TransactionalID, lane)
-		cl, err := openClient(ctx, f, lfc, pw, laneLogger(log, lane, lanes))
+		cl, err := openClient(ctx, f, lfc, laneLogger(log, lane, lanes))
 		if err != nil {
 			closeClients(ctx, clients)
 			return nil, info, explain(err)
@@ -568,19 +570,13 @@ func laneTransactionalID(id string, lane int) string {
 	return fmt.Sprintf("%s-lane%d", id, lane)
 }
 
-// openClient opens one Kafka client of the configured backend.
-func openClient(ctx context.Context, f kafkaFlags, fc franzgo.Config, pw string, log *slog.Logger) (processor.Client, error) {
+// openClient opens one Kafka client of the configured backend: both take
+// fc's shared settings (kafkaconfig.Config); exactly-once, the transactional
+// id and the franz-go options are franz-go's alone.
+func openClient(ctx context.Context, f kafkaFlags, fc franzgo.Config, log *slog.Logger) (processor.Client, error) {
 	fc.Logger = log
 	if f.KafkaClient == "kafka-go" {
-		kc := kafkago.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: fc.InputTopics, Logger: log, SoleOwner: fc.SoleOwner,
-			SessionTimeout: f.SessionTimeout, RebalanceTimeout: f.RebalanceTimeout, HeartbeatInterval: f.HeartbeatInterval}
-		if fc.TLS != nil {
-			kc.TLS = fc.TLS // the same TLS settings type for both clients
-		}
-		if fc.SASL != nil {
-			kc.SASL = &kafkago.SASLConfig{Mechanism: f.SASLMechanism, User: f.SASLUser, Password: pw}
-		}
-		return kafkago.New(ctx, kc)
+		return kafkago.New(ctx, kafkago.Config{Config: fc.Config})
 	}
 	return franzgo.New(ctx, fc)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/leadscore/leadscore/internal/tlsfiles"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 )
 
 // AuthError is the error of a connection the brokers refused to authenticate:
@@ -58,7 +59,7 @@ func (e *TLSError) Unwrap() error { return e.Err }
 // explained are returned as they are. The client built from ConnOpts
 // recognises a broker that closes the connection during authentication by
 // itself; this covers the brokers that answer with an error code.
-func ExplainConnError(err error, s *SASLConfig, tlsOn bool) error {
+func ExplainConnError(err error, s *kafkaconfig.SASLConfig, tlsOn bool) error {
 	var ae *AuthError
 	var te *TLSError
 	if err == nil || errors.As(err, &ae) || errors.As(err, &te) {

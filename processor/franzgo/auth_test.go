@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkatest"
 )
 
@@ -25,17 +26,17 @@ import (
 func TestAuthFailureIsExplained(t *testing.T) {
 	const right, wrong = "right-secret-17", "wrong-secret-42"
 	opts := []kfake.Opt{kfake.EnableSASL(), kfake.SeedTopics(1, "in")}
-	for _, m := range []string{franzgo.MechanismPlain, franzgo.MechanismScramSHA256, franzgo.MechanismScramSHA512} {
+	for _, m := range []string{kafkaconfig.MechanismPlain, kafkaconfig.MechanismScramSHA256, kafkaconfig.MechanismScramSHA512} {
 		opts = append(opts, kfake.Superuser(m, "u-"+m, right))
 	}
 	c := kafkatest.NewCluster(t, nil, opts...)
 	brokers := c.ListenAddrs()
-	for _, mech := range []string{franzgo.MechanismPlain, franzgo.MechanismScramSHA256, franzgo.MechanismScramSHA512} {
+	for _, mech := range []string{kafkaconfig.MechanismPlain, kafkaconfig.MechanismScramSHA256, kafkaconfig.MechanismScramSHA512} {
 		t.Run(mech, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			cfg := franzgo.Config{Brokers: brokers, Group: "g", InputTopics: []string{"in"},
-				SASL: &franzgo.SASLConfig{Mechanism: mech, User: "u-" + mech, Password: wrong}}
+			cfg := franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: "g", InputTopics: []string{"in"},
+				SASL: &kafkaconfig.SASLConfig{Mechanism: mech, User: "u-" + mech, Password: wrong}}}
 			conn, err := cfg.ConnOpts()
 			if err != nil {
 				t.Fatal(err)
@@ -75,7 +76,7 @@ func TestAuthFailureIsExplained(t *testing.T) {
 // TestExplainConnError: broker error codes and TLS failures get their
 // explanation; other errors, and errors already explained, pass unchanged.
 func TestExplainConnError(t *testing.T) {
-	s := &franzgo.SASLConfig{Mechanism: "scram-sha-256", User: "scorer", Password: "pw-31"}
+	s := &kafkaconfig.SASLConfig{Mechanism: "scram-sha-256", User: "scorer", Password: "pw-31"}
 	refused := fmt.Errorf("list topics: %w", kerr.SaslAuthenticationFailed)
 	var ae *franzgo.AuthError
 	if err := franzgo.ExplainConnError(refused, s, false); !errors.As(err, &ae) || ae.Mechanism != "SCRAM-SHA-256" || ae.User != "scorer" ||

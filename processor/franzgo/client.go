@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -47,16 +48,13 @@ type Client struct {
 	cl   *kgo.Client
 	sess *kgo.GroupTransactSession // nil unless exactly-once
 
-	// op serialises Poll/Produce/Commit/Abort/Close (a channel so that waiting for
-	// it honours a context).
-	op chan struct{}
+	// op serialises Poll/Produce/Commit/Abort/Keep/Close and guards batch.
+	op *kafkaconfig.Turn
 	// life is cancelled by Close; a blocked Poll watches it.
 	life     context.Context
 	stopLife context.CancelFunc
 
-	// Guarded by op.
-	batch  *batch
-	closed bool
+	batch *batch // guarded by op
 
 	mu       sync.Mutex // guards assigned, lag, lost, staleSession and held
 	assigned map[processor.TopicPartition]struct{}
@@ -132,10 +130,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("franzgo: new client: %w", err)
 	}
-	cfg.setDefaults()
+	cfg.SetDefaults()
 	c := &Client{
 		cfg:      cfg,
-		op:       make(chan struct{}, 1),
+		op:       kafkaconfig.NewTurn(),
 		assigned: make(map[processor.TopicPartition]struct{}),
 		lag:      make(map[processor.TopicPartition]int64),
 	}
@@ -176,13 +174,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 // failures, unknown topics); in all those cases no batch is open. Calling Poll
 // while a batch is open (no Commit or Abort since the last Poll) is an error.
 func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
-	if err := c.acquire(ctx); err != nil {
+	if err := c.op.AcquireOpen(ctx); err != nil {
 		return nil, err
 	}
-	defer c.release()
-	if c.closed {
-		return nil, processor.ErrClosed
-	}
+	defer c.op.Release()
 	if c.batch != nil {
 		return nil, errors.New("franzgo: poll: the previous batch is still open (call Commit or Abort first)")
 	}
@@ -351,16 +346,10 @@ func pollError(ctx, life context.Context, fetches kgo.Fetches) error {
 // records may have been written (at-least-once), or the batch's transaction must
 // be aborted with Abort (exactly-once).
 func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
-	if err := c.acquire(ctx); err != nil {
+	if ok, err := c.op.AcquireProduce(ctx, len(recs)); !ok {
 		return err
 	}
-	defer c.release()
-	if c.closed {
-		return processor.ErrClosed
-	}
-	if len(recs) == 0 {
-		return nil
-	}
+	defer c.op.Release()
 	krs := make([]*kgo.Record, len(recs))
 	for i := range recs {
 		krs[i] = toKgo(&recs[i])
@@ -439,13 +428,10 @@ func (c *Client) produceOwnTransaction(ctx context.Context, krs []*kgo.Record) e
 // nothing of the batch is committed. On any error the records of partitions the
 // member still owns are delivered again by the next Poll.
 func (c *Client) Commit(ctx context.Context) error {
-	if err := c.acquire(ctx); err != nil {
+	if err := c.op.AcquireOpen(ctx); err != nil {
 		return err
 	}
-	defer c.release()
-	if c.closed {
-		return processor.ErrClosed
-	}
+	defer c.op.Release()
 	b := c.batch
 	if b == nil {
 		return nil
@@ -489,10 +475,7 @@ func (c *Client) Commit(ctx context.Context) error {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RebalanceTimeout)
 			defer cancel()
 			_, _ = c.sess.End(actx, kgo.TryAbort)
-			if notOwner(err) {
-				return fmt.Errorf("franzgo: commit transaction: %w (%w)", processor.ErrNotOwner, err)
-			}
-			return fmt.Errorf("franzgo: commit transaction: %w", err)
+			return kafkaconfig.CommitError("franzgo: commit transaction", err, notOwner(err))
 		}
 		if !committed {
 			return fmt.Errorf("franzgo: commit transaction: %w (aborted: the group rebalanced or the member was fenced)", processor.ErrNotOwner)
@@ -515,10 +498,7 @@ func (c *Client) Commit(ctx context.Context) error {
 	if len(last) > 0 {
 		if err := c.cl.CommitRecords(ctx, last...); err != nil {
 			c.rewind(b)
-			if notOwner(err) {
-				return fmt.Errorf("franzgo: commit: %w (%w)", processor.ErrNotOwner, err)
-			}
-			return fmt.Errorf("franzgo: commit: %w", err)
+			return kafkaconfig.CommitError("franzgo: commit", err, notOwner(err))
 		}
 	}
 	// Always, kept records or none: holdAgain also resumes the partitions
@@ -616,10 +596,10 @@ func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 	if len(from) == 0 {
 		return
 	}
-	if err := c.acquire(context.Background()); err != nil {
+	if err := c.op.Acquire(context.Background()); err != nil {
 		return
 	}
-	defer c.release()
+	defer c.op.Release()
 	b := c.batch
 	if b == nil {
 		return
@@ -709,13 +689,10 @@ func (b *batch) commitOffsets() map[string]map[int32]kgo.EpochOffset {
 // or, after a rebalance, to the partitions' next owner. Without an open batch it
 // does nothing.
 func (c *Client) Abort(ctx context.Context) error {
-	if err := c.acquire(ctx); err != nil {
+	if err := c.op.AcquireOpen(ctx); err != nil {
 		return err
 	}
-	defer c.release()
-	if c.closed {
-		return processor.ErrClosed
-	}
+	defer c.op.Release()
 	return c.abortLocked(ctx)
 }
 
@@ -788,14 +765,13 @@ func (c *Client) Ready(ctx context.Context) error {
 // and the leave finishes in the background. Calling Close again returns nil.
 func (c *Client) Close(ctx context.Context) error {
 	c.stopLife()
-	if err := c.acquire(ctx); err != nil {
+	if err := c.op.Acquire(ctx); err != nil {
 		return fmt.Errorf("franzgo: close: %w", err)
 	}
-	defer c.release()
-	if c.closed {
+	defer c.op.Release()
+	if c.op.MarkClosed() {
 		return nil
 	}
-	c.closed = true
 	var errs []error
 	if err := c.abortLocked(ctx); err != nil {
 		errs = append(errs, err)
@@ -819,17 +795,6 @@ func (c *Client) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	return errors.Join(errs...)
 }
-
-func (c *Client) acquire(ctx context.Context) error {
-	select {
-	case c.op <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (c *Client) release() { <-c.op }
 
 // Assignments counts the changes of the member's partitions so far (assigned,
 // revoked or lost): the processor empties its working set when it moves, as

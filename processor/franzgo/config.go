@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/leadscore/leadscore/internal/tlsfiles"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -17,27 +17,11 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// Defaults applied by Config.setDefaults for zero fields.
-const (
-	DefaultSessionTimeout    = 45 * time.Second
-	DefaultRebalanceTimeout  = 60 * time.Second
-	DefaultHeartbeatInterval = 3 * time.Second
-	DefaultMaxPollRecords    = 5000
-	DefaultFetchMaxWait      = 500 * time.Millisecond
-	DefaultProducerLinger    = time.Duration(0) // Produce sends at once: the processor's batch is the batch.
-)
-
-// Config configures a franz-go Client. Zero fields take the defaults above;
-// Validate is called by New, so a Client never runs with an invalid Config.
+// Config configures a franz-go Client: the settings both backends share
+// (kafkaconfig.Config, embedded; zero fields take its defaults) and franz-go's
+// own. Validate is called by New, so a Client never runs with an invalid Config.
 type Config struct {
-	// Brokers are the seed brokers, host:port. Required.
-	Brokers []string
-	// Group is the consumer group id shared by every processor instance. Required.
-	Group string
-	// InputTopics are the topics consumed by the group. Required.
-	InputTopics []string
-	// ClientID is sent to the brokers (logs, quotas). Default "leadscore".
-	ClientID string
+	kafkaconfig.Config
 
 	// ExactlyOnce turns on Kafka transactions: produced records and input offsets
 	// commit atomically, and consumption uses read_committed. Requires
@@ -51,53 +35,7 @@ type Config struct {
 	// TransactionTimeout bounds how long a transaction may stay open before the
 	// broker aborts it. Default: franz-go's (40 s).
 	TransactionTimeout time.Duration
-	// ReadCommitted consumes with read_committed isolation even without
-	// ExactlyOnce (always on with ExactlyOnce): records of aborted or still open
-	// upstream transactions are never returned.
-	ReadCommitted bool
 
-	// SoleOwner gives every input partition to one member of the group at a
-	// time (processor.SoleOwnerProtocol); the others stand by and one of them
-	// takes over when it leaves or is evicted. Every member of the group must
-	// set it alike.
-	SoleOwner bool
-
-	// StartOffset says where a partition without a committed offset starts:
-	// "earliest" (default) or "latest".
-	StartOffset string
-
-	// SessionTimeout: a member that does not heartbeat for this long is removed
-	// from the group and its partitions are lost (Commit then returns
-	// processor.ErrNotOwner). Default 45 s.
-	SessionTimeout time.Duration
-	// RebalanceTimeout bounds how long the group waits for members to rejoin; it
-	// is also how long a member may hold a rebalance while it finishes the batch in
-	// flight. Default 60 s.
-	RebalanceTimeout time.Duration
-	// HeartbeatInterval is how often the member heartbeats, and so how quickly it
-	// notices a rebalance. Default 3 s.
-	HeartbeatInterval time.Duration
-	// MaxPollRecords caps the records one Poll returns. Default 5000.
-	MaxPollRecords int
-	// FetchMaxWait is how long a broker may hold a fetch waiting for data.
-	// Default 500 ms.
-	FetchMaxWait time.Duration
-	// ProducerLinger is how long the producer waits to fill a batch. Default 0:
-	// Produce sends its records at once.
-	ProducerLinger time.Duration
-	// Compression of produced batches: "none" (default), "gzip", "snappy", "lz4"
-	// or "zstd".
-	Compression string
-
-	// TLS, when non-nil, encrypts connections to the brokers.
-	TLS *TLSConfig
-	// SASL, when non-nil, authenticates to the brokers.
-	SASL *SASLConfig
-
-	// Logger receives franz-go's warnings and errors, (info) the member's
-	// partition assignments, revocations and losses, and, when it is enabled
-	// at debug level, franz-go's own debug log. Default: discard.
-	Logger *slog.Logger
 	// Opts are extra franz-go options applied last, e.g. kgo.WithHooks for kotel
 	// tracing and metrics. They may override anything above; options that change
 	// the group or commit semantics (autocommit, balancers, BlockRebalanceOnPoll)
@@ -105,104 +43,17 @@ type Config struct {
 	Opts []kgo.Opt
 }
 
-// TLSConfig configures TLS from PEM files (CA bundle, client certificate and key,
-// server name); the same settings as the Redis store's.
-type TLSConfig = tlsfiles.Files
-
-// SASLConfig configures SASL authentication.
-type SASLConfig struct {
-	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-	Mechanism string
-	User      string
-	Password  string
-}
-
-// SASL mechanism names accepted in SASLConfig.Mechanism.
-const (
-	MechanismPlain       = "PLAIN"
-	MechanismScramSHA256 = "SCRAM-SHA-256"
-	MechanismScramSHA512 = "SCRAM-SHA-512"
-)
-
-func (c *Config) setDefaults() {
-	if c.ClientID == "" {
-		c.ClientID = "leadscore"
-	}
-	if c.StartOffset == "" {
-		c.StartOffset = "earliest"
-	}
-	if c.SessionTimeout == 0 {
-		c.SessionTimeout = DefaultSessionTimeout
-	}
-	if c.RebalanceTimeout == 0 {
-		c.RebalanceTimeout = DefaultRebalanceTimeout
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if c.MaxPollRecords == 0 {
-		c.MaxPollRecords = DefaultMaxPollRecords
-	}
-	if c.FetchMaxWait == 0 {
-		c.FetchMaxWait = DefaultFetchMaxWait
-	}
-	if c.Compression == "" {
-		c.Compression = "none"
-	}
-}
-
 // Validate reports every problem of the Config (after defaults) in one error.
 func (c *Config) Validate() error {
-	cc := *c
-	cc.setDefaults()
-	var errs []error
-	if len(cc.Brokers) == 0 {
-		errs = append(errs, errors.New("brokers: at least one is required"))
-	}
-	if cc.Group == "" {
-		errs = append(errs, errors.New("group: required"))
-	}
-	if len(cc.InputTopics) == 0 {
-		errs = append(errs, errors.New("input topics: at least one is required"))
-	}
-	if cc.ExactlyOnce && cc.TransactionalID == "" {
+	errs := []error{c.Config.Validate()}
+	if c.ExactlyOnce && c.TransactionalID == "" {
 		errs = append(errs, errors.New("transactional id: required with exactly-once"))
 	}
-	if !cc.ExactlyOnce && cc.TransactionalID != "" {
+	if !c.ExactlyOnce && c.TransactionalID != "" {
 		errs = append(errs, errors.New("transactional id: set but exactly-once is off"))
 	}
-	switch cc.StartOffset {
-	case "earliest", "latest":
-	default:
-		errs = append(errs, fmt.Errorf("start offset %q: want earliest or latest", cc.StartOffset))
-	}
-	for name, d := range map[string]time.Duration{
-		"session timeout": cc.SessionTimeout, "rebalance timeout": cc.RebalanceTimeout,
-		"heartbeat interval": cc.HeartbeatInterval, "fetch max wait": cc.FetchMaxWait,
-	} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", name, d))
-		}
-	}
-	if cc.HeartbeatInterval >= cc.SessionTimeout {
-		errs = append(errs, fmt.Errorf("heartbeat interval %v: must be below the session timeout %v", cc.HeartbeatInterval, cc.SessionTimeout))
-	}
-	if cc.ProducerLinger < 0 || cc.TransactionTimeout < 0 {
+	if c.ProducerLinger < 0 || c.TransactionTimeout < 0 {
 		errs = append(errs, errors.New("producer linger and transaction timeout: must not be negative"))
-	}
-	if cc.MaxPollRecords < 0 {
-		errs = append(errs, fmt.Errorf("max poll records: must be positive, got %d", cc.MaxPollRecords))
-	}
-	if _, err := compression(cc.Compression); err != nil {
-		errs = append(errs, err)
-	}
-	if cc.TLS != nil && (cc.TLS.CertFile == "") != (cc.TLS.KeyFile == "") {
-		errs = append(errs, errors.New("tls: cert file and key file go together"))
-	}
-	if cc.SASL != nil {
-		if _, err := saslMechanism(*cc.SASL); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("franzgo: invalid config: %w", err)
@@ -217,7 +68,7 @@ func (c *Config) Validate() error {
 // them fails with an *AuthError when the brokers refuse the SASL credentials.
 func (c *Config) ConnOpts() ([]kgo.Opt, error) {
 	cc := *c
-	cc.setDefaults()
+	cc.SetDefaults()
 	opts := []kgo.Opt{kgo.SeedBrokers(cc.Brokers...), kgo.ClientID(cc.ClientID)}
 	if cc.TLS != nil {
 		tc, err := cc.TLS.Build()
@@ -235,7 +86,7 @@ func (c *Config) ConnOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(w), kgo.WithHooks(w))
 	}
 	if cc.Logger != nil {
-		opts = append(opts, kgo.WithLogger(slogger{cc.Logger}))
+		opts = append(opts, kgo.WithLogger(NewLogger(cc.Logger)))
 	}
 	return opts, nil
 }
@@ -255,7 +106,7 @@ func (c *Config) clientOpts(owned *atomic.Int32) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	codec, _ := compression(c.Compression)
+	codec := compression(c.Compression)
 	start := kgo.NewOffset().AtStart()
 	if c.StartOffset == "latest" {
 		start = kgo.NewOffset().AtEnd()
@@ -293,39 +144,46 @@ func (c *Config) clientOpts(owned *atomic.Int32) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-func saslMechanism(s SASLConfig) (sasl.Mechanism, error) {
-	switch strings.ToUpper(s.Mechanism) {
-	case MechanismPlain:
+// saslMechanism returns franz-go's mechanism for s.
+func saslMechanism(s kafkaconfig.SASLConfig) (sasl.Mechanism, error) {
+	name, err := s.MechanismName()
+	if err != nil {
+		return nil, err
+	}
+	switch name {
+	case kafkaconfig.MechanismPlain:
 		return plain.Auth{User: s.User, Pass: s.Password}.AsMechanism(), nil
-	case MechanismScramSHA256:
+	case kafkaconfig.MechanismScramSHA256:
 		return scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism(), nil
-	case MechanismScramSHA512:
-		return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism(), nil
 	}
-	return nil, fmt.Errorf("sasl mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+	return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism(), nil
 }
 
-func compression(name string) (kgo.CompressionCodec, error) {
+// compression returns the codec of name, which Validate checked.
+func compression(name string) kgo.CompressionCodec {
 	switch strings.ToLower(name) {
-	case "none", "":
-		return kgo.NoCompression(), nil
 	case "gzip":
-		return kgo.GzipCompression(), nil
+		return kgo.GzipCompression()
 	case "snappy":
-		return kgo.SnappyCompression(), nil
+		return kgo.SnappyCompression()
 	case "lz4":
-		return kgo.Lz4Compression(), nil
+		return kgo.Lz4Compression()
 	case "zstd":
-		return kgo.ZstdCompression(), nil
+		return kgo.ZstdCompression()
 	}
-	return kgo.CompressionCodec{}, fmt.Errorf("compression %q: want none, gzip, snappy, lz4 or zstd", name)
+	return kgo.NoCompression()
 }
 
-// slogger adapts a *slog.Logger to kgo.Logger; it passes warnings and errors,
-// and everything (franz-go's request-level debug log) when the logger is
-// enabled at debug level (`leadscore run --log-level debug`).
+// NewLogger adapts l to kgo.Logger, for kgo.WithLogger: it passes franz-go's
+// warnings and errors, and everything (its request-level debug log) when l is
+// enabled at debug level (`leadscore run --log-level debug`). Messages start
+// with "franz-go: ".
+func NewLogger(l *slog.Logger) kgo.Logger { return slogger{l} }
+
+// slogger is NewLogger's kgo.Logger.
 type slogger struct{ l *slog.Logger }
 
+// Level is debug when the logger is enabled at debug level, else warn.
 func (s slogger) Level() kgo.LogLevel {
 	if s.l.Enabled(context.Background(), slog.LevelDebug) {
 		return kgo.LogLevelDebug
@@ -333,6 +191,7 @@ func (s slogger) Level() kgo.LogLevel {
 	return kgo.LogLevelWarn
 }
 
+// Log logs msg at the slog level of level.
 func (s slogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lvl := slog.LevelWarn
 	switch level {

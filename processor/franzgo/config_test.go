@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 )
 
 func TestValidate(t *testing.T) {
 	valid := func() Config {
-		return Config{Brokers: []string{"localhost:9092"}, Group: "g", InputTopics: []string{"in"}}
+		return Config{Config: kafkaconfig.Config{Brokers: []string{"localhost:9092"}, Group: "g", InputTopics: []string{"in"}}}
 	}
 	tests := []struct {
 		name    string
@@ -18,8 +20,8 @@ func TestValidate(t *testing.T) {
 		{"minimal", func(*Config) {}, ""},
 		{"exactly once", func(c *Config) { c.ExactlyOnce, c.TransactionalID = true, "p-1" }, ""},
 		{"tls and sasl", func(c *Config) {
-			c.TLS = &TLSConfig{CAFile: "ca.pem"}
-			c.SASL = &SASLConfig{Mechanism: "scram-sha-512", User: "u", Password: "p"}
+			c.TLS = &kafkaconfig.TLSConfig{CAFile: "ca.pem"}
+			c.SASL = &kafkaconfig.SASLConfig{Mechanism: "scram-sha-512", User: "u", Password: "p"}
 		}, ""},
 		{"no brokers", func(c *Config) { c.Brokers = nil }, "brokers"},
 		{"no group", func(c *Config) { c.Group = "" }, "group"},
@@ -28,8 +30,8 @@ func TestValidate(t *testing.T) {
 		{"id without exactly once", func(c *Config) { c.TransactionalID = "p-1" }, "exactly-once is off"},
 		{"start offset", func(c *Config) { c.StartOffset = "middle" }, "start offset"},
 		{"compression", func(c *Config) { c.Compression = "brotli" }, "compression"},
-		{"sasl mechanism", func(c *Config) { c.SASL = &SASLConfig{Mechanism: "GSSAPI"} }, "sasl mechanism"},
-		{"cert without key", func(c *Config) { c.TLS = &TLSConfig{CertFile: "c.pem"} }, "cert file and key file"},
+		{"sasl mechanism", func(c *Config) { c.SASL = &kafkaconfig.SASLConfig{Mechanism: "GSSAPI"} }, "sasl mechanism"},
+		{"cert without key", func(c *Config) { c.TLS = &kafkaconfig.TLSConfig{CertFile: "c.pem"} }, "cert file and key file"},
 		{"heartbeat too slow", func(c *Config) { c.HeartbeatInterval, c.SessionTimeout = 10*time.Second, 6*time.Second }, "heartbeat interval"},
 		{"negative poll records", func(c *Config) { c.MaxPollRecords = -1 }, "max poll records"},
 	}
@@ -58,7 +60,7 @@ func TestValidateReportsAll(t *testing.T) {
 }
 
 func TestConnOptsTLSFileErrors(t *testing.T) {
-	cfg := Config{Brokers: []string{"localhost:9092"}, TLS: &TLSConfig{CAFile: t.TempDir() + "/missing.pem"}}
+	cfg := Config{Config: kafkaconfig.Config{Brokers: []string{"localhost:9092"}, TLS: &kafkaconfig.TLSConfig{CAFile: t.TempDir() + "/missing.pem"}}}
 	if _, err := cfg.ConnOpts(); err == nil || !strings.Contains(err.Error(), "CA file") {
 		t.Fatalf("ConnOpts with a missing CA file: %v", err)
 	}

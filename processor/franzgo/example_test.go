@@ -8,6 +8,7 @@ import (
 
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -33,11 +34,11 @@ func Example() {
 	}
 	up.Close()
 
-	cl, err := franzgo.New(ctx, franzgo.Config{
+	cl, err := franzgo.New(ctx, franzgo.Config{Config: kafkaconfig.Config{
 		Brokers:     cluster.ListenAddrs(),
 		Group:       "scorer",
 		InputTopics: []string{"web"},
-	})
+	}})
 	if err != nil {
 		log.Fatal(err)
 	}

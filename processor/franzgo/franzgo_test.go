@@ -13,6 +13,7 @@ import (
 	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkatest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -21,7 +22,7 @@ var txnSeq atomic.Int64
 
 // testConfig has short group timeouts so that rebalances finish quickly.
 func testConfig(brokers []string, group string, topics []string) franzgo.Config {
-	return franzgo.Config{
+	return franzgo.Config{Config: kafkaconfig.Config{
 		Brokers:           brokers,
 		Group:             group,
 		InputTopics:       topics,
@@ -30,7 +31,7 @@ func testConfig(brokers []string, group string, topics []string) franzgo.Config 
 		HeartbeatInterval: 100 * time.Millisecond,
 		FetchMaxWait:      100 * time.Millisecond,
 		MaxPollRecords:    7, // small batches, so tests see several
-	}
+	}}
 }
 
 func newClient(t *testing.T, cfg franzgo.Config) processor.Client {
@@ -66,8 +67,8 @@ func TestConformance(t *testing.T) {
 func TestSecurity(t *testing.T) {
 	kafkatest.RunSecurity(t, func(t *testing.T, brokers []string, group string, topics []string, sec kafkatest.Security) processor.Client {
 		cfg := testConfig(brokers, group, topics)
-		cfg.TLS = &franzgo.TLSConfig{CAFile: sec.CAFile, ServerName: sec.ServerName}
-		cfg.SASL = &franzgo.SASLConfig{Mechanism: sec.Mechanism, User: sec.User, Password: sec.Password}
+		cfg.TLS = &kafkaconfig.TLSConfig{CAFile: sec.CAFile, ServerName: sec.ServerName}
+		cfg.SASL = &kafkaconfig.SASLConfig{Mechanism: sec.Mechanism, User: sec.User, Password: sec.Password}
 		return newClient(t, cfg)
 	})
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/leadscore/leadscore/processor/kafkago"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkatest"
 )
 
@@ -18,7 +18,7 @@ func TestAuthFailureIsExplained(t *testing.T) {
 	const wrong = "wrong-secret-42"
 	c := kafkatest.NewCluster(t, nil, kfake.EnableSASL(), kfake.SeedTopics(1, "in"), kfake.Superuser("SCRAM-SHA-512", "scorer", "right-secret-17"))
 	cfg := testConfig(c.ListenAddrs(), "g", []string{"in"})
-	cfg.SASL = &kafkago.SASLConfig{Mechanism: "scram-sha-512", User: "scorer", Password: wrong}
+	cfg.SASL = &kafkaconfig.SASLConfig{Mechanism: "scram-sha-512", User: "scorer", Password: wrong}
 	cl := newClient(t, cfg)
 	defer cl.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

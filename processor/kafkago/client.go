@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -47,10 +48,9 @@ type Client struct {
 	life     context.Context // cancelled by Close
 	stopLife context.CancelFunc
 	mgrDone  chan struct{}
-	op       chan struct{} // serialises Poll/Produce/Commit/Abort/Close
-	errs     chan error    // group and fetch errors for a waiting Poll (latest wins)
+	op       *kafkaconfig.Turn // serialises Poll/Produce/Commit/Abort/Keep/Close
+	errs     chan error        // group and fetch errors for a waiting Poll (latest wins)
 
-	closed bool // guarded by op
 	// claim is the member's claim under sole ownership: the generation it
 	// was last in if it got partitions in it, else -1.
 	claim *atomic.Int32
@@ -167,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafkago: consumer group: %w", err)
 	}
-	codec, _ := compression(cfg.Compression)
+	codec := compression(cfg.Compression)
 	linger := cfg.ProducerLinger
 	if linger == 0 {
 		// kafka-go reads 0 as 1 s. A batch collects the messages of one
@@ -192,7 +192,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			ErrorLogger:  errorLogger(cfg.Logger, "writer"),
 		},
 		mgrDone:  make(chan struct{}),
-		op:       make(chan struct{}, 1),
+		op:       kafkaconfig.NewTurn(),
 		errs:     make(chan error, 1),
 		genReady: make(chan struct{}),
 		lag:      map[processor.TopicPartition]int64{},
@@ -506,13 +506,10 @@ func (c *Client) report(err error) {
 // records are available; in all those cases no batch is open. Calling Poll while
 // a batch is open is an error.
 func (c *Client) Poll(ctx context.Context) ([]processor.Record, error) {
-	if err := c.acquire(ctx); err != nil {
+	if err := c.op.AcquireOpen(ctx); err != nil {
 		return nil, err
 	}
-	defer c.release()
-	if c.closed {
-		return nil, processor.ErrClosed
-	}
+	defer c.op.Release()
 	if c.batch != nil {
 		return nil, errors.New("kafkago: poll: the previous batch is still open (call Commit or Abort first)")
 	}
@@ -624,16 +621,10 @@ func (c *Client) Lag() map[processor.TopicPartition]int64 {
 // replicas. On error some records may have been written; the processor may
 // retry, and duplicates are possible (at-least-once).
 func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
-	if err := c.acquire(ctx); err != nil {
+	if ok, err := c.op.AcquireProduce(ctx, len(recs)); !ok {
 		return err
 	}
-	defer c.release()
-	if c.closed {
-		return processor.ErrClosed
-	}
-	if len(recs) == 0 {
-		return nil
-	}
+	defer c.op.Release()
 	msgs := make([]kafka.Message, len(recs))
 	for i := range recs {
 		msgs[i] = toKafka(&recs[i])
@@ -657,13 +648,10 @@ func (c *Client) Produce(ctx context.Context, recs []processor.Record) error {
 // On any error the records are delivered again: by the next Poll while the
 // generation lasts, otherwise to the partitions' next owner.
 func (c *Client) Commit(ctx context.Context) error {
-	if err := c.acquire(ctx); err != nil {
+	if err := c.op.AcquireOpen(ctx); err != nil {
 		return err
 	}
-	defer c.release()
-	if c.closed {
-		return processor.ErrClosed
-	}
+	defer c.op.Release()
 	b := c.batch
 	if b == nil {
 		return nil
@@ -690,10 +678,7 @@ func (c *Client) Commit(ctx context.Context) error {
 	if err != nil {
 		c.rewind(b)
 		c.finish(b)
-		if notOwner(err) {
-			return fmt.Errorf("kafkago: commit: %w (%w)", processor.ErrNotOwner, err)
-		}
-		return fmt.Errorf("kafkago: commit: %w", err)
+		return kafkaconfig.CommitError("kafkago: commit", err, notOwner(err))
 	}
 	if len(b.keep) > 0 {
 		// The kept messages stay in memory for the next Poll; the readers
@@ -721,10 +706,10 @@ func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 	if len(from) == 0 {
 		return
 	}
-	if err := c.acquire(context.Background()); err != nil {
+	if err := c.op.Acquire(context.Background()); err != nil {
 		return
 	}
-	defer c.release()
+	defer c.op.Release()
 	b := c.batch
 	if b == nil {
 		return
@@ -746,13 +731,10 @@ func (c *Client) Keep(from map[processor.TopicPartition]int64) {
 // generation lasts, otherwise to the partitions' next owner. Without an open
 // batch it does nothing.
 func (c *Client) Abort(ctx context.Context) error {
-	if err := c.acquire(ctx); err != nil {
+	if err := c.op.AcquireOpen(ctx); err != nil {
 		return err
 	}
-	defer c.release()
-	if c.closed {
-		return processor.ErrClosed
-	}
+	defer c.op.Release()
 	if b := c.batch; b != nil {
 		c.rewind(b)
 		c.finish(b)
@@ -852,14 +834,13 @@ func (c *Client) explainAuth(err error) error {
 // background. Calling Close again returns nil.
 func (c *Client) Close(ctx context.Context) error {
 	c.stopLife()
-	if err := c.acquire(ctx); err != nil {
+	if err := c.op.Acquire(ctx); err != nil {
 		return fmt.Errorf("kafkago: close: %w", err)
 	}
-	defer c.release()
-	if c.closed {
+	defer c.op.Release()
+	if c.op.MarkClosed() {
 		return nil
 	}
-	c.closed = true
 	if b := c.batch; b != nil {
 		c.finish(b)
 	}
@@ -882,17 +863,6 @@ func (c *Client) Close(ctx context.Context) error {
 		return fmt.Errorf("kafkago: close: %w", ctx.Err())
 	}
 }
-
-func (c *Client) acquire(ctx context.Context) error {
-	select {
-	case c.op <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (c *Client) release() { <-c.op }
 
 // notOwner reports whether a commit error means the member's generation is gone.
 func notOwner(err error) bool {

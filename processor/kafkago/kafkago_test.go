@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkago"
 	"github.com/leadscore/leadscore/processor/kafkatest"
 )
 
 // testConfig has short group timeouts so that rebalances finish quickly.
 func testConfig(brokers []string, group string, topics []string) kafkago.Config {
-	return kafkago.Config{
+	return kafkago.Config{Config: kafkaconfig.Config{
 		Brokers:           brokers,
 		Group:             group,
 		InputTopics:       topics,
@@ -21,7 +22,7 @@ func testConfig(brokers []string, group string, topics []string) kafkago.Config 
 		HeartbeatInterval: 100 * time.Millisecond,
 		FetchMaxWait:      100 * time.Millisecond,
 		MaxPollRecords:    7, // small batches, so tests see several
-	}
+	}}
 }
 
 func newClient(t *testing.T, cfg kafkago.Config) processor.Client {
@@ -48,8 +49,8 @@ func TestConformance(t *testing.T) {
 func TestSecurity(t *testing.T) {
 	kafkatest.RunSecurity(t, func(t *testing.T, brokers []string, group string, topics []string, sec kafkatest.Security) processor.Client {
 		cfg := testConfig(brokers, group, topics)
-		cfg.TLS = &kafkago.TLSConfig{CAFile: sec.CAFile, ServerName: sec.ServerName}
-		cfg.SASL = &kafkago.SASLConfig{Mechanism: sec.Mechanism, User: sec.User, Password: sec.Password}
+		cfg.TLS = &kafkaconfig.TLSConfig{CAFile: sec.CAFile, ServerName: sec.ServerName}
+		cfg.SASL = &kafkaconfig.SASLConfig{Mechanism: sec.Mechanism, User: sec.User, Password: sec.Password}
 		return newClient(t, cfg)
 	})
 }
