@@ -19,8 +19,8 @@ import (
 
 	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/internal/testrules"
-	"github.com/leadscore/leadscore/journeys"
 	"github.com/leadscore/leadscore/replay"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/api"
+	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/internal/testrules"
-	"github.com/leadscore/leadscore/journeys"
 	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"

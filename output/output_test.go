@@ -8,8 +8,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/output"
-	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/schemas"
 	"github.com/leadscore/leadscore/scoring"
 )
@@ -49,11 +49,7 @@ func validate(t *testing.T, s *jsonschema.Schema, b []byte) {
 
 // The records the code builds follow the schemas that are the contract.
 func TestOutputsMatchSchemas(t *testing.T) {
-	m, err := rules.Load("../examples/rules/b2b-saas.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, _ := scoring.NewEngine(m)
+	e := testrules.Load(t, "../examples/rules/b2b-saas.yaml")
 	st := e.NewState()
 	const at = 1772622660000
 	out := e.Apply(&st, &scoring.Event{ID: "m1", Source: scoring.SourceWeb, Kind: "track", Name: "Demo Requested", Time: at,

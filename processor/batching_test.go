@@ -171,19 +171,7 @@ func TestBatchingDoesNotChangeTheResult(t *testing.T) {
 	at := lastTime(ins)
 	var oracleOut bytes.Buffer
 	want := e.oracleLines(lines, at, &oracleOut)
-	wantChanges, wantLeads := map[string]map[string]any{}, map[string]map[string]any{}
-	for _, l := range want {
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatal(err)
-		}
-		switch m["type"] {
-		case "stage_change":
-			wantChanges[m["id"].(string)] = m
-		case "lead":
-			wantLeads[m["lead_id"].(string)] = m
-		}
-	}
+	wantChanges, wantLeads := oracleSets(t, want)
 	stitches := 0
 	for _, r := range recs {
 		if bytes.Contains(r.Value, []byte(`"type":"identify"`)) || bytes.Contains(r.Value, []byte(`"type":"alias"`)) {

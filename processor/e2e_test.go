@@ -23,12 +23,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/internal/testrules"
+	"github.com/leadscore/leadscore/internal/teststore"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkago"
+	"github.com/leadscore/leadscore/processor/kafkatest"
 	"github.com/leadscore/leadscore/replay"
-	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 )
@@ -43,20 +45,24 @@ type backend struct {
 	new func(t *testing.T, brokers []string, group string, sole bool) processor.Client
 }
 
+// kafkaConfig is a processor's Kafka configuration in these tests: the input
+// topics, with group timeouts short enough for quick rebalances.
+func kafkaConfig(brokers []string, group string, sole bool) kafkaconfig.Config {
+	return kafkaconfig.Config{Brokers: brokers, Group: group, SoleOwner: sole,
+		InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
+		HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond}
+}
+
 var backends = []backend{
 	{"franz-go", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
-		c, err := franzgo.New(context.Background(), franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, SoleOwner: sole,
-			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
-			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond}})
+		c, err := franzgo.New(context.Background(), franzgo.Config{Config: kafkaConfig(brokers, group, sole)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}},
 	{"franz-go-exactly-once", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
-		c, err := franzgo.New(context.Background(), franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, SoleOwner: sole,
-			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
-			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond},
+		c, err := franzgo.New(context.Background(), franzgo.Config{Config: kafkaConfig(brokers, group, sole),
 			ExactlyOnce: true, TransactionalID: fmt.Sprintf("%s-%d", group, txnSeq.Add(1))})
 		if err != nil {
 			t.Fatal(err)
@@ -64,9 +70,7 @@ var backends = []backend{
 		return c
 	}},
 	{"kafka-go", func(t *testing.T, brokers []string, group string, sole bool) processor.Client {
-		c, err := kafkago.New(context.Background(), kafkago.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, SoleOwner: sole,
-			InputTopics: topics.Inputs(), SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
-			HeartbeatInterval: 200 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond}})
+		c, err := kafkago.New(context.Background(), kafkago.Config{Config: kafkaConfig(brokers, group, sole)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,48 +112,38 @@ type env struct {
 
 func newEnv(t *testing.T, rulesFile string, partitions int) *env {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions),
-		topics.Web, topics.Email, topics.Feedback, topics.StageChanges, topics.DeadLetter))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := newCluster(t, int32(partitions))
 	brokers := c.ListenAddrs()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topics.Web))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(prod.Close)
-	m, err := rules.Load(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := scoring.NewEngine(m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store, mr := newStore(t)
 	return &env{t: t, cluster: c, brokers: brokers, prod: prod, adm: kadm.NewClient(prod), store: store, mr: mr,
-		eng: eng, clock: &clock{}, group: "leadscore-" + strings.ReplaceAll(t.Name(), "/", "-")}
+		eng: testrules.Load(t, rulesFile), clock: &clock{}, group: "leadscore-" + strings.ReplaceAll(t.Name(), "/", "-")}
+}
+
+// newCluster starts a kfake cluster with the processor's topics, each of
+// partitions partitions, closed when the test ends.
+func newCluster(t *testing.T, partitions int32) *kfake.Cluster {
+	t.Helper()
+	var seed []kafkatest.Topic
+	for _, name := range []string{topics.Web, topics.Email, topics.Feedback, topics.StageChanges, topics.DeadLetter} {
+		seed = append(seed, kafkatest.Topic{Name: name, Partitions: partitions})
+	}
+	return kafkatest.NewCluster(t, seed)
 }
 
 // newStore opens the state store on real Redis when LEADSCORE_REDIS_ADDR is set,
-// else on an embedded miniredis (returned, for outage tests).
+// else on an embedded miniredis (returned, for outage tests: theirs always).
 func newStore(t *testing.T) (*state.Store, *miniredis.Miniredis) {
 	t.Helper()
-	addr := os.Getenv("LEADSCORE_REDIS_ADDR")
-	var mr *miniredis.Miniredis
-	if addr == "" || strings.Contains(t.Name(), "Outage") {
-		mr = miniredis.RunT(t)
-		addr = mr.Addr()
+	o := state.Options{TimerShards: 4, Buckets: 64}
+	if strings.Contains(t.Name(), "Outage") {
+		return teststore.Mini(t, o)
 	}
-	prefix := fmt.Sprintf("lst%d", time.Now().UnixNano())
-	s, err := state.New(context.Background(), state.Options{Addrs: []string{addr}, KeyPrefix: prefix, TimerShards: 4, Buckets: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, mr
+	return teststore.Open(t, o)
 }
 
 // proc runs a processor until stopped; stop waits for Run to return.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/leadscore/leadscore/journeys"
+	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/scoring"
 )

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/leadscore/leadscore/journeys"
+	"github.com/leadscore/leadscore/internal/journeys"
 )
 
 // TestThroughput measures the end-to-end rate (kfake broker in process, the state

@@ -8,21 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/leadscore/leadscore/journeys"
+	"github.com/leadscore/leadscore/internal/journeys"
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
-	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkago"
-	"github.com/leadscore/leadscore/rules"
-	"github.com/leadscore/leadscore/scoring"
-	"github.com/leadscore/leadscore/state"
 	"github.com/leadscore/leadscore/telemetry"
 )
 
@@ -48,27 +43,9 @@ func TestTracePropagation(t *testing.T) {
 func testTracePropagation(t *testing.T, backend string, record bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1,
-		topics.Web, topics.Email, topics.Feedback, topics.StageChanges, topics.DeadLetter))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	mr := miniredis.RunT(t)
-	store, err := state.New(ctx, state.Options{Addrs: []string{mr.Addr()}, TimerShards: 4, Buckets: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	m, err := rules.Parse(journeys.B2BRulesFile, journeys.B2BRules())
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := scoring.NewEngine(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	brokers := newCluster(t, 1).ListenAddrs()
+	store, _ := newStore(t)
+	eng := testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())
 	exp := tracetest.NewInMemoryExporter()
 	tcfg := telemetry.Config{Logger: quiet, Getenv: func(string) string { return "" }}
 	if record {
@@ -83,13 +60,9 @@ func testTracePropagation(t *testing.T, backend string, record bool) {
 	var cl processor.Client
 	switch backend {
 	case "franz-go":
-		cl, err = franzgo.New(ctx, franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, InputTopics: topics.Inputs(),
-			SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-			FetchMaxWait: 50 * time.Millisecond}, Opts: []kgo.Opt{kgo.WithHooks(tel.KafkaHooks("leadscore", group)...)}})
+		cl, err = franzgo.New(ctx, franzgo.Config{Config: kafkaConfig(brokers, group, false), Opts: []kgo.Opt{kgo.WithHooks(tel.KafkaHooks("leadscore", group)...)}})
 	default:
-		cl, err = kafkago.New(ctx, kafkago.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, InputTopics: topics.Inputs(),
-			SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
-			FetchMaxWait: 50 * time.Millisecond}})
+		cl, err = kafkago.New(ctx, kafkago.Config{Config: kafkaConfig(brokers, group, false)})
 	}
 	if err != nil {
 		t.Fatal(err)

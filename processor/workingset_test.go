@@ -3,13 +3,9 @@ package processor
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"testing"
-	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
+	"github.com/leadscore/leadscore/internal/teststore"
 	"github.com/leadscore/leadscore/state"
 )
 
@@ -31,16 +27,7 @@ func (c *countingStore) Load(ctx context.Context, ids []string) (map[string]stat
 
 func newTestStore(t *testing.T) *state.Store {
 	t.Helper()
-	addr := os.Getenv("LEADSCORE_REDIS_ADDR")
-	if addr == "" {
-		addr = miniredis.RunT(t).Addr()
-	}
-	s, err := state.New(context.Background(), state.Options{Addrs: []string{addr},
-		KeyPrefix: fmt.Sprintf("lsws%d", time.Now().UnixNano()), TimerShards: 2, Buckets: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, _ := teststore.Open(t, state.Options{KeyPrefix: "lsws", TimerShards: 2, Buckets: 8})
 	return s
 }
 

@@ -31,7 +31,6 @@ func TestBacklogAsSendersKeyIt(t *testing.T) {
 		{"franz-go-1-lane", procOpts{Lanes: 1}, 1, false, false},
 		{"franz-go-2-lanes", procOpts{Lanes: 2}, 1, false, false},
 		{"kafka-go", procOpts{Client: "kafka-go"}, 1, false, false},
-		{"kafka-go-2-lanes-killed", procOpts{Client: "kafka-go", Lanes: 2}, 1, true, false},
 		{"franz-go-killed", procOpts{}, 1, true, false},
 		{"franz-go-3-processes-owner-killed", procOpts{}, 3, true, false},
 		{"kafka-go-3-processes-owner-killed", procOpts{Client: "kafka-go"}, 3, true, false},

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/events"
-	"github.com/leadscore/leadscore/journeys"
+	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/replay"

@@ -3,6 +3,7 @@ package scoring_test
 import (
 	"testing"
 
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -13,7 +14,7 @@ func qualified(at int64, days int, answers map[string]bool) *scoring.Event {
 }
 
 func TestBANTAnswers(t *testing.T) {
-	e := engine(t, "testdata/bant.yaml")
+	e := testrules.Load(t, "testdata/bant.yaml")
 	st := e.NewState()
 	e.Apply(&st, web(t0, "page", "/pricing"))
 	if st.Stage != "mql" {

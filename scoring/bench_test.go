@@ -6,6 +6,7 @@ import (
 
 	"github.com/leadscore/leadscore/internal/cputime"
 	"github.com/leadscore/leadscore/internal/cputime/cputimetest"
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -54,7 +55,7 @@ func benchEvents(n, leads int) []scoring.Event {
 // BenchmarkApply measures the engine alone on the example B2B rules with
 // in-memory state for 10 000 leads (target: ≥ 1 M events/s per core).
 func BenchmarkApply(b *testing.B) {
-	e := engine(b, "../examples/rules/b2b-saas.yaml")
+	e := testrules.Load(b, "../examples/rules/b2b-saas.yaml")
 	const leads = 10_000
 	evs := benchEvents(1<<16, leads)
 	// Each event's state is looked up before the clock starts, as the processor
@@ -89,7 +90,7 @@ func BenchmarkApply(b *testing.B) {
 
 // BenchmarkStateEncoding measures the Redis encoding of a typical lead.
 func BenchmarkStateEncoding(b *testing.B) {
-	e := engine(b, "../examples/rules/b2b-saas.yaml")
+	e := testrules.Load(b, "../examples/rules/b2b-saas.yaml")
 	st := e.NewState()
 	for _, ev := range benchEvents(40, 1) {
 		e.Apply(&st, &ev)

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -45,7 +46,7 @@ func TestPeriodEnd(t *testing.T) {
 // on 31 January takes its step on 30 April (the last day of that shorter month),
 // and a year on the same day a year later.
 func TestCalendarInactivity(t *testing.T) {
-	e := engine(t, "testdata/calendar.yaml")
+	e := testrules.Load(t, "testdata/calendar.yaml")
 	st := e.NewState()
 	e.Apply(&st, web(ms("2026-01-31T09:00:00Z"), "page", "/pricing"))
 	due, ok := e.NextChange(&st)
@@ -68,7 +69,7 @@ func TestCalendarInactivity(t *testing.T) {
 
 // A window or a cap "per month" holds a hit until the same day of the next month.
 func TestCalendarWindowsAndCaps(t *testing.T) {
-	e := engine(t, "testdata/calendar.yaml")
+	e := testrules.Load(t, "testdata/calendar.yaml")
 	st := e.NewState()
 	open := func(at string) *scoring.Event { return email(ms(at), "open") }
 	for _, at := range []string{"2026-01-31T12:00:00Z", "2026-02-10T12:00:00Z", "2026-02-27T12:00:00Z"} {

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
 // FuzzStateDecode: bytes from Redis that are not a valid state fail cleanly; valid
 // ones re-encode to the same bytes.
 func FuzzStateDecode(f *testing.F) {
-	e := engine(f, "testdata/stories.yaml")
+	e := testrules.Load(f, "testdata/stories.yaml")
 	st := e.NewState()
 	for _, ev := range []*scoring.Event{web(t0, "track", "Newsletter Signed Up"), email(t0+day, "open"),
 		web(t0+2*day, "track", "Email Replied"), web(t0+3*day, "track", "Demo Requested"), feedback(t0+4*day, "rejected", "no_budget")} {

@@ -8,26 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscore/leadscore/rules"
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
 var t0 = time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC).UnixMilli()
 
 const day = int64(24 * time.Hour / time.Millisecond)
-
-func engine(t testing.TB, file string) *scoring.Engine {
-	t.Helper()
-	m, err := rules.Load(file)
-	if err != nil {
-		t.Fatalf("load %s: %v", file, err)
-	}
-	e, err := scoring.NewEngine(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
 
 var seq int
 
@@ -111,7 +98,7 @@ func equal(a, b []string) bool {
 }
 
 func TestStoryEngagedSubscriber(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	run(t, e, &st, []step{
 		{web(t0, "track", "Newsletter Signed Up", anonymous), 5, nil},
@@ -130,7 +117,7 @@ func TestStoryEngagedSubscriber(t *testing.T) {
 }
 
 func TestStoryLapsedSubscriber(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	run(t, e, &st, []step{
 		{web(t0, "track", "Newsletter Signed Up", anonymous), 5, nil},
@@ -159,7 +146,7 @@ func TestStoryLapsedSubscriber(t *testing.T) {
 }
 
 func TestDecayHalfLifeAndRegressionInstant(t *testing.T) {
-	e := engine(t, "testdata/decay.yaml")
+	e := testrules.Load(t, "testdata/decay.yaml")
 	st := e.NewState()
 	out := e.Apply(&st, web(t0, "track", "Big Action"))
 	if len(out.Transitions) != 1 || out.Transitions[0].To != "mql" {
@@ -191,7 +178,7 @@ func TestDecayHalfLifeAndRegressionInstant(t *testing.T) {
 }
 
 func TestCapAndIgnoredInputs(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	for i := 0; i < 5; i++ {
 		e.Apply(&st, email(t0+int64(i)*3600_000, "open"))
@@ -225,7 +212,7 @@ func TestCapAndIgnoredInputs(t *testing.T) {
 // and keeps it among the lead's recent transitions, like an applied event would:
 // the processor emits stage changes from there.
 func TestIgnoredEventKeepsCaughtUpTransitions(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	for _, c := range []struct {
 		name string
 		late *scoring.Event
@@ -258,7 +245,7 @@ func TestIgnoredEventKeepsCaughtUpTransitions(t *testing.T) {
 }
 
 func TestCompositeCriterionAndHMQL(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	run(t, e, &st, []step{
 		{web(t0, "track", "Newsletter Signed Up"), 5, []string{"visitor>lead"}},
@@ -290,7 +277,7 @@ func TestCompositeCriterionAndHMQL(t *testing.T) {
 }
 
 func TestCompositeMQLRegressesWhenWindowCloses(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	for i, ev := range []*scoring.Event{
 		web(t0, "track", "Newsletter Signed Up"), web(t0+day, "page", "/a"), web(t0+2*day, "page", "/b"),
@@ -308,7 +295,7 @@ func TestCompositeMQLRegressesWhenWindowCloses(t *testing.T) {
 }
 
 func TestSalesFeedback(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	toSQL := func() scoring.State {
 		st := e.NewState()
 		e.Apply(&st, web(t0, "track", "Email Replied"))
@@ -358,7 +345,7 @@ func TestSalesFeedback(t *testing.T) {
 }
 
 func TestUpstreamDuplicatesChangeNothing(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	ev := web(t0, "track", "Email Replied")
 	e.Apply(&st, ev)
@@ -373,7 +360,7 @@ func TestUpstreamDuplicatesChangeNothing(t *testing.T) {
 }
 
 func TestLateEventIsOrderIndependent(t *testing.T) {
-	e := engine(t, "testdata/decay.yaml")
+	e := testrules.Load(t, "testdata/decay.yaml")
 	a, b := web(t0, "track", "Demo Requested"), web(t0+10*day, "track", "Big Action")
 	s1, s2 := e.NewState(), e.NewState()
 	e.Apply(&s1, a)
@@ -387,7 +374,7 @@ func TestLateEventIsOrderIndependent(t *testing.T) {
 }
 
 func TestExplanationSumsToScore(t *testing.T) {
-	e := engine(t, "testdata/decay.yaml")
+	e := testrules.Load(t, "testdata/decay.yaml")
 	st := e.NewState()
 	for i := 0; i < 20; i++ {
 		name := "Big Action"
@@ -409,7 +396,7 @@ func TestExplanationSumsToScore(t *testing.T) {
 }
 
 func TestStateEncodingRoundTrip(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	for _, ev := range []*scoring.Event{
 		web(t0, "track", "Newsletter Signed Up"), web(t0+day, "page", "/blog/x"), email(t0+2*day, "open"),
@@ -481,7 +468,7 @@ func TestBotListSparesHumans(t *testing.T) {
 		}
 	}
 	// And through the engine: the CUBOT visitor's page view scores.
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	ev := web(t0, "page", "/pricing", func(ev *scoring.Event) { ev.UserAgent = humans[0] })
 	if out := e.Apply(&st, ev); out.Status != scoring.Applied || out.Hits == 0 {
@@ -531,7 +518,7 @@ func roundTrip(t *testing.T, st *scoring.State) (scoring.State, []byte) {
 // still applied, its outcome says so, and the change it causes is marked —
 // through the state's encoding too, since the change waits in the outbox.
 func TestLateEventIsMarked(t *testing.T) {
-	e := engine(t, "testdata/decay.yaml")
+	e := testrules.Load(t, "testdata/decay.yaml")
 	st := e.NewState()
 	if out := e.Apply(&st, web(t0+10*day, "track", "Demo Requested")); out.Late || len(out.Transitions) != 1 {
 		t.Fatalf("on-time event: late %v, transitions %+v", out.Late, out.Transitions)

@@ -3,11 +3,12 @@ package scoring_test
 import (
 	"testing"
 
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
 func TestInactivityExit(t *testing.T) {
-	e := engine(t, "testdata/inactive.yaml")
+	e := testrules.Load(t, "testdata/inactive.yaml")
 	st := e.NewState()
 	run(t, e, &st, []step{
 		{web(t0, "page", "/pricing"), 1, []string{"visitor>lead"}},
@@ -49,7 +50,7 @@ func TestInactivityExit(t *testing.T) {
 }
 
 func TestExitNeedsBelowOrInactive(t *testing.T) {
-	e := engine(t, "testdata/inactive.yaml")
+	e := testrules.Load(t, "testdata/inactive.yaml")
 	if e.Model().Stages[2].Exit.Inactive != scoring.Millis(30*day) {
 		t.Fatalf("exit.inactive = %+v", e.Model().Stages[2].Exit)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -14,7 +15,7 @@ import (
 // without a window counts only what happened since, so the next page view does
 // not make it an MQL again; the full set of actions does.
 func TestRecyclingSticks(t *testing.T) {
-	e := engine(t, "testdata/recycle.yaml")
+	e := testrules.Load(t, "testdata/recycle.yaml")
 	for _, kind := range []string{"rejected", "lost"} {
 		t.Run(kind, func(t *testing.T) {
 			st := e.NewState()
@@ -42,7 +43,7 @@ func TestRecyclingSticks(t *testing.T) {
 
 // A hit from before the reset that arrives after it counts for no criterion.
 func TestLateHitBeforeResetDoesNotCount(t *testing.T) {
-	e := engine(t, "testdata/recycle.yaml")
+	e := testrules.Load(t, "testdata/recycle.yaml")
 	st := e.NewState()
 	e.Apply(&st, web(t0, "track", "Newsletter Signed Up"))
 	e.Apply(&st, web(t0+1, "track", "Social Followed"))
@@ -97,7 +98,7 @@ func TestStateFromBeforeExtensionsDecodes(t *testing.T) {
 	if !bytes.Equal(again, old) {
 		t.Fatalf("old state re-encodes differently:\n%x\n%x", old, again)
 	}
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	if out := e.Apply(&st, web(t0+4*day, "track", "Email Replied")); out.Status != scoring.Applied {
 		t.Fatalf("apply on an old state: %+v", out)
 	}

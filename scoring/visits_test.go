@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
@@ -12,7 +13,7 @@ const minute = int64(time.Minute / time.Millisecond)
 func session(id string) func(*scoring.Event) { return func(ev *scoring.Event) { ev.SessionID = id } }
 
 func TestVisitsNotPageViews(t *testing.T) {
-	e := engine(t, "testdata/visits.yaml")
+	e := testrules.Load(t, "testdata/visits.yaml")
 	st := e.NewState()
 	run(t, e, &st, []step{
 		// Three pages in 40 seconds: one visit. The pricing page scores once in it.
@@ -67,7 +68,7 @@ func TestVisitsNotPageViews(t *testing.T) {
 // A model that counts no visits keeps no visit state, so its states encode as
 // before visits existed.
 func TestNoVisitStateWithoutVisitRules(t *testing.T) {
-	e := engine(t, "testdata/stories.yaml")
+	e := testrules.Load(t, "testdata/stories.yaml")
 	st := e.NewState()
 	e.Apply(&st, web(t0, "page", "/pricing"))
 	if st.Visits != 0 || st.LastWebAt != 0 {
@@ -78,7 +79,7 @@ func TestNoVisitStateWithoutVisitRules(t *testing.T) {
 // Stitching an anonymous visitor into its lead counts a visit seen under both
 // identities (the same session) once, and keeps the distinct ones.
 func TestMergeCountsASharedVisitOnce(t *testing.T) {
-	e := engine(t, "testdata/visits.yaml")
+	e := testrules.Load(t, "testdata/visits.yaml")
 	anon, lead := e.NewState(), e.NewState()
 	e.Apply(&anon, web(t0, "page", "/a", anonymous))
 	e.Apply(&anon, web(t0+day, "page", "/b", anonymous))

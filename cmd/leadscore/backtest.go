@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leadscore/leadscore/backtest"
-	"github.com/leadscore/leadscore/backtest/synth"
-	"github.com/leadscore/leadscore/journeys"
+	"github.com/leadscore/leadscore/internal/backtest"
+	"github.com/leadscore/leadscore/internal/backtest/synth"
+	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/rules"
 )
 

@@ -92,11 +92,11 @@ func TestBacktestErrors(t *testing.T) {
 		stderr string
 	}{
 		{"missing outcomes flag", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "x"}, 2, "missing flags: --outcomes"},
-		{"bad outcomes", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "../../backtest/testdata/history.jsonl.gz", "--outcomes", "../../examples/rules/b2b-saas.yaml"}, 1, "outcomes line 1:"},
-		{"bad positive", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "x", "--outcomes", "../../backtest/testdata/outcomes.jsonl", "--positive", "closed"}, 1, `unknown outcome "closed"`},
-		{"no such stage", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "x", "--outcomes", "../../backtest/testdata/outcomes.jsonl", "--mql-stage", "nope"}, 1, `has no stage "nope"`},
-		{"bad format", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "x", "--outcomes", "../../backtest/testdata/outcomes.jsonl", "--format", "pdf"}, 2, "--format must be one of"},
-		{"bad half-life", []string{"calibrate", "--events", "x", "--outcomes", "../../backtest/testdata/outcomes.jsonl", "--half-life", "soon"}, 1, "--half-life"},
+		{"bad outcomes", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "../../internal/backtest/testdata/history.jsonl.gz", "--outcomes", "../../examples/rules/b2b-saas.yaml"}, 1, "outcomes line 1:"},
+		{"bad positive", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "x", "--outcomes", "../../internal/backtest/testdata/outcomes.jsonl", "--positive", "closed"}, 1, `unknown outcome "closed"`},
+		{"no such stage", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "x", "--outcomes", "../../internal/backtest/testdata/outcomes.jsonl", "--mql-stage", "nope"}, 1, `has no stage "nope"`},
+		{"bad format", []string{"backtest", "--rules", "../../examples/rules/b2b-saas.yaml", "--events", "x", "--outcomes", "../../internal/backtest/testdata/outcomes.jsonl", "--format", "pdf"}, 2, "--format must be one of"},
+		{"bad half-life", []string{"calibrate", "--events", "x", "--outcomes", "../../internal/backtest/testdata/outcomes.jsonl", "--half-life", "soon"}, 1, "--half-life"},
 		{"generate without leads", []string{"backtest", "generate", "--leads", "0", "--events", "x", "--outcomes", "y"}, 1, "--leads 0"},
 	}
 	for _, c := range cases {

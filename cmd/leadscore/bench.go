@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/leadscore/leadscore/bench"
+	"github.com/leadscore/leadscore/internal/bench"
 	"github.com/leadscore/leadscore/internal/redisserver"
 )
 
@@ -38,7 +38,7 @@ type benchCmd struct {
 	Partitions     int           `default:"6" help:"Partitions per topic."`
 	Seed           int64         `default:"1" help:"Seed of the generated history."`
 	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go,goka" help:"Scenarios to run, in this order: ceiling, naive, franz-go-spread (franz-go as run --lanes 2 --ownership spread: the design before event time, arrival order), franz-go-uncached (franz-go without the working set: every batch reads Redis), franz-go, kafka-go, goka."`
-	GokaDir        string        `help:"Source of the goka scenario's module (default: bench/goka found from the working directory up); it is built with the go command, or skipped with a warning without one."`
+	GokaDir        string        `help:"Source of the goka scenario's module (default: internal/bench/goka found from the working directory up); it is built with the go command, or skipped with a warning without one."`
 	GokaBinary     string        `type:"existingfile" help:"A build of the goka scenario's module to run instead of building it."`
 	Rules          string        `type:"existingfile" help:"Rules file (YAML); default: the journeys' b2b-saas rules embedded in the binary."`
 	Lanes          int           `default:"${lanes}" help:"Lanes of the leadscore scenarios, as leadscore run --lanes with sole ownership (the owner's apply lanes; franz-go-spread runs two members of one lane each); the ceiling runs as many copy loops, naive one."`

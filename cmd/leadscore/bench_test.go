@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/leadscore/leadscore/bench"
+	"github.com/leadscore/leadscore/internal/bench"
 )
 
 func TestBenchCLI(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/leadscore/leadscore/internal/wiring"
 )
 
 // brokerCmd is `leadscore broker`: a Kafka-protocol broker (franz-go's kfake)
@@ -87,7 +89,7 @@ func (c *brokerCmd) serve(ctx context.Context, e *env) error {
 	if c.LogLevel == "debug" {
 		level = "debug"
 	}
-	log := newLogger(e.stderr, "text", level)
+	log := wiring.NewLogger(e.stderr, "text", level)
 	opts, err := c.options(log)
 	if err != nil {
 		return err

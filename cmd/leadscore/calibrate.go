@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leadscore/leadscore/backtest"
+	"github.com/leadscore/leadscore/internal/backtest"
 )
 
 // calibrateCmd is `leadscore calibrate`: suggest points from history.

@@ -367,8 +367,12 @@ func TestComposeLeadscore(t *testing.T) {
 		t.Errorf("generator image %q, want leadscore's %q built from the Dockerfile", g.Image, s.Image)
 	}
 	gc := parseWithEnv(t, nil, g.Command...)
-	if !gc.Demo.GenerateOnly || gc.Demo.validate() != nil {
-		t.Errorf("generator command %v: not a valid --generate-only: %v", g.Command, gc.Demo.validate())
+	gcfg, err := gc.Demo.config()
+	if err == nil {
+		err = gcfg.Validate()
+	}
+	if !gc.Demo.GenerateOnly || err != nil {
+		t.Errorf("generator command %v: not a valid --generate-only: %v", g.Command, err)
 	}
 	for k := range g.Environment {
 		if !strings.HasPrefix(k, "OTEL_") && !envNames(demoCmd{})[k] {

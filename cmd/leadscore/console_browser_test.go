@@ -23,7 +23,9 @@ import (
 
 	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/console"
+	"github.com/leadscore/leadscore/internal/demo"
 	"github.com/leadscore/leadscore/internal/syncbuf"
+	"github.com/leadscore/leadscore/processor"
 )
 
 // chromium returns the path of a Chromium-family browser, or "".
@@ -58,17 +60,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	const token = "console-test-token"
 	// A day of simulated time a second: the scores decay little between two
 	// reads a fraction of a second apart, and journeys still move.
-	c := demoCmd{Rate: 400, Leads: 40000, Seed: 5, Rules: demoRulesDefault, Speedup: 86400,
+	c := demoCmd{Rate: 400, Leads: 40000, Seed: 5, Rules: demo.DefaultRules, Speedup: 86400,
 		Refresh: time.Second, KafkaAddr: "127.0.0.1:0", HTTP: httpFlags{HTTPAddr: "127.0.0.1:0", HTTPToken: token, Console: true},
 		Partitions: 2, LogFormat: "text", LogLevel: "warn"}
+	cfg, err := c.config()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	out, logs := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.run(demoCtx, out, logs, false)
-		done <- err
+		done <- demo.Run(demoCtx, cfg, out, logs)
 	}()
 	defer func() {
 		stopDemo()
@@ -467,7 +472,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = cl.ProduceSync(ctx, &kgo.Record{Topic: demoTopics.Web, Key: []byte("poison"), Value: []byte(poison)}).FirstErr()
+		err = cl.ProduceSync(ctx, &kgo.Record{Topic: processor.DefaultTopics().Web, Key: []byte("poison"), Value: []byte(poison)}).FirstErr()
 		cl.Close()
 		if err != nil {
 			t.Fatal(err)

@@ -4,27 +4,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscore/leadscore/internal/demo"
 	"github.com/leadscore/leadscore/internal/syncbuf"
-	"github.com/leadscore/leadscore/output"
-	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/processor"
 )
 
-// waitFor polls the demo's output until re matches, and returns the first group.
+// waitFor polls out until re matches, and returns the first group.
 func waitFor(t *testing.T, out *syncbuf.Buffer, re *regexp.Regexp, d time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -36,130 +32,6 @@ func waitFor(t *testing.T, out *syncbuf.Buffer, re *regexp.Regexp, d time.Durati
 	}
 	t.Fatalf("output never matched %s:\n%s", re, out.String())
 	return ""
-}
-
-func getJSON(t *testing.T, url string, v any) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if v != nil {
-		if err := json.Unmarshal(b, v); err != nil {
-			t.Fatalf("GET %s: %v: %s", url, err, b)
-		}
-	}
-	return resp.StatusCode
-}
-
-// TestDemoPipeline runs the whole demo — embedded broker, embedded Redis,
-// generator, processor, API — for a few seconds on free ports, and checks from
-// the outside what a user would: stage changes reach the stage-change topic (read
-// by an independent Kafka client at the printed address), the API answers with
-// leads and metrics, and the summary adds up.
-func TestDemoPipeline(t *testing.T) {
-	c := demoCmd{Rate: 1000, Leads: 2000, Seed: 1, Rules: demoRulesDefault, Speedup: 30 * 24 * 3600,
-		Refresh: 500 * time.Millisecond, KafkaAddr: "127.0.0.1:0", HTTP: httpFlags{HTTPAddr: "127.0.0.1:0"},
-		Partitions: 2, LogFormat: "text", LogLevel: "info"}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
-	defer cancel()
-	out, logs := &syncbuf.Buffer{}, &syncbuf.Buffer{}
-	type result struct {
-		st  *demoStats
-		err error
-	}
-	done := make(chan result, 1)
-	start := time.Now()
-	go func() {
-		st, err := c.run(ctx, out, logs, false)
-		done <- result{st, err}
-	}()
-
-	kafkaAddr := waitFor(t, out, regexp.MustCompile(`kafka (127\.0\.0\.1:\d+) `), 5*time.Second)
-	apiURL := waitFor(t, out, regexp.MustCompile(`api (http://127\.0\.0\.1:\d+)/`), time.Second)
-
-	// An outside consumer sees stage changes within seconds of the start.
-	cons, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ConsumeTopics(demoTopics.StageChanges),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-	var first output.StageChange
-	for first.ID == "" && pctx.Err() == nil {
-		cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
-			if first.ID == "" {
-				_ = json.Unmarshal(r.Value, &first)
-			}
-		})
-	}
-	pcancel()
-	if first.ID == "" {
-		t.Fatalf("no stage change on %s within %s; logs:\n%s", demoTopics.StageChanges, time.Since(start), logs)
-	}
-	t.Logf("first stage change after %s: %s %s → %s", time.Since(start).Round(time.Millisecond), first.LeadID, first.From, first.To)
-
-	// The API, on the demo's data.
-	var ready map[string]any
-	if code := getJSON(t, apiURL+"/readyz", &ready); code != 200 {
-		t.Errorf("readyz %d: %v", code, ready)
-	}
-	var lead map[string]any
-	if code := getJSON(t, apiURL+"/v1/leads/"+first.LeadID, &lead); code != 200 || lead["lead_id"] == nil {
-		t.Errorf("GET lead %s: %d %v", first.LeadID, code, lead)
-	}
-	var top map[string]any
-	if code := getJSON(t, apiURL+"/v1/leads?stage=lead&limit=5", &top); code != 200 {
-		t.Errorf("GET top: %d %v", code, top)
-	}
-	resp, err := http.Get(apiURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, series := range []string{"leadscore_events_consumed_total{", "leadscore_stage_transitions_total{",
-		"leadscore_batch_records_bucket{", "leadscore_batch_duration_seconds_bucket{", "leadscore_stage_change_latency_seconds_bucket{",
-		"leadscore_redis_round_trip_seconds_bucket{", "leadscore_consumer_lag{", "leadscore_timers_due_total",
-		"leadscore_timers_fired_total", "leadscore_ready 1", "messaging_kafka_"} {
-		if !bytes.Contains(metrics, []byte(series)) {
-			t.Errorf("/metrics lacks %s", series)
-		}
-	}
-
-	res := <-done
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
-	st := res.st
-	for _, stage := range []string{"lead", "mql", "sql"} {
-		if st.Into[stage] == 0 {
-			t.Errorf("no lead reached %s; moves: %v", stage, st.Moves)
-		}
-	}
-	if st.Produced == 0 || st.Consumed < st.Produced || st.DeadLetter != 0 {
-		t.Errorf("produced %d, consumed %d, dead letters %d; logs:\n%s", st.Produced, st.Consumed, st.DeadLetter, logs.String())
-	}
-	if st.SimTo <= st.SimFrom || st.People == 0 {
-		t.Errorf("simulated clock %d → %d, %d people", st.SimFrom, st.SimTo, st.People)
-	}
-	text := out.String()
-	for _, want := range []string{"leadscore demo: model b2b-saas-", "] sim ", "summary:", "events: ",
-		"leads by stage (", "stage changes (", "visitor → lead", "redis embedded (miniredis"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("output lacks %q:\n%s", want, text)
-		}
-	}
-	if strings.Contains(text, "\x1b[") {
-		t.Errorf("ANSI escapes in plain output:\n%q", text)
-	}
-	if strings.Contains(logs.String(), "level=ERROR") {
-		t.Errorf("errors logged:\n%s", logs.String())
-	}
-	t.Logf("\n%s", text)
 }
 
 // TestDemoCommand runs `leadscore demo` as main does: flags, the --duration stop,
@@ -222,8 +94,9 @@ func TestDemoStopsCleanlyOnSIGINT(t *testing.T) {
 // on the input topics, keyed as their senders key them, and that nothing else
 // happens (no processor: no stage change).
 func TestDemoGenerateOnly(t *testing.T) {
-	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, demoTopics.Web, demoTopics.Email,
-		demoTopics.Feedback, demoTopics.StageChanges))
+	topics := processor.DefaultTopics()
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topics.Web, topics.Email,
+		topics.Feedback, topics.StageChanges))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +112,7 @@ func TestDemoGenerateOnly(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.ConsumeTopics(demoTopics.Web, demoTopics.Email, demoTopics.Feedback, demoTopics.StageChanges))
+		kgo.ConsumeTopics(topics.Web, topics.Email, topics.Feedback, topics.StageChanges))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,41 +130,22 @@ func TestDemoGenerateOnly(t *testing.T) {
 			}
 			_ = json.Unmarshal(r.Value, &v)
 			switch r.Topic {
-			case demoTopics.Web:
+			case topics.Web:
 				if k := string(r.Key); k != v.UserID && (v.UserID != "" || k != v.AnonymousID) {
 					t.Errorf("web record keyed %q: userId %q anonymousId %q", k, v.UserID, v.AnonymousID)
 				}
-			case demoTopics.Email:
+			case topics.Email:
 				if string(r.Key) != strings.ToLower(v.Email) {
 					t.Errorf("email record keyed %q for %q", r.Key, v.Email)
 				}
 			}
 		})
-		if perTopic[demoTopics.Web] > 0 && perTopic[demoTopics.Email] > 0 {
+		if perTopic[topics.Web] > 0 && perTopic[topics.Email] > 0 {
 			break
 		}
 	}
-	if perTopic[demoTopics.Web] == 0 || perTopic[demoTopics.Email] == 0 || perTopic[demoTopics.StageChanges] != 0 {
+	if perTopic[topics.Web] == 0 || perTopic[topics.Email] == 0 || perTopic[topics.StageChanges] != 0 {
 		t.Errorf("records per topic: %v", perTopic)
-	}
-}
-
-func TestListenFallback(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	ln, note, err := listenFallback(busy.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	if ln.Addr().String() == busy.Addr().String() || !strings.Contains(note, "was taken") {
-		t.Errorf("listening on %s (%q) while %s is busy", ln.Addr(), note, busy.Addr())
-	}
-	if _, _, err := listenFallback("256.0.0.1:9092"); err == nil {
-		t.Error("a bad address was accepted")
 	}
 }
 
@@ -308,195 +162,22 @@ func TestDemoFlagDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := cli.Demo
-	if got.Rate != 75 || got.Leads != 2000 || got.Seed != 1 || got.Rules != demoRulesDefault || got.Speedup != 604800 ||
+	if got.Rate != 75 || got.Leads != 2000 || got.Seed != 1 || got.Rules != demo.DefaultRules || got.Speedup != 604800 ||
 		got.Refresh != time.Second || got.KafkaAddr != "127.0.0.1:9092" || got.RedisAddr != "" ||
 		got.HTTP.HTTPAddr != "127.0.0.1:8080" || got.Partitions != 4 || got.GenerateOnly || got.LogLevel != "warn" {
 		t.Errorf("defaults = %+v", got)
 	}
-	if err := got.validate(); err != nil {
+	cfg, err := got.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Rate != 75 || cfg.Leads != 2000 || cfg.Seed != 1 || cfg.Rules != demo.DefaultRules || cfg.Speedup != 604800 ||
+		cfg.Refresh != time.Second || cfg.KafkaAddr != "127.0.0.1:9092" || cfg.HTTPAddr != "127.0.0.1:8080" || !cfg.Console ||
+		cfg.Partitions != 4 || cfg.GenerateOnly || cfg.LogFormat != "text" || cfg.LogLevel != "warn" || cfg.Version != version ||
+		cfg.RulesSummary == nil {
+		t.Errorf("config = %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
-	}
-}
-
-func TestDemoValidate(t *testing.T) {
-	ok := demoCmd{Rate: 1, Leads: 1, Speedup: 1, Refresh: time.Second, Partitions: 1}
-	tests := []struct {
-		name string
-		edit func(*demoCmd)
-		want string
-	}{
-		{"valid", func(*demoCmd) {}, ""},
-		{"zero rate", func(c *demoCmd) { c.Rate = 0 }, "--rate"},
-		{"negative speedup", func(c *demoCmd) { c.Speedup = -1 }, "--speedup"},
-		{"no leads", func(c *demoCmd) { c.Leads = 0 }, "--leads"},
-		{"no refresh", func(c *demoCmd) { c.Refresh = 0 }, "--refresh"},
-		{"negative duration", func(c *demoCmd) { c.Duration = -time.Second }, "--duration"},
-		{"no partitions", func(c *demoCmd) { c.Partitions = 0 }, "--partitions"},
-		{"generate-only without brokers", func(c *demoCmd) { c.GenerateOnly = true }, "--brokers"},
-		{"generate-only", func(c *demoCmd) { c.GenerateOnly, c.Brokers = true, []string{"k:9092"} }, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := ok
-			tt.edit(&c)
-			err := c.validate()
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("validate() = %v, want %q", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestDemoRules(t *testing.T) {
-	// The tests run in cmd/leadscore, where the default path does not exist: the
-	// embedded copy is used.
-	c := demoCmd{Rules: demoRulesDefault}
-	m, source, err := c.loadRules()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(m.Version, "b2b-saas-") || !strings.Contains(source, "embedded") {
-		t.Errorf("model %s from %s", m.Version, source)
-	}
-	// From the repository root, the file itself.
-	c.Rules = "../../" + demoRulesDefault
-	if _, source, err = c.loadRules(); err != nil || source != c.Rules {
-		t.Errorf("loadRules(%s) = %s, %v", c.Rules, source, err)
-	}
-	// A path the user chose is never replaced.
-	c.Rules = "no/such/rules.yaml"
-	if _, _, err := c.loadRules(); err == nil {
-		t.Error("a missing --rules file was accepted")
-	}
-}
-
-// TestDemoScreen draws the terminal view of a demo state.
-func TestDemoScreen(t *testing.T) {
-	c := &demoCmd{Seed: 3, Speedup: 604800, Rate: 200, Leads: 100, Rules: demoRulesDefault}
-	m, source, err := c.loadRules()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := scoring.NewEngine(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &demo{demoStats: demoStats{ByTopic: map[string]int64{}, Into: map[string]int64{}, Moves: map[string]int64{},
-		Stages: map[string]int{}}, eng: eng, source: source, cfg: c, counts: newDemoCounts(), sent: &produced{},
-		pace: &pacer{}, clock: newSimClock(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), 1),
-		rig:   &rig{kafkaAddr: "127.0.0.1:9092", redisDesc: "embedded", httpAddr: "127.0.0.1:8080"},
-		stage: map[string]string{}, lastID: map[string]string{}, began: time.Now()}
-	d.pace.people.Store(10)
-	d.apply(&output.StageChange{ID: "sc_1", LeadID: "user:crm-1", From: "visitor", To: "lead", Direction: "up",
-		Cause: output.Cause{Kind: "criteria"}, EventTime: "2026-11-24T10:00:00.000Z"})
-	d.apply(&output.StageChange{ID: "sc_2", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up", Score: 41,
-		Fit: 45, Grade: "A", Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-25T10:00:00.000Z"})
-	d.apply(&output.StageChange{ID: "sc_2", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up",
-		Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-25T10:00:00.000Z"}) // re-emitted
-	d.settle(time.Now())
-	if d.Stages["sql"] != 1 || d.Stages["lead"] != 0 || d.Stages["visitor"] != 9 || d.Moves["lead → sql"] != 1 {
-		t.Errorf("stages %v, moves %v", d.Stages, d.Moves)
-	}
-	var b bytes.Buffer
-	v := &demoView{out: &b, tty: true, d: d}
-	v.start()
-	v.draw()
-	v.stop()
-	s := b.String()
-	for _, want := range []string{"\x1b[2J", "funnel", "latest handoffs", "user:crm-1", "trigger demo_request",
-		"kafka 127.0.0.1:9092", "api http://127.0.0.1:8080/v1/leads/user:crm-1 · /v1/leads?stage=sql", "█", "\x1b[?25h"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("screen lacks %q:\n%s", want, s)
-		}
-	}
-
-	// In a small terminal the frame is clipped to fit: no line wraps and the
-	// frame does not scroll, so the next frame, drawn from the top, covers it
-	// (a frame that scrolled showed its header twice under tmux).
-	for _, size := range [][2]int{{60, 20}, {40, 12}, {200, 80}} {
-		b.Reset()
-		v := &demoView{out: &b, tty: true, d: d, size: func() (int, int) { return size[0], size[1] }}
-		v.draw()
-		frame := strings.TrimSuffix(strings.TrimPrefix(b.String(), "\x1b[H"), "\x1b[J")
-		lines := strings.Split(strings.TrimSuffix(frame, "\n"), "\n")
-		if len(lines) > size[1]-1 {
-			t.Errorf("%dx%d: %d lines, more than the terminal's rows less one", size[0], size[1], len(lines))
-		}
-		for _, l := range lines {
-			if w := utf8.RuneCountInString(ansi.ReplaceAllString(l, "")); w > size[0] {
-				t.Errorf("%dx%d: a line of %d columns: %q", size[0], size[1], w, l)
-			}
-		}
-		if n := strings.Count(frame, "leadscore demo"); n != 1 {
-			t.Errorf("%dx%d: the header appears %d times", size[0], size[1], n)
-		}
-	}
-
-	// The plain view prints a lead id to try once.
-	b.Reset()
-	pv := &demoView{out: &b, d: d}
-	pv.draw()
-	pv.draw()
-	if n := strings.Count(b.String(), "try: curl -s http://127.0.0.1:8080/v1/leads/user:crm-1\n"); n != 1 {
-		t.Errorf("plain view: the lead to try is printed %d times:\n%s", n, b.String())
-	}
-}
-
-// ansi matches the escape sequences the view uses.
-var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[@-~]`)
-
-func TestClip(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		cols int
-		want string
-	}{
-		{"abcdef", 3, "abc"},
-		{"abc", 3, "abc"},
-		{"abc", 0, "abc"},
-		{"\x1b[1mab\x1b[0mcd", 3, "\x1b[1mab\x1b[0mc"},
-		{"→ █▏x", 3, "→ █"},
-		{"\x1b[2mxy", 1, "\x1b[2mx"},
-	} {
-		if got := clip(c.in, c.cols); got != c.want {
-			t.Errorf("clip(%q, %d) = %q, want %q", c.in, c.cols, got, c.want)
-		}
-	}
-}
-
-func TestCauseText(t *testing.T) {
-	tests := []struct {
-		c    output.Cause
-		want string
-	}{
-		{output.Cause{Kind: "trigger", Rule: "demo_request"}, "trigger demo_request"},
-		{output.Cause{Kind: "feedback", Feedback: "rejected", Reason: "no_budget"}, "feedback rejected (no_budget)"},
-		{output.Cause{Kind: "feedback", Feedback: "accepted"}, "feedback accepted"},
-		{output.Cause{Kind: "decay"}, "decay"},
-		{output.Cause{Kind: "inactivity", Rule: "inactive_90d"}, "inactivity inactive_90d"},
-		{output.Cause{Kind: "merge", Rule: "anon:x"}, "merge of anon:x"},
-	}
-	for _, tt := range tests {
-		if got := causeText(tt.c); got != tt.want {
-			t.Errorf("causeText(%+v) = %q, want %q", tt.c, got, tt.want)
-		}
-	}
-}
-
-func TestBar(t *testing.T) {
-	tests := []struct {
-		n, peak, width int
-		want           string
-	}{
-		{0, 10, 4, ""},
-		{10, 10, 4, "████"},
-		{5, 10, 4, "██"},
-		{1, 1000, 4, "▏"},
-		{3, 8, 1, "▍"},
-	}
-	for _, tt := range tests {
-		if got := bar(tt.n, tt.peak, tt.width); got != tt.want {
-			t.Errorf("bar(%d, %d, %d) = %q, want %q", tt.n, tt.peak, tt.width, got, tt.want)
-		}
 	}
 }

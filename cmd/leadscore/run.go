@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/leadscore/leadscore/console"
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/internal/tlsfiles"
+	"github.com/leadscore/leadscore/internal/wiring"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkaconfig"
@@ -30,7 +30,6 @@ import (
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
-	"github.com/leadscore/leadscore/telemetry"
 )
 
 // kafkaFlags configure the Kafka connection and topics.
@@ -170,7 +169,7 @@ func (c *runCmd) topics() processor.Topics {
 // flight is finished and committed), reloading the rules on SIGHUP. A second
 // SIGINT/SIGTERM exits at once.
 func (c *runCmd) Run(e *env) error {
-	log := newLogger(e.stderr, c.LogFormat, c.LogLevel)
+	log := wiring.NewLogger(e.stderr, c.LogFormat, c.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -201,11 +200,11 @@ func (c *runCmd) Run(e *env) error {
 			}
 		}()
 	}
-	tel, err := startTelemetry(ctx, log, e.stdout)
+	tel, err := wiring.StartTelemetry(ctx, log, e.stdout, version)
 	if err != nil {
 		return err
 	}
-	defer stopTelemetry(tel, log)
+	defer wiring.StopTelemetry(tel, log)
 	store, err := openStore(ctx, c.Redis)
 	if err != nil {
 		return err
@@ -218,7 +217,7 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	sources, err := inputSources(ctx, store, kinfo.topicIDs, log)
+	sources, err := wiring.InputSources(ctx, store, kinfo.topicIDs, log)
 	if err != nil {
 		closeClients(ctx, clients)
 		return err
@@ -232,7 +231,7 @@ func (c *runCmd) Run(e *env) error {
 			closeClients(ctx, clients)
 			return err
 		}
-		instrument(lp, client, tel)
+		wiring.Instrument(lp, client, tel)
 		p = append(p, lp)
 	}
 	if ln != nil {
@@ -240,20 +239,20 @@ func (c *runCmd) Run(e *env) error {
 		// The API outlives the processor's graceful shutdown (readiness turns
 		// false meanwhile), and stops once Run has returned.
 		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
-		var cs *consoleSetup
+		var cs *wiring.Console
 		if c.HTTP.Console {
 			conn, err := kafkaConn(c.Kafka)
 			if err != nil {
 				stopHTTP()
 				return err
 			}
-			cs = &consoleSetup{conn: conn, topics: c.topics(), summary: rulesSummary(c.Rules, p.Engine),
-				metrics: tel.MetricsHandler(), token: token}
+			cs = &wiring.Console{Conn: conn, Topics: c.topics(), Summary: rulesSummary(c.Rules, p.Engine),
+				Metrics: tel.MetricsHandler(), Token: token}
 			log.Info("web console", "url", "http://"+ln.Addr().String()+console.Prefix)
 		}
-		wait, err := serveAPI(httpCtx, ln, api.Config{Store: store, Engine: p.Engine, Ready: p.Ready, Token: token,
+		wait, err := wiring.ServeAPI(httpCtx, ln, api.Config{Store: store, Engine: p.Engine, Ready: p.Ready, Token: token,
 			Metrics: tel.MetricsHandler(), Logger: log}, log, cs)
-		ln = nil // serveAPI owns it now, and closes it
+		ln = nil // ServeAPI owns it now, and closes it
 		if err != nil {
 			stopHTTP()
 			closeClients(ctx, clients)
@@ -303,82 +302,6 @@ func closeClients(ctx context.Context, clients []processor.Client) {
 	for _, cl := range clients {
 		_ = cl.Close(ctx)
 	}
-}
-
-// newLogger returns the command's logger: format json or text, at level,
-// through the redacting handler (no e-mail address is ever logged).
-func newLogger(w io.Writer, format, level string) *slog.Logger {
-	log, err := telemetry.NewLogger(w, format, level)
-	if err != nil { // the flags are enums: only a programming error gets here
-		log, _ = telemetry.NewLogger(w, "json", "info")
-		log.Warn("bad log settings; using json at info", "err", err)
-	}
-	return log
-}
-
-// startTelemetry builds the metrics and (when OTEL_EXPORTER_OTLP_* or
-// OTEL_TRACES_EXPORTER=console says so) trace exporters, and routes
-// OpenTelemetry's own errors, and go-redis's log lines, to log. Console spans
-// go to console.
-func startTelemetry(ctx context.Context, log *slog.Logger, console io.Writer) (*telemetry.Telemetry, error) {
-	telemetry.LogOTelErrors(log)
-	redis.SetLogger(telemetry.PrintfLogger{Log: log, Msg: "redis client"})
-	tel, err := telemetry.New(ctx, telemetry.Config{ServiceVersion: version, Logger: log, Console: console})
-	if err != nil {
-		return nil, err
-	}
-	return tel, nil
-}
-
-// stopTelemetry flushes the spans still buffered (at most 5 s).
-func stopTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := tel.Shutdown(ctx); err != nil {
-		log.Warn("telemetry shutdown", "err", err)
-	}
-}
-
-// instrument traces the processor and feeds the consumer-lag gauge from the
-// client, when the client reports lag (both backends do).
-func instrument(p *processor.Processor, client processor.Client, tel *telemetry.Telemetry) {
-	p.SetTracing(tel.TracerProvider(), tel.Propagator())
-	if ls, ok := client.(telemetry.LagSource); ok {
-		tel.Metrics().ObserveLag(ls)
-	}
-}
-
-// serveAPI serves the HTTP API on ln until ctx ends; wait returns once the
-// server has shut down. With cs, the web console is served beside it.
-func serveAPI(ctx context.Context, ln net.Listener, cfg api.Config, log *slog.Logger, cs *consoleSetup) (wait func() error, err error) {
-	a, err := api.New(cfg)
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	var h http.Handler = a
-	stopConsole := func() {}
-	if cs != nil {
-		c, stop, err := withConsole(a, cs, log)
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		h, stopConsole = c, stop
-		// Live streams never end by themselves: end them as the shutdown
-		// begins, or it would wait ShutdownTimeout for them.
-		go func() {
-			<-ctx.Done()
-			c.Close()
-		}()
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := api.Serve(ctx, ln, h, log)
-		stopConsole()
-		done <- err
-	}()
-	return func() error { return <-done }, nil
 }
 
 func loadEngine(file string) (*scoring.Engine, error) {
@@ -518,27 +441,6 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 type kafkaInfo struct {
 	partitions int               // of the first input topic (timer shard ownership)
 	topicIDs   map[string]string // input topic → the id Kafka gave it at creation
-}
-
-// inputSources registers the input topics' ids with the store and returns the
-// names their offsets are kept under (processor.Config.Sources). A topic
-// recreated since the store last saw it — Kafka rebuilt while Redis kept its
-// state — gets a new source, so its events are applied rather than skipped as
-// replays of the old topic's offsets; this is logged, never silent.
-func inputSources(ctx context.Context, store *state.Store, ids map[string]string, log *slog.Logger) (map[string]string, error) {
-	epochs, err := store.TopicEpochs(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	out := make(map[string]string, len(epochs))
-	for t, e := range epochs {
-		out[t] = e.Source
-		if e.New {
-			log.Warn("input topic was recreated since the lead state last saw it: its offsets start a new epoch, and its events are applied (none is taken for a replay of the old topic's offsets)",
-				"topic", t, "topic_id", e.ID, "previous_topic_id", e.Previous, "epoch", e.Epoch)
-		}
-	}
-	return out, nil
 }
 
 // explainTLSTimeout recognises a TLS client facing a listener without TLS: the

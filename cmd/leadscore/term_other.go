@@ -1,9 +1,0 @@
-//go:build !unix
-
-package main
-
-import "io"
-
-// termSize returns 0, 0: the size is not known on this platform, and the
-// view is drawn unclipped.
-func termSize(io.Writer) (cols, rows int) { return 0, 0 }
