@@ -50,6 +50,14 @@ const maxApplyLanes = 64
 // Redis, one core itself, is the bound).
 func DefaultApplyLanes() int { return min(max(runtime.GOMAXPROCS(0), 1), 8) }
 
+// Defaults of Config's durations that `leadscore run` exposes as flags.
+const (
+	DefaultTimerTick       = time.Second
+	DefaultIdleTimeout     = 30 * time.Second
+	DefaultMergeWait       = 2 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
 // DefaultWorkingSet is the working set `leadscore run` gives a sole owner
 // (Config.WorkingSet): at about 1 KB a lead, ~100 MB.
 const DefaultWorkingSet = 100_000
@@ -144,19 +152,19 @@ func (c *Config) setDefaults() {
 		c.Topics = DefaultTopics()
 	}
 	if c.TimerTick <= 0 {
-		c.TimerTick = time.Second
+		c.TimerTick = DefaultTimerTick
 	}
 	if c.ApplyLanes == 0 {
 		c.ApplyLanes = DefaultApplyLanes()
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 30 * time.Second
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.TimerLease <= 0 {
 		c.TimerLease = 30 * time.Second
 	}
 	if c.MergeWait <= 0 {
-		c.MergeWait = 2 * time.Second
+		c.MergeWait = DefaultMergeWait
 	}
 	if c.TimerBatch <= 0 {
 		c.TimerBatch = 1000
@@ -171,7 +179,7 @@ func (c *Config) setDefaults() {
 		c.BackoffMax = 10 * time.Second
 	}
 	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 30 * time.Second
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.MaxConflictRounds <= 0 {
 		c.MaxConflictRounds = 8

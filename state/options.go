@@ -80,8 +80,10 @@ type Options struct {
 // certificate and key for servers with tls-auth-clients, server name).
 type TLSOptions = tlsfiles.Files
 
+// DefaultKeyPrefix is Options.KeyPrefix's default.
+const DefaultKeyPrefix = "ls"
+
 const (
-	defaultPrefix      = "ls"
 	defaultTimerShards = 64
 	defaultBuckets     = 32768
 	defaultRankScale   = 10000
@@ -92,7 +94,7 @@ const (
 
 func (o *Options) setDefaults() {
 	if o.KeyPrefix == "" {
-		o.KeyPrefix = defaultPrefix
+		o.KeyPrefix = DefaultKeyPrefix
 	}
 	if o.TimerShards == 0 {
 		o.TimerShards = defaultTimerShards

@@ -34,7 +34,7 @@ type backtestReportCmd struct {
 	Format   string   `default:"text" enum:"text,json,html" env:"LEADSCORE_BACKTEST_FORMAT" help:"Report format: text, json or html (one self-contained page with SVG charts)."`
 	Out      string   `default:"-" help:"Where to write the report (- for stdout)."`
 	At       string   `help:"Instant to bring every lead to at the end (RFC 3339); default: the latest event time in the log."`
-	Positive []string `default:"sql,opportunity,won" help:"Outcomes that count as a conversion."`
+	Positive []string `default:"${positive}" help:"Outcomes that count as a conversion."`
 	MQLStage string   `name:"mql-stage" default:"mql" help:"Stage whose definition is measured as MQL (reached = at it or a later stage)."`
 	SQLStage string   `name:"sql-stage" default:"sql" help:"Stage whose definition is measured as SQL."`
 	MaxDiffs int      `default:"20" help:"With --compare, how many differing leads to list (all are counted)."`

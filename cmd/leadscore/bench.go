@@ -29,14 +29,14 @@ type benchCmd struct {
 	StartRedis     bool          `help:"Start redis-server from PATH on a free port for the run (no persistence) instead of --redis-addr."`
 	AllowMiniredis bool          `help:"Without a Redis, run the Redis scenarios on an embedded miniredis: a quick look only, the figures mean nothing."`
 	Workload       string        `enum:"journeys,uniform" default:"journeys" help:"Events: journeys (simulated people: sessions, e-mails, feedback, identity stitching) or uniform (one track event after the other, each for a random lead of --leads)."`
-	Events         int           `default:"200000" help:"Events of the throughput phase (the full run for the docs: 1000000)."`
-	Leads          int           `default:"20000" help:"Journeys: people arriving per year of simulated history (the full run: 100000); uniform: the number of leads."`
+	Events         int           `default:"${bench_events}" help:"Events of the throughput phase (the full run for the docs: 1000000)."`
+	Leads          int           `default:"${bench_leads}" help:"Journeys: people arriving per year of simulated history (the full run: 100000); uniform: the number of leads."`
 	LatencyEvents  int           `help:"Most events fed in each latency phase (default: events/2)."`
-	LatencyFor     time.Duration `name:"latency-duration" default:"5s" help:"How long each scenario is fed at half its measured rate to measure latency (0: skip)."`
+	LatencyFor     time.Duration `name:"latency-duration" default:"${bench_latency_duration}" help:"How long each scenario is fed at half its measured rate to measure latency (0: skip)."`
 	LatencyRate    float64       `help:"Offer every latency phase this many events/s instead of half each scenario's measured rate (to compare knobs or builds at the same load)."`
 	OfferLinger    time.Duration `help:"Linger of the producer that offers the latency phases' events (0: each sent at once; the latency measured includes it)."`
-	Partitions     int           `default:"6" help:"Partitions per topic."`
-	Seed           int64         `default:"1" help:"Seed of the generated history."`
+	Partitions     int           `default:"${bench_partitions}" help:"Partitions per topic."`
+	Seed           int64         `default:"${bench_seed}" help:"Seed of the generated history."`
 	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go,goka" help:"Scenarios to run, in this order: ceiling, naive, franz-go-spread (franz-go as run --lanes 2 --ownership spread: the design before event time, arrival order), franz-go-uncached (franz-go without the working set: every batch reads Redis), franz-go, kafka-go, goka."`
 	GokaDir        string        `help:"Source of the goka scenario's module (default: internal/bench/goka found from the working directory up); it is built with the go command, or skipped with a warning without one."`
 	GokaBinary     string        `type:"existingfile" help:"A build of the goka scenario's module to run instead of building it."`

@@ -25,7 +25,7 @@ type brokerCmd struct {
 	Port              int               `default:"0" env:"LEADSCORE_BROKER_PORT" help:"Port of the first broker on 127.0.0.1 (the others use the next ports); 0 picks free ports. The addresses are printed on stdout, comma-separated, as the first line."`
 	Brokers           int               `default:"1" env:"LEADSCORE_BROKER_COUNT" help:"Number of brokers in the cluster."`
 	Partitions        int32             `default:"12" env:"LEADSCORE_BROKER_PARTITIONS" help:"Partitions of each seeded topic."`
-	Topics            []string          `default:"tracking.web,tracking.email,crm.feedback,leads.stage-changes,leads.dead-letter" env:"LEADSCORE_BROKER_TOPICS" help:"Topics created at start (comma-separated; \"\" for none). Ignored when --data-dir already holds a cluster."`
+	Topics            []string          `default:"${topics}" env:"LEADSCORE_BROKER_TOPICS" help:"Topics created at start (comma-separated; \"\" for none). Ignored when --data-dir already holds a cluster."`
 	DataDir           string            `env:"LEADSCORE_BROKER_DATA_DIR" help:"Keep the cluster (topics, records, group offsets, transactions) in this directory and reload it at start. Empty: memory only."`
 	SyncWrites        bool              `env:"LEADSCORE_BROKER_SYNC_WRITES" help:"Fsync every write (with --data-dir): nothing acknowledged is lost if the process is killed."`
 	SASLMechanism     string            `name:"sasl-mechanism" enum:",PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" default:"" env:"LEADSCORE_BROKER_SASL_MECHANISM" help:"Require SASL with this mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (the user is a superuser)."`

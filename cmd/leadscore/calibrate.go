@@ -23,7 +23,7 @@ type calibrateCmd struct {
 	HalfLife    string   `help:"Half-life weighing hits by their age at the cut-off, e.g. 45d (default: the rules file's decay.half_life; 45d without one; 0 for plain counts)."`
 	MinLeads    int      `default:"30" help:"A rule (or event kind) is fitted only when at least this many leads hit it before their cut-off; others keep their points."`
 	MaxFeatures int      `default:"60" help:"Without --rules, the event kinds fitted, most frequent first."`
-	Positive    []string `default:"sql,opportunity,won" help:"Outcomes that count as a conversion."`
+	Positive    []string `default:"${positive}" help:"Outcomes that count as a conversion."`
 	MQLStage    string   `name:"mql-stage" default:"mql" help:"Stage whose score threshold the proposed points keep (as many leads above it)."`
 	Version     string   `help:"Version of the proposed rules file (default: the base's version + -calibrated)."`
 	Strict      bool     `help:"Fail on the first bad event line instead of reporting it and going on."`

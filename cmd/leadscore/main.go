@@ -9,10 +9,16 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/internal/backtest"
+	"github.com/leadscore/leadscore/internal/bench"
 	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
+	"github.com/leadscore/leadscore/state"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -34,9 +40,46 @@ type cli struct {
 
 // kongVars are the values flag help and defaults refer to as ${name}: the
 // packages' own defaults, so that a flag says what the package does.
+// kongVars fill the flags' defaults from the packages' own: a default is said
+// once, where the code that applies it lives.
 func kongVars(version string) kong.Vars {
-	return kong.Vars{"version": version, "working_set": strconv.Itoa(processor.DefaultWorkingSet),
-		"lanes": strconv.Itoa(processor.DefaultApplyLanes())}
+	t := processor.DefaultTopics()
+	names := func(kinds []backtest.OutcomeKind) string {
+		s := make([]string, len(kinds))
+		for i, k := range kinds {
+			s[i] = k.String()
+		}
+		return strings.Join(s, ",")
+	}
+	return kong.Vars{
+		"version":     version,
+		"working_set": strconv.Itoa(processor.DefaultWorkingSet),
+		"lanes":       strconv.Itoa(processor.DefaultApplyLanes()),
+
+		"topic_web": t.Web, "topic_email": t.Email, "topic_feedback": t.Feedback,
+		"topic_stage_changes": t.StageChanges, "topic_dead_letter": t.DeadLetter,
+		"topics": strings.Join([]string{t.Web, t.Email, t.Feedback, t.StageChanges, t.DeadLetter}, ","),
+
+		"timer_tick":       processor.DefaultTimerTick.String(),
+		"merge_wait":       processor.DefaultMergeWait.String(),
+		"idle_timeout":     processor.DefaultIdleTimeout.String(),
+		"shutdown_timeout": processor.DefaultShutdownTimeout.String(),
+		"max_event_bytes":  strconv.Itoa(events.DefaultMaxBytes),
+		"max_event_depth":  strconv.Itoa(events.DefaultMaxDepth),
+		"redis_prefix":     state.DefaultKeyPrefix,
+
+		"session_timeout":    kafkaconfig.DefaultSessionTimeout.String(),
+		"rebalance_timeout":  kafkaconfig.DefaultRebalanceTimeout.String(),
+		"heartbeat_interval": kafkaconfig.DefaultHeartbeatInterval.String(),
+
+		"bench_events":           strconv.Itoa(bench.DefaultEvents),
+		"bench_leads":            strconv.Itoa(bench.DefaultLeads),
+		"bench_partitions":       strconv.Itoa(bench.DefaultPartitions),
+		"bench_latency_duration": bench.DefaultLatencyDuration.String(),
+		"bench_seed":             strconv.Itoa(bench.DefaultSeed),
+
+		"positive": names(backtest.DefaultPositive()),
+	}
 }
 
 func main() {

@@ -7,6 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
+	"github.com/leadscore/leadscore/state"
 )
 
 func TestCLI(t *testing.T) {
@@ -119,6 +126,47 @@ func TestBinaryDoesNotLinkTesting(t *testing.T) {
 		pkg, imports, _ := strings.Cut(line, " ")
 		if slices.Contains(strings.Fields(imports), "testing") {
 			t.Errorf("%s imports testing, so the leadscore binary links it", pkg)
+		}
+	}
+}
+
+// Flag defaults are the packages' own defaults (kongVars), so a default
+// changed in a package is the flag's default too.
+func TestFlagDefaultsComeFromPackages(t *testing.T) {
+	var c cli
+	parser, err := kong.New(&c, kongVars("test"), kong.Exit(func(int) { t.Fatal("kong exited") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse([]string{"run", "--rules", "../../examples/rules/b2b-saas.yaml"}); err != nil {
+		t.Fatal(err)
+	}
+	r, k := c.Run, c.Run.Kafka
+	topics := processor.DefaultTopics()
+	for _, tc := range []struct {
+		flag      string
+		got, want any
+	}{
+		{"--topic-web", k.TopicWeb, topics.Web},
+		{"--topic-email", k.TopicEmail, topics.Email},
+		{"--topic-feedback", k.TopicFeedback, topics.Feedback},
+		{"--topic-stage-changes", k.TopicStages, topics.StageChanges},
+		{"--topic-dead-letter", k.TopicDLQ, topics.DeadLetter},
+		{"--session-timeout", k.SessionTimeout, kafkaconfig.DefaultSessionTimeout},
+		{"--rebalance-timeout", k.RebalanceTimeout, kafkaconfig.DefaultRebalanceTimeout},
+		{"--heartbeat-interval", k.HeartbeatInterval, kafkaconfig.DefaultHeartbeatInterval},
+		{"--redis-prefix", r.Redis.RedisPrefix, state.DefaultKeyPrefix},
+		{"--lanes", r.Lanes, processor.DefaultApplyLanes()},
+		{"--working-set", r.WorkingSet, processor.DefaultWorkingSet},
+		{"--timer-tick", r.TimerTick, processor.DefaultTimerTick},
+		{"--merge-wait", r.MergeWait, processor.DefaultMergeWait},
+		{"--idle-timeout", r.IdleTimeout, processor.DefaultIdleTimeout},
+		{"--shutdown-timeout", r.ShutdownTimeout, processor.DefaultShutdownTimeout},
+		{"--max-event-bytes", r.MaxEventBytes, events.DefaultMaxBytes},
+		{"--max-event-depth", r.MaxEventDepth, events.DefaultMaxDepth},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s defaults to %v, want the package's %v", tc.flag, tc.got, tc.want)
 		}
 	}
 }

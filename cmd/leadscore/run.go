@@ -40,11 +40,11 @@ type kafkaFlags struct {
 	Ownership        string   `default:"sole" enum:"sole,spread" env:"LEADSCORE_OWNERSHIP" help:"How the group's members share the input: sole (one member owns every partition and applies each lead's events in event-time order across topics; the others stand by and take over when it leaves or dies) or spread (the partitions are spread over the members: more throughput, but a lead whose events reach two members is applied in arrival order between them; docs/processing.md, \"One owner\"). Every member of a group must use the same."`
 	ExactlyOnce      bool     `env:"LEADSCORE_EXACTLY_ONCE" help:"Kafka transactions: stage changes and input offsets commit atomically (franz-go only)."`
 	TransactionalID  string   `env:"LEADSCORE_TRANSACTIONAL_ID" help:"Transactional id of this instance (exactly-once); unique per running instance, stable across its restarts. Default: leadscore-<hostname>."`
-	TopicWeb         string   `default:"tracking.web" env:"LEADSCORE_TOPIC_WEB" help:"Input: Segment-spec web events."`
-	TopicEmail       string   `default:"tracking.email" env:"LEADSCORE_TOPIC_EMAIL" help:"Input: SendGrid Event Webhook events."`
-	TopicFeedback    string   `default:"crm.feedback" env:"LEADSCORE_TOPIC_FEEDBACK" help:"Input: sales feedback."`
-	TopicStages      string   `default:"leads.stage-changes" env:"LEADSCORE_TOPIC_STAGE_CHANGES" help:"Output: stage changes."`
-	TopicDLQ         string   `default:"leads.dead-letter" env:"LEADSCORE_TOPIC_DEAD_LETTER" help:"Output: dead letters."`
+	TopicWeb         string   `default:"${topic_web}" env:"LEADSCORE_TOPIC_WEB" help:"Input: Segment-spec web events."`
+	TopicEmail       string   `default:"${topic_email}" env:"LEADSCORE_TOPIC_EMAIL" help:"Input: SendGrid Event Webhook events."`
+	TopicFeedback    string   `default:"${topic_feedback}" env:"LEADSCORE_TOPIC_FEEDBACK" help:"Input: sales feedback."`
+	TopicStages      string   `default:"${topic_stage_changes}" env:"LEADSCORE_TOPIC_STAGE_CHANGES" help:"Output: stage changes."`
+	TopicDLQ         string   `default:"${topic_dead_letter}" env:"LEADSCORE_TOPIC_DEAD_LETTER" help:"Output: dead letters."`
 	CreateTopics     bool     `env:"LEADSCORE_CREATE_TOPICS" help:"Create missing topics at start (otherwise a missing topic is an error)."`
 	Partitions       int32    `default:"12" env:"LEADSCORE_PARTITIONS" help:"Partitions of topics created with --create-topics."`
 	Replication      int16    `default:"-1" env:"LEADSCORE_REPLICATION" help:"Replication factor of created topics (-1: broker default)."`
@@ -56,10 +56,10 @@ type kafkaFlags struct {
 	SASLUser         string   `env:"LEADSCORE_KAFKA_SASL_USER" help:"SASL user."`
 	SASLPassword     string   `env:"LEADSCORE_KAFKA_SASL_PASSWORD" help:"SASL password (prefer the environment or --sasl-password-file; never logged)."`
 	SASLPasswordFile string   `env:"LEADSCORE_KAFKA_SASL_PASSWORD_FILE" type:"existingfile" help:"File holding the SASL password."`
-	// Group timing: zero keeps the client's default (45 s, 60 s, 3 s).
-	SessionTimeout    time.Duration `env:"LEADSCORE_KAFKA_SESSION_TIMEOUT" help:"Consumer-group session timeout: a member silent this long (crashed, paused) loses its partitions (0: 45s)."`
-	RebalanceTimeout  time.Duration `env:"LEADSCORE_KAFKA_REBALANCE_TIMEOUT" help:"How long the group waits for members to rejoin during a rebalance (0: 60s)."`
-	HeartbeatInterval time.Duration `env:"LEADSCORE_KAFKA_HEARTBEAT_INTERVAL" help:"How often the member heartbeats, i.e. how quickly it notices a rebalance (0: 3s)."`
+	// Group timing (0 also takes the client's default).
+	SessionTimeout    time.Duration `default:"${session_timeout}" env:"LEADSCORE_KAFKA_SESSION_TIMEOUT" help:"Consumer-group session timeout: a member silent this long (crashed, paused) loses its partitions."`
+	RebalanceTimeout  time.Duration `default:"${rebalance_timeout}" env:"LEADSCORE_KAFKA_REBALANCE_TIMEOUT" help:"How long the group waits for members to rejoin during a rebalance."`
+	HeartbeatInterval time.Duration `default:"${heartbeat_interval}" env:"LEADSCORE_KAFKA_HEARTBEAT_INTERVAL" help:"How often the member heartbeats, i.e. how quickly it notices a rebalance."`
 }
 
 // redisFlags configure the state store.
@@ -76,7 +76,7 @@ type redisFlags struct {
 	RedisTLSCert      string   `env:"LEADSCORE_REDIS_TLS_CERT" type:"existingfile" help:"Client certificate (PEM) for Redis TLS."`
 	RedisTLSKey       string   `env:"LEADSCORE_REDIS_TLS_KEY" type:"existingfile" help:"Client key (PEM) for Redis TLS."`
 	RedisPoolSize     int      `env:"LEADSCORE_REDIS_POOL_SIZE" help:"Connections per Redis node (0: go-redis default)."`
-	RedisPrefix       string   `default:"ls" env:"LEADSCORE_REDIS_PREFIX" help:"Prefix of every Redis key."`
+	RedisPrefix       string   `default:"${redis_prefix}" env:"LEADSCORE_REDIS_PREFIX" help:"Prefix of every Redis key."`
 }
 
 // httpFlags configure the HTTP API (run and demo).
@@ -94,14 +94,14 @@ type runCmd struct {
 	Redis           redisFlags    `embed:""`
 	HTTP            httpFlags     `embed:""`
 	Lanes           int           `default:"${lanes}" env:"LEADSCORE_LANES" help:"Lanes of this process. With --ownership sole: goroutines that apply each batch's events and write its leads side by side, each a share of the leads (the event-time merge still sees every partition). With spread: processors, each its own consumer-group member with its own Kafka client. Default: one per core, at most 8 (docs/processing.md, \"Lanes\")."`
-	TimerTick       time.Duration `default:"1s" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
+	TimerTick       time.Duration `default:"${timer_tick}" env:"LEADSCORE_TIMER_TICK" help:"How often due decay timers are swept."`
 	ReorderWait     time.Duration `default:"0s" env:"LEADSCORE_REORDER_WAIT" help:"Hold each event until the wall clock is this far past its event time, so that one lead's events arriving on different topics a little apart (e-mail webhooks lagging web events) are applied in event-time order. 0: only what Kafka already holds is merged by event time, and latency does not grow."`
-	MergeWait       time.Duration `default:"2s" env:"LEADSCORE_MERGE_WAIT" help:"Longest the event-time merge waits for a partition the broker holds records of but that delivers none, before applying the others past it."`
-	IdleTimeout     time.Duration `default:"30s" env:"LEADSCORE_IDLE_TIMEOUT" help:"Timers fire on the event time of the applied events (a backfill fires the oracle's decay and inactivity changes as history progresses); once the input has been quiet this long, the wall clock takes over. Raise it for history loads with longer pauses (docs/processing.md, \"Order and time\")."`
+	MergeWait       time.Duration `default:"${merge_wait}" env:"LEADSCORE_MERGE_WAIT" help:"Longest the event-time merge waits for a partition the broker holds records of but that delivers none, before applying the others past it."`
+	IdleTimeout     time.Duration `default:"${idle_timeout}" env:"LEADSCORE_IDLE_TIMEOUT" help:"Timers fire on the event time of the applied events (a backfill fires the oracle's decay and inactivity changes as history progresses); once the input has been quiet this long, the wall clock takes over. Raise it for history loads with longer pauses (docs/processing.md, \"Order and time\")."`
 	WorkingSet      int           `default:"${working_set}" env:"LEADSCORE_WORKING_SET" help:"Leads kept in memory between batches (their records and identity-index answers, least recently used out first; about 1 KB each), so that a batch reads Redis only for leads it does not hold. With --ownership sole only (the one writer of every lead); ignored with spread. 0 keeps none (docs/processing.md, \"The working set\")."`
-	MaxEventBytes   int           `default:"1048576" env:"LEADSCORE_MAX_EVENT_BYTES" help:"Largest event payload accepted, in bytes; larger events go to the dead-letter topic as too_large."`
-	MaxEventDepth   int           `default:"32" env:"LEADSCORE_MAX_EVENT_DEPTH" help:"Deepest nesting of JSON arrays and objects accepted; deeper events go to the dead-letter topic as too_deep."`
-	ShutdownTimeout time.Duration `default:"30s" env:"LEADSCORE_SHUTDOWN_TIMEOUT" help:"Bound on finishing the batch in flight, committing and leaving the group on SIGTERM."`
+	MaxEventBytes   int           `default:"${max_event_bytes}" env:"LEADSCORE_MAX_EVENT_BYTES" help:"Largest event payload accepted, in bytes; larger events go to the dead-letter topic as too_large."`
+	MaxEventDepth   int           `default:"${max_event_depth}" env:"LEADSCORE_MAX_EVENT_DEPTH" help:"Deepest nesting of JSON arrays and objects accepted; deeper events go to the dead-letter topic as too_deep."`
+	ShutdownTimeout time.Duration `default:"${shutdown_timeout}" env:"LEADSCORE_SHUTDOWN_TIMEOUT" help:"Bound on finishing the batch in flight, committing and leaving the group on SIGTERM."`
 	LogFormat       string        `default:"json" enum:"json,text" env:"LEADSCORE_LOG_FORMAT" help:"Log format: json or text."`
 	LogLevel        string        `default:"info" enum:"debug,info,warn,error" env:"LEADSCORE_LOG_LEVEL" help:"Log level."`
 }
