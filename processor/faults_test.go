@@ -330,6 +330,12 @@ func TestRedisOutageIsWaitedOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.waitCommitted(ctx, r.Topic, r.Partition, r.Offset+1)
+		// Readiness is reported once the batch's cycle returns, a moment
+		// after its commit is visible.
+		deadline = time.Now().Add(5 * time.Second)
+		for pr.p.Ready() != nil && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if err := pr.p.Ready(); err != nil {
 			t.Fatalf("not ready after Redis came back: %v", err)
 		}

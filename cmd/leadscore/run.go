@@ -26,10 +26,10 @@ import (
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkaconfig"
-	"github.com/leadscore/leadscore/processor/kafkago"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
+	"github.com/leadscore/leadscore/telemetry"
 )
 
 // kafkaFlags configure the Kafka connection and topics.
@@ -130,30 +130,14 @@ func (c *runCmd) Validate() error {
 	return cfg.Validate()
 }
 
-// workingSet is the processor's working set: only a sole owner is the one
-// writer of its leads.
-// members is how many group members (Kafka clients, processors) run in the
-// process, and applyLanes how many apply lanes each has: --lanes is the one
-// with sole ownership, the other with spread.
-func (c *runCmd) members() int {
-	if c.Kafka.Ownership == "spread" {
-		return c.Lanes
-	}
-	return 1
-}
-
+// applyLanes is how many apply lanes each processor has: --lanes with sole
+// ownership; with spread, --lanes is the number of members (Kafka clients,
+// processors), each with one apply lane (wiring.Config.Lanes).
 func (c *runCmd) applyLanes() int {
 	if c.Kafka.Ownership == "spread" {
 		return 1
 	}
 	return c.Lanes
-}
-
-func (c *runCmd) workingSet() int {
-	if c.Kafka.Ownership == "spread" {
-		return 0
-	}
-	return c.WorkingSet
 }
 
 func (c *runCmd) events() events.Options {
@@ -205,35 +189,16 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	defer wiring.StopTelemetry(tel, log)
-	store, err := openStore(ctx, c.Redis)
+	cfg, err := c.system(eng, tel, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	for _, a := range store.Advice(ctx) {
-		log.Warn("redis setting to change (docs/state.md, \"Recommended redis.conf\")", "advice", a)
-	}
-	clients, kinfo, err := openKafka(ctx, c.Kafka, c.topics(), c.members(), log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
+	sys, err := wiring.Build(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	sources, err := wiring.InputSources(ctx, store, kinfo.topicIDs, log)
-	if err != nil {
-		closeClients(ctx, clients)
-		return err
-	}
-	var p processor.Lanes
-	observers := processor.LaneObservers(tel.Metrics(), len(clients))
-	for i, client := range clients {
-		lp, err := processor.New(processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, TimerPartitions: kinfo.partitions,
-			IdleTimeout: c.IdleTimeout, ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, WorkingSet: c.workingSet(), ApplyLanes: c.applyLanes(), Sources: sources, ShutdownTimeout: c.ShutdownTimeout, Version: version, Logger: laneLogger(log, i, len(clients)), Observer: observers[i]}, client, store, eng)
-		if err != nil {
-			closeClients(ctx, clients)
-			return err
-		}
-		wiring.Instrument(lp, client, tel)
-		p = append(p, lp)
-	}
+	defer func() { _ = sys.Close(ctx) }() // after a run, the processors have closed the clients
+	p := sys.Lanes
 	if ln != nil {
 		log.Info("http api listening", "addr", ln.Addr().String(), "auth", token != "")
 		// The API outlives the processor's graceful shutdown (readiness turns
@@ -250,12 +215,11 @@ func (c *runCmd) Run(e *env) error {
 				Metrics: tel.MetricsHandler(), Token: token}
 			log.Info("web console", "url", "http://"+ln.Addr().String()+console.Prefix)
 		}
-		wait, err := wiring.ServeAPI(httpCtx, ln, api.Config{Store: store, Engine: p.Engine, Ready: p.Ready, Token: token,
+		wait, err := wiring.ServeAPI(httpCtx, ln, api.Config{Store: sys.Store, Engine: p.Engine, Ready: p.Ready, Token: token,
 			Metrics: tel.MetricsHandler(), Logger: log}, log, cs)
 		ln = nil // ServeAPI owns it now, and closes it
 		if err != nil {
 			stopHTTP()
-			closeClients(ctx, clients)
 			return err
 		}
 		defer func() {
@@ -289,19 +253,40 @@ func (c *runCmd) Run(e *env) error {
 // connections and a consumer-group member.
 const maxLanes = 64
 
-// laneLogger tags a lane's log lines with its number when there are several.
-func laneLogger(log *slog.Logger, lane, lanes int) *slog.Logger {
-	if lanes == 1 {
-		return log
+// system is the running system the flags describe: the store, the Kafka
+// clients (franz-go's hooks from tel), the processors reporting to tel's
+// metrics. Preparing it logs the store's advice and checks (or creates) the
+// topics before any client joins the group.
+func (c *runCmd) system(eng *scoring.Engine, tel *telemetry.Telemetry, log *slog.Logger) (wiring.Config, error) {
+	opts, err := storeOptions(c.Redis)
+	if err != nil {
+		return wiring.Config{}, err
 	}
-	return log.With("lane", lane)
-}
-
-// closeClients closes clients that no processor runs (a failed start).
-func closeClients(ctx context.Context, clients []processor.Client) {
-	for _, cl := range clients {
-		_ = cl.Close(ctx)
+	fc, err := clientConfig(c.Kafka, c.topics(), log, tel.KafkaHooks("leadscore", c.Kafka.Group)...)
+	if err != nil {
+		return wiring.Config{}, err
 	}
+	explain := func(err error) error {
+		if fc.TLS != nil {
+			err = explainTLSTimeout(err, c.Kafka.Brokers)
+		}
+		return franzgo.ExplainConnError(err, fc.SASL, fc.TLS != nil)
+	}
+	return wiring.Config{
+		Store:        opts,
+		ExplainStore: func(err error) error { return explainRedis(err, c.Redis) },
+		Prepare: func(ctx context.Context, store *state.Store) (wiring.Inputs, error) {
+			for _, a := range store.Advice(ctx) {
+				log.Warn("redis setting to change (docs/state.md, \"Recommended redis.conf\")", "advice", a)
+			}
+			return checkKafka(ctx, c.Kafka, fc, c.topics(), explain)
+		},
+		Client: c.Kafka.KafkaClient, Kafka: fc, ExplainKafka: explain,
+		Spread: c.Kafka.Ownership == "spread", Lanes: c.Lanes,
+		Processor: processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, IdleTimeout: c.IdleTimeout,
+			ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, WorkingSet: c.WorkingSet, ShutdownTimeout: c.ShutdownTimeout, Version: version},
+		Engine: eng, Observer: tel.Metrics(), Telemetry: tel, Logger: log,
+	}, nil
 }
 
 func loadEngine(file string) (*scoring.Engine, error) {
@@ -324,21 +309,18 @@ func secret(value, file string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-func openStore(ctx context.Context, f redisFlags) (*state.Store, error) {
+// storeOptions are the state store's options the flags give.
+func storeOptions(f redisFlags) (state.Options, error) {
 	pw, err := secret(f.RedisPassword, f.RedisPasswordFile)
 	if err != nil {
-		return nil, err
+		return state.Options{}, err
 	}
 	opts := state.Options{Addrs: f.RedisAddrs, MasterName: f.RedisMaster, Cluster: f.RedisCluster, Username: f.RedisUser,
 		Password: pw, DB: f.RedisDB, PoolSize: f.RedisPoolSize, KeyPrefix: f.RedisPrefix}
 	if f.RedisTLS || f.RedisTLSCA != "" || f.RedisTLSCert != "" {
 		opts.TLS = &state.TLSOptions{CAFile: f.RedisTLSCA, CertFile: f.RedisTLSCert, KeyFile: f.RedisTLSKey}
 	}
-	s, err := state.New(ctx, opts)
-	if err != nil {
-		return nil, explainRedis(err, f)
-	}
-	return s, nil
+	return opts, nil
 }
 
 // explainRedis says what a failed connection to Redis means when the cause
@@ -360,18 +342,15 @@ func explainRedis(err error, f redisFlags) error {
 	return err
 }
 
-// openKafka checks (or creates) the topics, learns the partition count of the
-// first input topic (timer shards follow its partitions), and opens the
-// configured client.
-//
-// hooks (telemetry.KafkaHooks) are installed on the franz-go client; the
-// kafka-go backend has none (the processor's own spans and header carrier
-// trace it).
-func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int, log *slog.Logger, hooks ...kgo.Hook) ([]processor.Client, kafkaInfo, error) {
-	var info kafkaInfo
+// clientConfig is the Kafka clients' configuration the flags give (the
+// exactly-once transactional id defaults to leadscore-<hostname>), logging to
+// log. hooks
+// (telemetry.KafkaHooks) are installed on the franz-go client; the kafka-go
+// backend has none (the processor's own spans and header carrier trace it).
+func clientConfig(f kafkaFlags, t processor.Topics, log *slog.Logger, hooks ...kgo.Hook) (franzgo.Config, error) {
 	pw, err := secret(f.SASLPassword, f.SASLPasswordFile)
 	if err != nil {
-		return nil, info, err
+		return franzgo.Config{}, err
 	}
 	fc := franzgo.Config{Config: kafkaconfig.Config{Brokers: f.Brokers, Group: f.Group, InputTopics: t.Inputs(),
 		Logger: log, SoleOwner: f.Ownership != "spread",
@@ -390,57 +369,43 @@ func openKafka(ctx context.Context, f kafkaFlags, t processor.Topics, lanes int,
 		host, _ := os.Hostname()
 		fc.TransactionalID = "leadscore-" + host
 	}
+	return fc, nil
+}
+
+// checkKafka checks (or creates) the topics and learns what the processor
+// needs to know of the inputs: the partition count of the first (timer
+// shards follow its partitions) and their topic ids. explain says what a
+// failed connection means.
+func checkKafka(ctx context.Context, f kafkaFlags, fc franzgo.Config, t processor.Topics, explain func(error) error) (wiring.Inputs, error) {
+	var in wiring.Inputs
 	conn, err := fc.ConnOpts()
 	if err != nil {
-		return nil, info, err
+		return in, err
 	}
 	all := append(t.Inputs(), t.StageChanges, t.DeadLetter)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	explain := func(err error) error {
-		if fc.TLS != nil {
-			err = explainTLSTimeout(err, f.Brokers)
-		}
-		return franzgo.ExplainConnError(err, fc.SASL, fc.TLS != nil)
-	}
 	if f.CreateTopics {
 		var specs []franzgo.TopicSpec
 		for _, name := range all {
 			specs = append(specs, franzgo.TopicSpec{Name: name, Partitions: f.Partitions, Replication: f.Replication})
 		}
 		if err := franzgo.EnsureTopics(actx, f.Brokers, specs, conn...); err != nil {
-			return nil, info, explain(err)
+			return in, explain(err)
 		}
 	} else if err := franzgo.CheckTopics(actx, f.Brokers, all, conn...); err != nil {
 		if errors.Is(err, franzgo.ErrMissingTopics) {
-			return nil, info, fmt.Errorf("%w (create them, or start with --create-topics)", err)
+			return in, fmt.Errorf("%w (create them, or start with --create-topics)", err)
 		}
-		return nil, info, explain(err)
+		return in, explain(err)
 	}
-	if info.partitions, err = partitionCount(actx, f.Brokers, t.Inputs()[0], conn); err != nil {
-		return nil, info, explain(err)
+	if in.Partitions, err = partitionCount(actx, f.Brokers, t.Inputs()[0], conn); err != nil {
+		return in, explain(err)
 	}
-	if info.topicIDs, err = franzgo.TopicIDs(actx, f.Brokers, t.Inputs(), conn...); err != nil {
-		return nil, info, explain(err)
+	if in.TopicIDs, err = franzgo.TopicIDs(actx, f.Brokers, t.Inputs(), conn...); err != nil {
+		return in, explain(err)
 	}
-	var clients []processor.Client
-	for lane := range lanes {
-		lfc := fc
-		lfc.TransactionalID = laneTransactionalID(fc.TransactionalID, lane)
-		cl, err := openClient(ctx, f, lfc, laneLogger(log, lane, lanes))
-		if err != nil {
-			closeClients(ctx, clients)
-			return nil, info, explain(err)
-		}
-		clients = append(clients, cl)
-	}
-	return clients, info, nil
-}
-
-// kafkaInfo is what the processor needs to know of the input topics.
-type kafkaInfo struct {
-	partitions int               // of the first input topic (timer shard ownership)
-	topicIDs   map[string]string // input topic → the id Kafka gave it at creation
+	return in, nil
 }
 
 // explainTLSTimeout recognises a TLS client facing a listener without TLS: the
@@ -460,27 +425,6 @@ func explainTLSTimeout(err error, brokers []string) error {
 		}
 	}
 	return err
-}
-
-// laneTransactionalID is the transactional id of a lane: one per lane (lanes
-// sharing one would fence each other), stable across restarts as long as
-// --lanes is; lane 0 keeps the instance's id. "" stays "" (not exactly-once).
-func laneTransactionalID(id string, lane int) string {
-	if id == "" || lane == 0 {
-		return id
-	}
-	return fmt.Sprintf("%s-lane%d", id, lane)
-}
-
-// openClient opens one Kafka client of the configured backend: both take
-// fc's shared settings (kafkaconfig.Config); exactly-once, the transactional
-// id and the franz-go options are franz-go's alone.
-func openClient(ctx context.Context, f kafkaFlags, fc franzgo.Config, log *slog.Logger) (processor.Client, error) {
-	fc.Logger = log
-	if f.KafkaClient == "kafka-go" {
-		return kafkago.New(ctx, kafkago.Config{Config: fc.Config})
-	}
-	return franzgo.New(ctx, fc)
 }
 
 func partitionCount(ctx context.Context, brokers []string, topic string, conn []kgo.Opt) (int, error) {

@@ -155,23 +155,3 @@ func TestRunRefusesBadEventLimits(t *testing.T) {
 		}
 	}
 }
-
-func TestLaneTransactionalIDs(t *testing.T) {
-	seen := map[string]bool{}
-	for lane := range 4 {
-		id := laneTransactionalID("leadscore-pod-7", lane)
-		if seen[id] {
-			t.Fatalf("lane %d reuses transactional id %q", lane, id)
-		}
-		seen[id] = true
-		if lane == 0 && id != "leadscore-pod-7" {
-			t.Errorf("lane 0 id %q, want the instance's own", id)
-		}
-		if again := laneTransactionalID("leadscore-pod-7", lane); again != id {
-			t.Errorf("lane %d id not stable: %q then %q", lane, id, again)
-		}
-	}
-	if id := laneTransactionalID("", 3); id != "" {
-		t.Errorf("no transactional id became %q", id)
-	}
-}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/leadscore/leadscore/internal/wiring"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkaconfig"
-	"github.com/leadscore/leadscore/processor/kafkago"
 	"github.com/leadscore/leadscore/state"
 )
 
@@ -32,57 +32,30 @@ func buckets(leads int64, shards int) int {
 
 func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t processor.Topics, prefix string) (worker, error) {
 	const shards = 64
-	store, err := state.New(ctx, state.Options{Addrs: []string{e.redisAddr}, KeyPrefix: prefix, TimerShards: shards,
-		Buckets: buckets(e.people, shards)})
-	if err != nil {
-		return nil, fmt.Errorf("bench: state store: %w", err)
-	}
 	obs := newObserver()
-	w := &leadscoreWorker{store: store, obs: obs}
-	var clients []processor.Client
-	fail := func(err error) (worker, error) {
-		for _, cl := range clients {
-			_ = cl.Close(ctx)
-		}
-		store.Close()
-		return nil, err
-	}
-	quiet := slog.New(slog.DiscardHandler)
 	// A sole owner keeps a working set, as `leadscore run` gives it.
-	members, lanes, ws := 1, e.cfg.Lanes, processor.DefaultWorkingSet
+	cfg := wiring.Config{
+		Store:  state.Options{Addrs: []string{e.redisAddr}, KeyPrefix: prefix, TimerShards: shards, Buckets: buckets(e.people, shards)},
+		Client: backend,
+		Kafka: franzgo.Config{Config: kafkaconfig.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
+			MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
+			Compression: e.cfg.Compression, Logger: slog.New(slog.DiscardHandler)}},
+		Lanes:     e.cfg.Lanes,
+		Processor: processor.Config{Topics: t, Now: e.clock, TimerPartitions: e.cfg.Partitions, WorkingSet: processor.DefaultWorkingSet},
+		Engine:    e.eng, Observer: obs,
+	}
 	switch backend {
 	case FranzGoUncached:
-		backend, ws = FranzGo, 0
+		cfg.Client, cfg.Processor.WorkingSet = FranzGo, 0
 	case FranzGoSpread:
-		backend, members, lanes, ws = FranzGo, 2, 1, 0
+		cfg.Client, cfg.Spread, cfg.Lanes = FranzGo, true, 2
 	}
-	sole := members == 1
-	for range members {
-		var cl processor.Client
-		switch backend {
-		case FranzGo:
-			cl, err = franzgo.New(ctx, franzgo.Config{Config: kafkaconfig.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
-				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: sole}})
-		case KafkaGo:
-			cl, err = kafkago.New(ctx, kafkago.Config{Config: kafkaconfig.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
-				MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
-				Compression: e.cfg.Compression, Logger: quiet, SoleOwner: sole}})
-		default:
-			err = fmt.Errorf("unknown backend %q", backend)
-		}
-		if err != nil {
-			return fail(fmt.Errorf("bench: %s client: %w", backend, err))
-		}
-		clients = append(clients, cl)
-		p, err := processor.New(processor.Config{Topics: t, Now: e.clock, Logger: e.cfg.Logger.With("scenario", backend),
-			TimerPartitions: e.cfg.Partitions, Observer: obs, WorkingSet: ws, ApplyLanes: lanes}, cl, store, e.eng)
-		if err != nil {
-			return fail(err)
-		}
-		w.p = append(w.p, p)
+	cfg.Logger = e.cfg.Logger.With("scenario", cfg.Client)
+	sys, err := wiring.Build(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
-	return w, nil
+	return &leadscoreWorker{p: sys.Lanes, store: sys.Store, obs: obs}, nil
 }
 
 func (w *leadscoreWorker) run(ctx context.Context) error {

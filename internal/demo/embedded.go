@@ -74,7 +74,7 @@ type rig struct {
 	kafkaNote string
 	mr        *miniredis.Miniredis
 	redisDesc string
-	store     *state.Store
+	sys       *wiring.System
 	proc      *processor.Processor
 	procDone  chan error
 	stopProc  context.CancelFunc
@@ -137,44 +137,32 @@ func startRig(ctx context.Context, c *Config, eng *scoring.Engine, clock *simClo
 	}
 	// A small key layout (not `leadscore run`'s defaults, sized for millions of
 	// leads): the demo has thousands, and miniredis runs Lua slowly, so fewer
-	// timer shards make each sweep cheap.
-	if r.store, err = state.New(ctx, state.Options{Addrs: []string{redisAddr}, KeyPrefix: prefix,
-		TimerShards: timerShards, Buckets: buckets}); err != nil {
-		return r, fmt.Errorf("redis: %w", err)
-	}
-	// The topics were just created on a new broker: their partitions are
-	// c.Partitions. One franz-go client, the sole owner of every partition,
-	// as `leadscore run` opens it.
-	topicIDs, err := franzgo.TopicIDs(tctx, brokers, topics.Inputs())
+	// timer shards make each sweep cheap. One franz-go client, the sole owner
+	// of every partition, as `leadscore run` opens it. The topics were just
+	// created on a new broker: their partitions are c.Partitions.
+	r.sys, err = wiring.Build(ctx, wiring.Config{
+		Store: state.Options{Addrs: []string{redisAddr}, KeyPrefix: prefix, TimerShards: timerShards, Buckets: buckets},
+		// The demo's broker is new each run; its Redis may not be (--redis-addr).
+		Prepare: func(context.Context, *state.Store) (wiring.Inputs, error) {
+			ids, err := franzgo.TopicIDs(tctx, brokers, topics.Inputs())
+			return wiring.Inputs{TopicIDs: ids}, err
+		},
+		Kafka: franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group, InputTopics: topics.Inputs()},
+			Opts: []kgo.Opt{kgo.WithHooks(tel.KafkaHooks("leadscore", group)...)}},
+		Processor: processor.Config{Topics: topics, TimerPartitions: int(c.Partitions),
+			WorkingSet: processor.DefaultWorkingSet, // one processor: the one writer of every lead
+			// The timer tick is simulated time too: about four sweeps a wall-clock second.
+			TimerTick: time.Duration(c.Speedup * float64(250*time.Millisecond)), Now: clock.Now,
+			// Timers run on event time while journeys flow; a pause of two
+			// wall-clock seconds hands them to the (simulated) wall clock.
+			IdleTimeout: time.Duration(c.Speedup * float64(2*time.Second)),
+			Version:     c.Version},
+		Engine: eng, Observer: observer{metrics: tel.Metrics(), counts: counts, clock: clock}, Telemetry: tel, Logger: log,
+	})
 	if err != nil {
 		return r, err
 	}
-	client, err := franzgo.New(ctx, franzgo.Config{Config: kafkaconfig.Config{Brokers: brokers, Group: group,
-		InputTopics: topics.Inputs(), Logger: log, SoleOwner: true},
-		Opts: []kgo.Opt{kgo.WithHooks(tel.KafkaHooks("leadscore", group)...)}})
-	if err != nil {
-		return r, err
-	}
-	// The demo's broker is new each run; its Redis may not be (--redis-addr).
-	sources, err := wiring.InputSources(ctx, r.store, topicIDs, log)
-	if err != nil {
-		client.Close(ctx)
-		return r, err
-	}
-	r.proc, err = processor.New(processor.Config{Topics: topics, TimerPartitions: int(c.Partitions), Sources: sources,
-		WorkingSet: processor.DefaultWorkingSet, // one processor: the one writer of every lead
-		// The timer tick is simulated time too: about four sweeps a wall-clock second.
-		TimerTick: time.Duration(c.Speedup * float64(250*time.Millisecond)), Now: clock.Now,
-		// Timers run on event time while journeys flow; a pause of two
-		// wall-clock seconds hands them to the (simulated) wall clock.
-		IdleTimeout: time.Duration(c.Speedup * float64(2*time.Second)),
-		Version:     c.Version, Logger: log, Observer: observer{metrics: tel.Metrics(), counts: counts, clock: clock}},
-		client, r.store, eng)
-	if err != nil {
-		client.Close(ctx)
-		return r, err
-	}
-	wiring.Instrument(r.proc, client, tel)
+	r.proc = r.sys.Lanes[0]
 
 	if c.HTTPAddr != "" {
 		hl, note, err := listenFallback(c.HTTPAddr)
@@ -194,7 +182,7 @@ func startRig(ctx context.Context, c *Config, eng *scoring.Engine, clock *simClo
 				Summary: summary, Metrics: tel.MetricsHandler(), Token: c.HTTPToken}
 			r.consoleURL = "http://" + r.httpAddr + console.Prefix
 		}
-		r.waitHTTP, err = wiring.ServeAPI(hctx, hl, api.Config{Store: r.store, Engine: r.proc.Engine, Ready: r.proc.Ready,
+		r.waitHTTP, err = wiring.ServeAPI(hctx, hl, api.Config{Store: r.sys.Store, Engine: r.proc.Engine, Ready: r.proc.Ready,
 			Now: clock.Now, Token: c.HTTPToken, Metrics: tel.MetricsHandler(), Logger: log}, log, cs)
 		if err != nil {
 			return r, err
@@ -229,8 +217,12 @@ func (r *rig) close() {
 			r.log.Error("http server", "err", err)
 		}
 	}
-	if r.store != nil {
-		r.store.Close()
+	if r.sys != nil {
+		// The processor closed its client as it stopped: this closes the store
+		// (and the client of a processor that never ran).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = r.sys.Close(ctx)
+		cancel()
 	}
 	if r.cluster != nil {
 		r.cluster.Close()

@@ -1,7 +1,8 @@
-// Package wiring is what the commands that run the pipeline — `leadscore run`
-// and `leadscore demo` — set up the same way around the processor: the
-// logger, telemetry, the processor's instrumentation and input sources, and
-// the HTTP API with the web console.
+// Package wiring is what the commands that run the pipeline — `leadscore run`,
+// `leadscore demo` and the benchmark — set up the same way: the running
+// system itself (Build: state store, Kafka clients, processors), and around it
+// the logger, telemetry, the processor's instrumentation and input sources,
+// and the HTTP API with the web console.
 package wiring
 
 import (
