@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
@@ -60,6 +61,23 @@ func (o *observer) StoreRoundTrip(op string, d time.Duration) {
 	t.Millis += float64(d) / 1e6
 	o.b.Store[op] = t
 	o.mu.Unlock()
+}
+
+// await waits, at most d, until the breakdown holds a batch and at least
+// records records. A batch is counted once committed, a moment after the
+// phase's end saw its commit: without the wait, a phase done in one batch
+// would count none.
+func (o *observer) await(ctx context.Context, records int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		o.mu.Lock()
+		done := o.b.Batches > 0 && o.b.Records >= records
+		o.mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // take returns the breakdown so far and starts a new one.

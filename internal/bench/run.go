@@ -552,6 +552,7 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		sr.RedisBytesPerLead = float64(r1.memory-r0.memory) / float64(max(env.people, 1))
 	}
 	if lw, ok := w.(*leadscoreWorker); ok {
+		lw.obs.await(ctx, n, 2*time.Second)
 		b := lw.obs.take()
 		sr.Breakdown = &b
 	}
