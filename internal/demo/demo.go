@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/internal/journeys"
-	"github.com/leadscore/leadscore/internal/wiring"
 	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/rules"
@@ -209,18 +208,12 @@ func play(ctx context.Context, c *Config, out, logOut io.Writer, tty bool) (*sta
 	if err != nil {
 		return nil, err
 	}
-	log := wiring.NewLogger(logOut, c.LogFormat, c.LogLevel)
-	tel, err := wiring.StartTelemetry(ctx, log, logOut, c.Version) // stdout is the view
+	f, err := c.startFeed(ctx, logOut)
 	if err != nil {
 		return nil, err
 	}
-	defer wiring.StopTelemetry(tel, log)
-	start := time.Now().UTC().Truncate(time.Millisecond)
-	gen, err := journeys.New(journeys.Config{Seed: c.Seed, Leads: c.Leads, Endless: true, Start: start})
-	if err != nil {
-		return nil, err
-	}
-	clock := newSimClock(start, c.Speedup)
+	defer f.stop()
+	log, tel, gen, clock, start := f.log, f.tel, f.gen, f.clock, f.start
 	counts := newCounters()
 	r, err := startRig(ctx, c, eng, clock, counts, tel, log)
 	if err != nil {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"strings"
 	"time"
 
 	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/internal/wiring"
+	"github.com/leadscore/leadscore/telemetry"
 )
 
 // generateOnly produces the journeys to --brokers at --rate until ctx ends,
@@ -18,24 +20,18 @@ func generateOnly(ctx context.Context, c *Config, out, logOut io.Writer) (*produ
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	log := wiring.NewLogger(logOut, c.LogFormat, c.LogLevel)
-	tel, err := wiring.StartTelemetry(ctx, log, logOut, c.Version) // stdout is the view
+	f, err := c.startFeed(ctx, logOut)
 	if err != nil {
 		return nil, err
 	}
-	defer wiring.StopTelemetry(tel, log)
-	start := time.Now().UTC().Truncate(time.Millisecond)
-	gen, err := journeys.New(journeys.Config{Seed: c.Seed, Leads: c.Leads, Endless: true, Start: start})
-	if err != nil {
-		return nil, err
-	}
-	prod, err := newProducer(c.Brokers, tel, log)
+	defer f.stop()
+	log, gen, clock := f.log, f.gen, f.clock
+	prod, err := newProducer(c.Brokers, f.tel, log)
 	if err != nil {
 		return nil, err
 	}
 	defer prod.Close()
 	sent := &produced{}
-	clock := newSimClock(start, c.Speedup)
 	p := &pacer{gen: gen, clock: clock, speedup: c.Speedup, rate: c.Rate, emit: sent.emitter(prod)}
 	fmt.Fprintf(out, "leadscore demo --generate-only: seed %d, %d leads a year, at most %g events/s, %s of simulated time per second, to %s (%s, %s, %s)\n",
 		c.Seed, c.Leads, c.Rate, simSpan(int64(c.Speedup*1000)), strings.Join(c.Brokers, ","),
@@ -83,3 +79,31 @@ func lastErrText(p *produced) string {
 	}
 	return ""
 }
+
+// feed is what the demo and --generate-only both start from: the logger and
+// telemetry, and endless journeys from now on, on the simulated clock.
+type feed struct {
+	log   *slog.Logger
+	tel   *telemetry.Telemetry
+	gen   *journeys.Generator
+	clock *simClock
+	start time.Time
+}
+
+// startFeed starts the feed; stop ends its telemetry.
+func (c *Config) startFeed(ctx context.Context, logOut io.Writer) (*feed, error) {
+	log := wiring.NewLogger(logOut, c.LogFormat, c.LogLevel)
+	tel, err := wiring.StartTelemetry(ctx, log, logOut, c.Version) // stdout is the view
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now().UTC().Truncate(time.Millisecond)
+	gen, err := journeys.New(journeys.Config{Seed: c.Seed, Leads: c.Leads, Endless: true, Start: start})
+	if err != nil {
+		wiring.StopTelemetry(tel, log)
+		return nil, err
+	}
+	return &feed{log: log, tel: tel, gen: gen, clock: newSimClock(start, c.Speedup), start: start}, nil
+}
+
+func (f *feed) stop() { wiring.StopTelemetry(f.tel, f.log) }
