@@ -353,26 +353,31 @@ func (b *batch) decode(recs []Record) {
 // and the one part that needs nothing but the record. Each share has its
 // own decoder (a decoder keeps scratch space).
 func (p *Processor) decodeSlots(slots []decodeSlot, fresh []int) {
-	n := min(len(p.decs), len(fresh)/minDecodeShare)
-	work := func(d *events.Decoder, idx []int) {
-		for _, i := range idx {
+	inParts(min(len(p.decs), len(fresh)/minDecodeShare), len(fresh), func(part, lo, hi int) {
+		d := p.decs[part]
+		for _, i := range fresh[lo:hi] {
 			sl := &slots[i]
 			if sl.err = d.DecodeInto(sl.src, sl.r.Value, &sl.it.ev); sl.err == nil {
 				sl.it.keys, sl.it.nid = itemKeys(&sl.it.ev)
 			}
 		}
-	}
+	})
+}
+
+// inParts calls fn for n contiguous parts of [0, total), side by side (the
+// first part on the calling goroutine), and returns when all are done; with
+// n ≤ 1, once for the whole.
+func inParts(n, total int, fn func(part, lo, hi int)) {
 	if n <= 1 {
-		work(p.decs[0], fresh)
+		fn(0, 0, total)
 		return
 	}
 	var wg sync.WaitGroup
-	share := (len(fresh) + n - 1) / n
-	for w := 1; w < n; w++ {
-		idx := fresh[min(w*share, len(fresh)):min((w+1)*share, len(fresh))]
-		wg.Go(func() { work(p.decs[w], idx) })
+	share := (total + n - 1) / n
+	for part := 1; part < n; part++ {
+		wg.Go(func() { fn(part, min(part*share, total), min((part+1)*share, total)) })
 	}
-	work(p.decs[0], fresh[:min(share, len(fresh))])
+	fn(0, 0, min(share, total))
 	wg.Wait()
 }
 
@@ -1215,14 +1220,7 @@ func (b *batch) collectOutputs() {
 		return
 	}
 	parts := make([][]Record, n)
-	share := (len(b.done) + n - 1) / n
-	var wg sync.WaitGroup
-	for i := 1; i < n; i++ {
-		done := b.done[min(i*share, len(b.done)):min((i+1)*share, len(b.done))]
-		wg.Go(func() { parts[i] = b.stageChanges(nil, done) })
-	}
-	parts[0] = b.stageChanges(nil, b.done[:min(share, len(b.done))])
-	wg.Wait()
+	inParts(n, len(b.done), func(part, lo, hi int) { parts[part] = b.stageChanges(nil, b.done[lo:hi]) })
 	for _, p := range parts {
 		b.outputs = append(b.outputs, p...)
 	}
