@@ -39,13 +39,13 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// Config configures the API. Store and Engine are required; New validates it.
+// Config configures the API. Store and Models are required; New validates it.
 type Config struct {
 	// Store is the state store the processor writes.
 	Store Store
-	// Engine returns the scoring engine in force (processor.Engine, which
+	// Models returns the scoring models in force (processor.Models, which
 	// follows rules reloads).
-	Engine func() *scoring.Engine
+	Models func() *scoring.Set
 	// Ready reports the processor's readiness (processor.Ready): nil when its
 	// last cycle reached Kafka and Redis. Nil: only Redis is checked.
 	Ready func() error
@@ -103,8 +103,8 @@ type topEntry struct {
 
 // New validates cfg and returns the handler.
 func New(cfg Config) (*API, error) {
-	if cfg.Store == nil || cfg.Engine == nil {
-		return nil, errors.New("api: Store and Engine are required")
+	if cfg.Store == nil || cfg.Models == nil {
+		return nil, errors.New("api: Store and Models are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -192,6 +192,7 @@ const (
 	CodeNotFound         = "not_found"
 	CodeBadRequest       = "bad_request"
 	CodeUnknownStage     = "unknown_stage"
+	CodeUnknownModel     = "unknown_model"
 	CodeInvalidLimit     = "invalid_limit"
 	CodeUnauthorized     = "unauthorized"
 	CodeMethodNotAllowed = "method_not_allowed"
@@ -340,7 +341,12 @@ func (a *API) getLead(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
-	lead, _, err := a.Lookup(ctx, id)
+	lead, _, err := a.Lookup(ctx, id, r.URL.Query().Get("model"))
+	var um unknownModelError
+	if errors.As(err, &um) {
+		writeError(w, http.StatusBadRequest, CodeUnknownModel, um.Error())
+		return
+	}
 	if errors.Is(err, errCorrupt) {
 		writeError(w, http.StatusInternalServerError, CodeInternal, "the lead's state cannot be decoded")
 		return
@@ -354,28 +360,60 @@ func (a *API) getLead(w http.ResponseWriter, r *http.Request) {
 
 var errCorrupt = errors.New("corrupt lead state")
 
-// Lookup returns what GET /v1/leads/{id} answers for id, and the lead's
-// decoded state (for views that show more of it, such as the console's
-// traits). The error wraps state.ErrNotFound when no lead is known by id.
-func (a *API) Lookup(ctx context.Context, id string) (Lead, *scoring.State, error) {
+// unknownModelError is a ?model= that names no model the process runs.
+type unknownModelError struct {
+	name  string
+	names []string
+}
+
+func (e unknownModelError) Error() string {
+	return fmt.Sprintf("model %q is not a model of this process (one of: %s)", e.name, strings.Join(e.names, ", "))
+}
+
+// model finds the model named name; "" is the first.
+func (a *API) model(name string) (*scoring.Set, int, error) {
+	set := a.cfg.Models()
+	if name == "" {
+		return set, 0, nil
+	}
+	i, ok := set.Find(name)
+	if !ok {
+		return nil, 0, unknownModelError{name, set.Names()}
+	}
+	return set, i, nil
+}
+
+// Lookup returns what GET /v1/leads/{id}?model= answers for id and model
+// ("": the first model), and the lead's decoded state under that model
+// (for views that show more of it, such as the console's traits). The error
+// wraps state.ErrNotFound when no lead is known by id.
+func (a *API) Lookup(ctx context.Context, id, model string) (Lead, *scoring.State, error) {
+	set, sel, err := a.model(model)
+	if err != nil {
+		return Lead{}, nil, err
+	}
 	rec, err := a.find(ctx, id)
 	if err != nil {
 		return Lead{}, nil, err
 	}
-	var st scoring.State
-	if err := st.UnmarshalBinary(rec.Data); err != nil {
+	l, err := set.Decode(rec.Data)
+	if err != nil {
 		a.cfg.Logger.Error("api: corrupt lead state", "lead", rec.LeadID, "err", err)
 		return Lead{}, nil, fmt.Errorf("lead %s: %w: %v", rec.LeadID, errCorrupt, err)
 	}
-	lead := newLead(a.cfg.Engine(), rec, &st, a.cfg.Now().UnixMilli())
+	lead := newLead(set, sel, rec, &l, a.cfg.Now().UnixMilli())
 	if rec.LeadID != id {
 		lead.RequestedID = id
 	}
-	return lead, &st, nil
+	return lead, &l.States[sel], nil
 }
 
-// Engine returns the scoring engine in force.
-func (a *API) Engine() *scoring.Engine { return a.cfg.Engine() }
+// Engine returns the engine of the first model in force (the one lookups
+// and leaderboards show without ?model=).
+func (a *API) Engine() *scoring.Engine { return a.cfg.Models().Engines()[0] }
+
+// Models returns the models in force.
+func (a *API) Models() *scoring.Set { return a.cfg.Models() }
 
 // Now returns the API's clock (the demo's simulated time).
 func (a *API) Now() time.Time { return a.cfg.Now() }
@@ -441,7 +479,12 @@ type Erased struct {
 func (a *API) topLeads(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	stage := q.Get("stage")
-	eng := a.cfg.Engine()
+	set, sel, err := a.model(q.Get("model"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeUnknownModel, err.Error())
+		return
+	}
+	eng := set.Engines()[sel]
 	if stage == "" || eng.Model().StageIndex(stage) < 0 {
 		names := make([]string, len(eng.Model().Stages))
 		for i, s := range eng.Model().Stages {
@@ -460,13 +503,13 @@ func (a *API) topLeads(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	ranks, err := a.top(r.Context(), stage, limit)
+	ranks, err := a.top(r.Context(), state.BoardName(eng.Model().Name, stage), limit)
 	if err != nil {
 		a.storeError(w, r, "stage "+strconv.Quote(stage), err)
 		return
 	}
 	now := a.cfg.Now().UnixMilli()
-	out := TopLeads{Stage: stage, At: output.FormatTime(now), Leads: make([]RankedLead, len(ranks))}
+	out := TopLeads{Model: eng.Model().Name, Stage: stage, At: output.FormatTime(now), Leads: make([]RankedLead, len(ranks))}
 	for i, rk := range ranks {
 		out.Leads[i] = RankedLead{LeadID: rk.LeadID, Score: output.Round(eng.ScoreFromRank(rk.Rank, now))}
 	}
@@ -518,19 +561,24 @@ type batchLoader interface {
 	Load(ctx context.Context, leadIDs []string) (map[string]state.Record, error)
 }
 
-// Leaderboard returns the top leads of stage (as GET /v1/leads ranks them,
-// from the same cached read) with each lead's full view, best first. The
-// records are read in one round trip when the store can (state.Store.Load);
-// a lead erased or merged since the ranking was read is left out.
-func (a *API) Leaderboard(ctx context.Context, stage string, limit int) ([]Lead, error) {
-	eng := a.cfg.Engine()
+// Leaderboard returns the top leads of a model's stage (model "": the first;
+// as GET /v1/leads ranks them, from the same cached read) with each lead's
+// full view, best first. The records are read in one round trip when the
+// store can (state.Store.Load); a lead erased or merged since the ranking
+// was read is left out.
+func (a *API) Leaderboard(ctx context.Context, model, stage string, limit int) ([]Lead, error) {
+	set, sel, err := a.model(model)
+	if err != nil {
+		return nil, err
+	}
+	eng := set.Engines()[sel]
 	if eng.Model().StageIndex(stage) < 0 {
 		return nil, fmt.Errorf("stage %q is not a stage of model %s", stage, eng.Model().Version)
 	}
 	if limit < 1 || limit > MaxLimit {
 		return nil, fmt.Errorf("limit %d: want 1 to %d", limit, MaxLimit)
 	}
-	ranks, err := a.top(ctx, stage, limit)
+	ranks, err := a.top(ctx, state.BoardName(eng.Model().Name, stage), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -564,12 +612,12 @@ func (a *API) Leaderboard(ctx context.Context, stage string, limit int) ([]Lead,
 		if !ok || rec.Version == 0 || rec.MergedInto != "" || len(rec.Data) == 0 {
 			continue
 		}
-		var st scoring.State
-		if err := st.UnmarshalBinary(rec.Data); err != nil {
+		l, err := set.Decode(rec.Data)
+		if err != nil {
 			a.cfg.Logger.Error("api: corrupt lead state", "lead", rec.LeadID, "err", err)
 			continue
 		}
-		out = append(out, newLead(eng, rec, &st, now))
+		out = append(out, newLead(set, sel, rec, &l, now))
 	}
 	return out, nil
 }

@@ -112,7 +112,7 @@ func (f *fixture) handler(t *testing.T, cfg api.Config) http.Handler {
 	if cfg.Store == nil {
 		cfg.Store = f.store
 	}
-	cfg.Engine = func() *scoring.Engine { return f.eng }
+	cfg.Models = func() *scoring.Set { return scoring.SingleSet(f.eng) }
 	cfg.Now = func() time.Time { return f.now }
 	cfg.Logger = quiet
 	h, err := api.New(cfg)

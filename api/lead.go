@@ -8,13 +8,28 @@ import (
 	"github.com/leadscore/leadscore/state"
 )
 
-// Lead is the answer to GET /v1/leads/{id}: the lead as it stands at At.
+// Lead is the answer to GET /v1/leads/{id}: the lead as it stands at At,
+// under one model (the first the process runs, or ?model=) and, when the
+// process runs several, under each of them (Models).
 type Lead struct {
 	// LeadID is the lead's id ("user:crm-42", "email:…", "anon:…").
 	LeadID string `json:"lead_id"`
 	// RequestedID is the id in the request when it differs from LeadID: an
 	// identity of the lead, or a lead merged into it by identity stitching.
 	RequestedID string `json:"requested_id,omitempty"`
+	ModelScore
+	Identified bool `json:"identified"`
+	// Identities are the ids the lead is known by.
+	Identities output.Identities `json:"identities"`
+	// Models is the lead under every model the process runs, in order, when
+	// it runs more than one.
+	Models []ModelScore `json:"models,omitempty"`
+}
+
+// ModelScore is a lead under one model: its stage, score and why.
+type ModelScore struct {
+	// Model is the model's name (absent for a process's one unnamed model).
+	Model string `json:"model,omitempty"`
 	// Stage is the lead's current stage, and StageSince when it entered it
 	// (event time).
 	Stage      string  `json:"stage"`
@@ -26,11 +41,8 @@ type Lead struct {
 	Breakdown []scoring.Contribution `json:"breakdown"`
 	// Fit is the fit score from the lead's traits, Grade its letter (A–D;
 	// omitted when the model has no fit rules).
-	Fit        float64 `json:"fit"`
-	Grade      string  `json:"grade,omitempty"`
-	Identified bool    `json:"identified"`
-	// Identities are the ids the lead is known by.
-	Identities output.Identities `json:"identities"`
+	Fit   float64 `json:"fit"`
+	Grade string  `json:"grade,omitempty"`
 	// LastActivity is the event time of the lead's latest scoring activity.
 	LastActivity *string `json:"last_activity"`
 	// NextChangeAt is when the lead will next change with no new event
@@ -60,6 +72,9 @@ type Transition struct {
 // TopLeads is the answer to GET /v1/leads?stage=…: the leads of a stage with
 // the highest scores at At, best first.
 type TopLeads struct {
+	// Model names the model whose stage this is (absent for a process's one
+	// unnamed model).
+	Model string       `json:"model,omitempty"`
 	Stage string       `json:"stage"`
 	At    string       `json:"at"`
 	Leads []RankedLead `json:"leads"`
@@ -71,34 +86,53 @@ type RankedLead struct {
 	Score  float64 `json:"score"`
 }
 
-func newLead(eng *scoring.Engine, rec state.Record, st *scoring.State, now int64) Lead {
+// newLead is the view of lead rec (decoded: l) under the set's model
+// sel, with every model's when the set has several.
+func newLead(set *scoring.Set, sel int, rec state.Record, l *scoring.Lead, now int64) Lead {
+	engs := set.Engines()
+	out := Lead{
+		LeadID:     rec.LeadID,
+		ModelScore: modelScore(engs[sel], rec.LeadID, &l.States[sel], now),
+		Identities: output.IdentitiesFromKeys(rec.Identities),
+	}
+	for i := range l.States {
+		out.Identified = out.Identified || l.States[i].Identified
+	}
+	if len(engs) > 1 {
+		out.Models = make([]ModelScore, len(engs))
+		for i, e := range engs {
+			out.Models[i] = modelScore(e, rec.LeadID, &l.States[i], now)
+		}
+	}
+	return out
+}
+
+func modelScore(eng *scoring.Engine, lead string, st *scoring.State, now int64) ModelScore {
 	x := eng.Explain(st, now)
-	l := Lead{
-		LeadID:       rec.LeadID,
+	m := ModelScore{
+		Model:        eng.Model().Name,
 		Stage:        st.Stage,
 		Score:        output.Round(x.Score),
 		At:           output.FormatTime(now),
 		Breakdown:    roundAll(x.Contributions),
 		Fit:          output.Round(st.Fit),
-		Identified:   st.Identified,
-		Identities:   output.IdentitiesFromKeys(rec.Identities),
 		ModelVersion: st.Model,
 	}
-	if l.Stage == "" && len(eng.Model().Stages) > 0 {
-		l.Stage = eng.Model().Stages[0].Name
+	if m.Stage == "" && len(eng.Model().Stages) > 0 {
+		m.Stage = eng.Model().Stages[0].Name
 	}
 	if st.Grade != 0 {
-		l.Grade = string(st.Grade)
+		m.Grade = string(st.Grade)
 	}
-	l.StageSince = timePtr(st.StageSince)
-	l.LastActivity = timePtr(st.LastActive)
+	m.StageSince = timePtr(st.StageSince)
+	m.LastActivity = timePtr(st.LastActive)
 	if next, ok := eng.NextChange(st); ok {
-		l.NextChangeAt = timePtr(next)
+		m.NextChangeAt = timePtr(next)
 	}
-	l.RecentTransitions = make([]Transition, 0, len(st.Recent))
+	m.RecentTransitions = make([]Transition, 0, len(st.Recent))
 	for _, tr := range slices.Backward(st.Recent) {
 		t := Transition{
-			ID:           output.TransitionID(rec.LeadID, &tr),
+			ID:           output.TransitionID(eng.Model().Name, lead, &tr),
 			From:         tr.From,
 			To:           tr.To,
 			Direction:    eng.Direction(tr.From, tr.To),
@@ -115,9 +149,9 @@ func newLead(eng *scoring.Engine, rec state.Record, st *scoring.State, now int64
 			id := tr.TriggerID
 			t.TriggerEventID = &id
 		}
-		l.RecentTransitions = append(l.RecentTransitions, t)
+		m.RecentTransitions = append(m.RecentTransitions, t)
 	}
-	return l
+	return m
 }
 
 func timePtr(ms int64) *string {

@@ -457,7 +457,7 @@ func (c *Console) leaders(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.CodeUnknownStage, fmt.Sprintf("stage %q is not a stage of the model", stage))
 		return
 	}
-	leads, err := c.cfg.API.Leaderboard(r.Context(), stage, limit)
+	leads, err := c.cfg.API.Leaderboard(r.Context(), "", stage, limit)
 	if err != nil {
 		c.storeError(w, "stage "+strconv.Quote(stage), err)
 		return
@@ -473,7 +473,7 @@ func (c *Console) lead(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	lead, st, err := c.cfg.API.Lookup(ctx, id)
+	lead, st, err := c.cfg.API.Lookup(ctx, id, "")
 	if err != nil {
 		c.storeError(w, "lead "+strconv.Quote(id), err)
 		return

@@ -95,7 +95,7 @@ func newRig(t *testing.T, token string) *rig {
 	}
 	store := &memStore{recs: map[string]state.Record{"user:u1": {LeadID: "user:u1", Version: 3, Data: data, Identities: []string{"user:u1"}}}}
 	now := time.UnixMilli(t0 + 20*day)
-	a, err := api.New(api.Config{Store: store, Engine: func() *scoring.Engine { return eng }, Token: token,
+	a, err := api.New(api.Config{Store: store, Models: func() *scoring.Set { return scoring.SingleSet(eng) }, Token: token,
 		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

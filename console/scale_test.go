@@ -125,7 +125,7 @@ func TestPageLoadAtScale(t *testing.T) {
 	t.Logf("feed: %d leads applied in %s; heap %.0f MB (%.0f B per lead)", leads, feedTook.Round(time.Millisecond),
 		float64(after.HeapAlloc-before.HeapAlloc)/1e6, float64(after.HeapAlloc-before.HeapAlloc)/float64(leads))
 
-	a, err := api.New(api.Config{Store: store, Engine: func() *scoring.Engine { return eng }, Now: func() time.Time { return now }})
+	a, err := api.New(api.Config{Store: store, Models: func() *scoring.Set { return scoring.SingleSet(eng) }, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,10 @@ func appendStageChange(b []byte, sc *StageChange) ([]byte, error) {
 	b = appendString(b, sc.EventTime)
 	b = append(b, `,"processed_at":`...)
 	b = appendString(b, sc.ProcessedAt)
+	if sc.Model != "" {
+		b = append(b, `,"model":`...)
+		b = appendString(b, sc.Model)
+	}
 	b = append(b, `,"model_version":`...)
 	b = appendString(b, sc.ModelVersion)
 	if sc.Late {

@@ -32,7 +32,10 @@ type StageChange struct {
 	Contributors   []scoring.Contribution `json:"contributors"`
 	EventTime      string                 `json:"event_time"`
 	ProcessedAt    string                 `json:"processed_at"`
-	ModelVersion   string                 `json:"model_version"`
+	// Model is the name of the model that decided the change, when the
+	// process runs named models (scoring.Model.Name); it is part of the id.
+	Model        string `json:"model,omitempty"`
+	ModelVersion string `json:"model_version"`
 	// Late marks a change caused by a late event (scoring.Transition.Late).
 	// It is not part of the id: the same change decided on time or late is
 	// the same change.
@@ -75,11 +78,17 @@ func IdentitiesFromKeys(keys []string) Identities {
 	return id
 }
 
-// TransitionID is the deterministic id of a stage change: the same lead, move,
-// instant and cause always give the same id, so a re-emitted change after a crash
-// or replay is recognisable as a duplicate downstream.
-func TransitionID(lead string, tr *scoring.Transition) string {
+// TransitionID is the deterministic id of a stage change: the same model,
+// lead, move, instant and cause always give the same id, so a re-emitted
+// change after a crash or replay is recognisable as a duplicate downstream.
+// An unnamed model's ids are those of the time before models had names.
+func TransitionID(model, lead string, tr *scoring.Transition) string {
 	h := sha256.New()
+	if model != "" {
+		h.Write([]byte("model\x00"))
+		h.Write([]byte(model))
+		h.Write([]byte{0})
+	}
 	for _, s := range []string{lead, tr.From, tr.To, strconv.FormatInt(tr.At, 10), tr.TriggerID,
 		tr.Cause.Kind.String(), tr.Cause.Rule, tr.Cause.Feedback, tr.Cause.Reason} {
 		h.Write([]byte(s))
@@ -93,7 +102,7 @@ func TransitionID(lead string, tr *scoring.Transition) string {
 // so its output is reproducible byte for byte).
 func NewStageChange(e *scoring.Engine, lead string, ids Identities, tr *scoring.Transition, processedAt int64) StageChange {
 	sc := StageChange{
-		ID:           TransitionID(lead, tr),
+		ID:           TransitionID(e.Model().Name, lead, tr),
 		Type:         "stage_change",
 		LeadID:       lead,
 		Identities:   ids,
@@ -106,6 +115,7 @@ func NewStageChange(e *scoring.Engine, lead string, ids Identities, tr *scoring.
 		Contributors: make([]scoring.Contribution, len(tr.Top)),
 		EventTime:    FormatTime(tr.At),
 		ProcessedAt:  FormatTime(processedAt),
+		Model:        e.Model().Name,
 		ModelVersion: e.Model().Version,
 		Late:         tr.Late,
 	}

@@ -60,7 +60,7 @@ func TestOutputsMatchSchemas(t *testing.T) {
 	sc := output.NewStageChange(e, "user:crm-1", output.IdentitiesFromKeys([]string{"user:crm-1", "anon:a1"}), &out.Transitions[0], at+5)
 	b, _ := sc.Marshal()
 	validate(t, compile(t, "stage-change.schema.json"), b)
-	if sc.ID != output.TransitionID("user:crm-1", &out.Transitions[0]) || !strings.HasPrefix(sc.ID, "sc_") || len(sc.ID) != 35 {
+	if sc.ID != output.TransitionID("", "user:crm-1", &out.Transitions[0]) || !strings.HasPrefix(sc.ID, "sc_") || len(sc.ID) != 35 {
 		t.Fatalf("id %q", sc.ID)
 	}
 
@@ -85,10 +85,10 @@ func TestOutputsMatchSchemas(t *testing.T) {
 
 func TestTransitionIDIsDeterministic(t *testing.T) {
 	tr := scoring.Transition{From: "mql", To: "sql", At: 1, TriggerID: "m1", Cause: scoring.Cause{Kind: scoring.CauseTrigger, Rule: "demo"}}
-	a, b := output.TransitionID("user:1", &tr), output.TransitionID("user:1", &tr)
+	a, b := output.TransitionID("", "user:1", &tr), output.TransitionID("", "user:1", &tr)
 	tr2 := tr
 	tr2.At = 2
-	if a != b || a == output.TransitionID("user:1", &tr2) || a == output.TransitionID("user:2", &tr) {
+	if a != b || a == output.TransitionID("", "user:1", &tr2) || a == output.TransitionID("", "user:2", &tr) {
 		t.Fatal("ids must depend on lead, move, instant and cause only")
 	}
 }

@@ -37,7 +37,7 @@ type item struct {
 type leadWork struct {
 	id       string
 	base     state.Record
-	st       scoring.State
+	st       scoring.Lead
 	items    []*item
 	absorbed []string
 	// into is set for a lead stitched into another one: it is written as a
@@ -52,11 +52,16 @@ type leadWork struct {
 	// idents are the lead's identity keys as its events are applied, and
 	// trIdents the identities of each transition they caused, as known right
 	// after the event (what the oracle reports, however the log was batched).
-	idents   []string
-	trIdents []output.Identities
+	idents []string
+	// trIdents holds, per model, the identities of each transition added
+	// to the model's outbox in this round.
+	trIdents [][]output.Identities
 	// written is the record after this batch's write (for the outbox ack).
 	written state.Record
-	emit    []scoring.Transition
+	emit    []scoring.Transition // transitions produced from the outboxes
+	// outs and pending are scratch space of applyLead, per model.
+	outs    []scoring.Outcome
+	pending []int
 }
 
 // deadLetterCount is one dead letter, counted once the batch is committed.
@@ -67,9 +72,10 @@ type deadLetterCount struct {
 
 // batch is the working set of one cycle.
 type batch struct {
-	p   *Processor
-	eng *scoring.Engine
-	now time.Time
+	p     *Processor
+	set   *scoring.Set
+	names []string // the models' names, in set order
+	now   time.Time
 	// clock is the timer clock (Unix ms) at the batch's start: the instant
 	// deadlines written by this batch count from (clock.go).
 	clock int64
@@ -102,7 +108,8 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	start := p.cfg.Now()
 	ctx, bt := p.traceBatch(ctx, recs) // tracing.go
 	defer func() { bt.end(err) }()     // tracing.go
-	b := &batch{p: p, eng: p.eng.Load(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
+	set := p.models.Load()
+	b := &batch{p: p, set: set, names: set.Names(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
 		absorber: map[string]string{}, tr: bt}
 	b.decode(recs)
 	if len(recs) > 0 {
@@ -674,15 +681,15 @@ func appendUnique(list []string, s string) []string {
 	return append(list, s)
 }
 
-func (b *batch) decodeState(r state.Record) (scoring.State, error) {
+func (b *batch) decodeState(r state.Record) (scoring.Lead, error) {
 	if !r.Exists() || len(r.Data) == 0 {
-		return b.eng.NewState(), nil
+		return b.set.NewLead(), nil
 	}
-	var st scoring.State
-	if err := st.UnmarshalBinary(r.Data); err != nil {
-		return st, fmt.Errorf("lead %s: %w", r.LeadID, err)
+	l, err := b.set.Decode(r.Data)
+	if err != nil {
+		return l, fmt.Errorf("lead %s: %w", r.LeadID, err)
 	}
-	return st, nil
+	return l, nil
 }
 
 // writeChunk is how many leads one store write carries while the next ones
@@ -849,7 +856,7 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 		// A corrupt record must not block the partition: start the lead over
 		// and say so loudly.
 		b.p.cfg.Logger.Error("corrupt lead state replaced", "lead", id, "err", err)
-		st = b.eng.NewState()
+		st = b.set.NewLead()
 	}
 	w.st = st
 	w.idents = slices.Clone(w.base.Identities)
@@ -870,7 +877,7 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 			it.outcome = "replayed"
 			continue
 		}
-		var absorbed []scoring.Absorbed
+		var absorbed []scoring.AbsorbedLead
 		nsubs := len(w.subs)
 		for _, a := range append(it.absorb, unfinished...) {
 			if a == id || slices.Contains(w.absorbed, a) || slices.Contains(w.base.Absorbed, a) || visited[a] {
@@ -885,22 +892,37 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 			}
 			sub := b.applyLead(a, id, byLead, visited)
 			w.subs = append(w.subs, sub)
-			absorbed = append(absorbed, scoring.Absorbed{ID: a, State: &sub.st})
+			absorbed = append(absorbed, scoring.AbsorbedLead{ID: a, Lead: &sub.st})
 			w.absorbed = append(w.absorbed, a)
 		}
 		unfinished = nil
-		pending := w.st.Pending
-		out := b.eng.ApplyStitched(&w.st, absorbed, &it.ev)
-		it.outcome, it.late = out.Status.String(), out.Late
+		w.pending = w.pending[:0]
+		for i := range w.st.States {
+			w.pending = append(w.pending, w.st.States[i].Pending)
+		}
+		w.outs = b.set.ApplyStitched(&w.st, absorbed, &it.ev, w.outs)
+		sum := scoring.Summary(w.outs)
+		it.outcome, it.late = sum.Status.String(), sum.Late
 		w.applied++
 		for _, s := range w.subs[nsubs:] {
 			w.idents = unionKeys(w.idents, s.idents)
 		}
 		w.idents = unionKeys(unionKeys(w.idents, it.index), []string{id})
-		if n := w.st.Pending - pending; n > 0 {
-			ids := output.IdentitiesFromKeys(w.idents)
+		var ids *output.Identities
+		for m := range w.st.States {
+			n := w.st.States[m].Pending - w.pending[m]
+			if n <= 0 {
+				continue
+			}
+			if ids == nil {
+				x := output.IdentitiesFromKeys(w.idents)
+				ids = &x
+			}
+			if w.trIdents == nil {
+				w.trIdents = make([][]output.Identities, len(w.st.States))
+			}
 			for range n {
-				w.trIdents = append(w.trIdents, ids)
+				w.trIdents[m] = append(w.trIdents[m], *ids)
 			}
 		}
 	}
@@ -1129,7 +1151,7 @@ func (b *batch) update(w *leadWork) (state.Update, error) {
 	// Sized from the stored state, which the new one rarely outgrows by
 	// much: MarshalBinary's default start grows the buffer two or three
 	// times for a typical state.
-	data, err := w.st.AppendBinary(make([]byte, 0, len(w.base.Data)+64))
+	data, err := w.st.AppendBinary(make([]byte, 0, len(w.base.Data)+64), b.names)
 	if err != nil {
 		return state.Update{}, err
 	}
@@ -1145,12 +1167,13 @@ func (b *batch) update(w *leadWork) (state.Update, error) {
 			into = w.base.MergedInto
 		}
 		up.MergedInto = into
-		if w.st.Pending > 0 {
+		if w.st.Pending() > 0 {
 			up.Deadline = b.retryAt()
 		}
 		return up, nil
 	}
-	up.Absorbed, up.Stage, up.Rank, up.Deadline = w.absorbed, w.st.Stage, b.eng.Rank(&w.st), b.deadline(&w.st)
+	up.Absorbed, up.Deadline = w.absorbed, b.deadline(&w.st)
+	b.boards(&up, &w.st)
 	// The lead takes over the identities of the leads it absorbs, so that they
 	// resolve to it directly rather than through their tombstones.
 	var ids []string
@@ -1183,9 +1206,9 @@ func (b *batch) update(w *leadWork) (state.Update, error) {
 // deadline is the lead's next timer: its next time-driven change, or sooner when
 // stage changes wait in its outbox (so a crash before they are produced is
 // repaired by the timer sweep even if no event for the lead ever comes).
-func (b *batch) deadline(st *scoring.State) int64 {
-	next, ok := b.eng.NextChange(st)
-	if st.Pending > 0 {
+func (b *batch) deadline(st *scoring.Lead) int64 {
+	next, ok := b.set.NextChange(st)
+	if st.Pending() > 0 {
 		retry := b.retryAt()
 		if !ok || retry < next {
 			return retry
@@ -1195,6 +1218,20 @@ func (b *batch) deadline(st *scoring.State) int64 {
 		return 0
 	}
 	return next
+}
+
+// boards puts the lead on each model's leaderboard of its current stage:
+// the first model's as the update's Stage, the others' as its Boards.
+func (b *batch) boards(up *state.Update, l *scoring.Lead) {
+	for i, e := range b.set.Engines() {
+		st := &l.States[i]
+		name, rank := state.BoardName(b.names[i], st.Stage), e.Rank(st)
+		if i == 0 {
+			up.Stage, up.Rank = name, rank
+			continue
+		}
+		up.Boards = append(up.Boards, state.Board{Stage: name, Rank: rank})
+	}
 }
 
 // retryAt is when a lead whose stage changes wait in its outbox is looked at
@@ -1226,33 +1263,61 @@ func (b *batch) collectOutputs() {
 	}
 }
 
-// stageChanges appends the stage-change records of the leads in done to out.
+// stageChanges appends the stage-change records of the leads in done to
+// out: each model's outbox in set order, each change with the model's name
+// in its payload and headers.
 func (b *batch) stageChanges(out []Record, done []*leadWork) []Record {
 	for _, w := range done {
-		n := w.st.Pending
-		if n == 0 {
+		if w.st.Pending() == 0 {
 			continue
 		}
-		trs := w.st.Recent[len(w.st.Recent)-n:]
 		// Changes of this batch's events carry the identities known right after
 		// their event; older ones waiting in the outbox, the lead's identities now.
-		ids := output.IdentitiesFromKeys(b.outboxIdentities(w))
-		first := len(trs) - len(w.trIdents)
-		for i := range trs {
-			if first >= 0 && i >= first {
-				ids = w.trIdents[i-first]
+		now := output.IdentitiesFromKeys(b.outboxIdentities(w))
+		for m, e := range b.set.Engines() {
+			st := &w.st.States[m]
+			n := st.Pending
+			if n == 0 {
+				continue
 			}
-			sc := output.NewStageChange(b.eng, w.id, ids, &trs[i], b.now.UnixMilli())
-			v, _ := sc.Marshal()
-			out = append(out, Record{Topic: b.p.cfg.Topics.StageChanges, Key: []byte(w.id), Value: v,
-				Headers: []Header{{Key: "content-type", Value: []byte("application/json")},
-					{Key: "leadscore-model-version", Value: []byte(sc.ModelVersion)},
-					{Key: "leadscore-event-id", Value: []byte(sc.ID)}}})
-			b.tr.stageChange(&out[len(out)-1], w, &trs[i]) // tracing.go
+			trs := st.Recent[len(st.Recent)-n:]
+			var fresh []output.Identities
+			if w.trIdents != nil {
+				fresh = w.trIdents[m]
+			}
+			first := len(trs) - len(fresh)
+			for i := range trs {
+				ids := now
+				if first >= 0 && i >= first {
+					ids = fresh[i-first]
+				}
+				sc := output.NewStageChange(e, w.id, ids, &trs[i], b.now.UnixMilli())
+				out = append(out, b.stageChangeRecord(w.id, &sc))
+				b.tr.stageChange(&out[len(out)-1], w, &trs[i]) // tracing.go
+			}
+			if w.emit == nil {
+				w.emit = trs
+			} else {
+				w.emit = append(slices.Clip(w.emit), trs...)
+			}
 		}
-		w.emit = trs
 	}
 	return out
+}
+
+// stageChangeRecord is the output record of a stage change: keyed by lead,
+// so one lead's changes keep their order, with the model in the headers so
+// a consumer can pick one model's changes without parsing the payload.
+func (b *batch) stageChangeRecord(lead string, sc *output.StageChange) Record {
+	v, _ := sc.Marshal()
+	hdrs := make([]Header, 0, 4)
+	hdrs = append(hdrs, Header{Key: "content-type", Value: []byte("application/json")})
+	if sc.Model != "" {
+		hdrs = append(hdrs, Header{Key: "leadscore-model", Value: []byte(sc.Model)})
+	}
+	hdrs = append(hdrs, Header{Key: "leadscore-model-version", Value: []byte(sc.ModelVersion)},
+		Header{Key: "leadscore-event-id", Value: []byte(sc.ID)})
+	return Record{Topic: b.p.cfg.Topics.StageChanges, Key: []byte(lead), Value: v, Headers: hdrs}
 }
 
 // outboxIdentities are the identity keys that stage changes waiting in w's
@@ -1300,11 +1365,11 @@ func (b *batch) ackOutbox(ctx context.Context) {
 				continue
 			}
 		}
-		if w.st.Pending == 0 {
+		if w.st.Pending() == 0 {
 			continue
 		}
-		w.st.Pending = 0
-		data, err := w.st.MarshalBinary()
+		w.st.ClearPending()
+		data, err := w.st.AppendBinary(nil, b.names)
 		if err != nil {
 			continue
 		}
@@ -1312,8 +1377,9 @@ func (b *batch) ackOutbox(ctx context.Context) {
 			ups = append(ups, state.Update{Base: w.written, Data: data})
 			continue
 		}
-		ups = append(ups, state.Update{Base: w.written, Data: data, Stage: w.st.Stage,
-			Rank: b.eng.Rank(&w.st), Deadline: b.deadline(&w.st)})
+		up := state.Update{Base: w.written, Data: data, Deadline: b.deadline(&w.st)}
+		b.boards(&up, &w.st)
+		ups = append(ups, up)
 	}
 	if len(ups) == 0 {
 		return

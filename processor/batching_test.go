@@ -214,7 +214,7 @@ func TestBatchingDoesNotChangeTheResult(t *testing.T) {
 			}
 			store, _ := newStore(t)
 			compareChanges(t, wantChanges, runBatches(t, e, store, c.batches()))
-			compareLeads(t, e.eng, store, wantLeads, at)
+			compareLeads(t, e.models, store, wantLeads, at)
 		})
 	}
 	// A stitch is two writes: the absorbed lead's tombstone, then the absorbing
@@ -228,7 +228,7 @@ func TestBatchingDoesNotChangeTheResult(t *testing.T) {
 		if fs.n < 5 {
 			t.Fatalf("only %d stitches were interrupted", fs.n)
 		}
-		compareLeads(t, e.eng, store, wantLeads, at)
+		compareLeads(t, e.models, store, wantLeads, at)
 	})
 }
 
@@ -282,7 +282,7 @@ func drainScripted(t *testing.T, e *env, store processor.Store, cl *scripted, cf
 	cfg.Topics, cfg.Logger = topics, quiet
 	cfg.TimerTick = cmp.Or(cfg.TimerTick, 10*time.Millisecond)
 	cfg.BackoffMin, cfg.BackoffMax, cfg.OutboxRetry = 10*time.Millisecond, 100*time.Millisecond, time.Hour
-	p, err := processor.New(cfg, cl, store, e.eng)
+	p, err := processor.New(cfg, cl, store, e.models)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,11 +369,11 @@ func compareChanges(t *testing.T, want map[string]map[string]any, produced []pro
 	}
 }
 
-func compareLeads(t *testing.T, eng *scoring.Engine, store *state.Store, want map[string]map[string]any, at int64) {
+func compareLeads(t *testing.T, set *scoring.Set, store *state.Store, want map[string]map[string]any, at int64) {
 	t.Helper()
 	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
+	for k := range want {
+		ids = appendUniqueID(ids, leadOfKey(k))
 	}
 	sort.Strings(ids)
 	recs, err := store.Load(context.Background(), ids)
@@ -387,35 +387,54 @@ func compareLeads(t *testing.T, eng *scoring.Engine, store *state.Store, want ma
 			diffs = append(diffs, fmt.Sprintf("%s: no live record (merged into %q)", id, r.MergedInto))
 			continue
 		}
-		var st scoring.State
-		if err := st.UnmarshalBinary(r.Data); err != nil {
+		l, err := set.Decode(r.Data)
+		if err != nil {
 			t.Fatal(err)
 		}
-		eng.Advance(&st, at)
-		x := eng.Explain(&st, at)
-		for i := range x.Contributions {
-			x.Contributions[i].Points = output.Round(x.Contributions[i].Points)
-		}
-		ll := replay.LeadLine{Type: "lead", LeadID: id, Identities: output.IdentitiesFromKeys(r.Identities), Stage: st.Stage,
-			Score: output.Round(x.Score), Fit: st.Fit, Identified: st.Identified, Contributions: x.Contributions,
-			At: output.FormatTime(at), ModelVersion: eng.Model().Version}
-		if st.StageSince != 0 {
-			ll.StageSince = output.FormatTime(st.StageSince)
-		}
-		if st.Grade != 0 {
-			ll.Grade = string(st.Grade)
-		}
-		b, _ := json.Marshal(ll)
-		var g map[string]any
-		_ = json.Unmarshal(b, &g)
-		for k, v := range want[id] {
-			if !reflect.DeepEqual(v, g[k]) {
-				diffs = append(diffs, fmt.Sprintf("%s %s: oracle %v, live %v", id, k, v, g[k]))
-			}
+		for i, eng := range set.Engines() {
+			st := &l.States[i]
+			eng.Advance(st, at)
+			ll := replay.NewLeadLine(eng, id, output.IdentitiesFromKeys(r.Identities), st, at)
+			diffs = append(diffs, diffLine(&ll, want[leadKey(id, eng.Model().Name)])...)
 		}
 	}
 	if len(diffs) > 0 {
 		sort.Strings(diffs)
 		t.Errorf("%d lead-state differences over %d leads, e.g.:\n  %s", len(diffs), len(ids), strings.Join(diffs[:min(8, len(diffs))], "\n  "))
 	}
+}
+
+// leadKey keys the oracle's lead lines: the lead id, and for a named
+// model's line NUL and the model (no lead id holds a NUL).
+func leadKey(lead, model string) string {
+	if model == "" {
+		return lead
+	}
+	return lead + "\x00" + model
+}
+
+func leadOfKey(k string) string {
+	lead, _, _ := strings.Cut(k, "\x00")
+	return lead
+}
+
+func appendUniqueID(ids []string, id string) []string {
+	if slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
+}
+
+// diffLine lists where the live lead line ll differs from the oracle's.
+func diffLine(ll *replay.LeadLine, want map[string]any) []string {
+	b, _ := json.Marshal(ll)
+	var g map[string]any
+	_ = json.Unmarshal(b, &g)
+	var diffs []string
+	for k, v := range want {
+		if !reflect.DeepEqual(v, g[k]) {
+			diffs = append(diffs, fmt.Sprintf("%s %s %s: oracle %v, live %v", ll.LeadID, ll.Model, k, v, g[k]))
+		}
+	}
+	return diffs
 }

@@ -95,6 +95,7 @@ type env struct {
 	adm     *kadm.Client
 	store   *state.Store
 	eng     *scoring.Engine
+	models  *scoring.Set // eng alone, unless a test runs several models
 	clock   *clock
 	group   string
 	sources map[string]string // processor.Config.Sources of processors started from now on
@@ -120,8 +121,9 @@ func newEnv(t *testing.T, rulesFile string, partitions int) *env {
 	}
 	t.Cleanup(prod.Close)
 	store, mr := newStore(t)
+	eng := testrules.Load(t, rulesFile)
 	return &env{t: t, cluster: c, brokers: brokers, prod: prod, adm: kadm.NewClient(prod), store: store, mr: mr,
-		eng: testrules.Load(t, rulesFile), clock: &clock{}, group: "leadscore-" + strings.ReplaceAll(t.Name(), "/", "-")}
+		eng: eng, models: scoring.SingleSet(eng), clock: &clock{}, group: "leadscore-" + strings.ReplaceAll(t.Name(), "/", "-")}
 }
 
 // newCluster starts a kfake cluster with the processor's topics, each of
@@ -166,7 +168,7 @@ func (e *env) start(b backend, wrap func(processor.Client) processor.Client) *pr
 	}
 	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet, WorkingSet: ws,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Sources: e.sources,
-		ApplyLanes: e.lanes}, cl, e.store, e.eng)
+		ApplyLanes: e.lanes}, cl, e.store, e.models)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -329,7 +331,7 @@ func (e *env) oracleNoAdvance(lines [][]byte) []change {
 func (e *env) oracleChanges(lines [][]byte, opts replay.LogOptions) []change {
 	e.t.Helper()
 	var out bytes.Buffer
-	if _, err := replay.ScoreLog(e.eng, bytes.NewReader(bytes.Join(lines, []byte("\n"))), &out, opts); err != nil {
+	if _, err := replay.ScoreLogSet(e.models, bytes.NewReader(bytes.Join(lines, []byte("\n"))), &out, opts); err != nil {
 		e.t.Fatal(err)
 	}
 	var cs []change
@@ -490,7 +492,7 @@ func sprintf(f string, a ...any) string { return fmt.Sprintf(f, a...) }
 // oracleLines returns the oracle's output lines.
 func (e *env) oracleLines(lines [][]byte, at int64, out *bytes.Buffer) [][]byte {
 	e.t.Helper()
-	if _, err := replay.ScoreLog(e.eng, bytes.NewReader(bytes.Join(lines, []byte("\n"))), out, replay.LogOptions{At: at}); err != nil {
+	if _, err := replay.ScoreLogSet(e.models, bytes.NewReader(bytes.Join(lines, []byte("\n"))), out, replay.LogOptions{At: at}); err != nil {
 		e.t.Fatal(err)
 	}
 	return bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n"))

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/internal/longtest"
-	"github.com/leadscore/leadscore/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/rules"
 )
 
 // oracleSets splits the oracle's output into stage changes by id and final
@@ -32,7 +34,8 @@ func oracleSets(t *testing.T, lines [][]byte) (changes, leads map[string]map[str
 		case "stage_change":
 			changes[m["id"].(string)] = m
 		case "lead":
-			leads[m["lead_id"].(string)] = m
+			model, _ := m["model"].(string)
+			leads[leadKey(m["lead_id"].(string), model)] = m
 		}
 	}
 	return changes, leads
@@ -109,7 +112,7 @@ func TestBackfillFiresTimersOnEventTime(t *testing.T) {
 	produced = slices.Clone(cl.produced)
 	cl.mu.Unlock()
 	compareChanges(t, atNow, produced)
-	compareLeads(t, e.eng, store, leadsNow, now)
+	compareLeads(t, e.models, store, leadsNow, now)
 }
 
 // The order in which the partitions of a batch were fetched does not matter:
@@ -148,7 +151,7 @@ func TestFetchOrderWithinABatchDoesNotMatter(t *testing.T) {
 	}
 	store, _ := newStore(t)
 	compareChanges(t, wantChanges, runBatches(t, e, store, batches))
-	compareLeads(t, e.eng, store, wantLeads, at)
+	compareLeads(t, e.models, store, wantLeads, at)
 }
 
 // fetchLike cuts a backlog into batches the way a Kafka client fetches it:
@@ -199,7 +202,7 @@ func TestBacklogIsMergedAcrossPartitions(t *testing.T) {
 		produced := runScripted(t, e, store, cl, clk)
 		if merged {
 			compareChanges(t, wantChanges, produced)
-			compareLeads(t, e.eng, store, wantLeads, at)
+			compareLeads(t, e.models, store, wantLeads, at)
 			continue
 		}
 		// Without lag the merge has nothing to wait for: the test is only
@@ -230,7 +233,6 @@ func TestBacklogIsMergedAcrossPartitions(t *testing.T) {
 // stage-change ids and the final lead states equal the oracle's.
 func TestBacklogThroughKafkaEqualsTheOracle(t *testing.T) {
 	lines, ins := generated(t, 300, 60*24*time.Hour)
-	at := lastTime(ins)
 	for _, v := range []struct {
 		name              string
 		lanes, writeChunk int
@@ -248,34 +250,72 @@ func TestBacklogThroughKafkaEqualsTheOracle(t *testing.T) {
 				}
 				e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
 				e.lanes, e.writeChunk = v.lanes, v.writeChunk
-				e.store, _ = newStore(t)
-				e.clock.Set(ins[0].time) // the processing clock stands at the history's start: no timer falls due
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-				defer cancel()
-				var krs []*kgo.Record
-				for _, in := range ins {
-					krs = append(krs, &kgo.Record{Topic: in.topic, Key: in.key, Value: in.value})
-				}
-				if err := e.prod.ProduceSync(ctx, krs...).FirstErr(); err != nil {
-					t.Fatal(err)
-				}
-				ends := map[processor.TopicPartition]int64{}
-				for _, r := range krs {
-					ends[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
-				}
-				e.start(b, nil)
-				for tp, end := range ends {
-					e.waitCommitted(ctx, tp.Topic, tp.Partition, end)
-				}
-				want := e.oracleNoAdvance(lines)
-				live := e.readTopic(topics.StageChanges, len(want), 10*time.Second)
-				sameChanges(t, live, want)
-				var buf bytes.Buffer
-				_, wantLeads := oracleSets(t, e.oracleLines(lines, at, &buf))
-				compareLeads(t, e.eng, e.store, wantLeads, at)
+				backlogEqualsTheOracle(t, e, b, lines, ins)
 			})
 		})
 	}
+}
+
+// Two models side by side — b2b-saas and b2c-shop, stages of the same
+// names, one consumption of the input — through Kafka: both models'
+// stage-change ids, and every lead's state under each, equal the oracle's
+// running the same two models; each change names its model in its payload.
+func TestSeveralModelsThroughKafkaEqualTheOracle(t *testing.T) {
+	lines, ins := generated(t, 300, 60*24*time.Hour)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, "../examples/rules/b2b-saas.yaml", 3)
+		set, err := rules.LoadSet("../examples/rules/b2b-saas.yaml", "../examples/rules/b2c-shop.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.models = set
+		live := backlogEqualsTheOracle(t, e, b, lines, ins)
+		perModel := map[string]int{}
+		for _, v := range live {
+			var m struct{ Model string }
+			if err := json.Unmarshal(v, &m); err != nil {
+				t.Fatal(err)
+			}
+			perModel[m.Model]++
+		}
+		if len(perModel) != 2 || perModel["b2b-saas"] == 0 || perModel["b2c-shop"] == 0 {
+			t.Fatalf("stage changes per model: %v", perModel)
+		}
+	})
+}
+
+// backlogEqualsTheOracle produces the backlog ins to Kafka, consumes it with
+// one processor of backend b and checks the stage-change ids and the final
+// lead states against the oracle's on lines. It returns the stage changes.
+func backlogEqualsTheOracle(t *testing.T, e *env, b backend, lines [][]byte, ins []input) [][]byte {
+	t.Helper()
+	at := lastTime(ins)
+	e.store, _ = newStore(t)
+	e.clock.Set(ins[0].time) // the processing clock stands at the history's start: no timer falls due
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var krs []*kgo.Record
+	for _, in := range ins {
+		krs = append(krs, &kgo.Record{Topic: in.topic, Key: in.key, Value: in.value})
+	}
+	if err := e.prod.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	ends := map[processor.TopicPartition]int64{}
+	for _, r := range krs {
+		ends[processor.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Offset + 1
+	}
+	e.start(b, nil)
+	for tp, end := range ends {
+		e.waitCommitted(ctx, tp.Topic, tp.Partition, end)
+	}
+	want := e.oracleNoAdvance(lines)
+	live := e.readTopic(topics.StageChanges, len(want), 10*time.Second)
+	sameChanges(t, live, want)
+	var buf bytes.Buffer
+	_, wantLeads := oracleSets(t, e.oracleLines(lines, at, &buf))
+	compareLeads(t, e.models, e.store, wantLeads, at)
+	return live
 }
 
 // lateObserver counts what a live-ordering test checks: late events and
@@ -403,7 +443,7 @@ func TestLiveReorderWait(t *testing.T) {
 					t.Errorf("%d late events with a %v reorder wait", late, wait)
 				}
 				compareChanges(t, wantChanges, changes)
-				compareLeads(t, e.eng, store, wantLeads, end)
+				compareLeads(t, e.models, store, wantLeads, end)
 				return
 			}
 			if late == 0 {

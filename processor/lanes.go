@@ -62,15 +62,15 @@ func (l Lanes) Ready() error {
 	return nil
 }
 
-// SetEngine swaps the scoring model of every lane (each between its batches).
-func (l Lanes) SetEngine(e *scoring.Engine) {
+// SetModels swaps the scoring models of every lane (each between its batches).
+func (l Lanes) SetModels(m *scoring.Set) {
 	for _, p := range l {
-		p.SetEngine(e)
+		p.SetModels(m)
 	}
 }
 
-// Engine returns the current engine (the first lane's: SetEngine sets them all).
-func (l Lanes) Engine() *scoring.Engine { return l[0].Engine() }
+// Models returns the current models (the first lane's: SetModels sets them all).
+func (l Lanes) Models() *scoring.Set { return l[0].Models() }
 
 // LaneObservers returns one Observer per lane, each forwarding to o, except
 // that readiness is reported for the lanes together: o hears "ready" only

@@ -23,7 +23,7 @@ func TestLanesShareTheWork(t *testing.T) {
 		for range 2 {
 			cl := b.new(t, e.brokers, e.group, false)
 			p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet,
-				BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second}, cl, e.store, e.eng)
+				BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second}, cl, e.store, e.models)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,8 +65,8 @@ func TestLanesShareTheWork(t *testing.T) {
 		if shared != 2 {
 			t.Errorf("%d of 2 lanes own partitions, want both", shared)
 		}
-		if lanes.Engine() != e.eng {
-			t.Error("Engine is not the lanes' engine")
+		if lanes.Models() != e.models {
+			t.Error("Models are not the lanes' models")
 		}
 	})
 }

@@ -234,7 +234,7 @@ func startObserved(t *testing.T, e *env, b backend, obs processor.Observer) *pro
 	t.Helper()
 	cl := b.new(t, e.brokers, e.group, false)
 	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Observer: obs}, cl, e.store, e.eng)
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Observer: obs}, cl, e.store, e.models)
 	if err != nil {
 		t.Fatal(err)
 	}

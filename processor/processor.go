@@ -53,7 +53,7 @@ type Processor struct {
 	// staleRetry is set while a batch starts over after errStaleWorkingSet:
 	// it reads Redis afresh, so a conflict then is an ordinary one.
 	staleRetry bool
-	eng        atomic.Pointer[scoring.Engine]
+	models     atomic.Pointer[scoring.Set]
 	// decs decode a batch's records, in parallel shares (batch.go).
 	decs []*events.Decoder
 	// writeChunk overrides the package's writeChunk (tests: small chunks).
@@ -77,14 +77,16 @@ type Processor struct {
 	pending    []*item // the items the last batch's merge kept, in record order
 }
 
-// New validates cfg and returns a processor. It does not contact Kafka or Redis.
-func New(cfg Config, client Client, store Store, eng *scoring.Engine) (*Processor, error) {
+// New validates cfg and returns a processor that scores with the given
+// models (one set for every event: see scoring.Set). It does not contact
+// Kafka or Redis.
+func New(cfg Config, client Client, store Store, models *scoring.Set) (*Processor, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if client == nil || store == nil || eng == nil {
-		return nil, errors.New("processor: client, store and engine are required")
+	if client == nil || store == nil || models == nil {
+		return nil, errors.New("processor: client, store and models are required")
 	}
 	decs := make([]*events.Decoder, max(1, runtime.GOMAXPROCS(0)))
 	for i := range decs {
@@ -104,7 +106,7 @@ func New(cfg Config, client Client, store Store, eng *scoring.Engine) (*Processo
 		p.ws = newWorkingSet(cfg.WorkingSet)
 	}
 	p.wireStore()
-	p.eng.Store(eng)
+	p.models.Store(models)
 	return p, nil
 }
 
@@ -117,12 +119,13 @@ func (p *Processor) wireStore() {
 	}
 }
 
-// SetEngine swaps the scoring model (a reloaded rules file) between batches. State
-// written under the old model stays valid: see docs/rules.md, "Changing rules".
-func (p *Processor) SetEngine(e *scoring.Engine) { p.eng.Store(e) }
+// SetModels swaps the scoring models (reloaded rules files) between batches.
+// State written under the old ones stays valid: see docs/rules.md,
+// "Changing rules", and docs/models.md.
+func (p *Processor) SetModels(m *scoring.Set) { p.models.Store(m) }
 
-// Engine returns the current engine.
-func (p *Processor) Engine() *scoring.Engine { return p.eng.Load() }
+// Models returns the current models.
+func (p *Processor) Models() *scoring.Set { return p.models.Load() }
 
 // Ready returns nil when the processor's last cycle reached Kafka and Redis, or why not.
 func (p *Processor) Ready() error {

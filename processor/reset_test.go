@@ -66,7 +66,7 @@ func TestRecreatedTopicsAreNotReplays(t *testing.T) {
 	at := lastTime(ins)
 	var buf bytes.Buffer
 	_, wantLeads := oracleSets(t, e.oracleLines(lines, at, &buf))
-	compareLeads(t, e.eng, e.store, wantLeads, at)
+	compareLeads(t, e.models, e.store, wantLeads, at)
 
 	// A restart on the same topics is the same epoch: nothing new.
 	epochs(false)

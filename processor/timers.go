@@ -80,7 +80,7 @@ func (b *batch) sweepTimers(ctx context.Context, now int64) error {
 			}
 			if r.MergedInto != "" {
 				// Stitched away: only an outbox left by a crash is still due.
-				if st.Pending > 0 {
+				if st.Pending() > 0 {
 					works = append(works, &leadWork{id: id, base: r, st: st, into: r.MergedInto})
 				}
 				continue
@@ -128,16 +128,16 @@ func (b *batch) sweepTimers(ctx context.Context, now int64) error {
 // now: an event of the lead between that instant and now is then not late,
 // and the state goes through exactly the steps the oracle's does when it
 // meets the lead's next event. It returns the number of stage changes fired.
-func (b *batch) advanceDue(st *scoring.State, now int64) int {
+func (b *batch) advanceDue(st *scoring.Lead, now int64) int {
 	fired := 0
 	last := int64(-1)
 	for guard := 0; guard < 64; guard++ {
-		due, ok := b.eng.NextChange(st)
+		due, ok := b.set.NextChange(st)
 		if !ok || due > now || due <= last {
 			break
 		}
 		last = due
-		fired += len(b.eng.Advance(st, due))
+		fired += b.set.Advance(st, due)
 	}
 	return fired
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkago"
+	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/telemetry"
 )
 
@@ -71,7 +72,7 @@ func testTracePropagation(t *testing.T, backend string, record bool) {
 	clk := &clock{}
 	clk.Set(evTime.UnixMilli())
 	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: clk.Now, Logger: quiet,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond}, cl, store, eng)
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond}, cl, store, scoring.SingleSet(eng))
 	if err != nil {
 		t.Fatal(err)
 	}

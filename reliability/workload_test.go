@@ -296,18 +296,5 @@ func (u unionFind) union(a, b string) {
 // lines, at instant at.
 func liveLeadLine(eng *scoring.Engine, id string, identities []string, st *scoring.State, at int64) replay.LeadLine {
 	eng.Advance(st, at)
-	x := eng.Explain(st, at)
-	for i := range x.Contributions {
-		x.Contributions[i].Points = output.Round(x.Contributions[i].Points)
-	}
-	ll := replay.LeadLine{Type: "lead", LeadID: id, Identities: output.IdentitiesFromKeys(identities), Stage: st.Stage,
-		Score: output.Round(x.Score), Fit: st.Fit, Identified: st.Identified, Contributions: x.Contributions,
-		At: output.FormatTime(at), ModelVersion: eng.Model().Version}
-	if st.StageSince != 0 {
-		ll.StageSince = output.FormatTime(st.StageSince)
-	}
-	if st.Grade != 0 {
-		ll.Grade = string(st.Grade)
-	}
-	return ll
+	return replay.NewLeadLine(eng, id, output.IdentitiesFromKeys(identities), st, at)
 }

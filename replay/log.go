@@ -27,7 +27,10 @@ type LeadLine struct {
 	Identified    bool                   `json:"identified"`
 	Contributions []scoring.Contribution `json:"contributions"`
 	At            string                 `json:"at"`
-	ModelVersion  string                 `json:"model_version"`
+	// Model is the model's name when the oracle runs named models (one line
+	// per lead and model).
+	Model        string `json:"model,omitempty"`
+	ModelVersion string `json:"model_version"`
 }
 
 // ErrAtBeforeLog is returned by ScoreLog when LogOptions.At is earlier than the
@@ -66,6 +69,12 @@ type LogOptions struct {
 // stage change as it happens and, at the end, every lead brought to opts.At — all
 // as JSONL, in an order and form that depend only on the input.
 func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (LogStats, error) {
+	return ScoreLogSet(scoring.SingleSet(eng), in, w, opts)
+}
+
+// ScoreLogSet is ScoreLog for several models side by side: each stage change
+// names its model, and each lead has one line per model, in the set's order.
+func ScoreLogSet(set *scoring.Set, in io.Reader, w io.Writer, opts LogOptions) (LogStats, error) {
 	var st LogStats
 	at, strict, bad := opts.At, opts.Strict, opts.Bad
 	if bad == nil {
@@ -75,10 +84,10 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 	if err != nil {
 		return st, err
 	}
-	r := New(eng)
+	r := NewSet(set)
 	enc := json.NewEncoder(w)
 	var werr error
-	r.OnTransition = func(lead string, tr *scoring.Transition) {
+	r.OnTransition = func(eng *scoring.Engine, lead string, tr *scoring.Transition) {
 		st.Transitions++
 		sc := output.NewStageChange(eng, lead, r.Identities(lead), tr, tr.At)
 		if err := enc.Encode(&sc); err != nil && werr == nil {
@@ -144,28 +153,38 @@ func ScoreLog(eng *scoring.Engine, in io.Reader, w io.Writer, opts LogOptions) (
 		r.AdvanceAll(at)
 	}
 	for _, id := range r.LeadIDs() {
-		s := r.Lead(id)
-		leadAt := at
-		if opts.NoAdvance {
-			leadAt = s.ScoreAt
-		}
-		x := eng.Explain(s, leadAt)
-		for i := range x.Contributions {
-			x.Contributions[i].Points = output.Round(x.Contributions[i].Points)
-		}
-		ll := LeadLine{Type: "lead", LeadID: id, Identities: r.Identities(id), Stage: s.Stage,
-			Score: output.Round(x.Score), Fit: s.Fit, Identified: s.Identified, Contributions: x.Contributions,
-			At: output.FormatTime(leadAt), ModelVersion: eng.Model().Version}
-		if s.StageSince != 0 {
-			ll.StageSince = output.FormatTime(s.StageSince)
-		}
-		if s.Grade != 0 {
-			ll.Grade = string(s.Grade)
-		}
-		if err := enc.Encode(&ll); err != nil {
-			return st, err
+		l := r.States(id)
+		for i, eng := range set.Engines() {
+			leadAt := at
+			if opts.NoAdvance {
+				leadAt = l.States[i].ScoreAt
+			}
+			ll := NewLeadLine(eng, id, r.Identities(id), &l.States[i], leadAt)
+			if err := enc.Encode(&ll); err != nil {
+				return st, err
+			}
 		}
 	}
 	st.Leads = len(r.LeadIDs())
 	return st, werr
+}
+
+// NewLeadLine is the oracle's line for lead id (known by ids) in state s
+// under eng's model, as of at. Tests build it from the live system's state
+// to compare it with the oracle's.
+func NewLeadLine(eng *scoring.Engine, id string, ids output.Identities, s *scoring.State, at int64) LeadLine {
+	x := eng.Explain(s, at)
+	for i := range x.Contributions {
+		x.Contributions[i].Points = output.Round(x.Contributions[i].Points)
+	}
+	ll := LeadLine{Type: "lead", LeadID: id, Identities: ids, Stage: s.Stage,
+		Score: output.Round(x.Score), Fit: s.Fit, Identified: s.Identified, Contributions: x.Contributions,
+		At: output.FormatTime(at), Model: eng.Model().Name, ModelVersion: eng.Model().Version}
+	if s.StageSince != 0 {
+		ll.StageSince = output.FormatTime(s.StageSince)
+	}
+	if s.Grade != 0 {
+		ll.Grade = string(s.Grade)
+	}
+	return ll
 }

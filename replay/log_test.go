@@ -15,6 +15,7 @@ import (
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/replay"
+	"github.com/leadscore/leadscore/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -243,4 +244,80 @@ func TestScoreLogNoAdvance(t *testing.T) {
 	if _, err := replay.ScoreLog(testrules.Load(t, storiesRules), bytes.NewReader(raw), &own, replay.LogOptions{NoAdvance: true, At: 1}); err == nil {
 		t.Fatal("NoAdvance with At was accepted")
 	}
+}
+
+// TestSeveralModelsEachAsAlone: scoring a log under two models side by side
+// gives, for each model, exactly what scoring it alone gives — the same
+// lines in the same order — with the model's name added and folded into
+// the stage-change ids. The two-model output is a golden file.
+func TestSeveralModelsEachAsAlone(t *testing.T) {
+	files := []string{storiesRules, "../examples/rules/b2c-shop.yaml"}
+	set, err := rules.LoadSet(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(set.Names(), ","); got != "stories,b2c-shop" {
+		t.Fatalf("model names %q, want the files' names", got)
+	}
+	var log []byte
+	for _, f := range []string{"story1-engaged.jsonl", "story2-lapsed.jsonl"} {
+		b, err := os.ReadFile("testdata/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(log, b...)
+	}
+	var both bytes.Buffer
+	if _, err := replay.ScoreLogSet(set, bytes.NewReader(log), &both, replay.LogOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "two-models.jsonl", both.Bytes())
+	ids := map[string]bool{}
+	for i, e := range set.Engines() {
+		var alone bytes.Buffer
+		if _, err := replay.ScoreLog(testrules.Load(t, files[i]), bytes.NewReader(log), &alone, replay.LogOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var mine, want []string
+		for _, l := range strings.Split(strings.TrimSpace(both.String()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatal(err)
+			}
+			if m["model"] != e.Model().Name {
+				continue
+			}
+			if id, ok := m["id"].(string); ok {
+				if ids[id] {
+					t.Fatalf("stage-change id %s twice", id)
+				}
+				ids[id] = true
+			}
+			delete(m, "model")
+			delete(m, "id")
+			b, _ := json.Marshal(m)
+			mine = append(mine, string(b))
+		}
+		for _, l := range strings.Split(strings.TrimSpace(alone.String()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatal(err)
+			}
+			delete(m, "id")
+			b, _ := json.Marshal(m)
+			want = append(want, string(b))
+		}
+		if len(want) < 3 || !slices.Equal(mine, want) {
+			t.Errorf("model %s: %d lines side by side, %d alone; first difference:\n%s", e.Model().Name, len(mine), len(want), firstDiff(mine, want))
+		}
+	}
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return a[i] + "\n" + b[i]
+		}
+	}
+	return "(one is a prefix of the other)"
 }

@@ -15,27 +15,38 @@ import (
 // Runner holds every lead's state and the identity index in memory. It is not safe
 // for concurrent use.
 type Runner struct {
-	eng        *scoring.Engine
-	index      map[string]string         // identity key → lead id
-	leads      map[string]*scoring.State // live leads
-	identities map[string][]string       // lead id → identity keys
-	// OnTransition, when set, is called for every stage change in order.
-	OnTransition func(lead string, tr *scoring.Transition)
+	set        *scoring.Set
+	index      map[string]string        // identity key → lead id
+	leads      map[string]*scoring.Lead // live leads
+	identities map[string][]string      // lead id → identity keys
+	outs       []scoring.Outcome
+	// OnTransition, when set, is called for every stage change in order,
+	// with the engine of the model that made it.
+	OnTransition func(model *scoring.Engine, lead string, tr *scoring.Transition)
 }
 
-// New returns an empty runner for the engine's model.
-func New(eng *scoring.Engine) *Runner {
+// New returns an empty runner for one model.
+func New(eng *scoring.Engine) *Runner { return NewSet(scoring.SingleSet(eng)) }
+
+// NewSet returns an empty runner for the models of set, side by side: every
+// event is applied under each (scoring.Set), as the live processor does.
+func NewSet(set *scoring.Set) *Runner {
 	return &Runner{
-		eng:        eng,
+		set:        set,
 		index:      map[string]string{},
-		leads:      map[string]*scoring.State{},
+		leads:      map[string]*scoring.Lead{},
 		identities: map[string][]string{},
 	}
 }
 
+// Models returns the runner's models.
+func (r *Runner) Models() *scoring.Set { return r.set }
+
 // Result is what applying one event did.
 type Result struct {
-	Lead    string
+	Lead string
+	// Outcome is the models' outcomes folded into one (scoring.Summary);
+	// the stage changes go to OnTransition.
 	Outcome scoring.Outcome
 }
 
@@ -51,15 +62,15 @@ func (r *Runner) Apply(ev *scoring.Event) Result {
 	}
 	st := r.leads[res.Lead]
 	if st == nil {
-		s := r.eng.NewState()
+		s := r.set.NewLead()
 		st = &s
 		r.leads[res.Lead] = st
 	}
-	var absorbed []scoring.Absorbed
+	var absorbed []scoring.AbsorbedLead
 	for _, id := range res.Absorb {
-		absorbed = append(absorbed, scoring.Absorbed{ID: id, State: r.leads[id]})
+		absorbed = append(absorbed, scoring.AbsorbedLead{ID: id, Lead: r.leads[id]})
 	}
-	out := r.eng.ApplyStitched(st, absorbed, ev)
+	r.outs = r.set.ApplyStitched(st, absorbed, ev, r.outs)
 	for _, a := range res.Absorb {
 		for _, k := range r.identities[a] {
 			r.point(k, res.Lead)
@@ -73,8 +84,10 @@ func (r *Runner) Apply(ev *scoring.Event) Result {
 	if _, ok := r.index[res.Lead]; !ok && res.Lead != "" {
 		r.point(res.Lead, res.Lead)
 	}
-	r.emit(res.Lead, out.Transitions)
-	return Result{Lead: res.Lead, Outcome: out}
+	for i, e := range r.set.Engines() {
+		r.emit(e, res.Lead, r.outs[i].Transitions)
+	}
+	return Result{Lead: res.Lead, Outcome: scoring.Summary(r.outs)}
 }
 
 // point makes identity key k resolve to lead, moving it off any other lead.
@@ -96,12 +109,12 @@ func (r *Runner) point(k, lead string) {
 	}
 }
 
-func (r *Runner) emit(lead string, trs []scoring.Transition) {
+func (r *Runner) emit(e *scoring.Engine, lead string, trs []scoring.Transition) {
 	if r.OnTransition == nil {
 		return
 	}
 	for i := range trs {
-		r.OnTransition(lead, &trs[i])
+		r.OnTransition(e, lead, &trs[i])
 	}
 }
 
@@ -109,7 +122,9 @@ func (r *Runner) emit(lead string, trs []scoring.Transition) {
 // is deterministic), applying the time-driven changes due by then.
 func (r *Runner) AdvanceAll(t int64) {
 	for _, lead := range r.LeadIDs() {
-		r.emit(lead, r.eng.Advance(r.leads[lead], t))
+		for i, trs := range r.set.AdvanceEach(r.leads[lead], t) {
+			r.emit(r.set.Engines()[i], lead, trs)
+		}
 	}
 }
 
@@ -123,8 +138,16 @@ func (r *Runner) LeadIDs() []string {
 	return ids
 }
 
-// Lead returns a lead's state, or nil.
-func (r *Runner) Lead(id string) *scoring.State { return r.leads[id] }
+// Lead returns a lead's state under the first model, or nil.
+func (r *Runner) Lead(id string) *scoring.State {
+	if l := r.leads[id]; l != nil {
+		return &l.States[0]
+	}
+	return nil
+}
+
+// States returns a lead's state under every model, or nil.
+func (r *Runner) States(id string) *scoring.Lead { return r.leads[id] }
 
 // Identities returns the identity keys of a lead, grouped for output.
 func (r *Runner) Identities(lead string) output.Identities {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -361,6 +362,9 @@ func (p *parser) model(root *yaml.Node) *scoring.Model {
 	top := p.mapping(root, topKeys, "rules file")
 	if v := p.required(top, "version", "rules file"); v != nil {
 		m.Version = p.str(v, "version")
+	}
+	if v := top.vals["name"]; v != nil {
+		m.Name = p.ident(v, "name")
 	}
 	if v := top.vals["decay"]; v != nil {
 		p.decay(v, m)
@@ -965,4 +969,68 @@ func (p *parser) feedback(n *yaml.Node, m *scoring.Model, stageNodes []*yaml.Nod
 		m.Feedback = append(m.Feedback, fr)
 	}
 	_ = stageNodes
+}
+
+// LoadSet loads the rules files at paths — each a file, or a directory whose
+// *.yaml and *.yml files are taken in name order — as the models one process
+// runs side by side (scoring.Set), in that order. With several, a file
+// without a name: key is named after its file (b2b-saas.yaml: "b2b-saas").
+// Every file's errors are reported, each with its file and line.
+func LoadSet(paths ...string) (*scoring.Set, error) {
+	var files []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+		if !fi.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		var in []string
+		for _, pat := range []string{"*.yaml", "*.yml"} {
+			m, _ := filepath.Glob(filepath.Join(p, pat))
+			in = append(in, m...)
+		}
+		if len(in) == 0 {
+			return nil, fmt.Errorf("rules: directory %s holds no *.yaml or *.yml file", p)
+		}
+		slices.Sort(in)
+		files = append(files, in...)
+	}
+	if len(files) == 0 {
+		return nil, errors.New("rules: no rules file given")
+	}
+	var errs Errors
+	engines := make([]*scoring.Engine, 0, len(files))
+	for _, f := range files {
+		m, err := Load(f)
+		var es Errors
+		if errors.As(err, &es) {
+			errs = append(errs, es...)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m.Name == "" && len(files) > 1 {
+			m.Name = strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+			if !identRe.MatchString(m.Name) {
+				return nil, fmt.Errorf("rules: %s: a model needs a name: key (its file name %q is not one)", f, m.Name)
+			}
+		}
+		e, err := scoring.NewEngine(m)
+		if err != nil {
+			return nil, fmt.Errorf("rules: %s: %w", f, err)
+		}
+		engines = append(engines, e)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	set, err := scoring.NewSet(engines...)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %s: %w", strings.Join(files, ", "), err)
+	}
+	return set, nil
 }

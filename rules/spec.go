@@ -132,6 +132,7 @@ var (
 	}
 	topKeys = []key{
 		{"version", "string", "required", "Model version, carried on every output event.", nil},
+		{"name", "string", "none (one model); the file name when a process runs several", "Model name: which model a stage change, a leaderboard and a lead's score belong to when a process runs several rules files (letters, digits, _, - and .).", nil},
 		{"description", "string", "", "Free text for people.", nil},
 		{"decay", "mapping", "no decay", "How scores fade with time.", decayKeys},
 		{"rules", "list", "required", "Engagement rules.", ruleKeys},

@@ -8,6 +8,11 @@ import "fmt"
 type Model struct {
 	// Version is carried on every output event, so consumers know which rules decided.
 	Version string
+	// Name tells the models of a Set apart: it qualifies their stage changes
+	// (and so their ids), leaderboards and per-lead states. A process running
+	// one model may leave it empty, which keeps stage-change ids and payloads
+	// as they were before models had names.
+	Name string
 
 	// HalfLife is the continuous decay half-life in milliseconds; 0 disables decay.
 	HalfLife int64

@@ -11,10 +11,12 @@ import (
 // said otherwise:
 //
 //	version
-//	flags byte: bit 0 tombstone, bit 1 absorbed list; bits 6-7 format (0)
+//	flags byte: bit 0 tombstone, bit 1 absorbed list, bit 2 further
+//	  boards; bits 6-7 format (0)
 //	deadline: 4 bytes, big-endian unix seconds (0: no timer)
 //	stage id (0: none)
 //	[stage] rank units (round(Rank*RankScale)), zig-zag
+//	[boards] n, n x (stage id, rank units zig-zag)
 //	n, n x (topic id, partition, offset)
 //	n, n x identity
 //	[tombstone] len, merged-into lead id
@@ -30,6 +32,7 @@ import (
 const (
 	flagTombstone = 1 << 0
 	flagAbsorbed  = 1 << 1
+	flagBoards    = 1 << 2
 	formatMask    = 0xC0
 )
 
@@ -43,6 +46,12 @@ type offsetEntry struct {
 	offset    uint64
 }
 
+// boardEntry is a further leaderboard position: a stage id and rank units.
+type boardEntry struct {
+	stage uint64
+	rank  int64
+}
+
 // snapshot is the decoded stored form of a record, kept inside Record so a
 // later Update is merged with exactly what was stored.
 type snapshot struct {
@@ -51,6 +60,7 @@ type snapshot struct {
 	deadline   uint32 // unix seconds, 0: none
 	stage      uint64
 	rank       int64 // rank units, when stage != 0
+	boards     []boardEntry
 	offsets    []offsetEntry
 	identities []string
 	identEnc   []byte // encoded identities section, when known (reused on re-encoding)
@@ -137,6 +147,13 @@ func encodeRecord(b []byte, s *snapshot, data []byte) (rec []byte, idFrom, idTo 
 	b = binary.AppendUvarint(b, s.stage)
 	if s.stage != 0 {
 		b = binary.AppendVarint(b, s.rank)
+	}
+	if s.flags&flagBoards != 0 {
+		b = binary.AppendUvarint(b, uint64(len(s.boards)))
+		for _, e := range s.boards {
+			b = binary.AppendUvarint(b, e.stage)
+			b = binary.AppendVarint(b, e.rank)
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.offsets)))
 	for _, o := range s.offsets {
@@ -241,6 +258,13 @@ func decodeRecord(b []byte) (*snapshot, []byte, error) {
 	s.stage = r.uvarint()
 	if s.stage != 0 {
 		s.rank = r.varint()
+	}
+	if s.flags&flagBoards != 0 {
+		n := r.count()
+		s.boards = make([]boardEntry, 0, n)
+		for i := 0; i < n && !r.err; i++ {
+			s.boards = append(s.boards, boardEntry{r.uvarint(), r.varint()})
+		}
 	}
 	if n := r.count(); n > 0 {
 		s.offsets = make([]offsetEntry, 0, n)

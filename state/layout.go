@@ -175,3 +175,13 @@ var homeLeadIDLen = base64.RawURLEncoding.EncodedLen(8)
 func IsHomeLeadID(identity, lead string) bool {
 	return len(lead) == homeLeadIDLen && lead == HomeLeadID(identity)
 }
+
+// BoardName is the leaderboard of a model's stage: the stage's name for an
+// unnamed model (a process running one model), else "model/stage", so that
+// models with stages of the same name keep separate boards.
+func BoardName(model, stage string) string {
+	if model == "" || stage == "" {
+		return stage
+	}
+	return model + "/" + stage
+}

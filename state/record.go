@@ -33,6 +33,8 @@ type Record struct {
 	Absorbed []string
 	// Stage is the lead's current stage ("" when on no leaderboard).
 	Stage string
+	// Boards are the further leaderboards the lead is on (Update.Boards).
+	Boards []Board
 	// Identities lists the identities ("anon:…", "user:…", "email:…" or any
 	// other string) that belong to this lead. Resolve's answers are hints;
 	// this list is the truth. Read-only (see Absorbed).
@@ -145,6 +147,13 @@ func (s *Store) record(ctx context.Context, leadID string, snap *snapshot, data 
 			return Record{}, err
 		}
 		r.Stage = n
+	}
+	for _, e := range snap.boards {
+		n, err := name('s', e.stage)
+		if err != nil {
+			return Record{}, err
+		}
+		r.Boards = append(r.Boards, Board{Stage: n, Rank: float64(e.rank) / s.scale})
 	}
 	// Every topic id must be known here, so that Applied and Offsets can
 	// name it without a round trip.

@@ -15,12 +15,12 @@ import "github.com/redis/go-redis/v9"
 // KEYS[1] routes the call to the slot's node; the other keys are in ARGV.
 // ARGV[1] is the number of leads; then per lead:
 //
-//	record-key lead expected-version-prefix new-record t bf bv n op...
+//	record-key lead expected-version-prefix new-record t nb (bf bv)... n op...
 //
 // t is the deadline in unix seconds ("" for none): the bucket's "~t" is
-// lowered to it if later. bf is the stage's summary field ("~b<id>", ""
-// for none) and bv the 16-digit biased rank: bf is raised to it if lower.
-// Then n identity ops: 'H' key field (HSET key field lead) or 'D' key field
+// lowered to it if later. Then nb leaderboard summaries: bf is a stage's
+// summary field ("~b<id>") and bv the 16-digit biased rank: bf is raised to
+// it if lower. Then n identity ops: 'H' key field (HSET key field lead) or 'D' key field
 // (HDEL key field). Returns per lead 1 when written, else the first 10
 // bytes of the stored record (its version) or 0 when there is none.
 var writeLua = redis.NewScript(writeSrc)
@@ -29,8 +29,13 @@ const writeSrc = `
 local out = {}
 local p = 2
 for i = 1, tonumber(ARGV[1]) do
-  local rk, id, exp, rec, t, bf, bv, n = ARGV[p], ARGV[p+1], ARGV[p+2], ARGV[p+3], ARGV[p+4], ARGV[p+5], ARGV[p+6], tonumber(ARGV[p+7])
-  p = p + 8
+  local rk, id, exp, rec, t, nb = ARGV[p], ARGV[p+1], ARGV[p+2], ARGV[p+3], ARGV[p+4], tonumber(ARGV[p+5])
+  local bs = p + 6
+  local bf, bv = '', ''
+  if nb > 0 then bf, bv = ARGV[bs], ARGV[bs+1] end
+  p = bs + 2 * nb
+  local n = tonumber(ARGV[p])
+  p = p + 1
   local r = redis.call('HMGET', rk, id, '~t', bf == '' and '~t' or bf)
   local cur = r[1]
   local ok
@@ -42,6 +47,11 @@ for i = 1, tonumber(ARGV[1]) do
     elseif st then redis.call('HSET', rk, id, rec, '~t', t)
     elseif sb then redis.call('HSET', rk, id, rec, bf, bv)
     else redis.call('HSET', rk, id, rec) end
+    for j = 1, nb - 1 do
+      local f, v = ARGV[bs+2*j], ARGV[bs+2*j+1]
+      local m = redis.call('HGET', rk, f)
+      if not m or tonumber(v) > tonumber(m) then redis.call('HSET', rk, f, v) end
+    end
     for j = 1, n do
       if ARGV[p] == 'H' then redis.call('HSET', ARGV[p+1], ARGV[p+2], id) else redis.call('HDEL', ARGV[p+1], ARGV[p+2]) end
       p = p + 3
@@ -56,9 +66,21 @@ return out
 `
 
 // recordHeaderLua decodes, in Lua, the fixed part of an encoded record:
-// deadline (unix s), stage id, rank units (nil without a stage), and the
-// position of the deadline bytes; nil for a value too short to be a record.
+// deadline (unix s), stage id, rank units (nil without a stage), the
+// position of the deadline bytes, and the position after the rank; nil for
+// a value too short to be a record. boardRank finds a stage's rank among
+// the record's further boards (flag bit 2), starting at that position.
 const recordHeaderLua = `
+local function uvar(v, q)
+  local x, mul = 0, 1
+  local c = string.byte(v, q)
+  while c >= 128 do x = x + (c - 128) * mul; mul = mul * 128; q = q + 1; c = string.byte(v, q) end
+  return x + c * mul, q + 1
+end
+local function unzig(z)
+  if z % 2 == 0 then return z / 2 end
+  return -(z + 1) / 2
+end
 local function header(v)
   local pos = 1
   while (string.byte(v, pos) or 0) >= 128 do pos = pos + 1 end
@@ -66,22 +88,27 @@ local function header(v)
   if #v < pos + 4 then return nil end
   local b1, b2, b3, b4 = string.byte(v, pos, pos + 3)
   local d = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-  local q = pos + 4
-  local stage, mul = 0, 1
-  local c = string.byte(v, q)
-  while c >= 128 do stage = stage + (c - 128) * mul; mul = mul * 128; q = q + 1; c = string.byte(v, q) end
-  stage = stage + c * mul
-  q = q + 1
+  local stage, q = uvar(v, pos + 4)
   local rank = nil
   if stage ~= 0 then
     local z
-    z, mul = 0, 1
-    c = string.byte(v, q)
-    while c >= 128 do z = z + (c - 128) * mul; mul = mul * 128; q = q + 1; c = string.byte(v, q) end
-    z = z + c * mul
-    if z % 2 == 0 then rank = z / 2 else rank = -(z + 1) / 2 end
+    z, q = uvar(v, q)
+    rank = unzig(z)
   end
-  return d, stage, rank, pos
+  return d, stage, rank, pos, q
+end
+local function boardRank(v, pos, q, sid)
+  local flags = string.byte(v, pos - 1)
+  if math.floor(flags / 4) % 2 == 0 then return nil end
+  local n
+  n, q = uvar(v, q)
+  for _ = 1, n do
+    local st, z
+    st, q = uvar(v, q)
+    z, q = uvar(v, q)
+    if st == sid then return unzig(z) end
+  end
+  return nil
 end
 `
 
@@ -157,8 +184,10 @@ for _, c in ipairs(cands) do
   for j = 1, #all, 2 do
     local f = all[j]
     if string.byte(f, 1) ~= 126 then
-      local _, stage, rank = header(all[j+1])
-      if stage == sid and rank then
+      local v = all[j+1]
+      local _, stage, rank, pos, q = header(v)
+      if stage ~= sid and pos then rank = boardRank(v, pos, q, sid) end
+      if rank then
         local v = rank + bias
         best[#best+1] = {f, v}
         if not top or v > top then top = v end

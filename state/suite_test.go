@@ -118,6 +118,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("EraseThenNewEvents", func(t *testing.T) { testErase(t, newStore(t)) })
 	t.Run("ClaimDueExactlyOnce", func(t *testing.T) { testClaimDue(t, newStore(t)) })
 	t.Run("TopAcrossShards", func(t *testing.T) { testTop(t, newStore(t)) })
+	t.Run("SeveralBoards", func(t *testing.T) { testSeveralBoards(t, newStore(t)) })
 	t.Run("SecondProcessDecodes", func(t *testing.T) { testSecondProcess(t, newStore(t)) })
 	t.Run("TopicEpochs", func(t *testing.T) { testTopicEpochs(t, newStore(t)) })
 }
@@ -820,5 +821,67 @@ func testSecondProcess(t *testing.T, st *Store) {
 	st.mu.Unlock()
 	if top, err := st.Top(tctx(t), "brand-new-stage", 3); err != nil || len(top) != 1 {
 		t.Fatalf("top after dictionary reset: %v %v", top, err)
+	}
+}
+
+// testSeveralBoards: a lead on several leaderboards at once (one per scoring
+// model) is found on each, with its own rank; a rewrite moves it on every
+// board, and a record without boards decodes without them.
+func testSeveralBoards(t *testing.T, st *Store) {
+	ctx := tctx(t)
+	ids := leadIDs(3, "boards")
+	var ups []Update
+	for i, id := range ids {
+		base := mustLoad(t, st, id)[id]
+		ups = append(ups, Update{Base: base, Data: []byte("d"), Stage: "mql", Rank: float64(10 + i),
+			Boards: []Board{{Stage: "shop/lead", Rank: float64(-i)}, {Stage: "saas/sql", Rank: float64(30 - i)}}})
+	}
+	mustWrite(t, st, ups...)
+	for _, tc := range []struct {
+		board string
+		want  []string
+		rank  float64
+	}{
+		{"mql", []string{ids[2], ids[1], ids[0]}, 12},
+		{"shop/lead", []string{ids[0], ids[1], ids[2]}, 0},
+		{"saas/sql", []string{ids[0], ids[1], ids[2]}, 30},
+	} {
+		top, err := st.Top(ctx, tc.board, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(top) != 3 || top[0].Rank != tc.rank {
+			t.Fatalf("%s: %+v", tc.board, top)
+		}
+		for i, r := range top {
+			if r.LeadID != tc.want[i] {
+				t.Fatalf("%s: %+v, want order %v", tc.board, top, tc.want)
+			}
+		}
+	}
+	got := mustGet(t, st, ids[1])
+	if got.Stage != "mql" || len(got.Boards) != 2 || got.Boards[0] != (Board{"shop/lead", -1}) || got.Boards[1] != (Board{"saas/sql", 29}) {
+		t.Fatalf("record boards: %q %+v", got.Stage, got.Boards)
+	}
+	// The second lead leaves saas/sql for saas/opportunity; the others stay.
+	mustWrite(t, st, Update{Base: got, Data: []byte("d2"), Stage: "mql", Rank: 11,
+		Boards: []Board{{Stage: "shop/lead", Rank: -1}, {Stage: "saas/opportunity", Rank: 5}}})
+	if top, _ := st.Top(ctx, "saas/sql", 10); len(top) != 2 || slices.ContainsFunc(top, func(r Ranked) bool { return r.LeadID == ids[1] }) {
+		t.Fatalf("saas/sql after the move: %+v", top)
+	}
+	if top, _ := st.Top(ctx, "saas/opportunity", 10); len(top) != 1 || top[0].LeadID != ids[1] || top[0].Rank != 5 {
+		t.Fatalf("saas/opportunity: %+v", top)
+	}
+	// Boards given twice are refused before anything is written.
+	if _, err := st.Write(ctx, []Update{{Base: mustGet(t, st, ids[0]), Stage: "mql", Boards: []Board{{Stage: "mql"}}}}); err == nil {
+		t.Fatal("a board given twice was accepted")
+	}
+	// A write without boards takes the lead off them.
+	mustWrite(t, st, Update{Base: mustGet(t, st, ids[1]), Data: []byte("d3"), Stage: "mql", Rank: 11})
+	if got := mustGet(t, st, ids[1]); len(got.Boards) != 0 {
+		t.Fatalf("boards kept: %+v", got.Boards)
+	}
+	if top, _ := st.Top(ctx, "saas/opportunity", 10); len(top) != 0 {
+		t.Fatalf("saas/opportunity after leaving it: %+v", top)
 	}
 }

@@ -42,6 +42,11 @@ type Update struct {
 	// stage's board; "" takes it off every board.
 	Stage string
 	Rank  float64
+	// Boards are the further leaderboards the lead is on besides Stage's —
+	// with several scoring models, the others' stages (named so that they
+	// differ from each other's) — replacing those of Base. A tombstone has
+	// none.
+	Boards []Board
 	// Deadline is the unix time in milliseconds of the lead's next
 	// time-driven change; 0 removes its timer. Timers have one-second
 	// resolution and never fire early (the deadline is rounded up). Writing
@@ -89,7 +94,8 @@ type pendingWrite struct {
 	// allocation at all: boxing a string or a slice into an interface{}
 	// allocates, boxing a pointer does not.
 	argv    [7]scriptArg
-	index   []indexOp // identity index writes (Standalone: in the script; Cluster: after it)
+	boards  []scriptArg // further leaderboard summaries: field, value, ...
+	index   []indexOp   // identity index writes (Standalone: in the script; Cluster: after it)
 	version uint64
 	record  Record
 }
@@ -105,7 +111,17 @@ func (a *scriptArg) MarshalBinary() ([]byte, error) { return *a, nil }
 func (a *scriptArg) String() string { return string(*a) }
 
 // nargs is the number of script arguments of the lead.
-func (pw *pendingWrite) nargs() int { return 8 + 3*len(pw.index) }
+func (pw *pendingWrite) nargs() int { return 7 + 2*pw.nboards() + 3*len(pw.index) }
+
+// nboards is the number of leaderboard summaries the lead's script call
+// tightens.
+func (pw *pendingWrite) nboards() int {
+	n := len(pw.boards) / 2
+	if len(pw.argv[5]) > 0 {
+		n++
+	}
+	return n
+}
 
 // appendArgs appends the lead's script arguments, with its identity index
 // operations when withIndex.
@@ -115,7 +131,14 @@ func (pw *pendingWrite) appendArgs(args []interface{}, withIndex bool) []interfa
 	if withIndex {
 		n = len(pw.index)
 	}
-	args = append(args, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6], n)
+	args = append(args, &a[0], &a[1], &a[2], &a[3], &a[4], pw.nboards())
+	if len(a[5]) > 0 {
+		args = append(args, &a[5], &a[6])
+	}
+	for i := range pw.boards {
+		args = append(args, &pw.boards[i])
+	}
+	args = append(args, n)
 	for _, op := range pw.index[:n] {
 		if op.del {
 			args = append(args, "D", op.key, op.field)
@@ -163,6 +186,9 @@ func (s *Store) Write(ctx context.Context, updates []Update) ([]Result, error) {
 		}
 		if u.Stage != "" {
 			stages[u.Stage] = true
+		}
+		for _, bd := range u.Boards {
+			stages[bd.Stage] = true
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -288,15 +314,20 @@ func (s *Store) checkUpdate(u *Update, seen map[string]bool) error {
 			return fmt.Errorf("lead %q merged into itself", id)
 		}
 	}
-	if (u.MergedInto != "" || u.Base.MergedInto != "") && u.Stage != "" {
+	if (u.MergedInto != "" || u.Base.MergedInto != "") && (u.Stage != "" || len(u.Boards) > 0) {
 		return fmt.Errorf("lead %q: a tombstone has no stage", id)
 	}
-	if u.Stage != "" {
-		if err := validName("stage", u.Stage); err != nil {
+	for i, bd := range u.Boards {
+		if err := s.checkBoard(id, bd.Stage, bd.Rank); err != nil {
 			return err
 		}
-		if r := math.Round(u.Rank * s.scale); math.IsNaN(r) || math.Abs(r) >= rankBias {
-			return fmt.Errorf("lead %q: rank %v out of range", id, u.Rank)
+		if bd.Stage == u.Stage || slices.ContainsFunc(u.Boards[:i], func(o Board) bool { return o.Stage == bd.Stage }) {
+			return fmt.Errorf("lead %q: board %q given twice", id, bd.Stage)
+		}
+	}
+	if u.Stage != "" {
+		if err := s.checkBoard(id, u.Stage, u.Rank); err != nil {
+			return err
 		}
 	}
 	if u.Deadline < 0 || u.Deadline > math.MaxUint32*1000 {
@@ -323,6 +354,23 @@ func (s *Store) checkUpdate(u *Update, seen map[string]bool) error {
 		if err := validLeadID(a); err != nil {
 			return fmt.Errorf("Absorbed: %w", err)
 		}
+	}
+	return nil
+}
+
+// Board is a leaderboard position: the lead ranks Rank on Stage's board.
+type Board struct {
+	Stage string
+	Rank  float64
+}
+
+// checkBoard refuses a board name or rank the record cannot hold.
+func (s *Store) checkBoard(id, stage string, rank float64) error {
+	if err := validName("stage", stage); err != nil {
+		return err
+	}
+	if r := math.Round(rank * s.scale); math.IsNaN(r) || math.Abs(r) >= rankBias {
+		return fmt.Errorf("lead %q: rank %v out of range", id, rank)
 	}
 	return nil
 }
@@ -388,6 +436,14 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *wr
 		n.stage, _ = s.dictID('s', u.Stage)
 		n.rank = int64(math.Round(u.Rank * s.scale))
 	}
+	if len(u.Boards) > 0 {
+		n.flags |= flagBoards
+		n.boards = make([]boardEntry, len(u.Boards))
+		for i, bd := range u.Boards {
+			n.boards[i].stage, _ = s.dictID('s', bd.Stage)
+			n.boards[i].rank = int64(math.Round(bd.Rank * s.scale))
+		}
+	}
 	if u.Deadline > 0 {
 		n.deadline = uint32((u.Deadline + 999) / 1000)
 	}
@@ -411,6 +467,9 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *wr
 		pw.argv[5] = arena.str(s.stageField(n.stage))
 		pw.argv[6] = arena.add(appendBoardSummary(arena.buf, n.rank))
 	}
+	for _, e := range n.boards {
+		pw.boards = append(pw.boards, arena.str(s.stageField(e.stage)), arena.add(appendBoardSummary(arena.buf, e.rank)))
+	}
 	for _, ident := range dedupe(u.Identities) {
 		loc := s.lay.index(ident)
 		pw.index = append(pw.index, indexOp{del: loc.home == id, key: loc.key, field: loc.field})
@@ -418,6 +477,7 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *wr
 
 	r := &pw.record
 	r.LeadID, r.Version, r.Data, r.MergedInto, r.Stage = id, n.version, u.Data, n.mergedInto, u.Stage
+	r.Boards = slices.Clone(u.Boards)
 	r.snap, r.st = n, s
 	r.Identities, r.Absorbed = publicList(n.identities), publicList(n.absorbed)
 	return nil

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/processor/franzgo"
@@ -25,8 +27,21 @@ func kafkaConn(f kafkaFlags) ([]kgo.Opt, error) {
 	return fc.ConnOpts()
 }
 
-// rulesSummary returns the summary of the engine in force, as `rules check`
-// prints it for file.
-func rulesSummary(file string, eng func() *scoring.Engine) func() string {
-	return func() string { return Summary(file, eng().Model()) }
+// rulesSummary returns the summary of the models in force, as `rules check`
+// prints it for each of files.
+func rulesSummary(files []string, models func() *scoring.Set) func() string {
+	return func() string {
+		var b strings.Builder
+		for i, e := range models().Engines() {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			file := strings.Join(files, ", ")
+			if len(files) == models().Len() {
+				file = files[i]
+			}
+			b.WriteString(Summary(file, e.Model()))
+		}
+		return b.String()
+	}
 }

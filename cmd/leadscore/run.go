@@ -89,7 +89,7 @@ type httpFlags struct {
 
 // runCmd is `leadscore run`: the stream processor.
 type runCmd struct {
-	Rules           string        `required:"" type:"existingfile" env:"LEADSCORE_RULES" help:"Rules file (YAML). SIGHUP reloads it."`
+	Rules           []string      `required:"" type:"path" sep:"none" env:"LEADSCORE_RULES" help:"Rules file (YAML), or a directory of them; repeat it to run several models side by side (docs/models.md). SIGHUP reloads them."`
 	Kafka           kafkaFlags    `embed:""`
 	Redis           redisFlags    `embed:""`
 	HTTP            httpFlags     `embed:""`
@@ -160,7 +160,7 @@ func (c *runCmd) Run(e *env) error {
 		<-ctx.Done()
 		stop() // a second signal now kills the process
 	}()
-	eng, err := loadEngine(c.Rules)
+	models, err := rules.LoadSet(c.Rules...)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	defer wiring.StopTelemetry(tel, log)
-	cfg, err := c.system(eng, tel, log)
+	cfg, err := c.system(models, tel, log)
 	if err != nil {
 		return err
 	}
@@ -211,11 +211,11 @@ func (c *runCmd) Run(e *env) error {
 				stopHTTP()
 				return err
 			}
-			cs = &wiring.Console{Conn: conn, Topics: c.topics(), Summary: rulesSummary(c.Rules, p.Engine),
+			cs = &wiring.Console{Conn: conn, Topics: c.topics(), Summary: rulesSummary(c.Rules, p.Models),
 				Metrics: tel.MetricsHandler(), Token: token}
 			log.Info("web console", "url", "http://"+ln.Addr().String()+console.Prefix)
 		}
-		wait, err := wiring.ServeAPI(httpCtx, ln, api.Config{Store: sys.Store, Engine: p.Engine, Ready: p.Ready, Token: token,
+		wait, err := wiring.ServeAPI(httpCtx, ln, api.Config{Store: sys.Store, Models: p.Models, Ready: p.Ready, Token: token,
 			Metrics: tel.MetricsHandler(), Logger: log}, log, cs)
 		ln = nil // ServeAPI owns it now, and closes it
 		if err != nil {
@@ -234,17 +234,17 @@ func (c *runCmd) Run(e *env) error {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			ne, err := loadEngine(c.Rules)
+			nm, err := rules.LoadSet(c.Rules...)
 			if err != nil {
-				log.Error("rules reload refused; keeping the current rules", "file", c.Rules, "err", err)
+				log.Error("rules reload refused; keeping the current rules", "files", strings.Join(c.Rules, ","), "err", err)
 				continue
 			}
-			p.SetEngine(ne)
-			log.Info("rules reloaded", "file", c.Rules, "model_version", ne.Model().Version)
+			p.SetModels(nm)
+			log.Info("rules reloaded", "files", strings.Join(c.Rules, ","), "models", modelVersions(nm))
 		}
 	}()
 	log.Info("leadscore running", "brokers", strings.Join(c.Kafka.Brokers, ","), "kafka_client", c.Kafka.KafkaClient,
-		"group", c.Kafka.Group, "lanes", c.Lanes, "members", len(p), "exactly_once", c.Kafka.ExactlyOnce, "model_version", eng.Model().Version,
+		"group", c.Kafka.Group, "lanes", c.Lanes, "members", len(p), "exactly_once", c.Kafka.ExactlyOnce, "models", modelVersions(models),
 		"http_addr", c.HTTP.HTTPAddr, "traces", cmp.Or(tel.TracesExporter(), "not exported"))
 	return p.Run(ctx)
 }
@@ -257,7 +257,7 @@ const maxLanes = 64
 // clients (franz-go's hooks from tel), the processors reporting to tel's
 // metrics. Preparing it logs the store's advice and checks (or creates) the
 // topics before any client joins the group.
-func (c *runCmd) system(eng *scoring.Engine, tel *telemetry.Telemetry, log *slog.Logger) (wiring.Config, error) {
+func (c *runCmd) system(models *scoring.Set, tel *telemetry.Telemetry, log *slog.Logger) (wiring.Config, error) {
 	opts, err := storeOptions(c.Redis)
 	if err != nil {
 		return wiring.Config{}, err
@@ -285,16 +285,23 @@ func (c *runCmd) system(eng *scoring.Engine, tel *telemetry.Telemetry, log *slog
 		Spread: c.Kafka.Ownership == "spread", Lanes: c.Lanes,
 		Processor: processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, IdleTimeout: c.IdleTimeout,
 			ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, WorkingSet: c.WorkingSet, ShutdownTimeout: c.ShutdownTimeout, Version: version},
-		Engine: eng, Observer: tel.Metrics(), Telemetry: tel, Logger: log,
+		Models: models, Observer: tel.Metrics(), Telemetry: tel, Logger: log,
 	}, nil
 }
 
-func loadEngine(file string) (*scoring.Engine, error) {
-	m, err := rules.Load(file)
-	if err != nil {
-		return nil, err
+// modelVersions names the models of a set with their versions, for logs:
+// "b2b-saas@b2b-saas-2026.11,shop@b2c-shop-2026.11" (one unnamed: its version).
+func modelVersions(set *scoring.Set) string {
+	var parts []string
+	for _, e := range set.Engines() {
+		m := e.Model()
+		if m.Name == "" {
+			parts = append(parts, m.Version)
+			continue
+		}
+		parts = append(parts, m.Name+"@"+m.Version)
 	}
-	return scoring.NewEngine(m)
+	return strings.Join(parts, ",")
 }
 
 // secret returns value, or the trimmed content of file when value is empty.

@@ -11,24 +11,19 @@ import (
 
 	"github.com/leadscore/leadscore/replay"
 	"github.com/leadscore/leadscore/rules"
-	"github.com/leadscore/leadscore/scoring"
 )
 
 type scoreCmd struct {
-	Rules     string `required:"" type:"existingfile" env:"LEADSCORE_RULES" help:"Rules file (YAML)."`
-	Events    string `default:"-" help:"JSONL event log: Segment, SendGrid and sales-feedback payloads, one per line, mixed (.gz accepted; - for stdin)."`
-	Out       string `default:"-" help:"Where to write the JSONL output (- for stdout)."`
-	At        string `help:"Instant to bring every lead to before reporting (RFC 3339), not before the log's last event; default: the latest event time in the log."`
-	NoAdvance bool   `help:"Leave every lead at its own last event: no time-driven change after it (only the stage changes the events cause; each lead reported as of its last event). Excludes --at."`
-	Strict    bool   `help:"Fail on the first bad line instead of reporting it and going on."`
+	Rules     []string `required:"" type:"path" sep:"none" env:"LEADSCORE_RULES" help:"Rules file (YAML), or a directory of them; repeat it to score under several models side by side, as run does."`
+	Events    string   `default:"-" help:"JSONL event log: Segment, SendGrid and sales-feedback payloads, one per line, mixed (.gz accepted; - for stdin)."`
+	Out       string   `default:"-" help:"Where to write the JSONL output (- for stdout)."`
+	At        string   `help:"Instant to bring every lead to before reporting (RFC 3339), not before the log's last event; default: the latest event time in the log."`
+	NoAdvance bool     `help:"Leave every lead at its own last event: no time-driven change after it (only the stage changes the events cause; each lead reported as of its last event). Excludes --at."`
+	Strict    bool     `help:"Fail on the first bad line instead of reporting it and going on."`
 }
 
 func (c *scoreCmd) Run(e *env) error {
-	m, err := rules.Load(c.Rules)
-	if err != nil {
-		return err
-	}
-	eng, err := scoring.NewEngine(m)
+	models, err := rules.LoadSet(c.Rules...)
 	if err != nil {
 		return err
 	}
@@ -59,7 +54,7 @@ func (c *scoreCmd) Run(e *env) error {
 	}
 	w := bufio.NewWriter(out)
 	defer w.Flush()
-	stats, err := replay.ScoreLog(eng, in, w, replay.LogOptions{At: at, NoAdvance: c.NoAdvance, Strict: c.Strict, Bad: func(line int, err error) {
+	stats, err := replay.ScoreLogSet(models, in, w, replay.LogOptions{At: at, NoAdvance: c.NoAdvance, Strict: c.Strict, Bad: func(line int, err error) {
 		fmt.Fprintf(e.stderr, "%s:%d: %v\n", c.Events, line, err)
 	}})
 	fmt.Fprintf(e.stderr, "scored %d events (%d duplicates, %d ignored, %d bad) for %d leads; %d stage changes\n",

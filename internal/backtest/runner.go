@@ -210,7 +210,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 		for j, st := range m.Stages {
 			s.terminal[j] = st.Terminal
 		}
-		s.run.OnTransition = s.transition
+		s.run.OnTransition = func(_ *scoring.Engine, lead string, tr *scoring.Transition) { s.transition(lead, tr) }
 		r.sides = append(r.sides, s)
 	}
 	return r, nil

@@ -157,7 +157,7 @@ func startRig(ctx context.Context, c *Config, eng *scoring.Engine, clock *simClo
 			// wall-clock seconds hands them to the (simulated) wall clock.
 			IdleTimeout: time.Duration(c.Speedup * float64(2*time.Second)),
 			Version:     c.Version},
-		Engine: eng, Observer: observer{metrics: tel.Metrics(), counts: counts, clock: clock}, Telemetry: tel, Logger: log,
+		Models: scoring.SingleSet(eng), Observer: observer{metrics: tel.Metrics(), counts: counts, clock: clock}, Telemetry: tel, Logger: log,
 	})
 	if err != nil {
 		return r, err
@@ -176,13 +176,13 @@ func startRig(ctx context.Context, c *Config, eng *scoring.Engine, clock *simClo
 		if c.Console {
 			var summary func() string
 			if c.RulesSummary != nil {
-				summary = func() string { return c.RulesSummary(c.Rules, r.proc.Engine().Model()) }
+				summary = func() string { return c.RulesSummary(c.Rules, r.proc.Models().Engines()[0].Model()) }
 			}
 			cs = &wiring.Console{Conn: []kgo.Opt{kgo.SeedBrokers(r.kafkaAddr)}, Topics: topics,
 				Summary: summary, Metrics: tel.MetricsHandler(), Token: c.HTTPToken}
 			r.consoleURL = "http://" + r.httpAddr + console.Prefix
 		}
-		r.waitHTTP, err = wiring.ServeAPI(hctx, hl, api.Config{Store: r.sys.Store, Engine: r.proc.Engine, Ready: r.proc.Ready,
+		r.waitHTTP, err = wiring.ServeAPI(hctx, hl, api.Config{Store: r.sys.Store, Models: r.proc.Models, Ready: r.proc.Ready,
 			Now: clock.Now, Token: c.HTTPToken, Metrics: tel.MetricsHandler(), Logger: log}, log, cs)
 		if err != nil {
 			return r, err

@@ -218,7 +218,7 @@ func TestFunnelThroughReplay(t *testing.T) {
 	moves := map[string]int{}
 	into := map[string]int{}
 	down := 0
-	r.OnTransition = func(lead string, tr *scoring.Transition) {
+	r.OnTransition = func(_ *scoring.Engine, lead string, tr *scoring.Transition) {
 		key := tr.From + "→" + tr.To
 		if tr.Cause.Kind == scoring.CauseFeedback {
 			key += " (" + tr.Cause.Feedback + ")"

@@ -64,8 +64,8 @@ type Config struct {
 	// WorkingSet to 0 with Spread: only a sole owner is the one writer of its
 	// leads.
 	Processor processor.Config
-	// Engine is the scoring engine every processor starts with.
-	Engine *scoring.Engine
+	// Models are the scoring models every processor starts with.
+	Models *scoring.Set
 	// Observer hears every member, readiness reported for all together
 	// (processor.LaneObservers).
 	Observer processor.Observer
@@ -173,7 +173,7 @@ func Build(ctx context.Context, cfg Config) (sys *System, err error) {
 	for i, cl := range sys.Clients {
 		mc := pc
 		mc.Logger, mc.Observer = LaneLogger(log, i, members), observers[i]
-		p, err := processor.New(mc, cl, store, cfg.Engine)
+		p, err := processor.New(mc, cl, store, cfg.Models)
 		if err != nil {
 			return sys, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkaconfig"
+	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 )
 
@@ -63,7 +64,7 @@ func TestBuild(t *testing.T) {
 				Spread:    tc.spread,
 				Lanes:     tc.lanes,
 				Processor: processor.Config{Topics: topics, WorkingSet: processor.DefaultWorkingSet},
-				Engine:    eng,
+				Models:    scoring.SingleSet(eng),
 			}
 			if tc.exactly {
 				cfg.Kafka.TransactionalID = group
