@@ -301,18 +301,6 @@ func kvalues(recs []*kgo.Record) []string {
 	return out
 }
 
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // partitionsOf lists every partition of the given topics.
 func partitionsOf(topics ...Topic) []processor.TopicPartition {
 	var out []processor.TopicPartition
