@@ -72,16 +72,12 @@ func TestSIGKILLRecovery(t *testing.T) {
 			}
 			s := h.verify(fmt.Sprintf("kills=%d (mid-stream %d)", kills, midStream))
 			h.stopAll(p)
-			if v.opts.ExactlyOnce && s.Duplicates != 0 {
+			if v.opts.ExactlyOnce {
 				// TODO(bug): a kill after the transaction committed but before
 				// the outbox was acknowledged leaves the stage change pending;
 				// the lead's timer produces it again, in a transaction of its
 				// own, and read_committed consumers see it twice.
-				if os.Getenv("LEADSCORE_RELIABILITY_KNOWN_BUGS") != "" {
-					t.Errorf("exactly-once: %d duplicates visible to a read_committed consumer", s.Duplicates)
-				} else {
-					t.Logf("exactly-once: %d duplicates visible to a read_committed consumer: TODO(bug), known (a kill between the transaction's commit and the outbox acknowledgement); LEADSCORE_RELIABILITY_KNOWN_BUGS=1 fails on it", s.Duplicates)
-				}
+				knownDuplicates(t, s.Duplicates, "a kill between the transaction's commit and the outbox acknowledgement")
 			}
 			t.Logf("summary %s: %s", t.Name(), s)
 		})
@@ -396,17 +392,11 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 			}
 			s := h.verify(strings.Join(faults, " "))
 			h.stopAll(p)
-			if s.Duplicates != 0 {
-				// TODO(bug): an outbox acknowledgement that fails after the
-				// transaction committed (Redis down) leaves the stage changes
-				// pending; the timer produces them again in a transaction of
-				// their own, visible a second time.
-				if os.Getenv("LEADSCORE_RELIABILITY_KNOWN_BUGS") != "" {
-					t.Errorf("exactly-once: %d duplicates visible to a read_committed consumer", s.Duplicates)
-				} else {
-					t.Logf("exactly-once: %d duplicates visible to a read_committed consumer: TODO(bug), known (outbox acknowledgement failed after the commit); LEADSCORE_RELIABILITY_KNOWN_BUGS=1 fails on it", s.Duplicates)
-				}
-			}
+			// TODO(bug): an outbox acknowledgement that fails after the
+			// transaction committed (Redis down) leaves the stage changes
+			// pending; the timer produces them again in a transaction of
+			// their own, visible a second time.
+			knownDuplicates(t, s.Duplicates, "outbox acknowledgement failed after the commit")
 			t.Logf("summary %s: %s", t.Name(), s)
 		})
 	}
