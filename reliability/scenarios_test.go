@@ -207,10 +207,7 @@ func TestRedisOutage(t *testing.T) {
 			needScenario(t)
 			t.Parallel()
 			h := newHarness(t)
-			p := h.startProcessor(v.opts)
-			if err := p.waitReady(true, 30*time.Second); err != nil {
-				t.Fatal(err)
-			}
+			p := h.startReady(v.opts)
 			f := h.startFeed()
 			h.redisOutage(p, f)
 			if err := f.wait(); err != nil {
@@ -277,10 +274,7 @@ func TestBrokerRestart(t *testing.T) {
 			needScenario(t)
 			t.Parallel()
 			h := newHarness(t)
-			p := h.startProcessor(v.opts)
-			if err := p.waitReady(true, 30*time.Second); err != nil {
-				t.Fatal(err)
-			}
+			p := h.startReady(v.opts)
 			f := h.startFeed()
 			notReady := 0
 			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
@@ -358,10 +352,7 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 			// processor/franzgo now bounds End by the rebalance timeout.
 			t.Parallel()
 			h := newHarness(t)
-			p := h.startProcessor(procOpts{Instance: "p", ExactlyOnce: true, Lanes: v.lanes, Spread: v.lanes > 1})
-			if err := p.waitReady(true, 30*time.Second); err != nil {
-				t.Fatal(err)
-			}
+			p := h.startReady(procOpts{Instance: "p", ExactlyOnce: true, Lanes: v.lanes, Spread: v.lanes > 1})
 			f := h.startFeed()
 			var faults []string
 			if v.redis {
