@@ -164,11 +164,11 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("GET /console/api/session", c.auth(c.session))
 	c.mux.Handle("GET /console/api/funnel", c.auth(c.funnel))
 	c.mux.Handle("GET /console/api/leaders", c.auth(c.leaders))
-	c.mux.Handle("GET /console/api/lead", c.auth(c.lead))
+	c.mux.Handle("GET /console/api/lead", c.auth(c.perLead(c.lead)))
 	c.mux.Handle("GET /console/api/stream", c.auth(c.stream))
 	c.mux.Handle("GET /console/api/health", c.auth(c.health))
 	c.mux.Handle("GET /console/api/rules", c.auth(c.rules))
-	c.mux.Handle("POST /console/api/erase", c.auth(c.csrf(c.erase)))
+	c.mux.Handle("POST /console/api/erase", c.auth(c.csrf(c.perLead(c.erase))))
 	c.mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such console route: "+r.Method+" "+r.URL.Path)
 	})
@@ -465,37 +465,37 @@ func (c *Console) leaders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Leaders{Stage: stage, At: c.cfg.API.Now().UTC().Format(time.RFC3339Nano), Leads: leads})
 }
 
-func (c *Console) lead(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("id")
-	if id == "" {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "id is required")
-		return
+// perLead serves an endpoint about one lead (?id=): it requires the id, bounds
+// the store's work on it, and answers serve's result, or its store error as
+// one about that lead.
+func (c *Console) perLead(serve func(ctx context.Context, id string) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if id == "" {
+			writeError(w, http.StatusBadRequest, api.CodeBadRequest, "id is required")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		out, err := serve(ctx, id)
+		if err != nil {
+			c.storeError(w, "lead "+strconv.Quote(id), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	lead, st, err := c.cfg.API.Lookup(ctx, id, "")
-	if err != nil {
-		c.storeError(w, "lead "+strconv.Quote(id), err)
-		return
-	}
-	eng := c.cfg.API.Engine()
-	writeJSON(w, http.StatusOK, newLeadView(eng, lead, st, c.cfg.API.Now().UnixMilli()))
 }
 
-func (c *Console) erase(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("id")
-	if id == "" {
-		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "id is required")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	out, err := c.cfg.API.Erase(ctx, id)
+func (c *Console) lead(ctx context.Context, id string) (any, error) {
+	lead, st, err := c.cfg.API.Lookup(ctx, id, "")
 	if err != nil {
-		c.storeError(w, "lead "+strconv.Quote(id), err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, out)
+	return newLeadView(c.cfg.API.Engine(), lead, st, c.cfg.API.Now().UnixMilli()), nil
+}
+
+func (c *Console) erase(ctx context.Context, id string) (any, error) {
+	return c.cfg.API.Erase(ctx, id)
 }
 
 // CheckTail names the health check of the console's reader of the output

@@ -163,18 +163,8 @@ func (s *scanner) object(depth int) *Error {
 			return s.syntaxError("where ':' is expected")
 		}
 		s.pos++
-		if err := s.value(depth); err != nil {
+		if closed, err := s.valueThen(depth, '}'); closed || err != nil {
 			return err
-		}
-		s.skipWS()
-		switch s.peek() {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return nil
-		default:
-			return s.syntaxError("where ',' or '}' is expected")
 		}
 	}
 }
@@ -188,20 +178,29 @@ func (s *scanner) array(depth int) *Error {
 	}
 	for i := int32(0); ; i++ {
 		s.path[depth-1] = span{-1, i}
-		if err := s.value(depth); err != nil {
+		if closed, err := s.valueThen(depth, ']'); closed || err != nil {
 			return err
 		}
-		s.skipWS()
-		switch s.peek() {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return nil
-		default:
-			return s.syntaxError("where ',' or ']' is expected")
-		}
 	}
+}
+
+// valueThen scans an object member's or array element's value and what must
+// follow it: a ',' before the next one, or close, which ends the object or
+// array (closed).
+func (s *scanner) valueThen(depth int, close byte) (closed bool, err *Error) {
+	if err := s.value(depth); err != nil {
+		return false, err
+	}
+	s.skipWS()
+	switch s.peek() {
+	case ',':
+		s.pos++
+		return false, nil
+	case close:
+		s.pos++
+		return true, nil
+	}
+	return false, s.syntaxError("where ',' or '" + string(close) + "' is expected")
 }
 
 // pathTo names the field being scanned at depth ("context.page.url", "products[1].id").

@@ -257,6 +257,17 @@ type member struct {
 	http string // host:port of its API
 }
 
+// startReady is startProcessor for a scenario whose fault must strike a
+// processor at work: it returns once /readyz says so (30 s at most).
+func (h *harness) startReady(o procOpts) *member {
+	h.t.Helper()
+	p := h.startProcessor(o)
+	if err := p.waitReady(true, 30*time.Second); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
 // startProcessor starts `leadscore run` against the harness's broker and Redis.
 func (h *harness) startProcessor(o procOpts) *member {
 	t := h.t

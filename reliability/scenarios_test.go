@@ -72,16 +72,12 @@ func TestSIGKILLRecovery(t *testing.T) {
 			}
 			s := h.verify(fmt.Sprintf("kills=%d (mid-stream %d)", kills, midStream))
 			h.stopAll(p)
-			if v.opts.ExactlyOnce && s.Duplicates != 0 {
+			if v.opts.ExactlyOnce {
 				// TODO(bug): a kill after the transaction committed but before
 				// the outbox was acknowledged leaves the stage change pending;
 				// the lead's timer produces it again, in a transaction of its
 				// own, and read_committed consumers see it twice.
-				if os.Getenv("LEADSCORE_RELIABILITY_KNOWN_BUGS") != "" {
-					t.Errorf("exactly-once: %d duplicates visible to a read_committed consumer", s.Duplicates)
-				} else {
-					t.Logf("exactly-once: %d duplicates visible to a read_committed consumer: TODO(bug), known (a kill between the transaction's commit and the outbox acknowledgement); LEADSCORE_RELIABILITY_KNOWN_BUGS=1 fails on it", s.Duplicates)
-				}
+				knownDuplicates(t, s.Duplicates, "a kill between the transaction's commit and the outbox acknowledgement")
 			}
 			t.Logf("summary %s: %s", t.Name(), s)
 		})
@@ -211,10 +207,7 @@ func TestRedisOutage(t *testing.T) {
 			needScenario(t)
 			t.Parallel()
 			h := newHarness(t)
-			p := h.startProcessor(v.opts)
-			if err := p.waitReady(true, 30*time.Second); err != nil {
-				t.Fatal(err)
-			}
+			p := h.startReady(v.opts)
 			f := h.startFeed()
 			h.redisOutage(p, f)
 			if err := f.wait(); err != nil {
@@ -281,10 +274,7 @@ func TestBrokerRestart(t *testing.T) {
 			needScenario(t)
 			t.Parallel()
 			h := newHarness(t)
-			p := h.startProcessor(v.opts)
-			if err := p.waitReady(true, 30*time.Second); err != nil {
-				t.Fatal(err)
-			}
+			p := h.startReady(v.opts)
 			f := h.startFeed()
 			notReady := 0
 			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
@@ -362,10 +352,7 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 			// processor/franzgo now bounds End by the rebalance timeout.
 			t.Parallel()
 			h := newHarness(t)
-			p := h.startProcessor(procOpts{Instance: "p", ExactlyOnce: true, Lanes: v.lanes, Spread: v.lanes > 1})
-			if err := p.waitReady(true, 30*time.Second); err != nil {
-				t.Fatal(err)
-			}
+			p := h.startReady(procOpts{Instance: "p", ExactlyOnce: true, Lanes: v.lanes, Spread: v.lanes > 1})
 			f := h.startFeed()
 			var faults []string
 			if v.redis {
@@ -396,17 +383,11 @@ func TestExactlyOnceUnderOutages(t *testing.T) {
 			}
 			s := h.verify(strings.Join(faults, " "))
 			h.stopAll(p)
-			if s.Duplicates != 0 {
-				// TODO(bug): an outbox acknowledgement that fails after the
-				// transaction committed (Redis down) leaves the stage changes
-				// pending; the timer produces them again in a transaction of
-				// their own, visible a second time.
-				if os.Getenv("LEADSCORE_RELIABILITY_KNOWN_BUGS") != "" {
-					t.Errorf("exactly-once: %d duplicates visible to a read_committed consumer", s.Duplicates)
-				} else {
-					t.Logf("exactly-once: %d duplicates visible to a read_committed consumer: TODO(bug), known (outbox acknowledgement failed after the commit); LEADSCORE_RELIABILITY_KNOWN_BUGS=1 fails on it", s.Duplicates)
-				}
-			}
+			// TODO(bug): an outbox acknowledgement that fails after the
+			// transaction committed (Redis down) leaves the stage changes
+			// pending; the timer produces them again in a transaction of
+			// their own, visible a second time.
+			knownDuplicates(t, s.Duplicates, "outbox acknowledgement failed after the commit")
 			t.Logf("summary %s: %s", t.Name(), s)
 		})
 	}

@@ -188,32 +188,39 @@ type reader struct {
 	err bool
 }
 
+// uvarint and varint return the decoder's value as is: on a short or
+// overflowing input (n <= 0) it is already 0.
 func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = true
-		r.b = nil
-		return 0
-	}
-	r.b = r.b[n:]
+	r.took(n)
 	return v
 }
 
 func (r *reader) varint() int64 {
 	v, n := binary.Varint(r.b)
+	r.took(n)
+	return v
+}
+
+// took moves past the n bytes a varint decoder read; n <= 0 means the input
+// ended early or the value overflowed, which spoils the reader.
+func (r *reader) took(n int) {
 	if n <= 0 {
-		r.err = true
-		r.b = nil
-		return 0
+		r.fail()
+		return
 	}
 	r.b = r.b[n:]
-	return v
+}
+
+// fail spoils the reader: err stays set and every later read yields zero.
+func (r *reader) fail() {
+	r.err = true
+	r.b = nil
 }
 
 func (r *reader) bytes(n uint64) []byte {
 	if r.err || n > uint64(len(r.b)) {
-		r.err = true
-		r.b = nil
+		r.fail()
 		return nil
 	}
 	v := r.b[:n]
@@ -236,8 +243,7 @@ func (r *reader) string() string { return string(r.bytes(r.uvarint())) }
 func (r *reader) count() int {
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
-		r.err = true
-		r.b = nil
+		r.fail()
 		return 0
 	}
 	return int(n)

@@ -71,16 +71,14 @@ func (c *backtestReportCmd) Run(e *env) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if cfg.Outcomes, err = readOutcomesFile(c.Outcomes); err != nil {
-		return err
-	}
-	in, closeIn, err := openInput(c.Events)
+	in, err := openReplay(e, c.Events, c.Outcomes, c.Strict, c.Workers)
 	if err != nil {
 		return err
 	}
-	defer closeIn()
+	defer in.close()
+	cfg.Outcomes = in.outcomes
 	start := time.Now()
-	rep, err := backtest.Run(cfg, in, logOptions(e, c.Events, c.Strict, c.Workers))
+	rep, err := backtest.Run(cfg, in.events, in.opts)
 	if err != nil {
 		return err
 	}
@@ -103,6 +101,29 @@ func (c *backtestReportCmd) Run(e *env) error {
 }
 
 // logOptions reports bad lines on stderr, as `leadscore score` does.
+// replayInput is what a replay of an event log against known outcomes
+// (backtest, calibrate) reads.
+type replayInput struct {
+	outcomes []backtest.Outcome
+	events   io.Reader
+	opts     backtest.LogOptions
+	close    func() // closes events
+}
+
+// openReplay reads the outcomes file, then opens the event log: a bad
+// outcomes file fails before the log (perhaps stdin) is touched.
+func openReplay(e *env, events, outcomes string, strict bool, workers int) (replayInput, error) {
+	outs, err := readOutcomesFile(outcomes)
+	if err != nil {
+		return replayInput{}, err
+	}
+	in, closeIn, err := openInput(events)
+	if err != nil {
+		return replayInput{}, err
+	}
+	return replayInput{outcomes: outs, events: in, opts: logOptions(e, events, strict, workers), close: closeIn}, nil
+}
+
 func logOptions(e *env, name string, strict bool, workers int) backtest.LogOptions {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)

@@ -64,15 +64,13 @@ func (c *calibrateCmd) Run(e *env) error {
 	if cfg.Positive, err = parsePositive(c.Positive); err != nil {
 		return err
 	}
-	if cfg.Outcomes, err = readOutcomesFile(c.Outcomes); err != nil {
-		return err
-	}
-	in, closeIn, err := openInput(c.Events)
+	in, err := openReplay(e, c.Events, c.Outcomes, c.Strict, c.Workers)
 	if err != nil {
 		return err
 	}
-	defer closeIn()
-	rep, err := backtest.Calibrate(cfg, in, logOptions(e, c.Events, c.Strict, c.Workers))
+	defer in.close()
+	cfg.Outcomes = in.outcomes
+	rep, err := backtest.Calibrate(cfg, in.events, in.opts)
 	if err != nil {
 		return err
 	}

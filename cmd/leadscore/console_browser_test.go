@@ -24,6 +24,7 @@ import (
 	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/console"
 	"github.com/leadscore/leadscore/internal/demo"
+	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/processor"
 )
@@ -81,8 +82,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("demo: %v", err)
 		}
 	}()
-	base := waitFor(t, out, regexp.MustCompile(`open the console at (http://127\.0\.0\.1:\d+)/console/`), 10*time.Second)
-	kafkaAddr := waitFor(t, out, regexp.MustCompile(`kafka (127\.0\.0\.1:\d+) `), time.Second)
+	base := eventually.Match(t, out, regexp.MustCompile(`open the console at (http://127\.0\.0\.1:\d+)/console/`), 10*time.Second)
+	kafkaAddr := eventually.Match(t, out, regexp.MustCompile(`kafka (127\.0\.0\.1:\d+) `), time.Second)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 900), chromedp.DisableGPU)...)

@@ -16,23 +16,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/internal/demo"
+	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/processor"
 )
-
-// waitFor polls out until re matches, and returns the first group.
-func waitFor(t *testing.T, out *syncbuf.Buffer, re *regexp.Regexp, d time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("output never matched %s:\n%s", re, out.String())
-	return ""
-}
 
 // TestDemoCommand runs `leadscore demo` as main does: flags, the --duration stop,
 // the exit code, and flag errors.
@@ -76,7 +63,7 @@ func TestDemoStopsCleanlyOnSIGINT(t *testing.T) {
 		done <- run([]string{"demo", "--plain", "--rate=500", "--refresh=200ms", "--kafka-addr=127.0.0.1:0",
 			"--http-addr=127.0.0.1:0", "--partitions=1"}, out, errb)
 	}()
-	waitFor(t, out, regexp.MustCompile(`(\[\s*\d+\.\ds\]) sim `), 20*time.Second) // running: the signal handler is in place
+	eventually.Match(t, out, regexp.MustCompile(`(\[\s*\d+\.\ds\]) sim `), 20*time.Second) // running: the signal handler is in place
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/internal/syncbuf"
 )
 
@@ -48,7 +49,7 @@ func TestRunServesAPI(t *testing.T) {
 			<-done
 		}
 	}()
-	addr := waitFor(t, logs, regexp.MustCompile(`"msg":"http api listening","addr":"(127\.0\.0\.1:\d+)"`), 20*time.Second)
+	addr := eventually.Match(t, logs, regexp.MustCompile(`"msg":"http api listening","addr":"(127\.0\.0\.1:\d+)"`), 20*time.Second)
 	base := "http://" + addr
 
 	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))

@@ -15,24 +15,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/scoring"
 )
-
-// waitFor polls the demo's output until re matches, and returns the first group.
-func waitFor(t *testing.T, out *syncbuf.Buffer, re *regexp.Regexp, d time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("output never matched %s:\n%s", re, out.String())
-	return ""
-}
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
@@ -73,8 +60,8 @@ func TestDemoPipeline(t *testing.T) {
 		done <- result{st, err}
 	}()
 
-	kafkaAddr := waitFor(t, out, regexp.MustCompile(`kafka (127\.0\.0\.1:\d+) `), 5*time.Second)
-	apiURL := waitFor(t, out, regexp.MustCompile(`api (http://127\.0\.0\.1:\d+)/`), time.Second)
+	kafkaAddr := eventually.Match(t, out, regexp.MustCompile(`kafka (127\.0\.0\.1:\d+) `), 5*time.Second)
+	apiURL := eventually.Match(t, out, regexp.MustCompile(`api (http://127\.0\.0\.1:\d+)/`), time.Second)
 
 	// An outside consumer sees stage changes within seconds of the start.
 	cons, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ConsumeTopics(topics.StageChanges),

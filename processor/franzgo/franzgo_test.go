@@ -13,36 +13,19 @@ import (
 	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
-	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/processor/kafkatest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var txnSeq atomic.Int64
 
-// testConfig has short group timeouts so that rebalances finish quickly.
+// testConfig is a member with the suite's short group timeouts.
 func testConfig(brokers []string, group string, topics []string) franzgo.Config {
-	return franzgo.Config{Config: kafkaconfig.Config{
-		Brokers:           brokers,
-		Group:             group,
-		InputTopics:       topics,
-		SessionTimeout:    3 * time.Second,
-		RebalanceTimeout:  3 * time.Second,
-		HeartbeatInterval: 100 * time.Millisecond,
-		FetchMaxWait:      100 * time.Millisecond,
-		MaxPollRecords:    7, // small batches, so tests see several
-	}}
+	return franzgo.Config{Config: kafkatest.GroupConfig(brokers, group, topics)}
 }
 
-func newClient(t *testing.T, cfg franzgo.Config) processor.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := franzgo.New(ctx, cfg)
-	if err != nil {
-		t.Fatalf("franzgo.New: %v", err)
-	}
-	return c
+func newClient(t *testing.T, cfg franzgo.Config) *franzgo.Client {
+	return kafkatest.Start(t, franzgo.New, cfg)
 }
 
 func TestConformance(t *testing.T) {
@@ -61,33 +44,16 @@ func TestConformance(t *testing.T) {
 			cfg.SoleOwner = true
 			return newClient(t, cfg)
 		}),
+		kafkatest.ReportsLag(),
 	)
 }
 
 func TestSecurity(t *testing.T) {
 	kafkatest.RunSecurity(t, func(t *testing.T, brokers []string, group string, topics []string, sec kafkatest.Security) processor.Client {
 		cfg := testConfig(brokers, group, topics)
-		cfg.TLS = &kafkaconfig.TLSConfig{CAFile: sec.CAFile, ServerName: sec.ServerName}
-		cfg.SASL = &kafkaconfig.SASLConfig{Mechanism: sec.Mechanism, User: sec.User, Password: sec.Password}
+		sec.Apply(&cfg.Config)
 		return newClient(t, cfg)
 	})
-}
-
-func TestLag(t *testing.T) {
-	c := kafkatest.NewCluster(t, []kafkatest.Topic{{Name: "in", Partitions: 1}})
-	kafkatest.Produce(t, c.ListenAddrs(), kafkatest.Records("in", 20))
-	cl := newClient(t, testConfig(c.ListenAddrs(), "g-lag", []string{"in"})).(*franzgo.Client)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	defer cl.Close(ctx)
-	recs, err := cl.Poll(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := processor.TopicPartition{Topic: "in", Partition: 0}
-	if got, want := cl.Lag()[tp], int64(20-len(recs)); got != want {
-		t.Fatalf("Lag after polling %d of 20 records = %d, want %d", len(recs), got, want)
-	}
 }
 
 // A batch whose transaction stayed open past three quarters of the transaction
@@ -185,7 +151,7 @@ func TestLagOfUndeliveredPartitions(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: "in", Partition: int32(i % 2), Value: fmt.Appendf(nil, "v%d", i)})
 	}
 	kafkatest.Produce(t, c.ListenAddrs(), recs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	cl := newClient(t, testConfig(c.ListenAddrs(), "g-lag-undelivered", []string{"in"})).(*franzgo.Client)
+	cl := newClient(t, testConfig(c.ListenAddrs(), "g-lag-undelivered", []string{"in"}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	defer cl.Close(ctx)

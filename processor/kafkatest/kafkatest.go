@@ -13,6 +13,10 @@
 // seconds, a heartbeat interval of ~100 ms) so rebalances finish quickly; kfake
 // clusters of this suite accept session timeouts down to 500 ms.
 //
+// The rest is what both backends' own tests would otherwise each spell out:
+// GroupConfig (those short timeouts), Start (a client from a backend's New) and
+// RunValidate (the config problems of the settings the backends share).
+//
 // RunSecurity checks TLS plus SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) against a
 // kfake cluster with a throwaway certificate authority.
 package kafkatest
@@ -58,6 +62,7 @@ type suite struct {
 	newClient NewClientFunc
 	newEOS    NewClientFunc
 	newSole   NewClientFunc
+	lag       bool
 }
 
 // Run runs the conformance suite against the backend built by newClient.
@@ -81,6 +86,7 @@ func Run(t *testing.T, newClient NewClientFunc, opts ...Option) {
 		{"RebalanceWaitsForCommit", s.testRebalanceWaitsForCommit},
 		{"SoleOwnerStandsByAndTakesOver", s.testSoleOwner},
 		{"PollHonoursContextAndClose", s.testPollHonoursContextAndClose},
+		{"LagAfterPoll", s.testLag},
 		{"ExactlyOnce/AbortedBatchInvisible", s.testEOSAbortedInvisible},
 		{"ExactlyOnce/LostGenerationAborts", s.testEOSNotOwner},
 		{"ExactlyOnce/ProduceOutsideBatch", s.testEOSProduceOutsideBatch},
@@ -293,18 +299,6 @@ func kvalues(recs []*kgo.Record) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // partitionsOf lists every partition of the given topics.

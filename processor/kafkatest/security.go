@@ -10,6 +10,7 @@ import (
 
 	"github.com/leadscore/leadscore/internal/testpki"
 	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -23,8 +24,15 @@ type Security struct {
 	ServerName string
 	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
 	Mechanism string
-	User      string
-	Password  string
+	// User and Password are the SASL credentials.
+	User     string
+	Password string
+}
+
+// Apply sets cfg's TLS and SASL settings to reach the cluster as sec says.
+func (sec Security) Apply(cfg *kafkaconfig.Config) {
+	cfg.TLS = &kafkaconfig.TLSConfig{CAFile: sec.CAFile, ServerName: sec.ServerName}
+	cfg.SASL = &kafkaconfig.SASLConfig{Mechanism: sec.Mechanism, User: sec.User, Password: sec.Password}
 }
 
 // NewSecureClientFunc builds a client that uses sec. It should fail the test when

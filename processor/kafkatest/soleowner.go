@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,7 +41,7 @@ func (s *suite) testSoleOwner(t *testing.T) {
 	}
 
 	a := startMember("a", s.client(t, s.newSole, c, group, web.Name, mail.Name), &committed, nil)
-	waitFor(t, 20*time.Second, "the first member to own every partition", func() bool { return owns(a.c) })
+	eventually.True(t, 20*time.Second, "the first member to own every partition", func() bool { return owns(a.c) })
 	produced := produce(0)
 	b := startMember("b", s.client(t, s.newSole, c, group, web.Name, mail.Name), &committed, nil)
 	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -48,7 +49,7 @@ func (s *suite) testSoleOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	waitFor(t, 20*time.Second, "the second member to join the group", func() bool {
+	eventually.True(t, 20*time.Second, "the second member to join the group", func() bool {
 		ds, err := kadm.NewClient(adm).DescribeGroups(testCtx(t, 5*time.Second), group)
 		if err != nil {
 			return false
@@ -63,15 +64,15 @@ func (s *suite) testSoleOwner(t *testing.T) {
 	if !owns(a.c) || len(b.c.Assigned()) != 0 {
 		t.Fatalf("after the second member joined: first owns %v, second %v; want the first to keep every partition", a.c.Assigned(), b.c.Assigned())
 	}
-	waitFor(t, 30*time.Second, "the first member to commit what was produced", func() bool {
+	eventually.True(t, 30*time.Second, "the first member to commit what was produced", func() bool {
 		return committed.distinct() >= len(produced)
 	})
 	a.stop(t)
-	waitFor(t, 30*time.Second, "the standby to take every partition", func() bool { return owns(b.c) })
+	eventually.True(t, 30*time.Second, "the standby to take every partition", func() bool { return owns(b.c) })
 	for i := 6; i <= 10; i++ {
 		produced = append(produced, produce(i)...)
 	}
-	waitFor(t, 30*time.Second, "every produced record to be committed", func() bool {
+	eventually.True(t, 30*time.Second, "every produced record to be committed", func() bool {
 		return committed.distinct() >= len(produced)
 	})
 	b.stop(t)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -407,7 +408,7 @@ func (s *suite) groupSplitsAndRebalances(t *testing.T, nc NewClientFunc, eos boo
 
 	a := start("a")
 	b := start("b")
-	waitFor(t, 20*time.Second, "two members to split the partitions", func() bool {
+	eventually.True(t, 20*time.Second, "two members to split the partitions", func() bool {
 		ok, _ := splitOK(all, a.c, b.c)
 		return ok
 	})
@@ -427,11 +428,11 @@ func (s *suite) groupSplitsAndRebalances(t *testing.T, nc NewClientFunc, eos boo
 		time.Sleep(30 * time.Millisecond)
 	}
 	members := []*member{a, b, cm}
-	waitFor(t, 30*time.Second, "every produced record to be committed", func() bool {
+	eventually.True(t, 30*time.Second, "every produced record to be committed", func() bool {
 		return committed.distinct() >= len(produced)
 	})
 	var desc string
-	waitFor(t, 20*time.Second, "three members to split the partitions", func() bool {
+	eventually.True(t, 20*time.Second, "three members to split the partitions", func() bool {
 		var ok bool
 		ok, desc = splitOK(all, a.c, b.c, cm.c)
 		return ok
@@ -534,10 +535,10 @@ func (s *suite) testRebalanceWaitsForCommit(t *testing.T) {
 	}
 	committed.add(batch)
 	am := startMember("a", a, &committed, nil)
-	waitFor(t, 20*time.Second, "every record to be committed", func() bool {
+	eventually.True(t, 20*time.Second, "every record to be committed", func() bool {
 		return committed.distinct() >= len(in)
 	})
-	waitFor(t, 20*time.Second, "both members to split the partitions", func() bool {
+	eventually.True(t, 20*time.Second, "both members to split the partitions", func() bool {
 		ok, _ := splitOK(partitionsOf(topic), a, b.c)
 		return ok
 	})
