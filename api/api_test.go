@@ -40,11 +40,18 @@ var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 type fixture struct {
 	mr    *miniredis.Miniredis
 	store *state.Store
-	eng   *scoring.Engine
+	eng   *scoring.Engine // the first model's
+	set   *scoring.Set
 	now   time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureOf(t, scoring.SingleSet(testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())))
+}
+
+// newFixtureOf is the fixture's leads scored under the models of set.
+func newFixtureOf(t *testing.T, set *scoring.Set) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	mr := miniredis.RunT(t)
@@ -53,8 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	eng := testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())
-	f := &fixture{mr: mr, store: st, eng: eng, now: t0.Add(10 * 24 * time.Hour)}
+	f := &fixture{mr: mr, store: st, eng: set.Engines()[0], set: set, now: t0.Add(10 * 24 * time.Hour)}
 	at := func(min int) string { return t0.Add(time.Duration(min) * time.Minute).Format(time.RFC3339) }
 	lines := []string{
 		fmt.Sprintf(`{"type":"page","name":"Pricing","anonymousId":"a1","messageId":"p1","timestamp":%q,"context":{"page":{"path":"/pricing","url":"https://example.com/pricing"}}}`, at(0)),
@@ -66,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := replay.New(eng)
+	r := replay.NewSet(set)
 	for _, l := range lines {
 		ev, err := dec.DecodeAny([]byte(l))
 		if err != nil {
@@ -76,12 +82,12 @@ func newFixture(t *testing.T) *fixture {
 	}
 	var ups []state.Update
 	for _, id := range r.LeadIDs() {
-		s := r.Lead(id)
-		data, err := s.MarshalBinary()
+		l := r.States(id)
+		data, err := l.AppendBinary(nil, set.Names())
 		if err != nil {
 			t.Fatal(err)
 		}
-		next, _ := eng.NextChange(s)
+		next, _ := set.NextChange(l)
 		ids := r.Identities(id)
 		keys := []string{id}
 		for _, e := range ids.Emails {
@@ -90,8 +96,16 @@ func newFixture(t *testing.T) *fixture {
 		for _, a := range ids.AnonymousIDs {
 			keys = append(keys, scoring.PrefixAnon+a)
 		}
-		ups = append(ups, state.Update{Base: state.Record{LeadID: id}, Data: data, Stage: s.Stage, Rank: eng.Rank(s),
-			Deadline: next, Identities: keys})
+		up := state.Update{Base: state.Record{LeadID: id}, Data: data, Deadline: next, Identities: keys}
+		for i, e := range set.Engines() {
+			b := state.Board{Stage: state.BoardName(e.Model().Name, l.States[i].Stage), Rank: e.Rank(&l.States[i])}
+			if i == 0 {
+				up.Stage, up.Rank = b.Stage, b.Rank
+			} else {
+				up.Boards = append(up.Boards, b)
+			}
+		}
+		ups = append(ups, up)
 	}
 	// The anonymous visitor's own lead, stitched into user:u1.
 	ups = append(ups, state.Update{Base: state.Record{LeadID: "anon:a1"}, MergedInto: "user:u1"})
@@ -112,7 +126,7 @@ func (f *fixture) handler(t *testing.T, cfg api.Config) http.Handler {
 	if cfg.Store == nil {
 		cfg.Store = f.store
 	}
-	cfg.Models = func() *scoring.Set { return scoring.SingleSet(f.eng) }
+	cfg.Models = func() *scoring.Set { return f.set }
 	cfg.Now = func() time.Time { return f.now }
 	cfg.Logger = quiet
 	h, err := api.New(cfg)
@@ -382,5 +396,64 @@ func TestReadiness(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	if _, err := api.New(api.Config{}); err == nil {
 		t.Error("New accepted a config without store and engine")
+	}
+}
+
+// TestSeveralModels: with two models, a lead answers under both (models),
+// ?model= picks the one shown at the top level, and each model's stage has
+// its own leaderboard, even where the stage names are the same.
+func TestSeveralModels(t *testing.T) {
+	b2b := testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())
+	b2b.Model().Name = "b2b"
+	web := testrules.Parse(t, "web.yaml", []byte(`
+version: web-1
+name: web
+rules:
+  - {name: pricing, points: 30, match: {source: web, type: page, path: /pricing}}
+stages:
+  - name: visitor
+  - name: sql
+    entry: [{score: 25}]
+`))
+	set, err := scoring.NewSet(b2b, web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureOf(t, set)
+	h := f.handler(t, api.Config{})
+
+	body := call(t, h, "GET", "/v1/leads/anon:a1", "", 200)
+	models, _ := body["models"].([]any)
+	if body["model"] != "b2b" || body["stage"] != "sql" || len(models) != 2 {
+		t.Fatalf("lead: model %v stage %v models %v", body["model"], body["stage"], body["models"])
+	}
+	if w := models[1].(map[string]any); w["model"] != "web" || w["stage"] != "sql" || w["score"] != 30.0 || w["model_version"] != "web-1" {
+		t.Errorf("web model's view: %v", w)
+	}
+	if body := call(t, h, "GET", "/v1/leads/user:u1?model=web", "", 200); body["model"] != "web" || body["score"] != 30.0 {
+		t.Errorf("?model=web: model %v score %v", body["model"], body["score"])
+	}
+	for _, tc := range []struct {
+		target, lead, model string
+	}{
+		{"/v1/leads?stage=sql&model=web", "user:u1", "web"},
+		{"/v1/leads?stage=visitor&model=web", "user:u2", "web"},
+		{"/v1/leads?stage=sql", "user:u1", "b2b"},
+		{"/v1/leads?stage=lead", "user:u2", "b2b"},
+	} {
+		body := call(t, h, "GET", tc.target, "", 200)
+		leads := body["leads"].([]any)
+		if body["model"] != tc.model || len(leads) != 1 || leads[0].(map[string]any)["lead_id"] != tc.lead {
+			t.Errorf("GET %s: %v, want %s of model %s alone", tc.target, body, tc.lead, tc.model)
+		}
+	}
+	for target, code := range map[string]string{
+		"/v1/leads/user:u1?model=nope":   "unknown_model",
+		"/v1/leads?stage=sql&model=nope": "unknown_model",
+		"/v1/leads?stage=lead&model=web": "unknown_stage",
+	} {
+		if body := call(t, h, "GET", target, "", 400); errCode(body) != code {
+			t.Errorf("GET %s: %v, want %s", target, body, code)
+		}
 	}
 }

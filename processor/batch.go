@@ -58,7 +58,7 @@ type leadWork struct {
 	trIdents [][]output.Identities
 	// written is the record after this batch's write (for the outbox ack).
 	written state.Record
-	emit    []scoring.Transition // transitions produced from the outboxes
+	emit    [][]scoring.Transition // per model: the transitions produced from its outbox
 	// outs and pending are scratch space of applyLead, per model.
 	outs    []scoring.Outcome
 	pending []int
@@ -1296,10 +1296,9 @@ func (b *batch) stageChanges(out []Record, done []*leadWork) []Record {
 				b.tr.stageChange(&out[len(out)-1], w, &trs[i]) // tracing.go
 			}
 			if w.emit == nil {
-				w.emit = trs
-			} else {
-				w.emit = append(slices.Clip(w.emit), trs...)
+				w.emit = make([][]scoring.Transition, len(w.st.States))
 			}
+			w.emit[m] = trs
 		}
 	}
 	return out
@@ -1407,9 +1406,11 @@ func (b *batch) observe(recs []Record, start time.Time) {
 		}
 	}
 	for _, w := range b.done {
-		for i := range w.emit {
-			o.Transition(w.emit[i].From, w.emit[i].To)
-			o.Latency(b.now.Sub(time.UnixMilli(w.emit[i].At)))
+		for m, trs := range w.emit {
+			for i := range trs {
+				o.Transition(b.names[m], trs[i].From, trs[i].To)
+				o.Latency(b.now.Sub(time.UnixMilli(trs[i].At)))
+			}
 		}
 	}
 	o.Batch(len(recs), b.p.cfg.Now().Sub(start))

@@ -337,7 +337,7 @@ func (o *lateObserver) Late(string) {
 	o.mu.Unlock()
 }
 func (o *lateObserver) DeadLetter(string)                    {}
-func (o *lateObserver) Transition(string, string)            {}
+func (o *lateObserver) Transition(string, string, string)    {}
 func (o *lateObserver) Batch(int, time.Duration)             {}
 func (o *lateObserver) Latency(time.Duration)                {}
 func (o *lateObserver) Timers(int, int)                      {}

@@ -13,8 +13,9 @@ type Observer interface {
 	Late(topic string)
 	// DeadLetter counts dead letters by reason code.
 	DeadLetter(reason string)
-	// Transition counts stage changes by from and to stage.
-	Transition(from, to string)
+	// Transition counts stage changes by model (its name; "" for a
+	// process's one unnamed model), from and to stage.
+	Transition(model, from, to string)
 	// Batch reports one processed batch: its size and how long processing took.
 	Batch(records int, took time.Duration)
 	// Latency reports the time from an input's event time to its stage change
@@ -33,7 +34,7 @@ type nopObserver struct{}
 func (nopObserver) Consumed(string, string, int)         {}
 func (nopObserver) DeadLetter(string)                    {}
 func (nopObserver) Late(string)                          {}
-func (nopObserver) Transition(string, string)            {}
+func (nopObserver) Transition(string, string, string)    {}
 func (nopObserver) Batch(int, time.Duration)             {}
 func (nopObserver) Latency(time.Duration)                {}
 func (nopObserver) Timers(int, int)                      {}

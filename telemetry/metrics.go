@@ -65,7 +65,7 @@ type Metrics struct {
 var _ processor.Observer = (*Metrics)(nil)
 
 func newMetrics(m metric.Meter) (*Metrics, error) {
-	x := &Metrics{opts: optCache{m: map[[4]string]metric.MeasurementOption{}}}
+	x := &Metrics{opts: optCache{m: map[[6]string]metric.MeasurementOption{}}}
 	var err error
 	must := func(e error) {
 		if err == nil && e != nil {
@@ -139,9 +139,14 @@ func (x *Metrics) Late(topic string) {
 	x.lateEvents.Add(context.Background(), 1, x.opts.get("topic", topic, "", ""))
 }
 
-// Transition implements processor.Observer.
-func (x *Metrics) Transition(from, to string) {
-	x.transitions.Add(context.Background(), 1, x.opts.get("from", from, "to", to))
+// Transition implements processor.Observer. The model label is left out
+// for a process's one unnamed model, as before models had names.
+func (x *Metrics) Transition(model, from, to string) {
+	if model == "" {
+		x.transitions.Add(context.Background(), 1, x.opts.get("from", from, "to", to))
+		return
+	}
+	x.transitions.Add(context.Background(), 1, x.opts.get3("from", from, "to", to, "model", model))
 }
 
 // Batch implements processor.Observer.
@@ -203,12 +208,17 @@ func (x *Metrics) observeLag(_ context.Context, o metric.Int64Observer) error {
 // combination, so that recording allocates nothing after the first time.
 type optCache struct {
 	mu sync.RWMutex
-	m  map[[4]string]metric.MeasurementOption
+	m  map[[6]string]metric.MeasurementOption
 }
 
 // get returns the option for labels k1=v1 and, when k2 is not empty, k2=v2.
 func (c *optCache) get(k1, v1, k2, v2 string) metric.MeasurementOption {
-	key := [4]string{k1, v1, k2, v2}
+	return c.get3(k1, v1, k2, v2, "", "")
+}
+
+// get3 is get with a third label k3=v3 when k3 is not empty.
+func (c *optCache) get3(k1, v1, k2, v2, k3, v3 string) metric.MeasurementOption {
+	key := [6]string{k1, v1, k2, v2, k3, v3}
 	c.mu.RLock()
 	o, ok := c.m[key]
 	c.mu.RUnlock()
@@ -218,6 +228,9 @@ func (c *optCache) get(k1, v1, k2, v2 string) metric.MeasurementOption {
 	kvs := []attribute.KeyValue{attribute.String(k1, v1)}
 	if k2 != "" {
 		kvs = append(kvs, attribute.String(k2, v2))
+	}
+	if k3 != "" {
+		kvs = append(kvs, attribute.String(k3, v3))
 	}
 	o = metric.WithAttributeSet(attribute.NewSet(kvs...))
 	c.mu.Lock()

@@ -48,7 +48,7 @@ func kafkaExposition(t *testing.T) string {
 	var obs processor.Observer = tel.Metrics()
 	obs.Consumed("tracking.web", "applied", 1)
 	obs.DeadLetter("invalid_json")
-	obs.Transition("mql", "sql")
+	obs.Transition("b2b-saas", "mql", "sql")
 	obs.Batch(1, time.Millisecond)
 	obs.Latency(time.Second)
 	obs.Timers(1, 1)

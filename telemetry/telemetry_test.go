@@ -51,7 +51,8 @@ func TestMetricsExposition(t *testing.T) {
 	obs.Consumed("tracking.web", "applied", 2)
 	obs.Consumed("tracking.email", "ignored", 1)
 	obs.DeadLetter("invalid_json")
-	obs.Transition("mql", "sql")
+	obs.Transition("", "mql", "sql")
+	obs.Transition("b2c-shop", "mql", "sql")
 	obs.Batch(42, 3*time.Millisecond)
 	obs.Latency(1500 * time.Millisecond)
 	obs.Timers(4, 1)
@@ -65,6 +66,7 @@ func TestMetricsExposition(t *testing.T) {
 		`leadscore_events_consumed_total{outcome="ignored",topic="tracking.email"} 1`,
 		`leadscore_dead_letters_total{reason="invalid_json"} 1`,
 		`leadscore_stage_transitions_total{from="mql",to="sql"} 1`,
+		`leadscore_stage_transitions_total{from="mql",model="b2c-shop",to="sql"} 1`,
 		`leadscore_batch_records_count 1`,
 		`leadscore_batch_records_sum 42`,
 		`leadscore_batch_duration_seconds_bucket{le="0.005"} 1`,

@@ -36,7 +36,7 @@ func newObserver() *observer { return &observer{b: Breakdown{Store: map[string]O
 func (o *observer) Consumed(string, string, int) {}
 func (o *observer) DeadLetter(string)            {}
 func (o *observer) Late(string)                  {}
-func (o *observer) Transition(string, string)    {}
+func (o *observer) Transition(string, string, string) {}
 func (o *observer) Latency(time.Duration)        {}
 func (o *observer) Ready(bool, string)           {}
 

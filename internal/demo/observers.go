@@ -32,7 +32,7 @@ func (d *counters) Consumed(topic, outcome string, n int) {
 }
 func (d *counters) DeadLetter(string)                    { d.dead.Add(1) }
 func (d *counters) Late(string)                          {}
-func (d *counters) Transition(string, string)            {}
+func (d *counters) Transition(string, string, string)    {}
 func (d *counters) Batch(int, time.Duration)             {}
 func (d *counters) Latency(time.Duration)                {}
 func (d *counters) Timers(_, fired int)                  { d.fired.Add(int64(fired)) }
@@ -70,7 +70,7 @@ func (o observer) DeadLetter(reason string) {
 	o.metrics.DeadLetter(reason)
 	o.counts.DeadLetter(reason)
 }
-func (o observer) Transition(from, to string) { o.metrics.Transition(from, to) }
+func (o observer) Transition(model, from, to string) { o.metrics.Transition(model, from, to) }
 func (o observer) Batch(records int, took time.Duration) {
 	o.metrics.Batch(records, o.clock.toWall(took))
 }
