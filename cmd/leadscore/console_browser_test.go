@@ -61,7 +61,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	const token = "console-test-token"
 	// A day of simulated time a second: the scores decay little between two
 	// reads a fraction of a second apart, and journeys still move.
-	c := demoCmd{Rate: 400, Leads: 40000, Seed: 5, Rules: demo.DefaultRules, Speedup: 86400,
+	c := demoCmd{Rate: 400, Leads: 40000, Seed: 5, Speedup: 86400,
 		Refresh: time.Second, KafkaAddr: "127.0.0.1:0", HTTP: httpFlags{HTTPAddr: "127.0.0.1:0", HTTPToken: token, Console: true},
 		Partitions: 2, LogFormat: "text", LogLevel: "warn"}
 	cfg, err := c.config()

@@ -17,7 +17,7 @@ type demoCmd struct {
 	Leads        int           `default:"2000" env:"LEADSCORE_DEMO_LEADS" help:"Simulated people arriving per year of simulated time."`
 	Seed         int64         `default:"1" env:"LEADSCORE_DEMO_SEED" help:"Seed of the simulated history: the same seed plays the same journeys."`
 	Duration     time.Duration `default:"0s" env:"LEADSCORE_DEMO_DURATION" help:"Stop after this long (0: run until Ctrl-C). A summary is printed either way."`
-	Rules        string        `default:"examples/rules/b2b-saas.yaml" env:"LEADSCORE_RULES" help:"Rules file (YAML). When the default is not found, the copy embedded in the binary is used."`
+	Rules        []string      `type:"path" sep:"none" env:"LEADSCORE_RULES" help:"Rules file (YAML) of a model to play; repeat it to play several side by side. Default: ${demo_rules} and ${demo_second_rules} side by side (the first embedded in the binary when not found, the second left out)."`
 	Speedup      float64       `default:"604800" env:"LEADSCORE_DEMO_SPEEDUP" help:"Simulated seconds per wall-clock second, at most (604800: a week a second; --rate slows the clock when events are dense)."`
 	Refresh      time.Duration `default:"1s" env:"LEADSCORE_DEMO_REFRESH" help:"How often the view is refreshed."`
 	Plain        bool          `env:"LEADSCORE_DEMO_PLAIN" help:"Print plain periodic lines instead of redrawing the terminal (automatic when stdout is not a terminal)."`
@@ -38,7 +38,7 @@ func (c *demoCmd) config() (demo.Config, error) {
 		Speedup: c.Speedup, Refresh: c.Refresh, Plain: c.Plain, KafkaAddr: c.KafkaAddr, RedisAddr: c.RedisAddr,
 		Partitions: c.Partitions, HTTPAddr: c.HTTP.HTTPAddr, Console: c.HTTP.Console, GenerateOnly: c.GenerateOnly,
 		Brokers: c.Brokers, LogFormat: c.LogFormat, LogLevel: c.LogLevel, Version: version,
-		RulesSummary: Summary}
+		RulesSummary: rulesSummary}
 	if c.HTTP.HTTPAddr != "" && !c.GenerateOnly {
 		token, err := secret(c.HTTP.HTTPToken, c.HTTP.HTTPTokenFile)
 		if err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/leadscore/leadscore/internal/demo"
 	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/processor"
@@ -141,7 +140,7 @@ func TestDemoFlagDefaults(t *testing.T) {
 	var cli struct {
 		Demo demoCmd `cmd:""`
 	}
-	p, err := kong.New(&cli)
+	p, err := kong.New(&cli, kongVars("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +148,7 @@ func TestDemoFlagDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := cli.Demo
-	if got.Rate != 75 || got.Leads != 2000 || got.Seed != 1 || got.Rules != demo.DefaultRules || got.Speedup != 604800 ||
+	if got.Rate != 75 || got.Leads != 2000 || got.Seed != 1 || got.Rules != nil || got.Speedup != 604800 ||
 		got.Refresh != time.Second || got.KafkaAddr != "127.0.0.1:9092" || got.RedisAddr != "" ||
 		got.HTTP.HTTPAddr != "127.0.0.1:8080" || got.Partitions != 4 || got.GenerateOnly || got.LogLevel != "warn" {
 		t.Errorf("defaults = %+v", got)
@@ -158,7 +157,7 @@ func TestDemoFlagDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Rate != 75 || cfg.Leads != 2000 || cfg.Seed != 1 || cfg.Rules != demo.DefaultRules || cfg.Speedup != 604800 ||
+	if cfg.Rate != 75 || cfg.Leads != 2000 || cfg.Seed != 1 || cfg.Rules != nil || cfg.Speedup != 604800 ||
 		cfg.Refresh != time.Second || cfg.KafkaAddr != "127.0.0.1:9092" || cfg.HTTPAddr != "127.0.0.1:8080" || !cfg.Console ||
 		cfg.Partitions != 4 || cfg.GenerateOnly || cfg.LogFormat != "text" || cfg.LogLevel != "warn" || cfg.Version != version ||
 		cfg.RulesSummary == nil {

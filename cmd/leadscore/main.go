@@ -16,6 +16,7 @@ import (
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/internal/backtest"
 	"github.com/leadscore/leadscore/internal/bench"
+	"github.com/leadscore/leadscore/internal/demo"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/kafkaconfig"
 	"github.com/leadscore/leadscore/state"
@@ -60,13 +61,15 @@ func kongVars(version string) kong.Vars {
 		"topic_stage_changes": t.StageChanges, "topic_dead_letter": t.DeadLetter,
 		"topics": strings.Join([]string{t.Web, t.Email, t.Feedback, t.StageChanges, t.DeadLetter}, ","),
 
-		"timer_tick":       processor.DefaultTimerTick.String(),
-		"merge_wait":       processor.DefaultMergeWait.String(),
-		"idle_timeout":     processor.DefaultIdleTimeout.String(),
-		"shutdown_timeout": processor.DefaultShutdownTimeout.String(),
-		"max_event_bytes":  strconv.Itoa(events.DefaultMaxBytes),
-		"max_event_depth":  strconv.Itoa(events.DefaultMaxDepth),
-		"redis_prefix":     state.DefaultKeyPrefix,
+		"timer_tick":        processor.DefaultTimerTick.String(),
+		"merge_wait":        processor.DefaultMergeWait.String(),
+		"idle_timeout":      processor.DefaultIdleTimeout.String(),
+		"shutdown_timeout":  processor.DefaultShutdownTimeout.String(),
+		"max_event_bytes":   strconv.Itoa(events.DefaultMaxBytes),
+		"max_event_depth":   strconv.Itoa(events.DefaultMaxDepth),
+		"redis_prefix":      state.DefaultKeyPrefix,
+		"demo_rules":        demo.DefaultRules,
+		"demo_second_rules": demo.DefaultSecondRules,
 
 		"session_timeout":    kafkaconfig.DefaultSessionTimeout.String(),
 		"rebalance_timeout":  kafkaconfig.DefaultRebalanceTimeout.String(),

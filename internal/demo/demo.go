@@ -26,6 +26,8 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/leadscore/leadscore/internal/journeys"
@@ -38,6 +40,12 @@ import (
 // DefaultRules is the rules file the demo plays by default. When it is not
 // found from the working directory, the copy embedded in the binary is used.
 const DefaultRules = journeys.B2BRulesFile
+
+// DefaultSecondRules is the model the demo plays beside DefaultRules when no
+// rules are given, to show several models side by side: the textbook funnel
+// scores the same journeys with the marketing articles' numbers. It is left
+// out (and the header says so) when not found from the working directory.
+const DefaultSecondRules = "examples/rules/textbook-funnel.yaml"
 
 // Config is what the demo plays and where. Its errors name the `leadscore
 // demo` flags that set each field.
@@ -52,9 +60,10 @@ type Config struct {
 	// Duration stops the demo after this long (0: only when ctx ends). The
 	// summary is printed either way.
 	Duration time.Duration
-	// Rules is the rules file (YAML). When it is DefaultRules and not found,
-	// the copy embedded in the binary is used.
-	Rules string
+	// Rules are the rules files (YAML) of the models the demo plays side by
+	// side; none: DefaultRules and DefaultSecondRules. DefaultRules not found
+	// is replaced by the copy embedded in the binary.
+	Rules []string
 	// Speedup is the most simulated seconds per wall-clock second (Rate slows
 	// the clock when events are dense).
 	Speedup float64
@@ -89,9 +98,9 @@ type Config struct {
 	// Version is the build's version, reported by the processor and the
 	// telemetry.
 	Version string
-	// RulesSummary summarises the model of a rules file for the web console, as
-	// `leadscore rules check` does (nil: no summary).
-	RulesSummary func(file string, m *scoring.Model) string
+	// RulesSummary summarises the models of the rules files for the web
+	// console, as `leadscore rules check` does (nil: no summary).
+	RulesSummary func(files []string, models func() *scoring.Set) func() string
 }
 
 // Run plays the demo until ctx ends or Config.Duration has passed, drawing it
@@ -151,19 +160,61 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// loadRules loads --rules, falling back to the embedded copy of the default file
-// when the default path does not exist from here. It returns where the rules came
-// from, for the header.
-func (c *Config) loadRules() (*scoring.Model, string, error) {
-	m, err := rules.Load(c.Rules)
-	if err == nil {
-		return m, c.Rules, nil
+// loadRules loads the models of --rules (none: DefaultRules and
+// DefaultSecondRules), falling back to the embedded copy of DefaultRules
+// when that path does not exist from here, and leaving DefaultSecondRules
+// out when it does not. It returns the files it read and where the rules
+// came from, for the header.
+func (c *Config) loadRules() (*scoring.Set, []string, string, error) {
+	files := c.Rules
+	if len(files) == 0 {
+		files = []string{DefaultRules, DefaultSecondRules}
 	}
-	if c.Rules != DefaultRules || !errors.Is(err, fs.ErrNotExist) {
-		return nil, "", err
+	var found []string
+	embedded := false
+	for _, f := range files {
+		_, err := os.Stat(f)
+		switch {
+		case err == nil:
+			found = append(found, f)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, nil, "", fmt.Errorf("rules: %w", err)
+		case f == DefaultRules:
+			embedded = true
+		case f == DefaultSecondRules && len(c.Rules) == 0:
+			// The second default model is optional.
+		default:
+			return nil, nil, "", fmt.Errorf("rules: %w", err)
+		}
 	}
-	m, err = rules.Parse(journeys.B2BRulesFile, journeys.B2BRules())
-	return m, "embedded " + journeys.B2BRulesFile, err
+	if embedded {
+		m, err := rules.Parse(journeys.B2BRulesFile, journeys.B2BRules())
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if len(found) > 0 {
+			m.Name = strings.TrimSuffix(filepath.Base(DefaultRules), filepath.Ext(DefaultRules))
+		}
+		first, err := scoring.NewEngine(m)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		engines := []*scoring.Engine{first}
+		if len(found) > 0 {
+			more, err := rules.LoadSet(found...)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			if len(found) == 1 && more.Engines()[0].Model().Name == "" {
+				more.Engines()[0].Model().Name = strings.TrimSuffix(filepath.Base(found[0]), filepath.Ext(found[0]))
+			}
+			engines = append(engines, more.Engines()...)
+		}
+		set, err := scoring.NewSet(engines...)
+		return set, append([]string{DefaultRules}, found...), "embedded " + strings.Join(append([]string{journeys.B2BRulesFile}, found...), ", "), err
+	}
+	set, err := rules.LoadSet(found...)
+	return set, found, strings.Join(found, ", "), err
 }
 
 // topics are the demo's topics: the processor's defaults.
@@ -173,7 +224,8 @@ var topics = processor.DefaultTopics()
 // state.
 type session struct {
 	stats
-	eng    *scoring.Engine
+	set    *scoring.Set
+	eng    *scoring.Engine // the first model's, whose funnel the view draws in full
 	source string
 	cfg    *Config
 	rig    *rig
@@ -181,9 +233,10 @@ type session struct {
 	sent   *produced
 	pace   *pacer
 	clock  *simClock
-	// Stage of every lead that ever changed stage, and the id of its last
-	// change (a re-emitted duplicate is counted once).
-	stage  map[string]string
+	// Per model, the stage of every lead that ever changed stage; and the id
+	// of each lead's last change per model (a re-emitted duplicate is
+	// counted once).
+	stage  map[string]map[string]string
 	lastID map[string]string
 	ups    []handoff // latest handoffs into sql or sal, newest last
 	downs  []handoff // latest regressions, newest last
@@ -200,11 +253,7 @@ func play(ctx context.Context, c *Config, out, logOut io.Writer, tty bool) (*sta
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	m, source, err := c.loadRules()
-	if err != nil {
-		return nil, err
-	}
-	eng, err := scoring.NewEngine(m)
+	set, files, source, err := c.loadRules()
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +264,7 @@ func play(ctx context.Context, c *Config, out, logOut io.Writer, tty bool) (*sta
 	defer f.stop()
 	log, tel, gen, clock, start := f.log, f.tel, f.gen, f.clock, f.start
 	counts := newCounters()
-	r, err := startRig(ctx, c, eng, clock, counts, tel, log)
+	r, err := startRig(ctx, c, set, files, clock, counts, tel, log)
 	if err != nil {
 		return nil, err
 	}
@@ -223,9 +272,9 @@ func play(ctx context.Context, c *Config, out, logOut io.Writer, tty bool) (*sta
 
 	d := &session{
 		stats: stats{ByTopic: map[string]int64{}, Into: map[string]int64{}, Moves: map[string]int64{},
-			Stages: map[string]int{}, SimFrom: start.UnixMilli(), KafkaAddr: r.kafkaAddr, HTTPAddr: r.httpAddr},
-		eng: eng, source: source, cfg: c, rig: r, counts: counts, sent: &produced{}, clock: clock,
-		stage: map[string]string{}, lastID: map[string]string{}, began: time.Now(),
+			Stages: map[string]int{}, ByModel: map[string]map[string]int{}, SimFrom: start.UnixMilli(), KafkaAddr: r.kafkaAddr, HTTPAddr: r.httpAddr},
+		set: set, eng: set.Engines()[0], source: source, cfg: c, rig: r, counts: counts, sent: &produced{}, clock: clock,
+		stage: map[string]map[string]string{}, lastID: map[string]string{}, began: time.Now(),
 	}
 	changes, stopView, err := watchStageChanges(ctx, r.kafkaAddr, log)
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/output"
-	"github.com/leadscore/leadscore/scoring"
 )
 
 func getJSON(t *testing.T, url string, v any) int {
@@ -43,7 +42,8 @@ func getJSON(t *testing.T, url string, v any) int {
 // by an independent Kafka client at the printed address), the API answers with
 // leads and metrics, and the summary adds up.
 func TestDemoPipeline(t *testing.T) {
-	c := Config{Rate: 1000, Leads: 2000, Seed: 1, Rules: DefaultRules, Speedup: 30 * 24 * 3600,
+	// The two default models, from the repository's examples.
+	c := Config{Rate: 1000, Leads: 2000, Seed: 1, Rules: []string{"../../" + DefaultRules, "../../" + DefaultSecondRules}, Speedup: 30 * 24 * 3600,
 		Refresh: 500 * time.Millisecond, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: 2, LogFormat: "text", LogLevel: "info"}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
@@ -123,6 +123,10 @@ func TestDemoPipeline(t *testing.T) {
 			t.Errorf("no lead reached %s; moves: %v", stage, st.Moves)
 		}
 	}
+	// The second model moves leads too, on its own stages.
+	if tb := st.ByModel["textbook-funnel"]; tb["visitor"] == 0 || tb["lead"] == 0 {
+		t.Errorf("textbook-funnel's funnel: %v; moves: %v", tb, st.Moves)
+	}
 	if st.Produced == 0 || st.Consumed < st.Produced || st.DeadLetter != 0 {
 		t.Errorf("produced %d, consumed %d, dead letters %d; logs:\n%s", st.Produced, st.Consumed, st.DeadLetter, logs.String())
 	}
@@ -130,7 +134,7 @@ func TestDemoPipeline(t *testing.T) {
 		t.Errorf("simulated clock %d → %d, %d people", st.SimFrom, st.SimTo, st.People)
 	}
 	text := out.String()
-	for _, want := range []string{"leadscore demo: model b2b-saas-", "] sim ", "summary:", "events: ",
+	for _, want := range []string{"leadscore demo: models b2b-saas (b2b-saas-", "textbook-funnel (textbook-1)", "| textbook-funnel: visitor ", "] sim ", "summary:", "events: ",
 		"leads by stage (", "stage changes (", "visitor → lead", "redis embedded (miniredis"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
@@ -194,54 +198,74 @@ func TestDemoValidate(t *testing.T) {
 }
 
 func TestDemoRules(t *testing.T) {
-	// The tests run in cmd/leadscore, where the default path does not exist: the
-	// embedded copy is used.
-	c := Config{Rules: DefaultRules}
-	m, source, err := c.loadRules()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(m.Version, "b2b-saas-") || !strings.Contains(source, "embedded") {
-		t.Errorf("model %s from %s", m.Version, source)
-	}
-	// From the repository root, the file itself.
-	c.Rules = "../../" + DefaultRules
-	if _, source, err = c.loadRules(); err != nil || source != c.Rules {
-		t.Errorf("loadRules(%s) = %s, %v", c.Rules, source, err)
-	}
-	// A path the user chose is never replaced.
-	c.Rules = "no/such/rules.yaml"
-	if _, _, err := c.loadRules(); err == nil {
-		t.Error("a missing --rules file was accepted")
+	for _, tc := range []struct {
+		name   string
+		dir    string // working directory, relative to the package's
+		rules  []string
+		models string // names, comma-separated
+		source string // what the header says the rules came from
+		err    bool
+	}{
+		// Where the default paths do not exist (the tests run in the
+		// package's directory): the first is embedded, the second left out.
+		{name: "defaults, elsewhere", models: "", source: "embedded " + DefaultRules},
+		{name: "default named, elsewhere", rules: []string{DefaultRules}, models: "", source: "embedded " + DefaultRules},
+		// From the repository root: both, named after their files.
+		{name: "defaults, from the root", dir: "../..", models: "b2b-saas,textbook-funnel", source: DefaultRules + ", " + DefaultSecondRules},
+		{name: "one file", rules: []string{"../../" + DefaultSecondRules}, models: "", source: "../../" + DefaultSecondRules},
+		// A path the user chose is never replaced.
+		{name: "missing file", rules: []string{"no/such/rules.yaml"}, err: true},
+		{name: "second default given, missing", rules: []string{DefaultRules, DefaultSecondRules}, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.dir != "" {
+				t.Chdir(tc.dir)
+			}
+			c := Config{Rules: tc.rules}
+			set, _, source, err := c.loadRules()
+			if tc.err {
+				if err == nil {
+					t.Fatalf("rules %v accepted", tc.rules)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(set.Names(), ","); got != tc.models || source != tc.source {
+				t.Errorf("models %q from %q, want %q from %q", got, source, tc.models, tc.source)
+			}
+		})
 	}
 }
 
 // TestDemoScreen draws the terminal view of a demo state.
 func TestDemoScreen(t *testing.T) {
-	c := &Config{Seed: 3, Speedup: 604800, Rate: 200, Leads: 100, Rules: DefaultRules}
-	m, source, err := c.loadRules()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := scoring.NewEngine(m)
+	c := &Config{Seed: 3, Speedup: 604800, Rate: 200, Leads: 100, Rules: []string{"../../" + DefaultRules, "../../" + DefaultSecondRules}}
+	set, _, source, err := c.loadRules()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &session{stats: stats{ByTopic: map[string]int64{}, Into: map[string]int64{}, Moves: map[string]int64{},
-		Stages: map[string]int{}}, eng: eng, source: source, cfg: c, counts: newCounters(), sent: &produced{},
+		Stages: map[string]int{}, ByModel: map[string]map[string]int{}}, set: set, eng: set.Engines()[0], source: source, cfg: c, counts: newCounters(), sent: &produced{},
 		pace: &pacer{}, clock: newSimClock(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), 1),
 		rig:   &rig{kafkaAddr: "127.0.0.1:9092", redisDesc: "embedded", httpAddr: "127.0.0.1:8080"},
-		stage: map[string]string{}, lastID: map[string]string{}, began: time.Now()}
+		stage: map[string]map[string]string{}, lastID: map[string]string{}, began: time.Now()}
 	d.pace.people.Store(10)
-	d.apply(&output.StageChange{ID: "sc_1", LeadID: "user:crm-1", From: "visitor", To: "lead", Direction: "up",
+	d.apply(&output.StageChange{ID: "sc_0", Model: "textbook-funnel", LeadID: "user:crm-1", From: "visitor", To: "sql", Direction: "up",
+		Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-24T09:00:00.000Z"})
+	d.apply(&output.StageChange{ID: "sc_1", Model: "b2b-saas", LeadID: "user:crm-1", From: "visitor", To: "lead", Direction: "up",
 		Cause: output.Cause{Kind: "criteria"}, EventTime: "2026-11-24T10:00:00.000Z"})
-	d.apply(&output.StageChange{ID: "sc_2", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up", Score: 41,
+	d.apply(&output.StageChange{ID: "sc_2", Model: "b2b-saas", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up", Score: 41,
 		Fit: 45, Grade: "A", Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-25T10:00:00.000Z"})
-	d.apply(&output.StageChange{ID: "sc_2", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up",
+	d.apply(&output.StageChange{ID: "sc_2", Model: "b2b-saas", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up",
 		Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-25T10:00:00.000Z"}) // re-emitted
 	d.settle(time.Now())
 	if d.Stages["sql"] != 1 || d.Stages["lead"] != 0 || d.Stages["visitor"] != 9 || d.Moves["lead → sql"] != 1 {
 		t.Errorf("stages %v, moves %v", d.Stages, d.Moves)
+	}
+	if tb := d.ByModel["textbook-funnel"]; tb["sql"] != 1 || tb["visitor"] != 9 || d.Moves["textbook-funnel: visitor → sql"] != 1 || d.Into["sql"] != 1 {
+		t.Errorf("textbook-funnel: stages %v, moves %v, into %v", tb, d.Moves, d.Into)
 	}
 	var b bytes.Buffer
 	v := &view{out: &b, tty: true, d: d}
@@ -249,7 +273,7 @@ func TestDemoScreen(t *testing.T) {
 	v.draw()
 	v.stop()
 	s := b.String()
-	for _, want := range []string{"\x1b[2J", "funnel", "latest handoffs", "user:crm-1", "trigger demo_request",
+	for _, want := range []string{"\x1b[2J", "funnel of b2b-saas", "textbook-funnel\x1b[0m visitor 9 · nurture 0 · lead 0", "textbook-funnel: visitor", "latest handoffs", "user:crm-1", "trigger demo_request",
 		"kafka 127.0.0.1:9092", "api http://127.0.0.1:8080/v1/leads/user:crm-1 · /v1/leads?stage=sql", "█", "\x1b[?25h"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("screen lacks %q:\n%s", want, s)

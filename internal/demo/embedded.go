@@ -88,7 +88,7 @@ type rig struct {
 
 // startRig brings the pipeline up: broker, Redis, topics, store, processor, API.
 // On error, what was started is stopped.
-func startRig(ctx context.Context, c *Config, eng *scoring.Engine, clock *simClock, counts *counters,
+func startRig(ctx context.Context, c *Config, models *scoring.Set, files []string, clock *simClock, counts *counters,
 	tel *telemetry.Telemetry, log *slog.Logger) (r *rig, err error) {
 	r = &rig{log: log}
 	defer func() {
@@ -157,7 +157,7 @@ func startRig(ctx context.Context, c *Config, eng *scoring.Engine, clock *simClo
 			// wall-clock seconds hands them to the (simulated) wall clock.
 			IdleTimeout: time.Duration(c.Speedup * float64(2*time.Second)),
 			Version:     c.Version},
-		Models: scoring.SingleSet(eng), Observer: observer{metrics: tel.Metrics(), counts: counts, clock: clock}, Telemetry: tel, Logger: log,
+		Models: models, Observer: observer{metrics: tel.Metrics(), counts: counts, clock: clock}, Telemetry: tel, Logger: log,
 	})
 	if err != nil {
 		return r, err
@@ -176,7 +176,7 @@ func startRig(ctx context.Context, c *Config, eng *scoring.Engine, clock *simClo
 		if c.Console {
 			var summary func() string
 			if c.RulesSummary != nil {
-				summary = func() string { return c.RulesSummary(c.Rules, r.proc.Models().Engines()[0].Model()) }
+				summary = c.RulesSummary(files, r.proc.Models)
 			}
 			cs = &wiring.Console{Conn: []kgo.Opt{kgo.SeedBrokers(r.kafkaAddr)}, Topics: topics,
 				Summary: summary, Metrics: tel.MetricsHandler(), Token: c.HTTPToken}

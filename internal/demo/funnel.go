@@ -24,19 +24,22 @@ type stats struct {
 	Duplicates int64            // upstream re-sends the engine recognised
 	Ignored    int64            // bots, machine opens, feedback that does not apply
 	DeadLetter int64            // records sent to the dead-letter topic
-	Into       map[string]int64 // stage changes by destination stage
-	Moves      map[string]int64 // stage changes by "from → to"
-	Stages     map[string]int   // leads per stage (visitors estimated) at the end
-	People     int64            // simulated people who have arrived
-	SimFrom    int64            // simulated time at the start, ms
-	SimTo      int64            // simulated time reached, ms
-	Wall       time.Duration    // wall-clock time played
-	KafkaAddr  string           // where the embedded broker listened
-	HTTPAddr   string           // where the API listened ("" when off)
+	Into       map[string]int64 // stage changes by destination stage (the first model's)
+	Moves      map[string]int64 // stage changes by "from → to" ("model: from → to" for the other models)
+	Stages     map[string]int   // leads per stage of the first model (visitors estimated) at the end
+	// ByModel is leads per stage of every model, by model name.
+	ByModel   map[string]map[string]int
+	People    int64         // simulated people who have arrived
+	SimFrom   int64         // simulated time at the start, ms
+	SimTo     int64         // simulated time reached, ms
+	Wall      time.Duration // wall-clock time played
+	KafkaAddr string        // where the embedded broker listened
+	HTTPAddr  string        // where the API listened ("" when off)
 }
 
 // handoff is a stage change worth showing: into sql or sal, or a regression.
 type handoff struct {
+	model    string // "" for the first model
 	at       int64
 	lead     string
 	from, to string
@@ -91,19 +94,29 @@ func watchStageChanges(ctx context.Context, kafkaAddr string, log *slog.Logger) 
 
 // apply counts one stage change read from the topic.
 func (d *session) apply(sc *output.StageChange) {
-	if d.lastID[sc.LeadID] == sc.ID {
+	if d.lastID[sc.Model+"\x00"+sc.LeadID] == sc.ID {
 		return // re-emitted (outbox after a retry): already counted
 	}
-	d.lastID[sc.LeadID] = sc.ID
-	d.Into[sc.To]++
-	d.Moves[sc.From+" → "+sc.To]++
-	d.stage[sc.LeadID] = sc.To
+	d.lastID[sc.Model+"\x00"+sc.LeadID] = sc.ID
+	first := sc.Model == d.eng.Model().Name
+	if first {
+		d.Into[sc.To]++
+		d.Moves[sc.From+" → "+sc.To]++
+	} else {
+		d.Moves[sc.Model+": "+sc.From+" → "+sc.To]++
+	}
+	stages := d.stage[sc.Model]
+	if stages == nil {
+		stages = map[string]string{}
+		d.stage[sc.Model] = stages
+	}
+	stages[sc.LeadID] = sc.To
 	// A lead that absorbed others (identity stitching) replaces them.
 	for _, k := range identityKeys(sc.Identities) {
 		if k != sc.LeadID {
-			if _, ok := d.stage[k]; ok {
-				delete(d.stage, k)
-				delete(d.lastID, k)
+			if _, ok := stages[k]; ok {
+				delete(stages, k)
+				delete(d.lastID, sc.Model+"\x00"+k)
 			}
 		}
 	}
@@ -114,6 +127,9 @@ func (d *session) apply(sc *output.StageChange) {
 	at, _ := time.Parse(time.RFC3339Nano, sc.EventTime)
 	h := handoff{at: at.UnixMilli(), lead: sc.LeadID, from: sc.From, to: sc.To, cause: causeText(sc.Cause),
 		score: sc.Score, fit: sc.Fit, grade: sc.Grade, down: down}
+	if !first {
+		h.model = sc.Model
+	}
 	if down {
 		d.downs = keepLast(d.downs, h, downsShown)
 		d.freshDowns++
@@ -150,17 +166,28 @@ func (d *session) settle(now time.Time) {
 		d.ByTopic[t] = d.counts.topic(t)
 	}
 	d.People = d.pace.people.Load()
-	clear(d.Stages)
-	moved := 0
-	for _, s := range d.stage {
-		d.Stages[s]++
-		moved++
+	for _, e := range d.set.Engines() {
+		name := e.Model().Name
+		counts := d.ByModel[name]
+		if counts == nil {
+			counts = map[string]int{}
+			d.ByModel[name] = counts
+		}
+		clear(counts)
+		moved := 0
+		for _, s := range d.stage[name] {
+			counts[s]++
+			moved++
+		}
+		// Leads that never changed stage are still in the first stage: every
+		// simulated person is one lead once identities are stitched (an
+		// estimate: some identities are never tied together).
+		counts[e.Model().Stages[0].Name] += max(int(d.People)-moved, 0)
 	}
-	// Leads that never changed stage are still in the first stage: every
-	// simulated person is one lead once identities are stitched (an estimate:
-	// some identities are never tied together).
-	first := d.eng.Model().Stages[0].Name
-	d.Stages[first] += max(int(d.People)-moved, 0)
+	clear(d.Stages)
+	for s, n := range d.ByModel[d.eng.Model().Name] {
+		d.Stages[s] = n
+	}
 }
 
 // keepLast appends h to list, keeping the last n.
@@ -206,7 +233,7 @@ func (d *session) tryID() string {
 		return d.ups[len(d.ups)-1].lead
 	}
 	best := ""
-	for id := range d.stage {
+	for id := range d.stage[d.eng.Model().Name] {
 		if strings.HasPrefix(id, scoring.PrefixUser) && (best == "" || id < best) {
 			best = id
 		}

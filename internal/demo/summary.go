@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // summary prints the final counts.
@@ -29,8 +30,13 @@ func (d *session) summary(out io.Writer) {
 		total += n
 	}
 	fmt.Fprintf(&b, "leads by stage (%d people):", d.People)
-	for _, s := range d.eng.Model().Stages {
-		fmt.Fprintf(&b, " %s %d", s.Name, d.Stages[s.Name])
+	for _, e := range d.set.Engines() {
+		if d.set.Len() > 1 {
+			fmt.Fprintf(&b, "\n  %s:", e.Model().Name)
+		}
+		for _, s := range e.Model().Stages {
+			fmt.Fprintf(&b, " %s %d", s.Name, d.ByModel[e.Model().Name][s.Name])
+		}
 	}
 	var moves int64
 	keys := make([]string, 0, len(d.Moves))
@@ -45,8 +51,12 @@ func (d *session) summary(out io.Writer) {
 		return keys[i] < keys[j]
 	})
 	fmt.Fprintf(&b, "\nstage changes (%d, from the %s topic):\n", moves, topics.StageChanges)
+	width := 28
 	for _, k := range keys {
-		fmt.Fprintf(&b, "  %-28s %7d\n", k, d.Moves[k])
+		width = max(width, utf8.RuneCountInString(k))
+	}
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %-*s %7d\n", width, k, d.Moves[k])
 	}
 	io.WriteString(out, b.String())
 }

@@ -60,8 +60,8 @@ func (v *view) start() {
 	if d.rig.consoleURL != "" { // first thing: where to look
 		fmt.Fprintf(v.out, "leadscore demo: open the console at %s\n", d.rig.consoleURL)
 	}
-	fmt.Fprintf(v.out, "leadscore demo: model %s from %s; seed %d, %d leads a year, at most %g events/s, %s of simulated time per second\n",
-		d.eng.Model().Version, d.source, d.cfg.Seed, d.cfg.Leads, d.cfg.Rate, simSpan(int64(d.cfg.Speedup*1000)))
+	fmt.Fprintf(v.out, "leadscore demo: %s from %s; seed %d, %d leads a year, at most %g events/s, %s of simulated time per second\n",
+		d.modelsText(), d.source, d.cfg.Seed, d.cfg.Leads, d.cfg.Rate, simSpan(int64(d.cfg.Speedup*1000)))
 	for _, l := range v.where() {
 		fmt.Fprintf(v.out, "  %s\n", l)
 	}
@@ -107,6 +107,12 @@ func (v *view) line() {
 	for _, s := range d.eng.Model().Stages {
 		fmt.Fprintf(&b, " %s %d", s.Name, d.Stages[s.Name])
 	}
+	for _, e := range d.set.Engines()[1:] {
+		fmt.Fprintf(&b, " | %s:", e.Model().Name)
+		for _, s := range e.Model().Stages {
+			fmt.Fprintf(&b, " %s %d", s.Name, d.ByModel[e.Model().Name][s.Name])
+		}
+	}
 	b.WriteString("\n")
 	for _, h := range latest(d.ups, min(d.freshUps, 2), d.downs, min(d.freshDowns, 1)) {
 		b.WriteString("    " + h.String() + "\n")
@@ -126,7 +132,7 @@ func (v *view) screen() {
 	)
 	var lines []string
 	ln := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
-	ln("%sleadscore demo%s — model %s (%s) — seed %d", bold, reset, d.eng.Model().Version, d.source, d.cfg.Seed)
+	ln("%sleadscore demo%s — %s (%s) — seed %d", bold, reset, d.modelsText(), d.source, d.cfg.Seed)
 	ln("%ssimulated %s · %s per second · wall %s · Ctrl-C to stop%s", dim,
 		time.UnixMilli(d.SimTo).UTC().Format("Mon 2006-01-02 15:04"), simSpan(int64(d.cfg.Speedup*1000)),
 		d.Wall.Round(time.Second), reset)
@@ -138,7 +144,11 @@ func (v *view) screen() {
 		d.ByTopic[topics.Web], d.ByTopic[topics.Email], d.ByTopic[topics.Feedback], d.Produced)
 	ln("duplicates %d · ignored (bots, machine opens, …) %d · dead letters %d", d.Duplicates, d.Ignored, d.DeadLetter)
 	ln("")
-	ln("%sfunnel%s %s(leads per stage)%s", bold, reset, dim, reset)
+	title := "funnel"
+	if d.set.Len() > 1 {
+		title = "funnel of " + d.eng.Model().Name
+	}
+	ln("%s%s%s %s(leads per stage)%s", bold, title, reset, dim, reset)
 	peak := 1
 	for _, n := range d.Stages {
 		peak = max(peak, n)
@@ -146,6 +156,16 @@ func (v *view) screen() {
 	for _, s := range d.eng.Model().Stages {
 		n := d.Stages[s.Name]
 		ln("  %-13s %6d %s", s.Name, n, bar(n, peak, 48))
+	}
+	for _, e := range d.set.Engines()[1:] {
+		var b strings.Builder
+		for i, s := range e.Model().Stages {
+			if i > 0 {
+				b.WriteString(" · ")
+			}
+			fmt.Fprintf(&b, "%s %d", s.Name, d.ByModel[e.Model().Name][s.Name])
+		}
+		ln("%s%s%s %s", bold, e.Model().Name, reset, b.String())
 	}
 	ln("")
 	ln("%slatest handoffs%s %s(→ sql, → sal, regressions ↓)%s", bold, reset, dim, reset)
@@ -214,8 +234,12 @@ func (h handoff) String() string {
 	if len(lead) > 18 { // anonymous ids are long
 		lead = lead[:17] + "…"
 	}
+	from := h.from
+	if h.model != "" {
+		from = h.model + ": " + from
+	}
 	return fmt.Sprintf("%s  %-18s %-11s %s %-11s %-32s score %6.1f  fit %3.0f%s",
-		time.UnixMilli(h.at).UTC().Format("2006-01-02 15:04"), lead, h.from, arrow, h.to, h.cause, h.score, h.fit, grade)
+		time.UnixMilli(h.at).UTC().Format("2006-01-02 15:04"), lead, from, arrow, h.to, h.cause, h.score, h.fit, grade)
 }
 
 // bar draws n to scale, peak filling width cells, with eighth-cell precision; any
@@ -232,4 +256,17 @@ func bar(n, peak, width int) string {
 		b.WriteString([]string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}[r])
 	}
 	return b.String()
+}
+
+// modelsText names the models played: "model b2b-saas-2026.11", or with
+// several "models b2b-saas (b2b-saas-2026.11), textbook-funnel (textbook-1)".
+func (d *session) modelsText() string {
+	if d.set.Len() == 1 {
+		return "model " + d.eng.Model().Version
+	}
+	parts := make([]string, d.set.Len())
+	for i, e := range d.set.Engines() {
+		parts[i] = e.Model().Name + " (" + e.Model().Version + ")"
+	}
+	return "models " + strings.Join(parts, ", ")
 }
