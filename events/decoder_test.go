@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -433,4 +434,68 @@ func TestSessionIDAndTimeframeDays(t *testing.T) {
 			t.Errorf("bant %s accepted", bad)
 		}
 	}
+}
+
+// The account comes from a group call's groupId or from context.groupId, and a
+// group call's traits are the account's, never the person's: their e-mail names
+// nobody and their name or address would mislead fit rules.
+func TestAccount(t *testing.T) {
+	d := newTestDecoder(t, Options{})
+	const ts = `"timestamp":"2026-03-02T10:00:00Z"`
+	for _, c := range []struct {
+		name, in      string
+		account       string
+		traits        []string // keys of Traits
+		accountTraits []string // keys of AccountTraits
+		email         string
+	}{
+		{"group", `{"type":"group","userId":"u1","groupId":"acct-1","traits":{"name":"Initech","employees":329,"email":"billing@initech.example"},"context":{"traits":{"email":"Peter@initech.example"}},` + ts + `}`,
+			"acct-1", []string{"email"}, []string{"name", "employees", "email"}, "peter@initech.example"},
+		{"group's groupId wins over its context's", `{"type":"group","userId":"u1","groupId":"acct-1","context":{"groupId":"acct-2"},` + ts + `}`,
+			"acct-1", nil, nil, ""},
+		{"track with context.groupId", `{"type":"track","event":"Demo Requested","userId":"u1","context":{"groupId":"acct-2"},` + ts + `}`,
+			"acct-2", nil, nil, ""},
+		{"identify keeps its traits", `{"type":"identify","userId":"u1","traits":{"email":"a@b.example","name":"Ann"},"context":{"groupId":"acct-3"},` + ts + `}`,
+			"acct-3", []string{"email", "name"}, nil, "a@b.example"},
+		{"page with context.groupId null", `{"type":"page","anonymousId":"a1","context":{"groupId":null},` + ts + `}`,
+			"", nil, nil, ""},
+		{"alias with empty context.groupId", `{"type":"alias","previousId":"a1","userId":"u1","context":{"groupId":""},` + ts + `}`,
+			"", nil, nil, ""},
+		{"a groupId outside a group call is not the account", `{"type":"track","event":"X","userId":"u1","groupId":"acct-4",` + ts + `}`,
+			"", nil, nil, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ev, err := d.Decode(scoring.SourceWeb, []byte(c.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Account != c.account {
+				t.Errorf("Account = %q, want %q", ev.Account, c.account)
+			}
+			if got := propKeys(ev.Traits); !slices.Equal(got, c.traits) {
+				t.Errorf("Traits keys = %q, want %q", got, c.traits)
+			}
+			if got := propKeys(ev.AccountTraits); !slices.Equal(got, c.accountTraits) {
+				t.Errorf("AccountTraits keys = %q, want %q", got, c.accountTraits)
+			}
+			if ev.Identity.Email != c.email {
+				t.Errorf("Email = %q, want %q", ev.Identity.Email, c.email)
+			}
+		})
+	}
+	for _, bad := range []string{`48213`, `{"id":"acct-1"}`, `["acct-1"]`, `true`} {
+		_, err := d.Decode(scoring.SourceWeb, []byte(`{"type":"page","anonymousId":"a1","context":{"groupId":`+bad+`},`+ts+`}`))
+		var e *Error
+		if !errors.As(err, &e) || e.Reason != ReasonWrongType || e.Field != "context.groupId" {
+			t.Errorf("context.groupId %s: %v, want wrong_type on context.groupId", bad, err)
+		}
+	}
+}
+
+func propKeys(p scoring.Props) []string {
+	var keys []string
+	for _, x := range p {
+		keys = append(keys, x.Key)
+	}
+	return keys
 }

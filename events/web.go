@@ -39,7 +39,7 @@ type webMessage struct {
 	properties, traits, context                                           *fastjson.Value
 	times                                                                 [len(webTimeFields)]*fastjson.Value
 	// In context.
-	page, userAgent, contextTraits, campaign, sessionID *fastjson.Value
+	page, userAgent, contextTraits, campaign, sessionID, contextGroupID *fastjson.Value
 	// In context.page.
 	url, path, referrer, title, search *fastjson.Value
 }
@@ -94,6 +94,8 @@ func (m *webMessage) collectContext(o *fastjson.Object) {
 			m.campaign = v
 		case "sessionId":
 			m.sessionID = v
+		case "groupId":
+			m.contextGroupID = v
 		}
 	})
 }
@@ -161,6 +163,7 @@ func webType(r *reader, v *fastjson.Value) (string, *Error) {
 // next decode.
 type webFields struct {
 	msgID, anon, user, prev, group, event, name []byte
+	ctxGroup                                    []byte // context.groupId
 	hasGroup, hasEvent                          bool
 	props, traits, ctxTraits, campaign          *fastjson.Object
 	pageURL, pagePath, pageRef, ua              []byte
@@ -196,6 +199,9 @@ func (f *webFields) read(r *reader, m *webMessage) {
 	f.session = sessionID(r, m.sessionID)
 	f.ctxTraits = r.obj(m.contextTraits, "context.traits")
 	f.campaign = r.obj(m.campaign, "context.campaign")
+	// Last among the context's fields, so that a payload rejected before
+	// context.groupId was read is rejected for the same reason as before.
+	f.ctxGroup, _ = r.str(m.contextGroupID, "context.groupId")
 	f.t, f.timeFrom = webTime(r, &m.times)
 }
 
@@ -263,6 +269,7 @@ func (d *Decoder) normaliseWeb(f *webFields, kind string, payload []byte, ev *sc
 		ev.Name = d.intern(name)
 	}
 	d.webPage(f, kind, ev)
+	ev.Account = d.webAccount(f, kind)
 	ev.UserAgent = d.intern(f.ua)
 	ev.SessionID = f.session
 	ev.Identity.Email = webEmail(f, kind)
@@ -284,6 +291,18 @@ func (d *Decoder) webPage(f *webFields, kind string, ev *scoring.Event) {
 	ev.Referrer = d.intern(orElse(ref, f.pageRef))
 }
 
+// webAccount returns the account the sender says the person belongs to: the
+// groupId of a group call, context.groupId on any other call. A group call's
+// own groupId wins over its context's, since it is the subject of the call.
+// An empty context.groupId names no account, as an absent one. Interned:
+// every event of an account carries the same id.
+func (d *Decoder) webAccount(f *webFields, kind string) string {
+	if kind == "group" {
+		return d.intern(f.group)
+	}
+	return d.intern(f.ctxGroup)
+}
+
 // webEmail returns the first valid address among the traits and properties,
 // or "". Top-level traits are the person's on identify only: on group they are
 // the account's.
@@ -300,10 +319,17 @@ func webEmail(f *webFields, kind string) string {
 	return ""
 }
 
-// webProps flattens the traits and properties into ev.
+// webProps flattens the traits and properties into ev. The top-level traits
+// of a group call describe the account (name, industry, employees, plan, …),
+// not the person, so they go to AccountTraits: in Traits, fit rules would
+// grade the person by their company's name and the account's address.
 func (d *Decoder) webProps(f *webFields, kind string, ev *scoring.Event) {
 	d.path = d.path[:0]
-	if kind == "identify" || kind == "group" {
+	if kind == "group" {
+		d.flattenInto(f.traits, "")
+		ev.AccountTraits = d.takeProps()
+	}
+	if kind == "identify" {
 		d.flattenInto(f.traits, "")
 	}
 	d.flattenInto(f.ctxTraits, "")

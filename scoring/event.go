@@ -107,7 +107,20 @@ type Event struct {
 	MachineOpen bool
 
 	Properties Props // Segment properties; SendGrid custom arguments and other extra keys
-	Traits     Props // Segment traits (identify, or context.traits on other calls)
+	// Traits are the person's: Segment traits of an identify call, and
+	// context.traits on any web call. A group call's traits are AccountTraits.
+	Traits Props
+
+	// Account is the account (company) the person belongs to, as the sender
+	// says: the Segment groupId of a group call, or context.groupId on any
+	// other web call; empty when not given. Nothing is inferred here (see
+	// AccountFromEmail for the e-mail-domain fallback).
+	Account string `json:",omitempty"`
+	// AccountTraits are the traits of a group call: Segment's reserved group
+	// traits (name, industry, employees, plan, website, address, …) and any
+	// others, flattened as Traits are. They describe the company, not the
+	// person, so they never feed the person's fit or identity.
+	AccountTraits Props `json:",omitempty"`
 
 	// Sales feedback only.
 	Reason string          // rejected/lost reason code

@@ -40,3 +40,19 @@ stages:
 	// a month later: 20
 	// regresses at 2026-03-22 17:12:42
 }
+
+// A person whose sender names no account can be put in their employer's by the
+// domain of their address; consumer mailboxes name no employer.
+func ExampleAccountFromEmail() {
+	free, err := scoring.NewFreeMail("mail.example") // the built-in list, and one more
+	if err != nil {
+		panic(err)
+	}
+	for _, email := range []string{"Claire.Martin@EU.Acme-Industries.example", "claire@gmail.com", "claire@mail.example"} {
+		fmt.Println(scoring.AccountFromEmail(email, free))
+	}
+	// Output:
+	// domain:acme-industries.example true
+	//  false
+	//  false
+}

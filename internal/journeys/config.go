@@ -101,6 +101,15 @@ const (
 	DefaultLeads      = 2000
 	DefaultSpan       = 365 * 24 * time.Hour
 	DefaultResendRate = 0.005
+	// DefaultPeoplePerCompany is the largest buying group by default: enough
+	// for accounts with a decision maker, a champion, users and finance.
+	DefaultPeoplePerCompany = 6
+	// DefaultFreeMailShare is the share of a company's people who use a
+	// free-mail address by default.
+	DefaultFreeMailShare = 0.10
+	// maxPeoplePerCompany bounds PeoplePerCompany: a buying group, not a
+	// company's whole staff.
+	maxPeoplePerCompany = 50
 )
 
 // defaultStart is the default start of the history, a Monday so that weekly
@@ -143,6 +152,19 @@ type Config struct {
 	// until DrainTruth takes it. Without it, no truth is kept (an endless demo must
 	// not accumulate it).
 	KeepTruth bool
+	// PeoplePerCompany is the size of the largest buying group: every person
+	// who may identify (not bots, not anonymous browsers) belongs to a company
+	// of 1 to PeoplePerCompany simulated people, smaller groups more likely
+	// (default 6, at most 50). Each member sends a Segment group call with the
+	// company's groupId and traits once identified, and context.groupId on
+	// every later web call. 1 or a negative value disables companies: every
+	// person is alone, no group call or groupId is sent, and the records are
+	// those of a generator without companies.
+	PeoplePerCompany int
+	// FreeMailShare is the fraction of a company's people who give a free-mail
+	// address rather than one at the company's domain, so that only their
+	// groupId ties them to it (default 0.10; a negative value: none).
+	FreeMailShare float64
 }
 
 func (c *Config) setDefaults() {
@@ -165,13 +187,29 @@ func (c *Config) setDefaults() {
 	if c.ResendRate < 0 {
 		c.ResendRate = 0
 	}
+	if c.PeoplePerCompany == 0 {
+		c.PeoplePerCompany = DefaultPeoplePerCompany
+	}
+	if c.PeoplePerCompany < 0 {
+		c.PeoplePerCompany = 1
+	}
+	if c.FreeMailShare == 0 {
+		c.FreeMailShare = DefaultFreeMailShare
+	}
+	if c.FreeMailShare < 0 {
+		c.FreeMailShare = 0
+	}
 }
+
+// companies reports whether people are grouped into companies.
+func (c *Config) companies() bool { return c.PeoplePerCompany > 1 }
 
 // Validate reports whether the configuration, once defaults are applied, describes a
 // history the generator can make: a positive number of leads, a span of at least a
 // day that stays within 2001..2099 (the decoder's window of plausible event
-// times), finite non-negative weights with at least one positive, and a re-send rate
-// of at most 0.5.
+// times), finite non-negative weights with at least one positive, a re-send rate
+// of at most 0.5, at most 50 people per company and a free-mail share of at
+// most 1.
 func (c Config) Validate() error {
 	c.setDefaults()
 	var errs []error
@@ -189,6 +227,12 @@ func (c Config) Validate() error {
 	}
 	if c.ResendRate > 0.5 || math.IsNaN(c.ResendRate) {
 		errs = append(errs, fmt.Errorf("journeys: ResendRate %g is above 0.5", c.ResendRate))
+	}
+	if c.PeoplePerCompany > maxPeoplePerCompany {
+		errs = append(errs, fmt.Errorf("journeys: PeoplePerCompany %d is above %d", c.PeoplePerCompany, maxPeoplePerCompany))
+	}
+	if c.FreeMailShare > 1 || math.IsNaN(c.FreeMailShare) {
+		errs = append(errs, fmt.Errorf("journeys: FreeMailShare %g is above 1", c.FreeMailShare))
 	}
 	total := 0.0
 	for p := Persona(0); p < numPersonas; p++ {

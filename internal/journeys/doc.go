@@ -21,6 +21,11 @@
 // BANT answers, opportunity, won, lost, referral). About 0.5 % of records are
 // re-sent verbatim, as at-least-once pipelines do.
 //
+// People who may identify belong to companies, several to one (a buying group
+// of Config.PeoplePerCompany at most): once identified, each sends a Segment
+// group call with the company's groupId and traits, and context.groupId on
+// every later web call, so account-level scoring has accounts to score.
+//
 // Event names, page paths, e-mail categories and feedback kinds are those of
 // examples/rules/b2b-saas.yaml (embedded as B2BRules), so replayed through those
 // rules the simulated leads move through every stage of its funnel. Payload shapes

@@ -63,6 +63,13 @@ type Truth struct {
 	Accepted, Opportunity, Won, Lost time.Time
 	// Records counts the person's records, re-sends excluded.
 	Records int
+	// Account is the groupId of the person's company; empty when they are
+	// alone (bots, anonymous browsers, people without a company, or companies
+	// disabled). Their records carry it only once they have identified.
+	Account string
+	// Role is the person's part in their company's buying group (RoleDecisionMaker,
+	// RoleChampion, RoleUser, RoleFinance); empty when alone.
+	Role string
 }
 
 // Stats counts what a generator has produced so far.
@@ -73,7 +80,9 @@ type Stats struct {
 	Feedback int64 // records on TopicFeedback
 	Resends  int64 // re-sends among Records
 	Leads    int64 // people who have arrived
-	Active   int   // people whose journey is still in progress
+	// Companies counts the companies that people have joined.
+	Companies int64
+	Active    int // people whose journey is still in progress
 }
 
 // Generator produces a synthetic history, record by record, in order of Record.Time.
@@ -95,7 +104,8 @@ type Generator struct {
 	truths  []Truth
 	stats   Stats
 	w       jw
-	plan    []action // scratch for planning
+	plan    []action      // scratch for planning
+	cos     *companyState // nil when companies are disabled
 }
 
 // arrivals draws arrival instants in increasing order: the order statistics of
@@ -124,6 +134,9 @@ func New(cfg Config) (*Generator, error) {
 		w:     jw{b: make([]byte, 0, 2048)},
 	}
 	g.end = g.start + g.span
+	if cfg.companies() {
+		g.cos = newCompanyState(cfg.Seed, cfg.PeoplePerCompany)
+	}
 	if cfg.Endless {
 		g.end = math.MaxInt64
 	}

@@ -38,6 +38,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negative weight", Config{Mix: Mix{Bot: -1, Anonymous: 1}}, "weight of bot"},
 		{"no weight", Config{Mix: Mix{Bot: 0}}, "no positive weight"},
 		{"unknown persona", Config{Mix: Mix{Persona(99): 1}}, "unknown persona(99)"},
+		{"companies off", Config{PeoplePerCompany: 1}, ""},
+		{"companies off, negative", Config{PeoplePerCompany: -1, FreeMailShare: -1}, ""},
+		{"huge buying group", Config{PeoplePerCompany: 51}, "PeoplePerCompany 51"},
+		{"free-mail share", Config{FreeMailShare: 1.5}, "FreeMailShare 1.5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,8 @@ type person struct {
 	mail        string // lower-cased, as SendGrid sends it and leadscore keys it
 	title       string
 	company     string // empty for free-mail addresses without a company
+	head, tail  uint8  // the company's name as indices of companyHeads and companyTails
+	role        string // Role* in the buying group; empty when alone
 	industry    string
 	employees   int
 	country     string
@@ -122,6 +124,7 @@ func newPerson(r *rand.Rand, idx int64, fit fitClass) person {
 func (p *person) pickCompany(r *rand.Rand, ok func(industry string, employees int) bool) {
 	for try := 0; try < 40; try++ {
 		h, t := r.IntN(len(companyHeads)), r.IntN(len(companyTails))
+		p.head, p.tail = uint8(h), uint8(t)
 		p.company = companyHeads[h] + " " + companyTails[t].suffix
 		p.industry = companyTails[t].industry
 		p.employees = companySize(h, t)

@@ -23,6 +23,7 @@ const (
 	actAlias                 // Segment alias (previousId = anonymousId)
 	actMail                  // one SendGrid event
 	actFeedback              // one sales-feedback message
+	actGroup                 // Segment group (the company's groupId and traits)
 )
 
 // SendGrid events of actMail, in action.what.
@@ -75,6 +76,8 @@ type lead struct {
 	userSent  bool // the plan sends a userId
 	emailSent bool // the plan gives the company the e-mail address
 	bot       string
+	co        *company // the person's company; nil when alone
+	grouped   bool     // the group call has been sent (render time)
 	truth     Truth
 }
 
@@ -105,18 +108,22 @@ func (g *Generator) newLead(idx int64, t int64) *lead {
 		}
 	}
 	l := &lead{idx: idx, rng: r, persona: persona, p: newPerson(r, idx, fit)}
-	l.truth = Truth{Persona: persona, AnonymousID: l.p.anon, Email: l.p.mail, IdealFit: l.p.idealFit()}
+	if g.cos != nil && joinsCompany(persona, &l.p) {
+		l.co = g.cos.join(&l.p, g.cfg.FreeMailShare)
+		if l.co.members == 1 {
+			g.stats.Companies++
+		}
+	}
+	l.truth = Truth{Persona: persona, AnonymousID: l.p.anon, Email: l.p.mail, IdealFit: l.p.idealFit(), Role: l.p.role}
+	if l.co != nil {
+		l.truth.Account = l.co.id
+	}
 	b := &builder{l: l, r: r, t: t, end: g.end, acts: g.plan[:0], quietTo: -1}
 	b.journey()
-	slices.SortStableFunc(b.acts, func(x, y action) int {
-		switch {
-		case x.at < y.at:
-			return -1
-		case x.at > y.at:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(b.acts, compareActions)
+	if l.co != nil {
+		b.group()
+	}
 	l.plan = slices.Clone(b.acts)
 	g.plan = b.acts[:0]
 	for i := range l.plan {
@@ -132,6 +139,35 @@ func (g *Generator) newLead(idx int64, t int64) *lead {
 		}
 	}
 	return l
+}
+
+func compareActions(x, y action) int {
+	switch {
+	case x.at < y.at:
+		return -1
+	case x.at > y.at:
+		return 1
+	}
+	return 0
+}
+
+// group plans, in a sorted plan, the group call analytics.js sends right after
+// the person first identifies: the page's script knows the company once the
+// form or the login told it who the person is.
+func (b *builder) group() {
+	i := slices.IndexFunc(b.acts, func(a action) bool { return a.kind == actIdentify || a.flags&flagIdentifies != 0 })
+	if i < 0 {
+		return
+	}
+	at := b.acts[i].at + b.between(50, 1500)
+	if at >= b.end {
+		return
+	}
+	j := i + 1
+	for j < len(b.acts) && b.acts[j].at <= at {
+		j++
+	}
+	b.acts = slices.Insert(b.acts, j, action{at: at, kind: actGroup})
 }
 
 // builder plans one journey: a clock that the persona's script moves forward, and

@@ -13,7 +13,7 @@ func (g *Generator) render(l *lead, a *action) Record {
 	w.reset()
 	var topic, key string
 	switch a.kind {
-	case actPage, actTrack, actIdentify, actAlias:
+	case actPage, actTrack, actIdentify, actAlias, actGroup:
 		topic = TopicWeb
 		key = g.segment(w, l, a)
 	case actMail:
@@ -41,7 +41,7 @@ func (g *Generator) segment(w *jw, l *lead, a *action) string {
 	if a.flags&flagIdentifies != 0 || a.kind == actIdentify {
 		l.user = true
 	}
-	typ := [...]string{actPage: "page", actTrack: "track", actIdentify: "identify", actAlias: "alias"}[a.kind]
+	typ := [...]string{actPage: "page", actTrack: "track", actIdentify: "identify", actAlias: "alias", actGroup: "group"}[a.kind]
 	w.str("type", typ)
 	w.key("messageId")
 	if server {
@@ -88,6 +88,11 @@ func (g *Generator) segment(w *jw, l *lead, a *action) string {
 		w.open("traits")
 		traits(w, p, true)
 		w.close()
+	case actGroup:
+		w.str("groupId", l.co.id)
+		w.open("traits")
+		groupTraits(w, l.co)
+		w.close()
 	}
 
 	w.open("context")
@@ -97,7 +102,7 @@ func (g *Generator) segment(w *jw, l *lead, a *action) string {
 		w.str("name", "analytics-node")
 		w.str("version", "2.1.2")
 		w.close()
-	case a.kind == actIdentify:
+	case a.kind == actIdentify || a.kind == actGroup:
 		w.str("ip", p.ip)
 		w.str("userAgent", p.browser)
 	default:
@@ -141,6 +146,14 @@ func (g *Generator) segment(w *jw, l *lead, a *action) string {
 			w.str("medium", src.medium)
 			w.close()
 		}
+	}
+	if l.grouped {
+		// Segment attributes every call after group to the account when the
+		// source is set to; account scoring reads it from here.
+		w.str("groupId", l.co.id)
+	}
+	if a.kind == actGroup {
+		l.grouped = true
 	}
 	w.close() // context
 	if a.kind == actPage {
@@ -192,6 +205,21 @@ func traits(w *jw, p *person, names bool) {
 	}
 	w.open("address")
 	w.str("country", p.country)
+	w.close()
+}
+
+// groupTraits writes a company as a group call's traits, with Segment's
+// reserved names (name, industry, employees, plan, website, address) and the
+// annual revenue CRMs sync.
+func groupTraits(w *jw, c *company) {
+	w.str("name", c.name)
+	w.str("industry", c.industry)
+	w.int("employees", int64(c.employees))
+	w.int("annual_revenue", c.revenue)
+	w.str("plan", c.plan)
+	w.str("website", c.website)
+	w.open("address")
+	w.str("country", c.country)
 	w.close()
 }
 
