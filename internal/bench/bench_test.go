@@ -44,6 +44,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative offer linger", Config{RedisAddr: "x:1", OfferLinger: -time.Millisecond}, "must not be negative"},
 		{"negative latency rate", Config{RedisAddr: "x:1", LatencyRate: -1}, "latency rate must be"},
 		{"infinite latency rate", Config{RedisAddr: "x:1", LatencyRate: math.Inf(1)}, "latency rate must be"},
+		{"four models", Config{RedisAddr: "x:1", Models: 4}, ""},
+		{"negative models", Config{RedisAddr: "x:1", Models: -1}, "models must be within 1..16"},
+		{"too many models", Config{RedisAddr: "x:1", Models: MaxModels + 1}, "models must be within 1..16"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
