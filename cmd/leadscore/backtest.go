@@ -27,8 +27,8 @@ type backtestCmd struct {
 
 // backtestReportCmd is `leadscore backtest [report]`.
 type backtestReportCmd struct {
-	Rules    string   `required:"" type:"existingfile" env:"LEADSCORE_RULES" help:"Rules file (YAML) to test."`
-	Compare  string   `type:"existingfile" env:"LEADSCORE_BACKTEST_COMPARE" help:"A second rules file: the report puts the two side by side and lists the leads whose stage differs, and why."`
+	Rules    []string `required:"" type:"existingfile" sep:"none" env:"LEADSCORE_RULES" help:"Rules file (YAML) to test; repeat it to test several models side by side over one read of the log, each reported on its own."`
+	Compare  string   `type:"existingfile" env:"LEADSCORE_BACKTEST_COMPARE" help:"A second rules file: the report puts the two side by side and lists the leads whose stage differs, and why (one --rules only)."`
 	Events   string   `required:"" env:"LEADSCORE_BACKTEST_EVENTS" help:"JSONL event log: Segment, SendGrid and sales-feedback payloads, one per line, mixed, in time order (.gz accepted; - for stdin)."`
 	Outcomes string   `required:"" type:"existingfile" env:"LEADSCORE_BACKTEST_OUTCOMES" help:"JSONL outcomes: {\"lead\": identity, \"outcome\": sql|opportunity|won|lost, \"at\": RFC 3339} (.gz accepted)."`
 	Format   string   `default:"text" enum:"text,json,html" env:"LEADSCORE_BACKTEST_FORMAT" help:"Report format: text, json or html (one self-contained page with SVG charts)."`
@@ -44,11 +44,24 @@ type backtestReportCmd struct {
 
 // Run replays the log and writes the report.
 func (c *backtestReportCmd) Run(e *env) error {
-	m, err := rules.Load(c.Rules)
+	if len(c.Rules) > 1 && c.Compare != "" {
+		return errors.New("--compare puts one model beside one other: give a single --rules with it (several --rules report each model on its own)")
+	}
+	if len(c.Rules) > 1 && c.Format == "html" {
+		return errors.New("--format html is one model's page: give a single --rules, or use --format text or json for several")
+	}
+	m, err := rules.Load(c.Rules[0])
 	if err != nil {
 		return err
 	}
-	cfg := backtest.Config{Rules: m, RulesName: c.Rules, MQLStage: c.MQLStage, SQLStage: c.SQLStage, MaxDiffs: c.MaxDiffs}
+	cfg := backtest.Config{Rules: m, RulesName: c.Rules[0], MQLStage: c.MQLStage, SQLStage: c.SQLStage, MaxDiffs: c.MaxDiffs}
+	for _, f := range c.Rules[1:] {
+		m, err := rules.Load(f)
+		if err != nil {
+			return err
+		}
+		cfg.More = append(cfg.More, backtest.NamedModel{Rules: m, Name: f})
+	}
 	if c.MaxDiffs == 0 {
 		cfg.MaxDiffs = -1
 	}
@@ -78,16 +91,21 @@ func (c *backtestReportCmd) Run(e *env) error {
 	defer in.close()
 	cfg.Outcomes = in.outcomes
 	start := time.Now()
-	rep, err := backtest.Run(cfg, in.events, in.opts)
+	reps, err := backtest.RunEach(cfg, in.events, in.opts)
 	if err != nil {
 		return err
 	}
 	took := time.Since(start)
+	rep := reps[0]
 	if err := writeOutput(c.Out, e.stdout, func(w io.Writer) error {
-		switch c.Format {
-		case "json":
+		switch {
+		case len(reps) > 1 && c.Format == "json":
+			return backtest.WriteJSONModels(w, reps)
+		case len(reps) > 1:
+			return writeTextEach(w, reps, (*backtest.Report).WriteText)
+		case c.Format == "json":
 			return rep.WriteJSON(w)
-		case "html":
+		case c.Format == "html":
 			return rep.WriteHTML(w)
 		}
 		return rep.WriteText(w)
@@ -95,8 +113,28 @@ func (c *backtestReportCmd) Run(e *env) error {
 		return err
 	}
 	l := rep.Log
-	fmt.Fprintf(e.stderr, "backtested %d events (%d duplicates, %d ignored, %d bad) for %d leads in %s (%.0f events/s)\n",
-		l.Events, l.Duplicates, l.Ignored, l.Bad, rep.Results[0].Leads, took.Round(time.Millisecond), float64(l.Events)/max(took.Seconds(), 1e-9))
+	models := ""
+	if len(reps) > 1 {
+		models = fmt.Sprintf(" under %d models", len(reps))
+	}
+	fmt.Fprintf(e.stderr, "backtested %d events (%d duplicates, %d ignored, %d bad) for %d leads%s in %s (%.0f events/s)\n",
+		l.Events, l.Duplicates, l.Ignored, l.Bad, rep.Results[0].Leads, models, took.Round(time.Millisecond), float64(l.Events)/max(took.Seconds(), 1e-9))
+	return nil
+}
+
+// writeTextEach writes several models' reports one after the other, a blank
+// line between them; each opens with its own title naming its rules file.
+func writeTextEach[R any](w io.Writer, reps []R, write func(R, io.Writer) error) error {
+	for i, r := range reps {
+		if i > 0 {
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return err
+			}
+		}
+		if err := write(r, w); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,5 +123,113 @@ func TestParseDays(t *testing.T) {
 		if _, err := parseDays(bad); err == nil {
 			t.Errorf("parseDays(%q) accepted", bad)
 		}
+	}
+}
+
+// TestBacktestSeveralModels: backtest and calibrate given several --rules
+// report (and calibrate) each model exactly as a run with it alone would,
+// and refuse what has no meaning for several models.
+func TestBacktestSeveralModels(t *testing.T) {
+	const td = "../../internal/backtest/testdata/"
+	hist, outs, a, b := td+"history.jsonl.gz", td+"outcomes.jsonl", td+"rules-a.yaml", td+"rules-b.yaml"
+	exec := func(args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(args, &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, stderr, code := exec(args...)
+		if code != 0 {
+			t.Fatalf("leadscore %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
+		}
+		return out
+	}
+	log := []string{"--events", hist, "--outcomes", outs}
+
+	t.Run("backtest", func(t *testing.T) {
+		for _, format := range []string{"text", "json"} {
+			alone := map[string]string{}
+			for _, r := range []string{a, b} {
+				alone[r] = must(append([]string{"backtest", "--rules", r, "--format", format}, log...)...)
+			}
+			if alone[a] == alone[b] {
+				t.Fatalf("%s: rules-a and rules-b report the same", format)
+			}
+			both := must(append([]string{"backtest", "--rules", a, "--rules", b, "--format", format}, log...)...)
+			var got []string
+			if format == "json" {
+				var reps struct{ Models []json.RawMessage }
+				if err := json.Unmarshal([]byte(both), &reps); err != nil {
+					t.Fatalf("json: %v\n%.300s", err, both)
+				}
+				for _, r := range reps.Models {
+					var buf bytes.Buffer
+					if err := json.Indent(&buf, r, "", "  "); err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, buf.String()+"\n")
+				}
+			} else {
+				// Each report opens with its title; the second follows a blank line.
+				i := strings.Index(both, "\n\nleadscore backtest: ")
+				if i < 0 {
+					t.Fatalf("text: no second report:\n%s", both)
+				}
+				got = []string{both[:i+1], both[i+2:]}
+			}
+			if len(got) != 2 || got[0] != alone[a] || got[1] != alone[b] {
+				t.Errorf("%s: the two models' reports are not each model's report alone (%d reports)", format, len(got))
+			}
+		}
+	})
+
+	t.Run("calibrate", func(t *testing.T) {
+		dir := t.TempDir()
+		aloneOut := filepath.Join(t.TempDir(), "rules-a.calibrated.yaml")
+		must(append([]string{"calibrate", "--rules", a, "--out", aloneOut, "--diff", ""}, log...)...)
+		must(append([]string{"calibrate", "--rules", a, "--rules", b, "--out", dir}, log...)...)
+		for _, name := range []string{"rules-a.calibrated.yaml", "rules-b.calibrated.yaml"} {
+			if _, err := rules.Load(filepath.Join(dir, name)); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "rules-a.calibrated.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(aloneOut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Error("rules-a's proposal differs from calibrating it alone")
+		}
+	})
+
+	refusals := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"compare with several", []string{"backtest", "--rules", a, "--rules", b, "--compare", a}, "--compare puts one model beside one other"},
+		{"html with several", []string{"backtest", "--rules", a, "--rules", b, "--format", "html"}, "--format html is one model's page"},
+		{"calibrate several from stdin", []string{"calibrate", "--rules", a, "--rules", b, "--events", "-", "--outcomes", outs}, "must be a file, not stdin"},
+		{"calibrate several to one file", []string{"calibrate", "--rules", a, "--rules", b, "--out", filepath.Join(t.TempDir(), "x.yaml")}, "--out is the directory"},
+		{"calibrate several, diff to a file", []string{"calibrate", "--rules", a, "--rules", b, "--out", t.TempDir(), "--diff", "d.diff"}, "--diff: with several --rules"},
+		{"calibrate two files of one name", []string{"calibrate", "--rules", a, "--rules", a, "--out", t.TempDir()}, "give the files distinct names"},
+	}
+	for _, c := range refusals {
+		t.Run(c.name, func(t *testing.T) {
+			args := c.args
+			if !slices.Contains(args, "--events") {
+				args = append(args, log...)
+			}
+			_, stderr, code := exec(args...)
+			if code != 1 || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, c.want)
+			}
+		})
 	}
 }

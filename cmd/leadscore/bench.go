@@ -41,6 +41,7 @@ type benchCmd struct {
 	GokaDir        string        `help:"Source of the goka scenario's module (default: internal/bench/goka found from the working directory up); it is built with the go command, or skipped with a warning without one."`
 	GokaBinary     string        `type:"existingfile" help:"A build of the goka scenario's module to run instead of building it."`
 	Rules          string        `type:"existingfile" help:"Rules file (YAML); default: the journeys' b2b-saas rules embedded in the binary."`
+	Models         int           `default:"1" help:"Models the leadscore scenarios run side by side (as run --rules given N times): the rules N times, named m1..mN, model k's rule points scaled by 1+(k-1)/10. naive and goka run m1 alone."`
 	Lanes          int           `default:"${lanes}" help:"Lanes of the leadscore scenarios, as leadscore run --lanes with sole ownership (the owner's apply lanes; franz-go-spread runs two members of one lane each); the ceiling runs as many copy loops, naive one."`
 	MaxPollRecords int           `help:"Most records per poll (0: the backends' default, 5000)."`
 	FetchMaxWait   time.Duration `help:"How long the broker may hold a fetch (0: the backends' default, 500ms)."`
@@ -60,7 +61,7 @@ func (c *benchCmd) Run(e *env) error {
 	}
 	cfg := bench.Config{Brokers: c.Brokers, RedisAddr: c.RedisAddr, AllowMiniredis: c.AllowMiniredis, Workload: c.Workload, Events: c.Events,
 		Leads: c.Leads, LatencyEvents: c.LatencyEvents, LatencyDuration: c.LatencyFor, LatencyRate: c.LatencyRate, OfferLinger: c.OfferLinger, Seed: c.Seed, Partitions: c.Partitions,
-		Scenarios: c.Scenarios, Lanes: c.Lanes, MaxPollRecords: c.MaxPollRecords, FetchMaxWait: c.FetchMaxWait, ProducerLinger: c.Linger,
+		Scenarios: c.Scenarios, Lanes: c.Lanes, Models: c.Models, MaxPollRecords: c.MaxPollRecords, FetchMaxWait: c.FetchMaxWait, ProducerLinger: c.Linger,
 		Compression: c.Compression, Soak: c.Soak, SoakSample: c.SoakSample, GokaDir: c.GokaDir, GokaBinary: c.GokaBinary}
 	if c.Rules != "" {
 		b, err := os.ReadFile(c.Rules)

@@ -81,7 +81,8 @@ func kongVars(version string) kong.Vars {
 		"bench_latency_duration": bench.DefaultLatencyDuration.String(),
 		"bench_seed":             strconv.Itoa(bench.DefaultSeed),
 
-		"positive": names(backtest.DefaultPositive()),
+		"positive":      names(backtest.DefaultPositive()),
+		"calibrate_out": defaultCalibrateOut,
 	}
 }
 

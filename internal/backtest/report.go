@@ -220,6 +220,21 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return nil
 }
 
+// WriteJSONModels writes the reports of several models side by side (one
+// per model, from RunEach or one Calibrate per model) as one indented JSON
+// object, {"models": [report, …]}, each report in the form its own WriteJSON
+// gives it.
+func WriteJSONModels[R any](w io.Writer, reps []R) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(struct {
+		Models []R `json:"models"`
+	}{reps}); err != nil {
+		return fmt.Errorf("writing reports: %w", err)
+	}
+	return nil
+}
+
 func formatTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ type Config struct {
 	Compare *scoring.Model
 	// CompareName labels it (default: its version).
 	CompareName string
+	// More are further models replayed over the same log alongside Rules, as
+	// a process running several models side by side does: each is measured
+	// on its own, as if it ran alone (Runner.Reports, RunEach). They exclude
+	// Compare, which is one-to-one.
+	More []NamedModel
 	// Outcomes are what the CRM says happened (see ReadOutcomes).
 	Outcomes []Outcome
 	// Positive lists the outcome kinds that count as a conversion (default
@@ -38,6 +44,13 @@ type Config struct {
 	// MaxDiffs is how many differing leads a comparison lists (default 20;
 	// negative: none). All of them are counted.
 	MaxDiffs int
+}
+
+// NamedModel is a model and its label in reports (e.g. its file name;
+// default: its version).
+type NamedModel struct {
+	Rules *scoring.Model
+	Name  string
 }
 
 func (c *Config) setDefaults() {
@@ -59,6 +72,12 @@ func (c *Config) setDefaults() {
 	if c.CompareName == "" && c.Compare != nil {
 		c.CompareName = c.Compare.Version
 	}
+	c.More = slices.Clone(c.More) // names are filled in: not the caller's slice
+	for i := range c.More {
+		if c.More[i].Name == "" && c.More[i].Rules != nil {
+			c.More[i].Name = c.More[i].Rules.Version
+		}
+	}
 }
 
 // Validate reports whether the configuration, defaults applied, can run: a model,
@@ -70,7 +89,17 @@ func (c Config) Validate() error {
 	if c.Rules == nil {
 		errs = append(errs, errors.New("backtest: no rules"))
 	}
-	for _, m := range []*scoring.Model{c.Rules, c.Compare} {
+	if c.Compare != nil && len(c.More) > 0 {
+		errs = append(errs, errors.New("backtest: a comparison is between two models; it excludes further models"))
+	}
+	models := []*scoring.Model{c.Rules, c.Compare}
+	for i, m := range c.More {
+		if m.Rules == nil {
+			errs = append(errs, fmt.Errorf("backtest: model %d has no rules", i+2))
+		}
+		models = append(models, m.Rules)
+	}
+	for _, m := range models {
 		if m == nil {
 			continue
 		}
@@ -124,6 +153,7 @@ type Runner struct {
 	next     int                   // first outcome not yet due
 	waiting  map[string][]*pending // due positive outcomes by identity key, lead not known yet
 	key      []byte                // scratch
+	res      []replay.Result       // scratch: each side's result of the event applied
 	stats    LogStats
 	done     bool
 }
@@ -199,6 +229,11 @@ func NewRunner(cfg Config) (*Runner, error) {
 		models = append(models, cfg.Compare)
 		names = append(names, cfg.CompareName)
 	}
+	for _, m := range cfg.More {
+		models = append(models, m.Rules)
+		names = append(names, m.Name)
+	}
+	r.res = make([]replay.Result, len(models))
 	for i, m := range models {
 		eng, err := scoring.NewEngine(m)
 		if err != nil {
@@ -217,6 +252,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 }
 
 // Run replays the event log in through a new Runner and returns its report.
+// With further models (Config.More) it fails: see RunEach.
 func Run(cfg Config, in io.Reader, opts LogOptions) (*Report, error) {
 	r, err := NewRunner(cfg)
 	if err != nil {
@@ -226,6 +262,19 @@ func Run(cfg Config, in io.Reader, opts LogOptions) (*Report, error) {
 		return nil, err
 	}
 	return r.Report()
+}
+
+// RunEach replays the event log in once through a new Runner and returns
+// one report per model: Rules, then each of Config.More (see Runner.Reports).
+func RunEach(cfg Config, in io.Reader, opts LogOptions) ([]*Report, error) {
+	r, err := NewRunner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.ReadLog(in, opts); err != nil {
+		return nil, err
+	}
+	return r.Reports()
 }
 
 // ReadLog decodes every line of an event log and applies it (see LogOptions). Bad
@@ -251,7 +300,7 @@ func (r *Runner) Apply(ev *scoring.Event) {
 	if t > r.stats.Last {
 		r.stats.Last = t
 	}
-	var res [2]replay.Result
+	res := r.res
 	for i, s := range r.sides {
 		res[i] = s.run.Apply(ev)
 	}
@@ -473,6 +522,34 @@ func weekOf(t int64) int64 {
 // Config.At (or the latest event time), and the measures are computed. A Runner
 // gives one report; later calls return an error.
 func (r *Runner) Report() (*Report, error) {
+	if len(r.cfg.More) > 0 {
+		return nil, errors.New("backtest: a run of several models gives one report per model (Reports)")
+	}
+	return r.report()
+}
+
+// Reports ends the run as Report does and returns one report per model,
+// Rules first then Config.More in order, each as a run of that model alone
+// would give it: the log and the outcomes are the same, each model's leads,
+// funnel and measures its own. With Compare, it is Report's one report.
+func (r *Runner) Reports() ([]*Report, error) {
+	all, err := r.report()
+	if err != nil {
+		return nil, err
+	}
+	if all.Diff != nil || len(all.Results) == 1 {
+		return []*Report{all}, nil
+	}
+	reps := make([]*Report, len(all.Results))
+	for i := range all.Results {
+		one := *all
+		one.Results = all.Results[i : i+1 : i+1]
+		reps[i] = &one
+	}
+	return reps, nil
+}
+
+func (r *Runner) report() (*Report, error) {
 	if r.done {
 		return nil, errors.New("backtest: the run has already been reported")
 	}
@@ -501,7 +578,7 @@ func (r *Runner) Report() (*Report, error) {
 		}
 		rep.Results = append(rep.Results, s.result(r.cfg, at))
 	}
-	if len(r.sides) == 2 {
+	if r.cfg.Compare != nil {
 		rep.Diff = compare(r.sides[0], r.sides[1], at, r.cfg.MaxDiffs)
 	}
 	return rep, nil

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,6 +44,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative offer linger", Config{RedisAddr: "x:1", OfferLinger: -time.Millisecond}, "must not be negative"},
 		{"negative latency rate", Config{RedisAddr: "x:1", LatencyRate: -1}, "latency rate must be"},
 		{"infinite latency rate", Config{RedisAddr: "x:1", LatencyRate: math.Inf(1)}, "latency rate must be"},
+		{"four models", Config{RedisAddr: "x:1", Models: 4}, ""},
+		{"negative models", Config{RedisAddr: "x:1", Models: -1}, "models must be within 1..16"},
+		{"too many models", Config{RedisAddr: "x:1", Models: MaxModels + 1}, "models must be within 1..16"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -285,14 +290,14 @@ func TestNaiveAgreesInOrder(t *testing.T) {
 	t.Cleanup(cl.close) // cleanups run last-in first-out: after the workers stop
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
-	eng, err := loadEngine(nil)
+	ms, err := loadModels(nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{Partitions: 1, FetchMaxWait: 20 * time.Millisecond}
 	cfg.setDefaults()
 	t0 := time.Now()
-	env := &scenarioEnv{cfg: &cfg, cluster: cl, rdb: rdb, redisAddr: addr, eng: eng, people: data.people,
+	env := &scenarioEnv{cfg: &cfg, cluster: cl, rdb: rdb, redisAddr: addr, eng: ms.set.Engines()[0], models: ms.set, people: data.people,
 		clock: func() time.Time { return data.start.Add(time.Since(t0)) }, runID: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
 	type side struct {
 		name, group string
@@ -369,4 +374,78 @@ func TestNaiveAgreesInOrder(t *testing.T) {
 		}
 	}
 	t.Logf("%d stage changes, the same in both", len(naive))
+}
+
+// TestRunTwoModels runs the leadscore scenario with two models side by side
+// (and naive, which runs the first alone): both models' stage changes must
+// come out, differ from each other, and equal the oracle running the same two
+// models; naive is compared on the first model's changes only.
+func TestRunTwoModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Kafka and Redis scenarios end to end")
+	}
+	addr := os.Getenv("LEADSCORE_REDIS_ADDR")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{RedisAddr: addr, AllowMiniredis: addr == "", Events: 3000, Leads: 300, Partitions: 1, Lanes: 1,
+		LatencyDuration: -1, Models: 2, Scenarios: []string{Naive, FranzGo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fg, nv := res.Scenario(FranzGo), res.Scenario(Naive)
+	if res.Setup.Models != 2 || fg == nil || fg.Models != 2 || nv == nil || nv.Models != 1 {
+		t.Fatalf("setup models %d, franz-go %+v, naive %+v: want 2, 2 and 1", res.Setup.Models, fg, nv)
+	}
+	byModel := func(ids map[string]change) map[string]map[string]bool {
+		m := map[string]map[string]bool{}
+		for _, c := range ids {
+			if m[c.model] == nil {
+				m[c.model] = map[string]bool{}
+			}
+			// Without the model's name, so the two models' decisions compare.
+			m[c.model][strings.TrimSuffix(c.desc, " of model "+c.model)] = true
+		}
+		return m
+	}
+	got := byModel(fg.ids)
+	if len(got) != 2 || len(got["m1"]) == 0 || len(got["m2"]) == 0 {
+		t.Fatalf("franz-go's stage changes by model: %d of m1, %d of m2, %d models in all; want both", len(got["m1"]), len(got["m2"]), len(got))
+	}
+	if maps.Equal(got["m1"], got["m2"]) {
+		t.Errorf("m1 and m2 made the same %d decisions: the models are meant to differ", len(got["m1"]))
+	}
+	if n := byModel(nv.ids); len(n) != 1 || len(n["m1"]) == 0 {
+		t.Errorf("naive's stage changes are of models %v, want m1 alone", slices.Collect(maps.Keys(n)))
+	}
+	want := []struct {
+		scenario, against string
+		models            int
+	}{{FranzGo, Naive, 1}, {FranzGo, "oracle", 2}} // naive is not compared with the oracle
+	if len(res.Agreement) != len(want) {
+		t.Fatalf("%d agreements, want %d comparisons", len(res.Agreement), len(want))
+	}
+	for _, w := range want {
+		i := slices.IndexFunc(res.Agreement, func(a Agreement) bool { return a.Scenario == w.scenario && a.Against == w.against })
+		if i < 0 {
+			t.Errorf("no agreement of %s vs %s", w.scenario, w.against)
+			continue
+		}
+		a := res.Agreement[i]
+		if a.Models != w.models || a.Same == 0 {
+			t.Errorf("%s vs %s: %d model(s) compared, %d the same; want %d model(s), some the same", w.scenario, w.against, a.Models, a.Same, w.models)
+		}
+		if w.against == "oracle" && w.scenario == FranzGo && a.OnlyThis+a.OnlyNaive != 0 {
+			t.Errorf("franz-go differs from the two-model oracle: %d the same, %d only live, %d only in the oracle; e.g. %v",
+				a.Same, a.OnlyThis, a.OnlyNaive, a.examples[:min(6, len(a.examples))])
+		}
+	}
+	var table bytes.Buffer
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"| scenario | models ", "2 models side by side", "franz-go vs oracle", "of 2 model(s) (100.0 % agreement)"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
 }

@@ -64,6 +64,10 @@ const (
 	DefaultSeed            = 1
 )
 
+// MaxModels is the most models Config.Models may ask for: enough to see how
+// the cost grows, few enough that a run stays short.
+const MaxModels = 16
+
 // Config describes one benchmark run. Zero fields take defaults; Run validates it.
 type Config struct {
 	// Brokers are outside Kafka brokers; empty starts an in-process kfake broker.
@@ -109,6 +113,12 @@ type Config struct {
 	Scenarios []string
 	// Rules is the rules file (YAML); default the journeys' own b2b-saas rules.
 	Rules []byte
+	// Models is how many models the leadscore scenarios (and the soak) run
+	// side by side, as `leadscore run --rules a.yaml --rules b.yaml` does:
+	// Rules N times, named m1..mN, model k's rule points scaled by
+	// 1+(k-1)/10 (default 1: Rules as they are, unnamed). The naive and goka
+	// scenarios run m1 alone; agreement compares the models both sides ran.
+	Models int
 
 	// Lanes is the leadscore scenarios' `leadscore run --lanes` (sole
 	// ownership: the owner's apply lanes; FranzGoSpread always runs two
@@ -167,6 +177,9 @@ func (c *Config) setDefaults() {
 	if c.Lanes == 0 {
 		c.Lanes = processor.DefaultApplyLanes()
 	}
+	if c.Models == 0 {
+		c.Models = 1
+	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = defaultScenarios()
 	}
@@ -201,6 +214,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Lanes < 1 || c.Lanes > 64 {
 		errs = append(errs, fmt.Errorf("lanes must be within 1..64, got %d", c.Lanes))
+	}
+	if c.Models < 1 || c.Models > MaxModels {
+		errs = append(errs, fmt.Errorf("models must be within 1..%d, got %d", MaxModels, c.Models))
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Scenarios {

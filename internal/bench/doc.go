@@ -27,4 +27,9 @@
 // sweeps run as in production but time-driven stage changes, which the naive
 // design does not implement, do not fall due, and the naive and leadscore
 // scenarios can be compared stage change by stage change (Result.Agreement).
+//
+// Config.Models runs the leadscore scenarios with several models side by side
+// (the rules N times, named m1..mN, their points varied), to measure what each
+// extra model costs; naive and goka run m1 alone, and agreement counts the
+// models both sides ran.
 package bench

@@ -99,17 +99,18 @@ func TestUniformWorkloadScores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := loadEngine(nil)
+	ms, err := loadModels(nil, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := oracleIDs(eng, d)
+	ids, err := oracleIDs(ms.set, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	to := map[string]int{}
 	changed := map[string]bool{}
-	for _, desc := range ids {
+	for _, c := range ids {
+		desc := c.desc
 		lead, _, _ := strings.Cut(desc, " ")
 		changed[lead] = true
 		for _, stage := range []string{"→lead ", "→sql "} {

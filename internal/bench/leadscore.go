@@ -9,7 +9,6 @@ import (
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/processor/franzgo"
 	"github.com/leadscore/leadscore/processor/kafkaconfig"
-	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 )
 
@@ -43,7 +42,7 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 			Compression: e.cfg.Compression, Logger: slog.New(slog.DiscardHandler)}},
 		Lanes:     e.cfg.Lanes,
 		Processor: processor.Config{Topics: t, Now: e.clock, TimerPartitions: e.cfg.Partitions, WorkingSet: processor.DefaultWorkingSet},
-		Models:    scoring.SingleSet(e.eng), Observer: obs,
+		Models:    e.models, Observer: obs,
 	}
 	switch backend {
 	case FranzGoUncached:

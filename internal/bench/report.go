@@ -41,13 +41,16 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if s.Lanes > 0 {
 		fmt.Fprintf(&b, "; %d lanes (leadscore and ceiling)", s.Lanes)
 	}
+	if s.Models > 1 {
+		fmt.Fprintf(&b, "; %d models side by side (m1..m%d) in the leadscore scenarios, m1 alone in naive and goka", s.Models, s.Models)
+	}
 	if s.MaxPollRecords > 0 || s.FetchMaxWait != "" || s.ProducerLinger != "" || s.Compression != "" {
 		fmt.Fprintf(&b, "; max poll records %d, fetch max wait %s, linger %s, compression %s", s.MaxPollRecords, s.FetchMaxWait, s.ProducerLinger, s.Compression)
 	}
 	b.WriteString("\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| scenario\t events/s\t × ceiling\t × naive\t × goka\t p50 ms\t p99 ms\t p99.9 ms\t at rate/s\t CPU s/M ev\t Redis CPU s/M ev\t peak RSS MB\t Redis B/lead\t Redis cmds/ev\t outputs\t")
-	fmt.Fprintln(tw, "|---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
+	fmt.Fprintln(tw, "| scenario\t models\t events/s\t × ceiling\t × naive\t × goka\t p50 ms\t p99 ms\t p99.9 ms\t at rate/s\t CPU s/M ev\t Redis CPU s/M ev\t peak RSS MB\t Redis B/lead\t Redis cmds/ev\t outputs\t")
+	fmt.Fprintln(tw, "|---\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t---:\t")
 	ratio := func(f float64) string {
 		if f == 0 {
 			return "–"
@@ -66,7 +69,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if sc.Name != Ceiling && sc.Name != Goka {
 			redisCPU, perLead, cmds = fmt.Sprintf("%.1f", sc.RedisCPUPerMillion), fmt.Sprintf("%.0f", sc.RedisBytesPerLead), fmt.Sprintf("%.2f", sc.RedisCommandsPerEvent)
 		}
-		fmt.Fprintf(tw, "| %s\t %.0f\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %.1f\t %s\t %.0f\t %s\t %s\t %d\t\n", sc.Name, sc.EventsPerSec,
+		models := max(sc.Models, 1) // results written before models had a count ran one
+		fmt.Fprintf(tw, "| %s\t %d\t %.0f\t %s\t %s\t %s\t %s\t %s\t %s\t %s\t %.1f\t %s\t %.0f\t %s\t %s\t %d\t\n", sc.Name, models, sc.EventsPerSec,
 			ratio(sc.VsCeiling), ratio(sc.VsNaive), ratio(sc.VsGoka), p50, p99, p999, at, sc.CPUPerMillion, redisCPU, float64(sc.PeakRSS)/(1<<20), perLead, cmds, sc.Outputs)
 	}
 	if err := tw.Flush(); err != nil {
@@ -74,6 +78,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	for _, a := range r.Agreement {
 		fmt.Fprintf(&b, "\nstage changes, %s vs %s: %d the same, %d only in %s, %d only in %s", a.Scenario, a.Against, a.Same, a.OnlyThis, a.Scenario, a.OnlyNaive, a.Against)
+		if s.Models > 1 {
+			fmt.Fprintf(&b, ", of %d model(s)", a.Models)
+		}
 		if a.Against == "oracle" {
 			if total := a.Same + a.OnlyThis + a.OnlyNaive; total > 0 {
 				fmt.Fprintf(&b, " (%.1f %% agreement)", 100*float64(a.Same)/float64(total))

@@ -21,10 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/internal/cputime"
-	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/replay"
-	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 )
@@ -40,7 +38,8 @@ type scenarioEnv struct {
 	cluster   *cluster
 	rdb       redis.UniversalClient
 	redisAddr string
-	eng       *scoring.Engine
+	eng       *scoring.Engine // the first model, which the naive design runs
+	models    *scoring.Set    // what the leadscore scenarios run (nil: eng alone)
 	clock     func() time.Time
 	people    int64
 	runID     string
@@ -51,6 +50,9 @@ type scenarioEnv struct {
 // ScenarioResult is one scenario's measurements.
 type ScenarioResult struct {
 	Name string `json:"name"`
+	// Models is how many models the scenario ran side by side: Config.Models
+	// for the leadscore scenarios, 1 for the others (they run the first).
+	Models int `json:"models"`
 	// Events consumed in the throughput phase, in Seconds (from start to the last
 	// commit), and their rate.
 	Events       int     `json:"events"`
@@ -93,7 +95,13 @@ type ScenarioResult struct {
 	Breakdown        *Breakdown `json:"breakdown,omitempty"`
 	LatencyBreakdown *Breakdown `json:"latency_breakdown,omitempty"`
 
-	ids map[string]string // stage-change id → "lead from→to at time (cause)", for Agreement
+	ids map[string]change // by stage-change id, for Agreement
+}
+
+// change is one stage change as Agreement compares it.
+type change struct {
+	model string // its model's name ("" when the run has one model)
+	desc  string // "lead from→to at time (cause)", to show a difference
 }
 
 // Agreement compares the stage changes of the naive design and leadscore on the
@@ -104,10 +112,13 @@ type Agreement struct {
 	// (leadscore score on the same backlog, every lead left at its last
 	// event: the bench's clock stands at the history's start, so no
 	// time-driven change falls due live either).
-	Against   string `json:"against"`
-	Same      int    `json:"same"`
-	OnlyNaive int    `json:"only_naive"` // only in what it is compared with
-	OnlyThis  int    `json:"only_this"`
+	Against string `json:"against"`
+	// Models is how many models' stage changes were compared: those both
+	// sides ran (the first Models of the set).
+	Models    int `json:"models"`
+	Same      int `json:"same"`
+	OnlyNaive int `json:"only_naive"` // only in what it is compared with
+	OnlyThis  int `json:"only_this"`
 
 	examples []string // the differences, described
 }
@@ -126,20 +137,23 @@ type Machine struct {
 
 // Setup describes the data and knobs of the run.
 type Setup struct {
-	Workload       string  `json:"workload"`
-	Events         int     `json:"events"`
-	LatencyEvents  int     `json:"latency_events"`
-	LatencyRate    float64 `json:"latency_rate,omitempty"` // fixed offered rate (0: half of each scenario's)
-	People         int64   `json:"people"`
-	AvgEventBytes  float64 `json:"avg_event_bytes"`
-	Partitions     int     `json:"partitions"`
-	Lanes          int     `json:"lanes"`
-	Seed           int64   `json:"seed"`
-	MaxPollRecords int     `json:"max_poll_records,omitempty"`
-	FetchMaxWait   string  `json:"fetch_max_wait,omitempty"`
-	ProducerLinger string  `json:"producer_linger,omitempty"`
-	OfferLinger    string  `json:"offer_linger,omitempty"`
-	Compression    string  `json:"compression,omitempty"`
+	Workload      string  `json:"workload"`
+	Events        int     `json:"events"`
+	LatencyEvents int     `json:"latency_events"`
+	LatencyRate   float64 `json:"latency_rate,omitempty"` // fixed offered rate (0: half of each scenario's)
+	People        int64   `json:"people"`
+	AvgEventBytes float64 `json:"avg_event_bytes"`
+	Partitions    int     `json:"partitions"`
+	Lanes         int     `json:"lanes"`
+	// Models is Config.Models: the models the leadscore scenarios run side
+	// by side (the naive and goka scenarios run the first one).
+	Models         int    `json:"models"`
+	Seed           int64  `json:"seed"`
+	MaxPollRecords int    `json:"max_poll_records,omitempty"`
+	FetchMaxWait   string `json:"fetch_max_wait,omitempty"`
+	ProducerLinger string `json:"producer_linger,omitempty"`
+	OfferLinger    string `json:"offer_linger,omitempty"`
+	Compression    string `json:"compression,omitempty"`
 }
 
 // Result is one run's measurements.
@@ -174,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	log := cfg.Logger
 	res := &Result{Started: time.Now().UTC(), Machine: machine()}
-	eng, err := loadEngine(cfg.Rules)
+	ms, err := loadModels(cfg.Rules, cfg.Models)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Setup = Setup{Workload: cfg.Workload, Events: cfg.Events, LatencyEvents: latencyEvents, LatencyRate: cfg.LatencyRate, People: data.people,
-		AvgEventBytes: float64(data.bytes) / float64(cfg.Events), Partitions: cfg.Partitions, Lanes: cfg.Lanes, Seed: cfg.Seed,
+		AvgEventBytes: float64(data.bytes) / float64(cfg.Events), Partitions: cfg.Partitions, Lanes: cfg.Lanes, Models: cfg.Models, Seed: cfg.Seed,
 		MaxPollRecords: cfg.MaxPollRecords, Compression: cfg.Compression}
 	if cfg.FetchMaxWait > 0 {
 		res.Setup.FetchMaxWait = cfg.FetchMaxWait.String()
@@ -241,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.wants(Goka) {
 		var warn string
 		var cleanup func()
-		gokaBin, rulesFile, cleanup, warn = prepareGoka(ctx, &cfg)
+		gokaBin, rulesFile, cleanup, warn = prepareGoka(ctx, &cfg, ms.first)
 		defer cleanup()
 		if warn != "" {
 			log.Warn(warn)
@@ -252,7 +266,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// clock: timer sweeps run every tick as in production, but no time-driven
 	// change falls due (the naive design has none to compare with).
 	t0 := time.Now()
-	env := &scenarioEnv{cfg: &cfg, cluster: cl, rdb: rdb, redisAddr: addr, eng: eng, people: data.people,
+	env := &scenarioEnv{cfg: &cfg, cluster: cl, rdb: rdb, redisAddr: addr, eng: ms.set.Engines()[0], models: ms.set, people: data.people,
 		clock: func() time.Time { return data.start.Add(time.Since(t0)) },
 		runID: strconv.FormatInt(time.Now().UnixNano()%1e9, 36), gokaBin: gokaBin, rulesFile: rulesFile}
 
@@ -269,7 +283,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		log.Info("scenario done", "name", name, "events_per_sec", int(sr.EventsPerSec), "outputs", sr.Outputs)
 	}
 	ceil, nv, gk := res.Scenario(Ceiling), res.Scenario(Naive), res.Scenario(Goka)
-	var oracle map[string]string
+	var oracle map[string]change
 	for i := range res.Scenarios {
 		s := &res.Scenarios[i]
 		if ceil != nil && ceil.EventsPerSec > 0 {
@@ -284,15 +298,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if s.Name == Naive || s.Name == Ceiling {
 			continue
 		}
+		names := ms.set.Names()
 		if nv != nil {
-			res.Agreement = append(res.Agreement, agreement(s.Name, s.ids, Naive, nv.ids))
+			res.Agreement = append(res.Agreement, agreement(s.Name, s.ids, Naive, nv.ids, names[:min(s.Models, nv.Models)]))
 		}
 		if oracle == nil {
-			if oracle, err = oracleIDs(eng, data); err != nil {
+			if oracle, err = oracleIDs(ms.set, data); err != nil {
 				return res, err
 			}
 		}
-		res.Agreement = append(res.Agreement, agreement(s.Name, s.ids, "oracle", oracle))
+		res.Agreement = append(res.Agreement, agreement(s.Name, s.ids, "oracle", oracle, names[:s.Models]))
 	}
 	if cfg.Soak > 0 {
 		fg := res.Scenario(FranzGo)
@@ -310,21 +325,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // prepareGoka builds the goka scenario's executable (or takes
-// Config.GokaBinary) and writes the rules (Config.Rules, or the journeys'
-// b2b-saas rules when it is nil) to a file for it. It returns ""
+// Config.GokaBinary) and writes the rules src (the first model's) to a file
+// for it. It returns ""
 // for the executable, and a warning, when there is none: the scenario is then
 // skipped. cleanup removes what it made.
-func prepareGoka(ctx context.Context, cfg *Config) (bin, rulesFile string, cleanup func(), warning string) {
+func prepareGoka(ctx context.Context, cfg *Config, src []byte) (bin, rulesFile string, cleanup func(), warning string) {
 	cleanup = func() {}
 	dir, err := os.MkdirTemp("", "leadscore-bench-goka-")
 	if err != nil {
 		return "", "", cleanup, "goka scenario skipped: " + err.Error()
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
-	src := cfg.Rules
-	if src == nil {
-		src = journeys.B2BRules()
-	}
 	rulesFile = filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(rulesFile, src, 0o600); err != nil {
 		return "", "", cleanup, "goka scenario skipped: " + err.Error()
@@ -345,76 +356,78 @@ func prepareGoka(ctx context.Context, cfg *Config) (bin, rulesFile string, clean
 	return "", "", cleanup, "goka scenario skipped: " + err.Error()
 }
 
-// agreement compares the stage changes of scenario name with those of other.
-func agreement(name string, ids map[string]string, other string, otherIDs map[string]string) Agreement {
-	a := Agreement{Scenario: name, Against: other}
-	for id, d := range ids {
+// agreement compares the stage changes of scenario name with those of
+// other, of the given models only: a scenario running one model is compared
+// on that model's changes alone, not counted as missing the others'.
+func agreement(name string, ids map[string]change, other string, otherIDs map[string]change, models []string) Agreement {
+	a := Agreement{Scenario: name, Against: other, Models: len(models)}
+	for id, c := range ids {
+		if !slices.Contains(models, c.model) {
+			continue
+		}
 		if _, ok := otherIDs[id]; ok {
 			a.Same++
 		} else {
 			a.OnlyThis++
-			a.examples = append(a.examples, "only in "+name+": "+d)
+			a.examples = append(a.examples, "only in "+name+": "+c.desc)
 		}
 	}
-	for id, d := range otherIDs {
+	for id, c := range otherIDs {
+		if !slices.Contains(models, c.model) {
+			continue
+		}
 		if _, ok := ids[id]; !ok {
-			a.examples = append(a.examples, "only in "+other+": "+d)
+			a.OnlyNaive++
+			a.examples = append(a.examples, "only in "+other+": "+c.desc)
 		}
 	}
 	slices.Sort(a.examples)
-	a.OnlyNaive = len(otherIDs) - a.Same
 	return a
+}
+
+// changeOf reads a stage-change record for Agreement; false when it is not one.
+func changeOf(value []byte) (string, change, bool) {
+	var x struct {
+		Type, ID, From, To string
+		Model              string
+		LeadID             string `json:"lead_id"`
+		EventTime          string `json:"event_time"`
+		Cause              struct{ Kind, Rule string }
+	}
+	if json.Unmarshal(value, &x) != nil || x.Type != "stage_change" {
+		return "", change{}, false
+	}
+	desc := fmt.Sprintf("%s %s→%s at %s (%s %s)", x.LeadID, x.From, x.To, x.EventTime, x.Cause.Kind, x.Cause.Rule)
+	if x.Model != "" {
+		desc += " of model " + x.Model
+	}
+	return x.ID, change{model: x.Model, desc: desc}, true
 }
 
 // oracleIDs runs the offline oracle on the backlog, every lead left at its
 // last event, and returns its stage changes by id.
-func oracleIDs(eng *scoring.Engine, data *dataset) (map[string]string, error) {
+func oracleIDs(set *scoring.Set, data *dataset) (map[string]change, error) {
 	var in bytes.Buffer
 	for _, r := range data.backlog() {
 		in.Write(r.Value)
 		in.WriteByte('\n')
 	}
-	ids := map[string]string{}
+	ids := map[string]change{}
 	var out bytes.Buffer
-	if _, err := replay.ScoreLog(eng, &in, &out, replay.LogOptions{NoAdvance: true}); err != nil {
+	if _, err := replay.ScoreLogSet(set, &in, &out, replay.LogOptions{NoAdvance: true}); err != nil {
 		return nil, fmt.Errorf("bench: oracle: %w", err)
 	}
 	dec := json.NewDecoder(&out)
 	for dec.More() {
-		var x struct {
-			Type, ID, From, To string
-			LeadID             string `json:"lead_id"`
-			EventTime          string `json:"event_time"`
-			Cause              struct{ Kind, Rule string }
-		}
-		if err := dec.Decode(&x); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			return nil, fmt.Errorf("bench: oracle output: %w", err)
 		}
-		if x.Type == "stage_change" {
-			ids[x.ID] = fmt.Sprintf("%s %s→%s at %s (%s %s)", x.LeadID, x.From, x.To, x.EventTime, x.Cause.Kind, x.Cause.Rule)
+		if id, c, ok := changeOf(raw); ok {
+			ids[id] = c
 		}
 	}
 	return ids, nil
-}
-
-// loadEngine compiles the rules b (nil: the journeys' b2b-saas rules) into an
-// engine.
-func loadEngine(b []byte) (*scoring.Engine, error) {
-	name := journeys.B2BRulesFile
-	if b == nil {
-		b = journeys.B2BRules()
-	} else {
-		name = "rules"
-	}
-	m, err := rules.Parse(name, b)
-	if err != nil {
-		return nil, fmt.Errorf("bench: rules: %w", err)
-	}
-	eng, err := scoring.NewEngine(m)
-	if err != nil {
-		return nil, fmt.Errorf("bench: rules: %w", err)
-	}
-	return eng, nil
 }
 
 func scenarioTopics(runID, name string) processor.Topics {
@@ -541,7 +554,7 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		r1 = readRedisStats(ctx, env.rdb)
 	}
 	n := data.n
-	sr := &ScenarioResult{Name: name, Events: n, Seconds: took.Seconds(), EventsPerSec: float64(n) / took.Seconds(),
+	sr := &ScenarioResult{Name: name, Models: 1, Events: n, Seconds: took.Seconds(), EventsPerSec: float64(n) / took.Seconds(),
 		CPUPerMillion: (c1 - c0).Seconds() * 1e6 / float64(n)}
 	if ext != nil {
 		sr.ProcessCPUPerMillion = p1.Seconds() * 1e6 / float64(n) // the process started after c0
@@ -552,6 +565,7 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		sr.RedisBytesPerLead = float64(r1.memory-r0.memory) / float64(max(env.people, 1))
 	}
 	if lw, ok := w.(*leadscoreWorker); ok {
+		sr.Models = env.models.Len()
 		lw.obs.await(ctx, n, 2*time.Second)
 		b := lw.obs.take()
 		sr.Breakdown = &b
@@ -563,16 +577,10 @@ func runScenario(ctx context.Context, env *scenarioEnv, name string, data *datas
 		return nil, err
 	}
 	if name != Ceiling { // the throughput phase's stage changes, for Agreement
-		sr.ids = map[string]string{}
+		sr.ids = map[string]change{}
 		if err := cl.readAll(ctx, t.StageChanges, func(r *kgo.Record) {
-			var x struct {
-				ID, From, To string
-				LeadID       string `json:"lead_id"`
-				EventTime    string `json:"event_time"`
-				Cause        struct{ Kind, Rule string }
-			}
-			if json.Unmarshal(r.Value, &x) == nil {
-				sr.ids[x.ID] = fmt.Sprintf("%s %s→%s at %s (%s %s)", x.LeadID, x.From, x.To, x.EventTime, x.Cause.Kind, x.Cause.Rule)
+			if id, c, ok := changeOf(r.Value); ok {
+				sr.ids[id] = c
 			}
 		}); err != nil {
 			return nil, err
