@@ -147,3 +147,83 @@ func Round(f float64) float64 {
 	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 6, 64), 64)
 	return v
 }
+
+// AccountStageChange is the output event of an account moving between
+// account stages (accounts.stage-changes topic): its engagement, buying
+// group and the members that make the engagement, and what moved it.
+type AccountStageChange struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	AccountID string `json:"account_id"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Direction string `json:"direction"`
+	// Engagement is the sum of the top members' decayed scores; Members
+	// are those members (lead id and score), highest first.
+	Engagement float64       `json:"engagement"`
+	Members    []MemberScore `json:"members"`
+	// EngagedMembers and Roles are the buying group: members engaged
+	// enough to count, and the roles they hold.
+	EngagedMembers int      `json:"engaged_members"`
+	Roles          []string `json:"roles"`
+	Fit            float64  `json:"fit"`
+	Grade          string   `json:"grade,omitempty"`
+	Cause          Cause    `json:"cause"`
+	// TriggerEventID is the member event that moved the account (null for
+	// a decay).
+	TriggerEventID *string `json:"trigger_event_id"`
+	EventTime      string  `json:"event_time"`
+	ProcessedAt    string  `json:"processed_at"`
+	Model          string  `json:"model,omitempty"`
+	ModelVersion   string  `json:"model_version"`
+}
+
+// MemberScore is one member's part of an account's engagement.
+type MemberScore struct {
+	LeadID string  `json:"lead_id"`
+	Score  float64 `json:"score"`
+}
+
+// AccountTransitionID is the deterministic id of an account stage change
+// ("ac_" and 32 hex digits), from the same parts as TransitionID's.
+func AccountTransitionID(model, account string, tr *scoring.Transition) string {
+	return "ac_" + TransitionID(model, "account\x00"+account, tr)[3:]
+}
+
+// NewAccountStageChange builds the output event of transition tr of
+// account a under e's model, as processed at processedAt.
+func NewAccountStageChange(e *scoring.Engine, id string, a *scoring.Account, tr *scoring.Transition, processedAt int64) AccountStageChange {
+	engaged, roles := e.BuyingGroup(a, tr.At)
+	sc := AccountStageChange{
+		ID:             AccountTransitionID(e.Model().Name, id, tr),
+		Type:           "account_stage_change",
+		AccountID:      id,
+		From:           tr.From,
+		To:             tr.To,
+		Direction:      e.AccountDirection(tr.From, tr.To),
+		Engagement:     Round(tr.Score),
+		Members:        make([]MemberScore, len(tr.Top)),
+		EngagedMembers: engaged,
+		Roles:          roles,
+		Fit:            Round(tr.Fit),
+		Cause:          Cause{Kind: tr.Cause.Kind.String()},
+		EventTime:      FormatTime(tr.At),
+		ProcessedAt:    FormatTime(processedAt),
+		Model:          e.Model().Name,
+		ModelVersion:   e.Model().Version,
+	}
+	if sc.Roles == nil {
+		sc.Roles = []string{}
+	}
+	if tr.Grade != 0 {
+		sc.Grade = string(tr.Grade)
+	}
+	if tr.TriggerID != "" {
+		t := tr.TriggerID
+		sc.TriggerEventID = &t
+	}
+	for i, c := range tr.Top {
+		sc.Members[i] = MemberScore{LeadID: c.Rule, Score: Round(c.Points)}
+	}
+	return sc
+}

@@ -33,6 +33,47 @@ type LeadLine struct {
 	ModelVersion string `json:"model_version"`
 }
 
+// AccountLine is one account's final state in ScoreLog's output (models
+// with accounts).
+type AccountLine struct {
+	Type       string  `json:"type"`
+	AccountID  string  `json:"account_id"`
+	Stage      string  `json:"stage"`
+	StageSince string  `json:"stage_since,omitempty"`
+	Engagement float64 `json:"engagement"`
+	// Members are every member with their score at At, highest first.
+	Members        []output.MemberScore `json:"members"`
+	EngagedMembers int                  `json:"engaged_members"`
+	Roles          []string             `json:"roles"`
+	Fit            float64              `json:"fit"`
+	Grade          string               `json:"grade,omitempty"`
+	At             string               `json:"at"`
+	Model          string               `json:"model,omitempty"`
+	ModelVersion   string               `json:"model_version"`
+}
+
+// NewAccountLine is the oracle's line for account id in state a under
+// eng's model, as of at.
+func NewAccountLine(eng *scoring.Engine, id string, a *scoring.Account, at int64) AccountLine {
+	engaged, roles := eng.BuyingGroup(a, at)
+	al := AccountLine{Type: "account", AccountID: id, Stage: a.Stage, Engagement: output.Round(eng.Engagement(a, at)),
+		Members: []output.MemberScore{}, EngagedMembers: engaged, Roles: roles, Fit: a.Fit,
+		At: output.FormatTime(at), Model: eng.Model().Name, ModelVersion: eng.Model().Version}
+	if al.Roles == nil {
+		al.Roles = []string{}
+	}
+	if a.StageSince != 0 {
+		al.StageSince = output.FormatTime(a.StageSince)
+	}
+	if a.Grade != 0 {
+		al.Grade = string(a.Grade)
+	}
+	for _, m := range eng.MemberScores(a, at) {
+		al.Members = append(al.Members, output.MemberScore{LeadID: m.Rule, Score: output.Round(m.Points)})
+	}
+	return al
+}
+
 // ErrAtBeforeLog is returned by ScoreLog when LogOptions.At is earlier than the
 // log's last event: a state "at" an instant before its own events would be
 // mislabelled.
@@ -47,6 +88,9 @@ func sortCanonical(evs []scoring.Event) {
 // LogStats counts what ScoreLog did.
 type LogStats struct {
 	Events, Duplicates, Ignored, Bad, Leads, Transitions int
+	// Accounts and AccountTransitions count the accounts (over every model
+	// with accounts) and their stage changes.
+	Accounts, AccountTransitions int
 }
 
 // LogOptions tunes ScoreLog.
@@ -87,6 +131,13 @@ func ScoreLogSet(set *scoring.Set, in io.Reader, w io.Writer, opts LogOptions) (
 	r := NewSet(set)
 	enc := json.NewEncoder(w)
 	var werr error
+	r.OnAccountTransition = func(eng *scoring.Engine, id string, a *scoring.Account, tr *scoring.Transition) {
+		st.AccountTransitions++
+		sc := output.NewAccountStageChange(eng, id, a, tr, tr.At)
+		if err := enc.Encode(&sc); err != nil && werr == nil {
+			werr = err
+		}
+	}
 	r.OnTransition = func(eng *scoring.Engine, lead string, tr *scoring.Transition) {
 		st.Transitions++
 		sc := output.NewStageChange(eng, lead, r.Identities(lead), tr, tr.At)
@@ -163,6 +214,20 @@ func ScoreLogSet(set *scoring.Set, in io.Reader, w io.Writer, opts LogOptions) (
 			if err := enc.Encode(&ll); err != nil {
 				return st, err
 			}
+		}
+	}
+	for i, eng := range set.Engines() {
+		for _, id := range r.AccountIDs(i) {
+			a := r.Account(i, id)
+			accountAt := at
+			if opts.NoAdvance {
+				accountAt = a.At
+			}
+			al := NewAccountLine(eng, id, a, accountAt)
+			if err := enc.Encode(&al); err != nil {
+				return st, err
+			}
+			st.Accounts++
 		}
 	}
 	st.Leads = len(r.LeadIDs())

@@ -12,10 +12,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/internal/testrules"
 	"github.com/leadscore/leadscore/replay"
 	"github.com/leadscore/leadscore/rules"
+	"github.com/leadscore/leadscore/schemas"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -320,4 +323,67 @@ func firstDiff(a, b []string) string {
 		}
 	}
 	return "(one is a prefix of the other)"
+}
+
+// TestAccountsStory: a company's people join its account by group call and
+// by e-mail domain, the account becomes engaged, then an MQA once its VP is
+// engaged too, and decays back; a free-mail student joins no account. The
+// output is a golden file, and does not depend on the order of the log's
+// lines.
+func TestAccountsStory(t *testing.T) {
+	raw, err := os.ReadFile("testdata/abm-story.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	score := func(ls []string) (string, replay.LogStats) {
+		var out bytes.Buffer
+		st, err := replay.ScoreLog(testrules.Load(t, "testdata/abm.yaml"), strings.NewReader(strings.Join(ls, "\n")), &out, replay.LogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), st
+	}
+	got, st := score(lines)
+	golden(t, "abm-story.jsonl", []byte(got))
+	sch, err := schemas.Compile(schemas.AccountStageChange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moves []string
+	for _, l := range strings.Split(strings.TrimSpace(got), "\n") {
+		if strings.Contains(l, `"type":"account_stage_change"`) {
+			doc, err := jsonschema.UnmarshalJSON(strings.NewReader(l))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sch.Validate(doc); err != nil {
+				t.Errorf("%s: %v", l, err)
+			}
+		}
+		var m struct {
+			Type, AccountID, From, To string
+			EngagedMembers            int `json:"engaged_members"`
+			Roles                     []string
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == "account_stage_change" {
+			moves = append(moves, m.From+">"+m.To)
+		}
+	}
+	want := "target>engaged,engaged>mqa,mqa>engaged,engaged>target"
+	if strings.Join(moves, ",") != want || st.Accounts != 2 || st.AccountTransitions != 4 {
+		t.Errorf("account moves %v, want %s; stats %+v", moves, want, st)
+	}
+	// Bo left the domain account for acct-acme when his group call came.
+	if !strings.Contains(got, `{"type":"account","account_id":"domain:acme-industries.example","stage":"target","engagement":0,"members":[]`) {
+		t.Errorf("the domain account still holds Bo:\n%s", got)
+	}
+	reversed := slices.Clone(lines)
+	slices.Reverse(reversed)
+	if again, _ := score(reversed); again != got {
+		t.Errorf("reversed log: output differs:\n got %s\nwant %s", again, got)
+	}
 }

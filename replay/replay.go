@@ -20,9 +20,15 @@ type Runner struct {
 	leads      map[string]*scoring.Lead // live leads
 	identities map[string][]string      // lead id → identity keys
 	outs       []scoring.Outcome
+	// accounts holds, per model (nil for a model without accounts), every
+	// account by id.
+	accounts []map[string]*scoring.Account
 	// OnTransition, when set, is called for every stage change in order,
 	// with the engine of the model that made it.
 	OnTransition func(model *scoring.Engine, lead string, tr *scoring.Transition)
+	// OnAccountTransition, when set, is called for every account stage
+	// change in order, with the account as it stands right after it.
+	OnAccountTransition func(model *scoring.Engine, account string, a *scoring.Account, tr *scoring.Transition)
 }
 
 // New returns an empty runner for one model.
@@ -31,12 +37,19 @@ func New(eng *scoring.Engine) *Runner { return NewSet(scoring.SingleSet(eng)) }
 // NewSet returns an empty runner for the models of set, side by side: every
 // event is applied under each (scoring.Set), as the live processor does.
 func NewSet(set *scoring.Set) *Runner {
-	return &Runner{
+	r := &Runner{
 		set:        set,
 		index:      map[string]string{},
 		leads:      map[string]*scoring.Lead{},
 		identities: map[string][]string{},
+		accounts:   make([]map[string]*scoring.Account, set.Len()),
 	}
+	for i, e := range set.Engines() {
+		if e.Model().Accounts != nil {
+			r.accounts[i] = map[string]*scoring.Account{}
+		}
+	}
+	return r
 }
 
 // Models returns the runner's models.
@@ -70,7 +83,9 @@ func (r *Runner) Apply(ev *scoring.Event) Result {
 	for _, id := range res.Absorb {
 		absorbed = append(absorbed, scoring.AbsorbedLead{ID: id, Lead: r.leads[id]})
 	}
+	before := r.membership(st, absorbed)
 	r.outs = r.set.ApplyStitched(st, absorbed, ev, r.outs)
+	r.updateAccounts(res.Lead, st, before, ev)
 	for _, a := range res.Absorb {
 		for _, k := range r.identities[a] {
 			r.point(k, res.Lead)
@@ -126,6 +141,12 @@ func (r *Runner) AdvanceAll(t int64) {
 			r.emit(r.set.Engines()[i], lead, trs)
 		}
 	}
+	for i, e := range r.set.Engines() {
+		for _, id := range r.AccountIDs(i) {
+			a := r.accounts[i][id]
+			r.emitAccount(e, id, a, e.AdvanceAccount(a, t))
+		}
+	}
 }
 
 // LeadIDs returns the ids of all live leads, sorted.
@@ -158,4 +179,78 @@ func (r *Runner) Identities(lead string) output.Identities {
 func (r *Runner) Lookup(key string) (string, bool) {
 	l, ok := r.index[key]
 	return l, ok
+}
+
+// membership is, per model with accounts, the accounts of the lead and of
+// the leads it is about to absorb, before the event.
+type membership struct {
+	lead     string
+	absorbed map[string]string
+}
+
+func (r *Runner) membership(l *scoring.Lead, absorbed []scoring.AbsorbedLead) []membership {
+	var out []membership
+	for i := range r.accounts {
+		if r.accounts[i] == nil {
+			out = append(out, membership{})
+			continue
+		}
+		m := membership{lead: l.States[i].Account}
+		for _, a := range absorbed {
+			if a.Lead != nil && a.Lead.States[i].Account != "" {
+				if m.absorbed == nil {
+					m.absorbed = map[string]string{}
+				}
+				m.absorbed[a.ID] = a.Lead.States[i].Account
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// updateAccounts applies to the accounts what the event tells them under
+// each model that applied it (scoring.Engine.MemberUpdates).
+func (r *Runner) updateAccounts(lead string, l *scoring.Lead, before []membership, ev *scoring.Event) {
+	for i, e := range r.set.Engines() {
+		if r.accounts[i] == nil || r.outs[i].Status != scoring.Applied {
+			continue
+		}
+		for _, u := range e.MemberUpdates(lead, &l.States[i], before[i].lead, before[i].absorbed, ev) {
+			a := r.accounts[i][u.Account]
+			if a == nil {
+				n := e.NewAccount()
+				a = &n
+				r.accounts[i][u.Account] = a
+			}
+			r.emitAccount(e, u.Account, a, e.ApplyMember(a, &u))
+		}
+	}
+}
+
+func (r *Runner) emitAccount(e *scoring.Engine, id string, a *scoring.Account, trs []scoring.Transition) {
+	if r.OnAccountTransition == nil {
+		return
+	}
+	for i := range trs {
+		r.OnAccountTransition(e, id, a, &trs[i])
+	}
+}
+
+// AccountIDs returns the ids of the accounts under model i, sorted.
+func (r *Runner) AccountIDs(i int) []string {
+	ids := make([]string, 0, len(r.accounts[i]))
+	for id := range r.accounts[i] {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Account returns an account under model i, or nil.
+func (r *Runner) Account(i int, id string) *scoring.Account {
+	if r.accounts[i] == nil {
+		return nil
+	}
+	return r.accounts[i][id]
 }

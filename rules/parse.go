@@ -383,6 +383,9 @@ func (p *parser) model(root *yaml.Node) *scoring.Model {
 	if v := top.vals["feedback"]; v != nil {
 		p.feedback(v, m, stageNodes)
 	}
+	if v := top.vals["accounts"]; v != nil {
+		m.Accounts = p.accounts(v)
+	}
 	if v := top.vals["ignore"]; v != nil {
 		f := p.mapping(v, ignoreKeys, "ignore")
 		if b := f.vals["bots"]; b != nil {
@@ -1033,4 +1036,153 @@ func LoadSet(paths ...string) (*scoring.Set, error) {
 		return nil, fmt.Errorf("rules: %s: %w", strings.Join(files, ", "), err)
 	}
 	return set, nil
+}
+
+// accounts parses the account model: membership, engagement, roles, fit and
+// the account funnel, checking stage references and hysteresis like lead
+// stages.
+func (p *parser) accounts(n *yaml.Node) *scoring.AccountModel {
+	f := p.mapping(n, accountKeys, "accounts")
+	am := &scoring.AccountModel{ByGroup: true}
+	if v := f.vals["membership"]; v != nil {
+		mf := p.mapping(v, membershipKeys, "accounts.membership")
+		if x := mf.vals["group"]; x != nil {
+			am.ByGroup = p.boolean(x, "accounts.membership.group")
+		}
+		if x := mf.vals["email_domain"]; x != nil {
+			am.ByEmailDomain = p.boolean(x, "accounts.membership.email_domain")
+		}
+		if x := mf.vals["free_mail"]; x != nil {
+			fm, err := scoring.NewFreeMail(p.strs(x, "accounts.membership.free_mail")...)
+			if err != nil {
+				p.badValue(x, "accounts.membership.free_mail: %v", err)
+			}
+			am.FreeMail = fm
+		}
+		if !am.ByGroup && !am.ByEmailDomain {
+			p.errorf(v, "accounts.membership: nobody could join an account (group and email_domain are both false)")
+		}
+	}
+	if x := f.vals["top"]; x != nil {
+		am.Top = p.integer(x, "accounts.top", 1)
+	}
+	if x := f.vals["engaged_score"]; x != nil {
+		am.EngagedScore = p.points(x, "accounts.engaged_score")
+	}
+	roles := map[string]bool{}
+	if v := f.vals["roles"]; v != nil {
+		for _, item := range p.list(v, "accounts.roles") {
+			rf := p.mapping(item, roleKeys, "account role")
+			var r scoring.AccountRole
+			if x := p.required(rf, "name", "account role"); x != nil {
+				r.Name = p.ident(x, "account role name")
+				if roles[r.Name] {
+					p.errorf(x, "account role %q defined twice", r.Name)
+				}
+				roles[r.Name] = true
+			}
+			if x := p.required(rf, "trait", "account role "+r.Name); x != nil {
+				r.Trait = p.str(x, "trait")
+			}
+			if x := p.required(rf, "regex", "account role "+r.Name); x != nil {
+				r.Pattern = p.regex(x, "account role "+r.Name)
+			}
+			am.Roles = append(am.Roles, r)
+		}
+	}
+	if v := f.vals["fit"]; v != nil {
+		var fm scoring.Model
+		fm.Fit.Grades = scoring.Grades{A: 40, B: 25, C: 10}
+		p.fit(v, &fm)
+		am.Fit = fm.Fit
+	}
+	if v := p.required(f, "stages", "accounts"); v != nil {
+		am.Stages = p.accountStages(v, roles)
+	}
+	return am
+}
+
+func (p *parser) accountStages(n *yaml.Node, roles map[string]bool) []scoring.AccountStage {
+	items := p.list(n, "accounts.stages")
+	index := map[string]int{}
+	for i, item := range items {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			if item.Content[j].Value == "name" {
+				if _, dup := index[item.Content[j+1].Value]; dup {
+					p.errorf(item.Content[j+1], "account stage %q defined twice", item.Content[j+1].Value)
+				} else {
+					index[item.Content[j+1].Value] = i
+				}
+			}
+		}
+	}
+	var stages []scoring.AccountStage
+	for i, item := range items {
+		sf := p.mapping(item, accountStageKeys, "account stage")
+		var s scoring.AccountStage
+		if x := p.required(sf, "name", "account stage"); x != nil {
+			s.Name = p.ident(x, "account stage name")
+		}
+		var entryAt []struct {
+			node *yaml.Node
+			v    float64
+		}
+		if v := sf.vals["entry"]; v != nil {
+			for _, alt := range p.list(v, "account stage "+s.Name+" entry") {
+				af := p.mapping(alt, accountEntryKeys, "account stage "+s.Name+" entry")
+				var c scoring.AccountCriteria
+				if x := af.vals["engagement"]; x != nil {
+					c.Engagement = p.points(x, "entry.engagement")
+					entryAt = append(entryAt, struct {
+						node *yaml.Node
+						v    float64
+					}{x, c.Engagement})
+				}
+				if x := af.vals["engaged_members"]; x != nil {
+					c.EngagedMembers = p.integer(x, "entry.engaged_members", 1)
+				}
+				if x := af.vals["roles"]; x != nil {
+					c.Roles = p.strs(x, "entry.roles")
+					for _, r := range c.Roles {
+						if !roles[r] {
+							p.errorf(x, "entry.roles: unknown role %q (accounts.roles defines the roles)", r)
+						}
+					}
+				}
+				if x := af.vals["fit"]; x != nil {
+					c.Fit = p.points(x, "entry.fit")
+				}
+				if c.Engagement == 0 && c.EngagedMembers == 0 && len(c.Roles) == 0 && c.Fit == 0 {
+					p.errorf(alt, "account stage %q: an entry alternative needs at least one condition", s.Name)
+				}
+				s.Entry = append(s.Entry, c)
+			}
+		}
+		if v := sf.vals["exit"]; v != nil {
+			ef := p.mapping(v, accountExitKeys, "account stage "+s.Name+" exit")
+			ex := &scoring.Exit{}
+			if x := p.required(ef, "below", "exit"); x != nil {
+				ex.Below = p.points(x, "exit.below")
+				for _, e := range entryAt {
+					if e.v < ex.Below {
+						p.errorf(e.node, "account stage %q: entry engagement %g is below its exit threshold %g (hysteresis needs entry ≥ exit)", s.Name, e.v, ex.Below)
+					}
+				}
+			}
+			if x := p.required(ef, "to", "exit"); x != nil {
+				ex.To = p.str(x, "exit.to")
+				if j, ok := index[ex.To]; !ok {
+					p.errorf(x, "exit.to: unknown account stage %q", ex.To)
+				} else if j >= i {
+					p.errorf(x, "exit.to: account stage %q is not earlier than %q", ex.To, s.Name)
+				}
+			}
+			s.Exit = ex
+		}
+		stages = append(stages, s)
+	}
+	return stages
 }

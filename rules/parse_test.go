@@ -53,6 +53,16 @@ func TestBadFilesReportPositions(t *testing.T) {
 			`14:25: cap.per: bad duration "3 months" (use e.g. 30d, 12h, 2w, 3mo, 1y)`,
 		}},
 		{"exit-empty.yaml", []string{`11:11: exit: give below, inactive or both`}},
+		{"accounts.yaml", []string{
+			`7:15: accounts.membership: nobody could join an account`,
+			`8:8: accounts.top`,
+			`11:14: account role "signer" defined twice`,
+			`11:43: account role signer: bad regular expression`,
+			`15:28: account stage "engaged": entry engagement 10 is below its exit threshold 20`,
+			`19:19: entry.roles: unknown role "buyer"`,
+			`20:11: account stage "mqa": an entry alternative needs at least one condition`,
+			`21:28: exit.to: account stage "mqa" is not earlier than "mqa"`,
+		}},
 		// Syntax errors are reported at the offending character, not at the
 		// line of the enclosing block.
 		{"yaml-syntax.yaml", []string{`5:4: YAML syntax: value is not allowed in this context`}},

@@ -107,6 +107,40 @@ var (
 		{"terminal", "bool", "false", "Left only by sales feedback (disqualified).", nil},
 		{"description", "string", "", "Free text for people.", nil},
 	}
+	membershipKeys = []key{
+		{"group", "bool", "true", "A Segment `group` call's `groupId`, or `context.groupId` on any call, puts the person in that account.", nil},
+		{"email_domain", "bool", "false", "A person no group names joins the account of their e-mail's domain (`domain:acme.example`, subdomains folded), free-mail domains excluded.", nil},
+		{"free_mail", "list", "built-in list", "More free-mail domains to exclude (`example.org`, or `provider.*` for every suffix).", nil},
+	}
+	roleKeys = []key{
+		{"name", "identifier", "required", "Role name (decision_maker, champion, finance, …), used in stage criteria.", nil},
+		{"trait", "path", "required", "The person's trait it reads, e.g. `title`.", nil},
+		{"regex", "string", "required", "A member whose trait matches (RE2; `(?i)` for case-insensitive) holds the role. The first matching role is the member's.", nil},
+	}
+	accountEntryKeys = []key{
+		{"engagement", "number", "", "Account engagement (the sum of the top members' decayed scores) ≥ this.", nil},
+		{"engaged_members", "int", "", "At least this many members are engaged (score ≥ `engaged_score`): the buying group.", nil},
+		{"roles", "list", "", "Engaged members hold each of these roles, e.g. `[decision_maker]`.", nil},
+		{"fit", "number", "", "Account fit score ≥ this.", nil},
+	}
+	accountExitKeys = []key{
+		{"below", "number", "required", "Regress when the engagement (decaying with the model's half-life) is below this; must not exceed the stage's entry engagement thresholds.", nil},
+		{"to", "stage", "required", "The earlier account stage to regress to.", nil},
+	}
+	accountStageKeys = []key{
+		{"name", "identifier", "required", "Account stage name (target, engaged, mqa, …), unique.", nil},
+		{"entry", "list", "none", "Alternatives: the account enters the stage when every condition of any one holds.", accountEntryKeys},
+		{"exit", "mapping", "none", "Regression when the engagement decays below a threshold.", accountExitKeys},
+		{"description", "string", "", "Free text for people.", nil},
+	}
+	accountKeys = []key{
+		{"membership", "mapping", "group", "How people join accounts.", membershipKeys},
+		{"top", "int", "3", "Engagement is the sum of this many highest member scores (decayed).", nil},
+		{"engaged_score", "number", "0 (any positive score)", "A member with at least this score counts in the buying group.", nil},
+		{"roles", "list", "[]", "Buying-group roles, read from each person's traits.", roleKeys},
+		{"fit", "mapping", "none", "Account fit on the account's traits (a `group` call's: industry, employees, …), with the syntax of lead fit.", fitKeys},
+		{"stages", "list", "required", "The account funnel in order; the first is where every account starts.", accountStageKeys},
+	}
 	feedbackRuleKeys = []key{
 		{"to", "stage", "required", "Target stage.", nil},
 		{"from", "stage or list", "any", "Apply only when the lead is at one of these stages.", nil},
@@ -138,6 +172,7 @@ var (
 		{"rules", "list", "required", "Engagement rules.", ruleKeys},
 		{"fit", "mapping", "none", "Fit scoring on traits.", fitKeys},
 		{"stages", "list", "required", "Funnel stages in order; the first is where every lead starts.", stageKeys},
+		{"accounts", "mapping", "none", "Account-based scoring: people grouped into accounts (companies), scored from their members, with stages of their own (docs/models.md).", accountKeys},
 		{"feedback", "mapping", "none", "Sales feedback kind → transition. Kinds: " + strings.Join(feedbackKinds, ", ") + ".", feedbackRuleKeys},
 		{"ignore", "mapping", "", "Inputs that score nothing.", ignoreKeys},
 		{"dedup", "mapping", "", "Recognising upstream re-sends.", dedupKeys},

@@ -28,7 +28,9 @@ const (
 	EmailEvent    = "email-event.schema.json"
 	SalesFeedback = "sales-feedback.schema.json"
 	StageChange   = "stage-change.schema.json"
-	DeadLetter    = "dead-letter.schema.json"
+	// AccountStageChange is the schema of account stage changes.
+	AccountStageChange = "account-stage-change.schema.json"
+	DeadLetter         = "dead-letter.schema.json"
 )
 
 // Names returns the file names of the schemas in FS, sorted.

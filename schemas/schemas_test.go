@@ -13,7 +13,7 @@ import (
 )
 
 func TestNames(t *testing.T) {
-	want := []string{schemas.DeadLetter, schemas.EmailEvent, schemas.SalesFeedback, schemas.StageChange, schemas.WebEvent}
+	want := []string{schemas.AccountStageChange, schemas.DeadLetter, schemas.EmailEvent, schemas.SalesFeedback, schemas.StageChange, schemas.WebEvent}
 	slices.Sort(want)
 	if got := schemas.Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
@@ -74,7 +74,8 @@ func TestInputExamplesAreValid(t *testing.T) {
 // TestOutputExamples checks sample stage-change and dead-letter documents, valid and
 // invalid, against their schemas.
 func TestOutputExamples(t *testing.T) {
-	for dir, name := range map[string]string{"stage-change": schemas.StageChange, "dead-letter": schemas.DeadLetter} {
+	for dir, name := range map[string]string{"stage-change": schemas.StageChange, "dead-letter": schemas.DeadLetter,
+		"account-stage-change": schemas.AccountStageChange} {
 		sch := mustCompile(t, name)
 		for _, valid := range []bool{true, false} {
 			sub := "invalid"

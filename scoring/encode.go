@@ -169,10 +169,11 @@ func (w *encoder) transition(t *Transition, scoreAt int64) {
 // them encodes exactly as before they existed, a state written before them
 // decodes with them empty, and a decoder skips a tag it does not know.
 const (
-	extReset  = 1 // ResetAt, then each hit log's Base
-	extVisits = 2 // Visits, LastWebAt, SessionID, VisitStarts
-	extBANT   = 3 // Known, Yes, TimeframeBy, At
-	extVisit  = 4 // each hit log's Visit
+	extReset   = 1 // ResetAt, then each hit log's Base
+	extVisits  = 2 // Visits, LastWebAt, SessionID, VisitStarts
+	extBANT    = 3 // Known, Yes, TimeframeBy, At
+	extVisit   = 4 // each hit log's Visit
+	extAccount = 5 // the lead's account
 )
 
 func (s *State) appendExtensions(w *encoder) {
@@ -222,6 +223,12 @@ func (s *State) appendExtensions(w *encoder) {
 			for _, h := range s.Hits {
 				e.uvarint(uint64(h.Visit))
 			}
+		})
+	}
+	if s.Account != "" {
+		section(extAccount, func(e *encoder) {
+			e.uvarint(uint64(len(s.Account)))
+			e.b = append(e.b, s.Account...)
 		})
 	}
 }
@@ -295,6 +302,13 @@ func (s *State) readExtensions(r *decoder) {
 				if !any && sub.err == nil {
 					sub.fail("empty visit section")
 				}
+			}
+		case extAccount:
+			if l := sub.count(); l > len(sub.b) || l == 0 {
+				sub.fail("bad account section")
+			} else {
+				s.Account = string(sub.b[:l])
+				sub.b = sub.b[l:]
 			}
 		default:
 			continue // a later version's section: skipped

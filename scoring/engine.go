@@ -99,6 +99,9 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 	if len(ev.Traits) > 0 && len(m.fitPaths) > 0 {
 		e.updateTraits(st, ev.Traits)
 	}
+	if m.Accounts != nil {
+		e.joinAccount(st, ev)
+	}
 
 	if m.visits.track && ev.Source == SourceWeb {
 		e.visit(st, ev)

@@ -40,10 +40,12 @@ func removeKey(ps Props, key string) Props {
 	return out
 }
 
-// fit scores traits: each fit rule adds its points when the first of its trait
-// paths that is present passes its test.
-func (e *Engine) fit(traits Props) (float64, byte) {
-	fm := &e.m.Fit
+// fit scores a lead's traits under the model's fit rules.
+func (e *Engine) fit(traits Props) (float64, byte) { return e.m.Fit.score(traits) }
+
+// score scores traits: each fit rule adds its points when the first of its
+// trait paths that is present passes its test.
+func (fm *FitModel) score(traits Props) (float64, byte) {
 	if len(fm.Rules) == 0 {
 		return 0, 0
 	}

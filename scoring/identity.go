@@ -141,6 +141,9 @@ func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger
 	}
 	e.fixStage(from)
 	into.Absorbed = append(into.Absorbed, from.Absorbed...)
+	if into.Account == "" {
+		into.Account = from.Account
+	}
 	// Express both at the later instant, then add rule by rule.
 	at := max(into.ScoreAt, from.ScoreAt)
 	e.bringTo(into, at)

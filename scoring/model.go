@@ -28,6 +28,10 @@ type Model struct {
 	Ignore IgnorePolicy
 	Dedup  DedupPolicy
 
+	// Accounts, when set, scores accounts (companies) from their members:
+	// account-based marketing (abm.go). Nil: no accounts.
+	Accounts *AccountModel
+
 	// VisitTimeout ends a visit after this long without a web event (ms; default
 	// 30 minutes, as web analytics define a session), unless the sender's session
 	// id says otherwise.
@@ -269,6 +273,11 @@ func (m *Model) Compile() error {
 	if err := m.indexFeedback(); err != nil {
 		return err
 	}
+	if m.Accounts != nil {
+		if err := m.Accounts.compile(); err != nil {
+			return err
+		}
+	}
 	m.collectFitPaths()
 	m.bots = newBotMatcher(m.Ignore)
 	m.compiled = true
@@ -414,15 +423,24 @@ func (m *Model) indexFeedback() error {
 	return nil
 }
 
-// collectFitPaths lists each trait the fit rules read once, in first-use order.
+// collectFitPaths lists each trait the fit rules read once, in first-use
+// order, and then those the account roles read: a lead keeps them all.
 func (m *Model) collectFitPaths() {
 	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			m.fitPaths = append(m.fitPaths, p)
+		}
+	}
 	for _, fr := range m.Fit.Rules {
 		for _, p := range fr.Traits {
-			if !seen[p] {
-				seen[p] = true
-				m.fitPaths = append(m.fitPaths, p)
-			}
+			add(p)
+		}
+	}
+	if m.Accounts != nil {
+		for _, r := range m.Accounts.Roles {
+			add(r.Trait)
 		}
 	}
 }

@@ -41,6 +41,10 @@ type State struct {
 	// nothing.
 	Absorbed []string
 
+	// Account is the account (company) the lead belongs to, when the model
+	// scores accounts (abm.go): a Segment group id, or "domain:…".
+	Account string
+
 	// Model is the version of the rules that last changed this state.
 	Model string
 

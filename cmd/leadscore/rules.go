@@ -119,7 +119,54 @@ func Summary(file string, m *scoring.Model) string {
 		}
 		fmt.Fprintf(&b, "feedback: %s\n", strings.Join(fb, ", "))
 	}
+	if am := m.Accounts; am != nil {
+		accountSummary(&b, am)
+	}
 	return b.String()
+}
+
+// accountSummary describes the account model: how people join, the
+// engagement and buying group, and the account funnel.
+func accountSummary(b *strings.Builder, am *scoring.AccountModel) {
+	var by []string
+	if am.ByGroup {
+		by = append(by, "group")
+	}
+	if am.ByEmailDomain {
+		by = append(by, "e-mail domain")
+	}
+	fmt.Fprintf(b, "accounts: by %s; engagement = top %d members; engaged from %g", strings.Join(by, ", then "), am.Top, am.EngagedScore)
+	for _, r := range am.Roles {
+		fmt.Fprintf(b, "; role %s: %s ~ %s", r.Name, r.Trait, r.Pattern)
+	}
+	fmt.Fprintf(b, "\naccount stages (%d):\n", len(am.Stages))
+	for i, s := range am.Stages {
+		var how []string
+		for _, c := range s.Entry {
+			var conds []string
+			if c.Engagement != 0 {
+				conds = append(conds, fmt.Sprintf("engagement ≥ %g", c.Engagement))
+			}
+			if c.EngagedMembers != 0 {
+				conds = append(conds, fmt.Sprintf("%d engaged", c.EngagedMembers))
+			}
+			if len(c.Roles) > 0 {
+				conds = append(conds, "roles "+strings.Join(c.Roles, "+"))
+			}
+			if c.Fit != 0 {
+				conds = append(conds, fmt.Sprintf("fit ≥ %g", c.Fit))
+			}
+			how = append(how, strings.Join(conds, " and "))
+		}
+		line := fmt.Sprintf("  %d. %-10s", i+1, s.Name)
+		if len(how) > 0 {
+			line += " entry: " + strings.Join(how, " | ")
+		}
+		if s.Exit != nil {
+			line += fmt.Sprintf("; exit below %g → %s", s.Exit.Below, s.Exit.To)
+		}
+		b.WriteString(line + "\n")
+	}
 }
 
 func altString(alt scoring.Alternative) string {

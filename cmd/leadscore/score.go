@@ -57,8 +57,12 @@ func (c *scoreCmd) Run(e *env) error {
 	stats, err := replay.ScoreLogSet(models, in, w, replay.LogOptions{At: at, NoAdvance: c.NoAdvance, Strict: c.Strict, Bad: func(line int, err error) {
 		fmt.Fprintf(e.stderr, "%s:%d: %v\n", c.Events, line, err)
 	}})
-	fmt.Fprintf(e.stderr, "scored %d events (%d duplicates, %d ignored, %d bad) for %d leads; %d stage changes\n",
+	fmt.Fprintf(e.stderr, "scored %d events (%d duplicates, %d ignored, %d bad) for %d leads; %d stage changes",
 		stats.Events, stats.Duplicates, stats.Ignored, stats.Bad, stats.Leads, stats.Transitions)
+	if stats.Accounts > 0 {
+		fmt.Fprintf(e.stderr, "; %d accounts, %d account stage changes", stats.Accounts, stats.AccountTransitions)
+	}
+	fmt.Fprintln(e.stderr)
 	return err
 }
 

@@ -1,0 +1,481 @@
+package scoring
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Account-based scoring: people belong to accounts (companies), and an
+// account is scored from its members — its engagement is the sum of its most
+// engaged members' scores, its buying group the members engaged enough to
+// count, with the roles they hold — and moves through stages of its own
+// (target → engaged → MQA …) with entry and exit criteria, like a lead.
+//
+// An account changes only when one of its members' events is applied (a
+// member update) or when its engagement decays below a stage's exit: both
+// the live processor and the oracle feed it member updates in the canonical
+// order of the events, so an account's stage changes are as deterministic as
+// a lead's.
+
+// AccountModel is a model's account part (rules file `accounts:`).
+type AccountModel struct {
+	// ByGroup puts a person in the account a Segment group call or
+	// context.groupId names (Event.Account).
+	ByGroup bool
+	// ByEmailDomain puts a person no group names in the account of their
+	// e-mail domain ("domain:acme.example"), free-mail domains excluded.
+	ByEmailDomain bool
+	// FreeMail lists the excluded domains (nil: the built-in list).
+	FreeMail *FreeMail
+	// Top is how many members' scores make the engagement: the sum of the
+	// Top highest decayed member scores (default 3), so one very busy
+	// person does not make an account, nor a crowd of passers-by.
+	Top int
+	// EngagedScore is the score from which a member counts as engaged (in
+	// the buying group).
+	EngagedScore float64
+	// Roles classify members by a trait (their job title): the first role
+	// whose pattern matches is the member's.
+	Roles []AccountRole
+	// Fit scores the account's own traits (a group call's: industry,
+	// employees, revenue, country…), with the syntax of lead fit.
+	Fit FitModel
+	// Stages are the account funnel, the first where every account starts.
+	Stages []AccountStage
+
+	stageIndex map[string]int
+}
+
+// AccountRole is a buying-group role: a member whose Trait matches Pattern.
+type AccountRole struct {
+	Name    string
+	Trait   string
+	Pattern *Pattern
+}
+
+// AccountStage is one stage of the account funnel.
+type AccountStage struct {
+	Name string
+	// Entry lists alternatives, each a set of conditions that must all hold.
+	Entry []AccountCriteria
+	// Exit, when set, moves the account to Exit.To once its engagement is
+	// below Exit.Below.
+	Exit *Exit
+}
+
+// AccountCriteria are conditions on an account; zero values are not
+// checked.
+type AccountCriteria struct {
+	Engagement     float64  // engagement at least this (0: no condition)
+	EngagedMembers int      // at least this many engaged members
+	Roles          []string // an engaged member holds each of these roles
+	Fit            float64  // account fit at least this (0: no condition)
+}
+
+// compile checks the account model and indexes its stages.
+func (am *AccountModel) compile() error {
+	if len(am.Stages) == 0 {
+		return fmt.Errorf("scoring: the account model has no stages")
+	}
+	if am.Top <= 0 {
+		am.Top = DefaultAccountTop
+	}
+	am.stageIndex = make(map[string]int, len(am.Stages))
+	for i, s := range am.Stages {
+		if _, dup := am.stageIndex[s.Name]; dup {
+			return fmt.Errorf("scoring: duplicate account stage %q", s.Name)
+		}
+		am.stageIndex[s.Name] = i
+	}
+	roles := map[string]bool{}
+	for _, r := range am.Roles {
+		roles[r.Name] = true
+	}
+	for _, s := range am.Stages {
+		if s.Exit != nil {
+			if _, ok := am.stageIndex[s.Exit.To]; !ok {
+				return fmt.Errorf("scoring: account stage %q exits to unknown stage %q", s.Name, s.Exit.To)
+			}
+		}
+		for _, c := range s.Entry {
+			for _, r := range c.Roles {
+				if !roles[r] {
+					return fmt.Errorf("scoring: account stage %q needs unknown role %q", s.Name, r)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// DefaultAccountTop is AccountModel.Top's default.
+const DefaultAccountTop = 3
+
+// StageIndex returns the funnel position of an account stage, or -1.
+func (am *AccountModel) StageIndex(name string) int {
+	if i, ok := am.stageIndex[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Account is what leadscore knows about one account.
+type Account struct {
+	Stage      string
+	StageSince int64
+	// At is the instant the account was last brought to (its latest member
+	// update or timer); member scores decay from their own instants.
+	At      int64
+	Members []Member // by lead id
+	Traits  Props    // only the trait paths the account fit rules read
+	Fit     float64
+	Grade   byte
+	// Recent and Pending are the latest stage changes and the outbox, as
+	// for a lead (State).
+	Recent  []Transition
+	Pending int
+}
+
+// Member is one person of an account: their lead's score as of At (it
+// decays with the model's half-life from there) and role.
+type Member struct {
+	Lead  string
+	Score float64
+	At    int64
+	Role  string
+}
+
+// MemberUpdate is what one applied event of a person tells their account:
+// their score and role now, or (Leave) that they left it.
+type MemberUpdate struct {
+	Account string
+	Lead    string
+	At      int64  // the event's time
+	EventID string // the event's id
+	Score   float64
+	Role    string
+	Leave   bool
+	// Traits are the account's own traits a group call carried.
+	Traits Props
+}
+
+// NewAccount returns the state of an account never seen before.
+func (e *Engine) NewAccount() Account {
+	return Account{Stage: e.m.Accounts.Stages[0].Name}
+}
+
+// joinAccount sets the lead's account from the event: the group a Segment
+// group call or context.groupId names, else (once) the e-mail's domain.
+func (e *Engine) joinAccount(st *State, ev *Event) {
+	am := e.m.Accounts
+	switch {
+	case am.ByGroup && ev.Account != "":
+		st.Account = ev.Account
+	case am.ByEmailDomain && st.Account == "" && ev.Identity.Email != "":
+		if id, ok := AccountFromEmail(ev.Identity.Email, am.FreeMail); ok {
+			st.Account = id
+		}
+	}
+}
+
+// MemberUpdates returns what applying ev to lead (whose state is now st;
+// before is the account it was in before the event, absorbed the accounts
+// of the leads stitched into it by the event, by lead id) tells the
+// accounts: those the lead or an absorbed lead left, then the lead's own.
+// Nil when the model scores no accounts.
+func (e *Engine) MemberUpdates(lead string, st *State, before string, absorbed map[string]string, ev *Event) []MemberUpdate {
+	am := e.m.Accounts
+	if am == nil {
+		return nil
+	}
+	var ups []MemberUpdate
+	leave := func(acct, who string) {
+		if acct != "" && (acct != st.Account || who != lead) {
+			ups = append(ups, MemberUpdate{Account: acct, Lead: who, At: ev.Time, EventID: ev.ID, Leave: true})
+		}
+	}
+	ids := make([]string, 0, len(absorbed))
+	for id := range absorbed {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		leave(absorbed[id], id)
+	}
+	leave(before, lead)
+	if st.Account != "" {
+		u := MemberUpdate{Account: st.Account, Lead: lead, At: ev.Time, EventID: ev.ID,
+			Score: e.Score(st, ev.Time), Role: am.role(st.Traits)}
+		if ev.Kind == "group" && ev.Account == st.Account {
+			u.Traits = ev.AccountTraits
+		}
+		ups = append(ups, u)
+	}
+	return ups
+}
+
+// role is the first role whose trait matches.
+func (am *AccountModel) role(traits Props) string {
+	for _, r := range am.Roles {
+		if v, ok := traits.Get(r.Trait); ok && v.Kind == PropString && r.Pattern.MatchString(v.Str) {
+			return r.Name
+		}
+	}
+	return ""
+}
+
+// ApplyMember brings the account to the update's time (firing the exits due
+// before it), applies the update, and moves the account to the stage its
+// criteria now call for. It returns the stage changes, oldest first. An
+// update older than the account's instant (late) is applied at the
+// account's instant.
+func (e *Engine) ApplyMember(a *Account, u *MemberUpdate) []Transition {
+	var out []Transition
+	if u.At > a.At {
+		out = e.advanceAccount(a, u.At, out)
+		a.At = u.At
+	}
+	i, found := slices.BinarySearchFunc(a.Members, u.Lead, func(m Member, lead string) int {
+		switch {
+		case m.Lead < lead:
+			return -1
+		case m.Lead > lead:
+			return 1
+		}
+		return 0
+	})
+	switch {
+	case u.Leave && found:
+		a.Members = slices.Delete(a.Members, i, i+1)
+	case u.Leave:
+	case found:
+		a.Members[i] = Member{Lead: u.Lead, Score: u.Score, At: u.At, Role: u.Role}
+	default:
+		a.Members = slices.Insert(a.Members, i, Member{Lead: u.Lead, Score: u.Score, At: u.At, Role: u.Role})
+	}
+	if len(u.Traits) > 0 {
+		a.Traits = keepTraits(a.Traits, u.Traits, e.m.Accounts.fitPaths())
+		a.Fit, a.Grade = e.m.Accounts.Fit.score(a.Traits)
+	}
+	if tr, ok := e.settleAccount(a, a.At, u.EventID); ok {
+		out = append(out, tr)
+	}
+	e.keepRecentAccount(a, out)
+	return out
+}
+
+// fitPaths lists the trait paths the account fit rules read.
+func (am *AccountModel) fitPaths() []string {
+	var paths []string
+	for _, r := range am.Fit.Rules {
+		for _, p := range r.Traits {
+			if !slices.Contains(paths, p) {
+				paths = append(paths, p)
+			}
+		}
+	}
+	return paths
+}
+
+// keepTraits updates kept with the values of the paths that traits carry.
+func keepTraits(kept, traits Props, paths []string) Props {
+	for _, path := range paths {
+		first := true
+		for _, p := range traits {
+			if p.Key != path {
+				continue
+			}
+			if first {
+				kept = removeKey(kept, path)
+				first = false
+			}
+			kept = append(kept, p)
+		}
+	}
+	return kept
+}
+
+// AdvanceAccount brings the account to t, firing the exits due by then, and
+// returns them.
+func (e *Engine) AdvanceAccount(a *Account, t int64) []Transition {
+	out := e.advanceAccount(a, t, nil)
+	if t > a.At {
+		a.At = t
+	}
+	e.keepRecentAccount(a, out)
+	return out
+}
+
+func (e *Engine) advanceAccount(a *Account, t int64, out []Transition) []Transition {
+	for guard := 0; guard < len(e.m.Accounts.Stages)+1; guard++ {
+		due, ok := e.NextAccountChange(a)
+		if !ok || due > t {
+			break
+		}
+		a.At = max(a.At, due)
+		from := a.Stage
+		a.Stage, a.StageSince = e.m.Accounts.Stages[e.accountStage(a)].Exit.To, due
+		out = append(out, e.accountTransition(a, from, due, Cause{Kind: CauseDecay}, ""))
+	}
+	return out
+}
+
+// NextAccountChange is when the account's engagement decays below its
+// stage's exit, if it ever will.
+func (e *Engine) NextAccountChange(a *Account) (int64, bool) {
+	s := &e.m.Accounts.Stages[e.accountStage(a)]
+	if s.Exit == nil || len(a.Members) == 0 {
+		return 0, false
+	}
+	return crossing(e.Engagement(a, a.At), a.At, e.m.HalfLife, s.Exit.Below)
+}
+
+// accountStage is the funnel position of the account's stage; a stage the
+// rules no longer have is read as the first.
+func (e *Engine) accountStage(a *Account) int {
+	if i := e.m.Accounts.StageIndex(a.Stage); i >= 0 {
+		return i
+	}
+	a.Stage = e.m.Accounts.Stages[0].Name
+	return 0
+}
+
+// settleAccount moves the account at t: to its exit when the engagement is
+// below it, else up to the furthest stage whose entry holds.
+func (e *Engine) settleAccount(a *Account, t int64, trigger string) (Transition, bool) {
+	am := e.m.Accounts
+	cur := e.accountStage(a)
+	from := a.Stage
+	if s := &am.Stages[cur]; s.Exit != nil && e.Engagement(a, t) < s.Exit.Below {
+		a.Stage, a.StageSince = s.Exit.To, t
+		return e.accountTransition(a, from, t, Cause{Kind: CauseDecay}, trigger), true
+	}
+	for j := len(am.Stages) - 1; j > cur; j-- {
+		for _, c := range am.Stages[j].Entry {
+			if e.accountHolds(a, c, t) {
+				a.Stage, a.StageSince = am.Stages[j].Name, t
+				return e.accountTransition(a, from, t, Cause{Kind: CauseCriteria}, trigger), true
+			}
+		}
+	}
+	return Transition{}, false
+}
+
+func (e *Engine) accountHolds(a *Account, c AccountCriteria, t int64) bool {
+	if c.Engagement != 0 && e.Engagement(a, t) < c.Engagement {
+		return false
+	}
+	if c.Fit != 0 && a.Fit < c.Fit {
+		return false
+	}
+	if c.EngagedMembers == 0 && len(c.Roles) == 0 {
+		return true
+	}
+	engaged, roles := e.BuyingGroup(a, t)
+	if engaged < c.EngagedMembers {
+		return false
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(roles, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// memberScore is a member's score decayed to t.
+func (e *Engine) memberScore(m *Member, t int64) float64 {
+	return m.Score * decayFactor(t-m.At, e.m.HalfLife)
+}
+
+// Engagement is the account's engagement at t: the sum of its Top highest
+// member scores, decayed to t.
+func (e *Engine) Engagement(a *Account, t int64) float64 {
+	top := e.topMembers(a, t)
+	sum := 0.0
+	for _, c := range top {
+		sum += c.Points
+	}
+	return sum
+}
+
+// topMembers are the Top members with the highest positive scores at t, as
+// contributions (lead id, decayed score), highest first.
+func (e *Engine) topMembers(a *Account, t int64) []Contribution {
+	var cs []Contribution
+	for i := range a.Members {
+		if s := e.memberScore(&a.Members[i], t); s > 0 {
+			cs = append(cs, Contribution{Rule: a.Members[i].Lead, Points: s})
+		}
+	}
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].Points != cs[j].Points {
+			return cs[i].Points > cs[j].Points
+		}
+		return cs[i].Rule < cs[j].Rule
+	})
+	if len(cs) > e.m.Accounts.Top {
+		cs = cs[:e.m.Accounts.Top]
+	}
+	return cs
+}
+
+// MemberScores are every member with a score at t (lead id, decayed
+// score), highest first.
+func (e *Engine) MemberScores(a *Account, t int64) []Contribution {
+	cs := make([]Contribution, 0, len(a.Members))
+	for i := range a.Members {
+		cs = append(cs, Contribution{Rule: a.Members[i].Lead, Points: e.memberScore(&a.Members[i], t)})
+	}
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].Points != cs[j].Points {
+			return cs[i].Points > cs[j].Points
+		}
+		return cs[i].Rule < cs[j].Rule
+	})
+	return cs
+}
+
+// BuyingGroup is the account's buying group at t: how many members are
+// engaged (score at least EngagedScore), and their roles, sorted, once each.
+func (e *Engine) BuyingGroup(a *Account, t int64) (engaged int, roles []string) {
+	for i := range a.Members {
+		m := &a.Members[i]
+		if s := e.memberScore(m, t); s <= 0 || s < e.m.Accounts.EngagedScore {
+			continue
+		}
+		engaged++
+		if m.Role != "" && !slices.Contains(roles, m.Role) {
+			roles = append(roles, m.Role)
+		}
+	}
+	slices.Sort(roles)
+	return engaged, roles
+}
+
+func (e *Engine) accountTransition(a *Account, from string, t int64, c Cause, trigger string) Transition {
+	return Transition{From: from, To: a.Stage, At: t, Cause: c, TriggerID: trigger,
+		Score: e.Engagement(a, t), Fit: a.Fit, Grade: a.Grade, Top: e.topMembers(a, t)}
+}
+
+// keepRecentAccount records transitions in the account's recent list and
+// outbox, keeping the model's Recent newest plus any still pending.
+func (e *Engine) keepRecentAccount(a *Account, trs []Transition) {
+	if len(trs) == 0 {
+		return
+	}
+	a.Recent = append(a.Recent, trs...)
+	a.Pending += len(trs)
+	if keep := max(e.m.Recent, a.Pending); len(a.Recent) > keep {
+		a.Recent = slices.Delete(a.Recent, 0, len(a.Recent)-keep)
+	}
+}
+
+// AccountDirection is "up" or "down" for an account stage change.
+func (e *Engine) AccountDirection(from, to string) string {
+	if e.m.Accounts.StageIndex(to) > e.m.Accounts.StageIndex(from) {
+		return "up"
+	}
+	return "down"
+}
