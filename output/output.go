@@ -7,6 +7,8 @@ package output
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -192,8 +194,7 @@ func AccountTransitionID(model, account string, tr *scoring.Transition) string {
 
 // NewAccountStageChange builds the output event of transition tr of
 // account a under e's model, as processed at processedAt.
-func NewAccountStageChange(e *scoring.Engine, id string, a *scoring.Account, tr *scoring.Transition, processedAt int64) AccountStageChange {
-	engaged, roles := e.BuyingGroup(a, tr.At)
+func NewAccountStageChange(e *scoring.Engine, id string, tr *scoring.Transition, processedAt int64) AccountStageChange {
 	sc := AccountStageChange{
 		ID:             AccountTransitionID(e.Model().Name, id, tr),
 		Type:           "account_stage_change",
@@ -203,8 +204,8 @@ func NewAccountStageChange(e *scoring.Engine, id string, a *scoring.Account, tr 
 		Direction:      e.AccountDirection(tr.From, tr.To),
 		Engagement:     Round(tr.Score),
 		Members:        make([]MemberScore, len(tr.Top)),
-		EngagedMembers: engaged,
-		Roles:          roles,
+		EngagedMembers: tr.EngagedMembers,
+		Roles:          slices.Clone(tr.Roles),
 		Fit:            Round(tr.Fit),
 		Cause:          Cause{Kind: tr.Cause.Kind.String()},
 		EventTime:      FormatTime(tr.At),
@@ -227,3 +228,6 @@ func NewAccountStageChange(e *scoring.Engine, id string, a *scoring.Account, tr 
 	}
 	return sc
 }
+
+// Marshal encodes an account stage change as JSON.
+func (sc *AccountStageChange) Marshal() ([]byte, error) { return json.Marshal(sc) }

@@ -25,6 +25,8 @@ type item struct {
 	lead   string
 	absorb []string
 	index  []string
+	// pos is the item's place in the batch's canonical order.
+	pos int
 	// origins are the leads the event's identities named before any stitch
 	// was followed: their tombstones tell whether it was applied there
 	// before they were stitched into lead.
@@ -62,6 +64,8 @@ type leadWork struct {
 	// outs and pending are scratch space of applyLead, per model.
 	outs    []scoring.Outcome
 	pending []int
+	// acctUps are what the lead's events of this round tell the accounts.
+	acctUps []accountUpdate
 }
 
 // deadLetterCount is one dead letter, counted once the batch is committed.
@@ -75,7 +79,13 @@ type batch struct {
 	p     *Processor
 	set   *scoring.Set
 	names []string // the models' names, in set order
-	now   time.Time
+	// withAccounts is set when a model scores accounts (accounts.go);
+	// accounts are the accounts the batch wrote, and gateErr why it could
+	// not (then no lead of the round is written either).
+	withAccounts bool
+	accounts     []*accountWork
+	gateErr      error
+	now          time.Time
 	// clock is the timer clock (Unix ms) at the batch's start: the instant
 	// deadlines written by this batch count from (clock.go).
 	clock int64
@@ -109,7 +119,7 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	ctx, bt := p.traceBatch(ctx, recs) // tracing.go
 	defer func() { bt.end(err) }()     // tracing.go
 	set := p.models.Load()
-	b := &batch{p: p, set: set, names: set.Names(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
+	b := &batch{p: p, set: set, names: set.Names(), withAccounts: hasAccounts(set), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
 		absorber: map[string]string{}, tr: bt}
 	b.decode(recs)
 	if len(recs) > 0 {
@@ -134,6 +144,9 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	// the partitions of the batch were fetched in: identities are resolved
 	// and stitched in that order too, as the oracle does.
 	slices.SortStableFunc(b.items, func(x, y *item) int { return scoring.CompareEvents(&x.ev, &y.ev) })
+	for i, it := range b.items {
+		it.pos = i
+	}
 	b.clock = p.clock.at(start, owned, lag, p.cfg.IdleTimeout)
 	// The previous batch's outbox acknowledgement ran during the poll and the
 	// decode; it must land before this batch loads leads it may rewrite.
@@ -715,12 +728,28 @@ func (b *batch) applyWriting(ctx context.Context, order []string, byLead map[str
 	}
 	shares := b.shares(order, byLead, b.p.cfg.ApplyLanes)
 	lanes := make([][]*writeJob, len(shares))
+	// With accounts, no lead is written before the accounts (accounts.go):
+	// the leads' writes wait at the gate.
+	var gate chan struct{}
+	if b.withAccounts {
+		gate = make(chan struct{})
+	}
 	var wg sync.WaitGroup
 	for i := 1; i < len(shares); i++ {
-		wg.Go(func() { lanes[i] = b.applyShare(ctx, shares[i], byLead) })
+		wg.Go(func() { lanes[i] = b.applyShare(ctx, shares[i], byLead, gate) })
 	}
-	lanes[0] = b.applyShare(ctx, shares[0], byLead)
+	lanes[0] = b.applyShare(ctx, shares[0], byLead, gate)
 	wg.Wait()
+	if gate != nil {
+		var works []*leadWork
+		for _, jobs := range lanes {
+			for _, j := range jobs {
+				works = append(works, j.works...)
+			}
+		}
+		b.gateErr = b.applyAccounts(ctx, works)
+		close(gate)
+	}
 	// Results are taken in once every lane is done with the apply: they
 	// change the batch's view of the store (loaded, done), which the apply
 	// reads.
@@ -804,7 +833,7 @@ func (b *batch) shares(order []string, byLead map[string][]*item, n int) [][]str
 // event of the batch is worked on as part of the absorbing lead
 // (leadWork.subs), at the stitch; it is worked on alone only when no event
 // of the round stitched it after all (the stitching event was a replay).
-func (b *batch) applyShare(ctx context.Context, order []string, byLead map[string][]*item) []*writeJob {
+func (b *batch) applyShare(ctx context.Context, order []string, byLead map[string][]*item, gate <-chan struct{}) []*writeJob {
 	chunk := b.p.writeChunk
 	if chunk <= 0 {
 		chunk = writeChunk
@@ -812,7 +841,7 @@ func (b *batch) applyShare(ctx context.Context, order []string, byLead map[strin
 	var (
 		jobs  []*writeJob
 		works = make([]*leadWork, 0, min(len(order), chunk))
-		prev  <-chan struct{}
+		prev  = gate
 	)
 	flush := func() {
 		if len(works) == 0 {
@@ -896,11 +925,18 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 			w.absorbed = append(w.absorbed, a)
 		}
 		unfinished = nil
+		var before []membership
+		if b.withAccounts {
+			before = b.memberships(w, absorbed)
+		}
 		w.pending = w.pending[:0]
 		for i := range w.st.States {
 			w.pending = append(w.pending, w.st.States[i].Pending)
 		}
 		w.outs = b.set.ApplyStitched(&w.st, absorbed, &it.ev, w.outs)
+		if b.withAccounts {
+			b.memberUpdates(w, it, before)
+		}
 		sum := scoring.Summary(w.outs)
 		it.outcome, it.late = sum.Status.String(), sum.Late
 		w.applied++
@@ -1003,6 +1039,10 @@ func (b *batch) send(ctx context.Context, j *writeJob, prev <-chan struct{}) {
 	defer close(j.done)
 	if prev != nil {
 		<-prev
+	}
+	if b.gateErr != nil {
+		j.err = b.gateErr
+		return
 	}
 	var walk func(root, w *leadWork)
 	walk = func(root, w *leadWork) {
@@ -1251,6 +1291,7 @@ func (b *batch) retryAt() int64 {
 // no tracing (which keeps per-batch state), the leads are encoded in
 // contiguous parts side by side, and the parts joined in order.
 func (b *batch) collectOutputs() {
+	defer func() { b.outputs = b.accountChanges(b.outputs) }()
 	n := b.p.cfg.ApplyLanes
 	if n = min(n, len(b.done)/minApplyShare); n <= 1 || b.tr != nil {
 		b.outputs = b.stageChanges(b.outputs, b.done)
@@ -1356,7 +1397,7 @@ func (b *batch) outboxIdentities(w *leadWork) []string {
 // recognise redelivered events; a merged state kept there would only cost Redis
 // memory.
 func (b *batch) ackOutbox(ctx context.Context) {
-	var ups []state.Update
+	ups := b.ackAccounts()
 	for _, w := range b.done {
 		if into := cmp.Or(w.into, w.written.MergedInto); into != "" && len(w.written.Data) > 0 {
 			if i, ok := b.doneAt[into]; ok && slices.Contains(b.done[i].written.Absorbed, w.id) {

@@ -17,6 +17,9 @@ type Topics struct {
 	Feedback     string // sales feedback (input)
 	StageChanges string // stage-change events (output)
 	DeadLetter   string // dead letters (output)
+	// AccountStageChanges receives account stage changes (output), when a
+	// model scores accounts.
+	AccountStageChanges string
 }
 
 // DefaultTopics returns the topic names used when none are configured. It is
@@ -28,7 +31,19 @@ func DefaultTopics() Topics {
 		Feedback:     "crm.feedback",
 		StageChanges: "leads.stage-changes",
 		DeadLetter:   "leads.dead-letter",
+
+		AccountStageChanges: "accounts.stage-changes",
 	}
+}
+
+// Outputs returns the output topics, with the account stage-change topic
+// when accounts is set (a model scores accounts).
+func (t Topics) Outputs(accounts bool) []string {
+	out := []string{t.StageChanges, t.DeadLetter}
+	if accounts && t.AccountStageChanges != "" {
+		out = append(out, t.AccountStageChanges)
+	}
+	return out
 }
 
 // Inputs returns the configured input topics, in a fixed order.

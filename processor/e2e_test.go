@@ -131,7 +131,7 @@ func newEnv(t *testing.T, rulesFile string, partitions int) *env {
 func newCluster(t *testing.T, partitions int32) *kfake.Cluster {
 	t.Helper()
 	var seed []kafkatest.Topic
-	for _, name := range []string{topics.Web, topics.Email, topics.Feedback, topics.StageChanges, topics.DeadLetter} {
+	for _, name := range []string{topics.Web, topics.Email, topics.Feedback, topics.StageChanges, topics.DeadLetter, topics.AccountStageChanges} {
 		seed = append(seed, kafkatest.Topic{Name: name, Partitions: partitions})
 	}
 	return kafkatest.NewCluster(t, seed)

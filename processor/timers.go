@@ -3,9 +3,11 @@ package processor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/leadscore/leadscore/scoring"
+	"github.com/leadscore/leadscore/state"
 )
 
 // ownedShards returns the timer shards this member sweeps: shard s belongs to the
@@ -54,6 +56,17 @@ func (b *batch) sweepTimers(ctx context.Context, now int64) error {
 	}
 	if len(due) == 0 {
 		return nil
+	}
+	var accounts []string
+	due = slices.DeleteFunc(due, func(t state.Timer) bool {
+		if isAccountRecord(t.LeadID) {
+			accounts = append(accounts, t.LeadID)
+			return true
+		}
+		return false
+	})
+	if err := b.sweepAccounts(ctx, accounts, now); err != nil {
+		return err
 	}
 	want := map[string]bool{}
 	for _, t := range due {

@@ -133,7 +133,7 @@ func ScoreLogSet(set *scoring.Set, in io.Reader, w io.Writer, opts LogOptions) (
 	var werr error
 	r.OnAccountTransition = func(eng *scoring.Engine, id string, a *scoring.Account, tr *scoring.Transition) {
 		st.AccountTransitions++
-		sc := output.NewAccountStageChange(eng, id, a, tr, tr.At)
+		sc := output.NewAccountStageChange(eng, id, tr, tr.At)
 		if err := enc.Encode(&sc); err != nil && werr == nil {
 			werr = err
 		}

@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 )
@@ -138,12 +139,16 @@ type Account struct {
 }
 
 // Member is one person of an account: their lead's score as of At (it
-// decays with the model's half-life from there) and role.
+// decays with the model's half-life from there) and role. A member who left
+// is kept (Left) with the instant and event of their leaving, so that an
+// older update delivered again after a crash cannot bring them back.
 type Member struct {
-	Lead  string
-	Score float64
-	At    int64
-	Role  string
+	Lead    string
+	Score   float64
+	At      int64
+	EventID string // the event of the latest update applied
+	Role    string
+	Left    bool
 }
 
 // MemberUpdate is what one applied event of a person tells their account:
@@ -245,14 +250,17 @@ func (e *Engine) ApplyMember(a *Account, u *MemberUpdate) []Transition {
 		}
 		return 0
 	})
+	if found {
+		if m := &a.Members[i]; u.At < m.At || u.At == m.At && u.EventID == m.EventID {
+			return out // applied already (a replay), or older than what is known
+		}
+	}
+	m := Member{Lead: u.Lead, Score: u.Score, At: u.At, EventID: u.EventID, Role: u.Role, Left: u.Leave}
 	switch {
-	case u.Leave && found:
-		a.Members = slices.Delete(a.Members, i, i+1)
-	case u.Leave:
 	case found:
-		a.Members[i] = Member{Lead: u.Lead, Score: u.Score, At: u.At, Role: u.Role}
-	default:
-		a.Members = slices.Insert(a.Members, i, Member{Lead: u.Lead, Score: u.Score, At: u.At, Role: u.Role})
+		a.Members[i] = m
+	case !u.Leave:
+		a.Members = slices.Insert(a.Members, i, m)
 	}
 	if len(u.Traits) > 0 {
 		a.Traits = keepTraits(a.Traits, u.Traits, e.m.Accounts.fitPaths())
@@ -325,7 +333,7 @@ func (e *Engine) advanceAccount(a *Account, t int64, out []Transition) []Transit
 // stage's exit, if it ever will.
 func (e *Engine) NextAccountChange(a *Account) (int64, bool) {
 	s := &e.m.Accounts.Stages[e.accountStage(a)]
-	if s.Exit == nil || len(a.Members) == 0 {
+	if s.Exit == nil {
 		return 0, false
 	}
 	return crossing(e.Engagement(a, a.At), a.At, e.m.HalfLife, s.Exit.Below)
@@ -405,7 +413,7 @@ func (e *Engine) Engagement(a *Account, t int64) float64 {
 func (e *Engine) topMembers(a *Account, t int64) []Contribution {
 	var cs []Contribution
 	for i := range a.Members {
-		if s := e.memberScore(&a.Members[i], t); s > 0 {
+		if s := e.memberScore(&a.Members[i], t); s > 0 && !a.Members[i].Left {
 			cs = append(cs, Contribution{Rule: a.Members[i].Lead, Points: s})
 		}
 	}
@@ -426,7 +434,9 @@ func (e *Engine) topMembers(a *Account, t int64) []Contribution {
 func (e *Engine) MemberScores(a *Account, t int64) []Contribution {
 	cs := make([]Contribution, 0, len(a.Members))
 	for i := range a.Members {
-		cs = append(cs, Contribution{Rule: a.Members[i].Lead, Points: e.memberScore(&a.Members[i], t)})
+		if !a.Members[i].Left {
+			cs = append(cs, Contribution{Rule: a.Members[i].Lead, Points: e.memberScore(&a.Members[i], t)})
+		}
 	}
 	sort.SliceStable(cs, func(i, j int) bool {
 		if cs[i].Points != cs[j].Points {
@@ -442,7 +452,7 @@ func (e *Engine) MemberScores(a *Account, t int64) []Contribution {
 func (e *Engine) BuyingGroup(a *Account, t int64) (engaged int, roles []string) {
 	for i := range a.Members {
 		m := &a.Members[i]
-		if s := e.memberScore(m, t); s <= 0 || s < e.m.Accounts.EngagedScore {
+		if s := e.memberScore(m, t); m.Left || s <= 0 || s < e.m.Accounts.EngagedScore {
 			continue
 		}
 		engaged++
@@ -455,8 +465,10 @@ func (e *Engine) BuyingGroup(a *Account, t int64) (engaged int, roles []string) 
 }
 
 func (e *Engine) accountTransition(a *Account, from string, t int64, c Cause, trigger string) Transition {
+	engaged, roles := e.BuyingGroup(a, t)
 	return Transition{From: from, To: a.Stage, At: t, Cause: c, TriggerID: trigger,
-		Score: e.Engagement(a, t), Fit: a.Fit, Grade: a.Grade, Top: e.topMembers(a, t)}
+		Score: e.Engagement(a, t), Fit: a.Fit, Grade: a.Grade, Top: e.topMembers(a, t),
+		EngagedMembers: engaged, Roles: roles}
 }
 
 // keepRecentAccount records transitions in the account's recent list and
@@ -478,4 +490,29 @@ func (e *Engine) AccountDirection(from, to string) string {
 		return "up"
 	}
 	return "down"
+}
+
+// AccountRank is a decay-invariant ordering key for account leaderboards,
+// as Rank is for leads: members share the model's half-life, so the
+// engagement decays as one exponential from the account's instant.
+func (e *Engine) AccountRank(a *Account) float64 {
+	eng := e.Engagement(a, a.At)
+	if e.m.HalfLife <= 0 {
+		return max(NoRank, min(-NoRank, eng))
+	}
+	if eng <= 0 {
+		return NoRank
+	}
+	return math.Log2(eng) + float64(a.At)/float64(e.m.HalfLife)
+}
+
+// MemberCount counts the account's current members (those who left excluded).
+func (a *Account) MemberCount() int {
+	n := 0
+	for i := range a.Members {
+		if !a.Members[i].Left {
+			n++
+		}
+	}
+	return n
 }

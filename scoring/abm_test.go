@@ -151,8 +151,15 @@ func TestAccountFunnel(t *testing.T) {
 		t.Fatalf("updates on moving: %+v", ups)
 	}
 	apply(ups[:1])
-	if len(acct.Members) != 1 || acct.Members[0].Lead != "user:vp" {
+	if acct.MemberCount() != 1 || !acct.Members[0].Left || acct.Members[1].Lead != "user:vp" {
 		t.Fatalf("members after leaving: %+v", acct.Members)
+	}
+	// The engineer's older update, delivered again (a crash replay), does
+	// not bring them back.
+	old := scoring.MemberUpdate{Account: "acme", Lead: "user:dev", At: abmT0.Add(time.Minute).UnixMilli(), EventID: "d2", Score: 20}
+	e.ApplyMember(&acct, &old)
+	if acct.MemberCount() != 1 {
+		t.Fatalf("a replayed update re-added a member who left: %+v", acct.Members)
 	}
 }
 
@@ -169,5 +176,50 @@ func TestAccountStitch(t *testing.T) {
 	ups := e.MemberUpdates("user:u", &user, before, map[string]string{"anon:a": "acme"}, ev)
 	if len(ups) != 2 || !ups[0].Leave || ups[0].Lead != "anon:a" || ups[1].Lead != "user:u" || ups[1].Account != "acme" || ups[1].Score < 19.99 {
 		t.Fatalf("updates %+v", ups)
+	}
+}
+
+func TestAccountEncoding(t *testing.T) {
+	e := testrules.Parse(t, "abm.yaml", []byte(abmRules))
+	a := e.NewAccount()
+	in := func(ev *scoring.Event) { ev.Account = "acme" }
+	dev, vp := e.NewState(), e.NewState()
+	vp.Traits = scoring.Props{{Key: "title", Str: "VP Sales"}}
+	for _, step := range []struct {
+		lead string
+		st   *scoring.State
+		ev   *scoring.Event
+	}{
+		{"user:dev", &dev, abmEvent("d1", 0, in)},
+		{"user:dev", &dev, abmEvent("d2", 1, in)},
+		{"user:vp", &vp, abmEvent("v1", 2, func(ev *scoring.Event) {
+			ev.Kind, ev.Account = "group", "acme"
+			ev.AccountTraits = scoring.Props{{Key: "industry", Str: "manufacturing"}, {Key: "employees", Kind: scoring.PropNumber, Str: "420", Num: 420}}
+		})},
+	} {
+		for _, u := range member(t, e, step.lead, step.st, step.ev) {
+			e.ApplyMember(&a, &u)
+		}
+	}
+	e.AdvanceAccount(&a, abmT0.Add(30*24*time.Hour).UnixMilli())
+	b, err := a.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back scoring.Account
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := back.MarshalBinary()
+	if string(b) != string(b2) || back.Stage != a.Stage || len(back.Members) != 2 || back.Pending != a.Pending || len(back.Recent) != len(a.Recent) {
+		t.Fatalf("round trip: %+v, want %+v", back, a)
+	}
+	if e.Engagement(&back, a.At) != e.Engagement(&a, a.At) {
+		t.Fatal("engagement differs after a round trip")
+	}
+	for i := range b {
+		if err := back.UnmarshalBinary(b[:i]); err == nil {
+			t.Fatalf("a truncated account (%d of %d bytes) decoded", i, len(b))
+		}
 	}
 }

@@ -138,6 +138,10 @@ type Transition struct {
 	// timer). The change is real, but sales tools may want to know that it
 	// was decided after the fact.
 	Late bool
+	// EngagedMembers and Roles are an account's buying group at the change
+	// (account transitions only).
+	EngagedMembers int
+	Roles          []string
 }
 
 // CauseKind says what moved a lead.
