@@ -69,16 +69,6 @@ type accountWork struct {
 	emit    []scoring.Transition
 }
 
-// hasAccounts reports whether a model of the set scores accounts.
-func hasAccounts(set *scoring.Set) bool {
-	for _, e := range set.Engines() {
-		if e.Model().Accounts != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // memberships are, per model with accounts, the account of the lead and
 // of each lead the event stitches into it, before the event.
 func (b *batch) memberships(w *leadWork, absorbed []scoring.AbsorbedLead) []membership {

@@ -119,7 +119,7 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	ctx, bt := p.traceBatch(ctx, recs) // tracing.go
 	defer func() { bt.end(err) }()     // tracing.go
 	set := p.models.Load()
-	b := &batch{p: p, set: set, names: set.Names(), withAccounts: hasAccounts(set), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
+	b := &batch{p: p, set: set, names: set.Names(), withAccounts: set.HasAccounts(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
 		absorber: map[string]string{}, tr: bt}
 	b.decode(recs)
 	if len(recs) > 0 {

@@ -231,7 +231,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("stage-change and dead-letter topics are required"))
 	}
 	seen := map[string]bool{}
-	for _, t := range []string{c.Topics.Web, c.Topics.Email, c.Topics.Feedback, c.Topics.StageChanges, c.Topics.DeadLetter} {
+	for _, t := range []string{c.Topics.Web, c.Topics.Email, c.Topics.Feedback, c.Topics.StageChanges, c.Topics.DeadLetter, c.Topics.AccountStageChanges} {
 		if t != "" && seen[t] {
 			errs = append(errs, fmt.Errorf("topic %q is used twice", t))
 		}

@@ -88,7 +88,7 @@ func New(cfg Config, client Client, store Store, models *scoring.Set) (*Processo
 	if client == nil || store == nil || models == nil {
 		return nil, errors.New("processor: client, store and models are required")
 	}
-	if hasAccounts(models) && cfg.Topics.AccountStageChanges == "" {
+	if models.HasAccounts() && cfg.Topics.AccountStageChanges == "" {
 		return nil, errors.New("processor: a model scores accounts: the account stage-change topic is required")
 	}
 	decs := make([]*events.Decoder, max(1, runtime.GOMAXPROCS(0)))

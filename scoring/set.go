@@ -44,6 +44,16 @@ func SingleSet(e *Engine) *Set { return &Set{engines: []*Engine{e}} }
 // Engines returns the set's engines in order. The slice must not be modified.
 func (s *Set) Engines() []*Engine { return s.engines }
 
+// HasAccounts reports whether a model of the set scores accounts.
+func (s *Set) HasAccounts() bool {
+	for _, e := range s.engines {
+		if e.m.Accounts != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Len is the number of models.
 func (s *Set) Len() int { return len(s.engines) }
 

@@ -59,7 +59,8 @@ func kongVars(version string) kong.Vars {
 
 		"topic_web": t.Web, "topic_email": t.Email, "topic_feedback": t.Feedback,
 		"topic_stage_changes": t.StageChanges, "topic_dead_letter": t.DeadLetter,
-		"topics": strings.Join([]string{t.Web, t.Email, t.Feedback, t.StageChanges, t.DeadLetter}, ","),
+		"topic_account_stage_changes": t.AccountStageChanges,
+		"topics":                      strings.Join([]string{t.Web, t.Email, t.Feedback, t.StageChanges, t.DeadLetter, t.AccountStageChanges}, ","),
 
 		"timer_tick":        processor.DefaultTimerTick.String(),
 		"merge_wait":        processor.DefaultMergeWait.String(),

@@ -152,6 +152,7 @@ func TestFlagDefaultsComeFromPackages(t *testing.T) {
 		{"--topic-feedback", k.TopicFeedback, topics.Feedback},
 		{"--topic-stage-changes", k.TopicStages, topics.StageChanges},
 		{"--topic-dead-letter", k.TopicDLQ, topics.DeadLetter},
+		{"--topic-account-stage-changes", k.TopicAccounts, topics.AccountStageChanges},
 		{"--session-timeout", k.SessionTimeout, kafkaconfig.DefaultSessionTimeout},
 		{"--rebalance-timeout", k.RebalanceTimeout, kafkaconfig.DefaultRebalanceTimeout},
 		{"--heartbeat-interval", k.HeartbeatInterval, kafkaconfig.DefaultHeartbeatInterval},

@@ -45,6 +45,7 @@ type kafkaFlags struct {
 	TopicFeedback    string   `default:"${topic_feedback}" env:"LEADSCORE_TOPIC_FEEDBACK" help:"Input: sales feedback."`
 	TopicStages      string   `default:"${topic_stage_changes}" env:"LEADSCORE_TOPIC_STAGE_CHANGES" help:"Output: stage changes."`
 	TopicDLQ         string   `default:"${topic_dead_letter}" env:"LEADSCORE_TOPIC_DEAD_LETTER" help:"Output: dead letters."`
+	TopicAccounts    string   `default:"${topic_account_stage_changes}" env:"LEADSCORE_TOPIC_ACCOUNT_STAGE_CHANGES" help:"Output: account stage changes, when a model scores accounts (docs/models.md)."`
 	CreateTopics     bool     `env:"LEADSCORE_CREATE_TOPICS" help:"Create missing topics at start (otherwise a missing topic is an error)."`
 	Partitions       int32    `default:"12" env:"LEADSCORE_PARTITIONS" help:"Partitions of topics created with --create-topics."`
 	Replication      int16    `default:"-1" env:"LEADSCORE_REPLICATION" help:"Replication factor of created topics (-1: broker default)."`
@@ -146,7 +147,8 @@ func (c *runCmd) events() events.Options {
 
 func (c *runCmd) topics() processor.Topics {
 	k := c.Kafka
-	return processor.Topics{Web: k.TopicWeb, Email: k.TopicEmail, Feedback: k.TopicFeedback, StageChanges: k.TopicStages, DeadLetter: k.TopicDLQ}
+	return processor.Topics{Web: k.TopicWeb, Email: k.TopicEmail, Feedback: k.TopicFeedback, StageChanges: k.TopicStages, DeadLetter: k.TopicDLQ,
+		AccountStageChanges: k.TopicAccounts}
 }
 
 // Run starts the processor and runs it until SIGINT/SIGTERM (graceful: the batch in
@@ -279,7 +281,7 @@ func (c *runCmd) system(models *scoring.Set, tel *telemetry.Telemetry, log *slog
 			for _, a := range store.Advice(ctx) {
 				log.Warn("redis setting to change (docs/state.md, \"Recommended redis.conf\")", "advice", a)
 			}
-			return checkKafka(ctx, c.Kafka, fc, c.topics(), explain)
+			return checkKafka(ctx, c.Kafka, fc, c.topics(), models.HasAccounts(), explain)
 		},
 		Client: c.Kafka.KafkaClient, Kafka: fc, ExplainKafka: explain,
 		Spread: c.Kafka.Ownership == "spread", Lanes: c.Lanes,
@@ -383,13 +385,13 @@ func clientConfig(f kafkaFlags, t processor.Topics, log *slog.Logger, hooks ...k
 // needs to know of the inputs: the partition count of the first (timer
 // shards follow its partitions) and their topic ids. explain says what a
 // failed connection means.
-func checkKafka(ctx context.Context, f kafkaFlags, fc franzgo.Config, t processor.Topics, explain func(error) error) (wiring.Inputs, error) {
+func checkKafka(ctx context.Context, f kafkaFlags, fc franzgo.Config, t processor.Topics, accounts bool, explain func(error) error) (wiring.Inputs, error) {
 	var in wiring.Inputs
 	conn, err := fc.ConnOpts()
 	if err != nil {
 		return in, err
 	}
-	all := append(t.Inputs(), t.StageChanges, t.DeadLetter)
+	all := append(t.Inputs(), t.Outputs(accounts)...)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if f.CreateTopics {

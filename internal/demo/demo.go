@@ -31,15 +31,16 @@ import (
 	"time"
 
 	"github.com/leadscore/leadscore/internal/journeys"
-	"github.com/leadscore/leadscore/output"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
 )
 
-// DefaultRules is the rules file the demo plays by default. When it is not
-// found from the working directory, the copy embedded in the binary is used.
-const DefaultRules = journeys.B2BRulesFile
+// DefaultRules is the rules file the demo plays by default: the B2B model
+// with accounts (the journeys' people work for companies). When it is not
+// found from the working directory, the B2B model embedded in the binary is
+// used, without accounts.
+const DefaultRules = "examples/rules/b2b-abm.yaml"
 
 // DefaultSecondRules is the model the demo plays beside DefaultRules when no
 // rules are given, to show several models side by side: the textbook funnel
@@ -193,7 +194,7 @@ func (c *Config) loadRules() (*scoring.Set, []string, string, error) {
 			return nil, nil, "", err
 		}
 		if len(found) > 0 {
-			m.Name = strings.TrimSuffix(filepath.Base(DefaultRules), filepath.Ext(DefaultRules))
+			m.Name = strings.TrimSuffix(filepath.Base(journeys.B2BRulesFile), filepath.Ext(journeys.B2BRulesFile))
 		}
 		first, err := scoring.NewEngine(m)
 		if err != nil {
@@ -211,7 +212,7 @@ func (c *Config) loadRules() (*scoring.Set, []string, string, error) {
 			engines = append(engines, more.Engines()...)
 		}
 		set, err := scoring.NewSet(engines...)
-		return set, append([]string{DefaultRules}, found...), "embedded " + strings.Join(append([]string{journeys.B2BRulesFile}, found...), ", "), err
+		return set, append([]string{journeys.B2BRulesFile}, found...), "embedded " + strings.Join(append([]string{journeys.B2BRulesFile}, found...), ", "), err
 	}
 	set, err := rules.LoadSet(found...)
 	return set, found, strings.Join(found, ", "), err
@@ -238,8 +239,12 @@ type session struct {
 	// counted once).
 	stage  map[string]map[string]string
 	lastID map[string]string
-	ups    []handoff // latest handoffs into sql or sal, newest last
-	downs  []handoff // latest regressions, newest last
+	// accountStage is the stage of every account that ever changed stage;
+	// accountUps the latest account moves up, newest last.
+	accountStage map[string]string
+	accountUps   []accountHandoff
+	ups          []handoff // latest handoffs into sql or sal, newest last
+	downs        []handoff // latest regressions, newest last
 	// Handoffs and regressions since the last plain line.
 	freshUps, freshDowns int
 	began                time.Time
@@ -272,9 +277,9 @@ func play(ctx context.Context, c *Config, out, logOut io.Writer, tty bool) (*sta
 
 	d := &session{
 		stats: stats{ByTopic: map[string]int64{}, Into: map[string]int64{}, Moves: map[string]int64{},
-			Stages: map[string]int{}, ByModel: map[string]map[string]int{}, SimFrom: start.UnixMilli(), KafkaAddr: r.kafkaAddr, HTTPAddr: r.httpAddr},
+			Stages: map[string]int{}, ByModel: map[string]map[string]int{}, Accounts: map[string]int{}, SimFrom: start.UnixMilli(), KafkaAddr: r.kafkaAddr, HTTPAddr: r.httpAddr},
 		set: set, eng: set.Engines()[0], source: source, cfg: c, rig: r, counts: counts, sent: &produced{}, clock: clock,
-		stage: map[string]map[string]string{}, lastID: map[string]string{}, began: time.Now(),
+		stage: map[string]map[string]string{}, lastID: map[string]string{}, accountStage: map[string]string{}, began: time.Now(),
 	}
 	changes, stopView, err := watchStageChanges(ctx, r.kafkaAddr, log)
 	if err != nil {
@@ -319,7 +324,7 @@ func play(ctx context.Context, c *Config, out, logOut io.Writer, tty bool) (*sta
 
 // loop applies stage changes as they come and redraws every refresh, until
 // ctx ends or the generator stops on its own.
-func (d *session) loop(ctx context.Context, genDone <-chan struct{}, changes <-chan output.StageChange, v *view) {
+func (d *session) loop(ctx context.Context, genDone <-chan struct{}, changes <-chan change, v *view) {
 	tick := time.NewTicker(d.cfg.Refresh)
 	defer tick.Stop()
 	for {
@@ -331,8 +336,8 @@ func (d *session) loop(ctx context.Context, genDone <-chan struct{}, changes <-c
 				d.note = n
 			}
 			return
-		case sc := <-changes:
-			d.apply(&sc)
+		case c := <-changes:
+			d.applyChange(&c)
 		case now := <-tick.C:
 			d.settle(now)
 			v.draw()
@@ -350,13 +355,13 @@ func (d *session) catchUp(max time.Duration) {
 }
 
 // drain applies the stage changes that arrive within quiet of each other.
-func (d *session) drain(changes <-chan output.StageChange, quiet time.Duration) {
+func (d *session) drain(changes <-chan change, quiet time.Duration) {
 	t := time.NewTimer(quiet)
 	defer t.Stop()
 	for {
 		select {
-		case sc := <-changes:
-			d.apply(&sc)
+		case c := <-changes:
+			d.applyChange(&c)
 			t.Reset(quiet)
 		case <-t.C:
 			return

@@ -17,6 +17,7 @@ import (
 
 	"github.com/leadscore/leadscore/internal/eventually"
 	"github.com/leadscore/leadscore/internal/syncbuf"
+	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/output"
 )
 
@@ -127,6 +128,11 @@ func TestDemoPipeline(t *testing.T) {
 	if tb := st.ByModel["textbook-funnel"]; tb["visitor"] == 0 || tb["lead"] == 0 {
 		t.Errorf("textbook-funnel's funnel: %v; moves: %v", tb, st.Moves)
 	}
+	// The companies' accounts move too (the account topic, read like the
+	// leads' one).
+	if st.AccountMoves == 0 || st.Accounts["engaged"]+st.Accounts["mqa"] == 0 {
+		t.Errorf("accounts: %d moves, by stage %v", st.AccountMoves, st.Accounts)
+	}
 	if st.Produced == 0 || st.Consumed < st.Produced || st.DeadLetter != 0 {
 		t.Errorf("produced %d, consumed %d, dead letters %d; logs:\n%s", st.Produced, st.Consumed, st.DeadLetter, logs.String())
 	}
@@ -134,7 +140,7 @@ func TestDemoPipeline(t *testing.T) {
 		t.Errorf("simulated clock %d → %d, %d people", st.SimFrom, st.SimTo, st.People)
 	}
 	text := out.String()
-	for _, want := range []string{"leadscore demo: models b2b-saas (b2b-saas-", "textbook-funnel (textbook-1)", "| textbook-funnel: visitor ", "] sim ", "summary:", "events: ",
+	for _, want := range []string{"leadscore demo: models b2b-abm (b2b-abm-", "textbook-funnel (textbook-1)", "| textbook-funnel: visitor ", "] sim ", "summary:", "events: ",
 		"leads by stage (", "stage changes (", "visitor → lead", "redis embedded (miniredis"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
@@ -208,10 +214,10 @@ func TestDemoRules(t *testing.T) {
 	}{
 		// Where the default paths do not exist (the tests run in the
 		// package's directory): the first is embedded, the second left out.
-		{name: "defaults, elsewhere", models: "", source: "embedded " + DefaultRules},
-		{name: "default named, elsewhere", rules: []string{DefaultRules}, models: "", source: "embedded " + DefaultRules},
+		{name: "defaults, elsewhere", models: "", source: "embedded " + journeys.B2BRulesFile},
+		{name: "default named, elsewhere", rules: []string{DefaultRules}, models: "", source: "embedded " + journeys.B2BRulesFile},
 		// From the repository root: both, named after their files.
-		{name: "defaults, from the root", dir: "../..", models: "b2b-saas,textbook-funnel", source: DefaultRules + ", " + DefaultSecondRules},
+		{name: "defaults, from the root", dir: "../..", models: "b2b-abm,textbook-funnel", source: DefaultRules + ", " + DefaultSecondRules},
 		{name: "one file", rules: []string{"../../" + DefaultSecondRules}, models: "", source: "../../" + DefaultSecondRules},
 		// A path the user chose is never replaced.
 		{name: "missing file", rules: []string{"no/such/rules.yaml"}, err: true},
@@ -247,18 +253,20 @@ func TestDemoScreen(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &session{stats: stats{ByTopic: map[string]int64{}, Into: map[string]int64{}, Moves: map[string]int64{},
-		Stages: map[string]int{}, ByModel: map[string]map[string]int{}}, set: set, eng: set.Engines()[0], source: source, cfg: c, counts: newCounters(), sent: &produced{},
+		Stages: map[string]int{}, ByModel: map[string]map[string]int{}, Accounts: map[string]int{}}, set: set, eng: set.Engines()[0], source: source, cfg: c, counts: newCounters(), sent: &produced{},
 		pace: &pacer{}, clock: newSimClock(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), 1),
 		rig:   &rig{kafkaAddr: "127.0.0.1:9092", redisDesc: "embedded", httpAddr: "127.0.0.1:8080"},
-		stage: map[string]map[string]string{}, lastID: map[string]string{}, began: time.Now()}
+		stage: map[string]map[string]string{}, lastID: map[string]string{}, accountStage: map[string]string{}, began: time.Now()}
 	d.pace.people.Store(10)
+	d.applyAccount(&output.AccountStageChange{ID: "ac_1", AccountID: "acct-000042", From: "engaged", To: "mqa", Direction: "up",
+		Engagement: 61.5, EngagedMembers: 2, Roles: []string{"decision_maker"}, EventTime: "2026-11-24T08:00:00.000Z"})
 	d.apply(&output.StageChange{ID: "sc_0", Model: "textbook-funnel", LeadID: "user:crm-1", From: "visitor", To: "sql", Direction: "up",
 		Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-24T09:00:00.000Z"})
-	d.apply(&output.StageChange{ID: "sc_1", Model: "b2b-saas", LeadID: "user:crm-1", From: "visitor", To: "lead", Direction: "up",
+	d.apply(&output.StageChange{ID: "sc_1", Model: "b2b-abm", LeadID: "user:crm-1", From: "visitor", To: "lead", Direction: "up",
 		Cause: output.Cause{Kind: "criteria"}, EventTime: "2026-11-24T10:00:00.000Z"})
-	d.apply(&output.StageChange{ID: "sc_2", Model: "b2b-saas", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up", Score: 41,
+	d.apply(&output.StageChange{ID: "sc_2", Model: "b2b-abm", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up", Score: 41,
 		Fit: 45, Grade: "A", Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-25T10:00:00.000Z"})
-	d.apply(&output.StageChange{ID: "sc_2", Model: "b2b-saas", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up",
+	d.apply(&output.StageChange{ID: "sc_2", Model: "b2b-abm", LeadID: "user:crm-1", From: "lead", To: "sql", Direction: "up",
 		Cause: output.Cause{Kind: "trigger", Rule: "demo_request"}, EventTime: "2026-11-25T10:00:00.000Z"}) // re-emitted
 	d.settle(time.Now())
 	if d.Stages["sql"] != 1 || d.Stages["lead"] != 0 || d.Stages["visitor"] != 9 || d.Moves["lead → sql"] != 1 {
@@ -273,7 +281,8 @@ func TestDemoScreen(t *testing.T) {
 	v.draw()
 	v.stop()
 	s := b.String()
-	for _, want := range []string{"\x1b[2J", "funnel of b2b-saas", "textbook-funnel\x1b[0m visitor 9 · nurture 0 · lead 0", "textbook-funnel: visitor", "latest handoffs", "user:crm-1", "trigger demo_request",
+	for _, want := range []string{"\x1b[2J", "funnel of b2b-abm", "textbook-funnel\x1b[0m visitor 9 · nurture 0 · lead 0", "textbook-funnel: visitor", "latest handoffs", "accounts\x1b[0m target 0 · engaged 0 · mqa 1",
+		"acct-000042        → mqa       engagement   61.5  2 engaged (decision_maker)", "user:crm-1", "trigger demo_request",
 		"kafka 127.0.0.1:9092", "api http://127.0.0.1:8080/v1/leads/user:crm-1 · /v1/leads?stage=sql", "█", "\x1b[?25h"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("screen lacks %q:\n%s", want, s)

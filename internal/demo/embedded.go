@@ -127,7 +127,7 @@ func startRig(ctx context.Context, c *Config, models *scoring.Set, files []strin
 
 	brokers := []string{r.kafkaAddr}
 	var specs []franzgo.TopicSpec
-	for _, t := range append(topics.Inputs(), topics.StageChanges, topics.DeadLetter) {
+	for _, t := range append(topics.Inputs(), topics.Outputs(true)...) {
 		specs = append(specs, franzgo.TopicSpec{Name: t, Partitions: c.Partitions, Replication: 1, Configs: topicConfigs})
 	}
 	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)

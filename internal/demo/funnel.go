@@ -28,13 +28,17 @@ type stats struct {
 	Moves      map[string]int64 // stage changes by "from → to" ("model: from → to" for the other models)
 	Stages     map[string]int   // leads per stage of the first model (visitors estimated) at the end
 	// ByModel is leads per stage of every model, by model name.
-	ByModel   map[string]map[string]int
-	People    int64         // simulated people who have arrived
-	SimFrom   int64         // simulated time at the start, ms
-	SimTo     int64         // simulated time reached, ms
-	Wall      time.Duration // wall-clock time played
-	KafkaAddr string        // where the embedded broker listened
-	HTTPAddr  string        // where the API listened ("" when off)
+	ByModel map[string]map[string]int
+	// Accounts counts the accounts per account stage (of those that ever
+	// changed stage), and AccountMoves their stage changes.
+	Accounts     map[string]int
+	AccountMoves int64
+	People       int64         // simulated people who have arrived
+	SimFrom      int64         // simulated time at the start, ms
+	SimTo        int64         // simulated time reached, ms
+	Wall         time.Duration // wall-clock time played
+	KafkaAddr    string        // where the embedded broker listened
+	HTTPAddr     string        // where the API listened ("" when off)
 }
 
 // handoff is a stage change worth showing: into sql or sal, or a regression.
@@ -56,16 +60,24 @@ const (
 	downsShown = 4
 )
 
-// watchStageChanges consumes the stage-change topic from its start (as an
-// outside consumer would) and sends every change on the returned channel.
-func watchStageChanges(ctx context.Context, kafkaAddr string, log *slog.Logger) (<-chan output.StageChange, func(), error) {
+// change is one change read from the output topics: a lead's, or (account
+// set) an account's.
+type change struct {
+	lead    output.StageChange
+	account *output.AccountStageChange
+}
+
+// watchStageChanges consumes the stage-change topics (leads' and accounts')
+// from their start (as an outside consumer would) and sends every change on
+// the returned channel.
+func watchStageChanges(ctx context.Context, kafkaAddr string, log *slog.Logger) (<-chan change, func(), error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr), kgo.ClientID("leadscore-demo-view"),
-		kgo.ConsumeTopics(topics.StageChanges), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumeTopics(topics.StageChanges, topics.AccountStageChanges), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200*time.Millisecond), kgo.WithLogger(franzgo.NewLogger(log)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka: view consumer: %w", err)
 	}
-	ch := make(chan output.StageChange, 256)
+	ch := make(chan change, 256)
 	vctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -73,13 +85,20 @@ func watchStageChanges(ctx context.Context, kafkaAddr string, log *slog.Logger) 
 		for vctx.Err() == nil {
 			fs := cl.PollFetches(vctx)
 			fs.EachRecord(func(r *kgo.Record) {
-				var sc output.StageChange
-				if err := json.Unmarshal(r.Value, &sc); err != nil {
-					log.Warn("view: undecodable stage change", "offset", r.Offset, "err", err)
+				var c change
+				var err error
+				if r.Topic == topics.AccountStageChanges {
+					c.account = &output.AccountStageChange{}
+					err = json.Unmarshal(r.Value, c.account)
+				} else {
+					err = json.Unmarshal(r.Value, &c.lead)
+				}
+				if err != nil {
+					log.Warn("view: undecodable stage change", "topic", r.Topic, "offset", r.Offset, "err", err)
 					return
 				}
 				select {
-				case ch <- sc:
+				case ch <- c:
 				case <-vctx.Done():
 				}
 			})
@@ -90,6 +109,58 @@ func watchStageChanges(ctx context.Context, kafkaAddr string, log *slog.Logger) 
 		<-done
 		cl.Close()
 	}, nil
+}
+
+// applyChange counts one change read from the output topics.
+func (d *session) applyChange(c *change) {
+	if c.account != nil {
+		d.applyAccount(c.account)
+		return
+	}
+	d.apply(&c.lead)
+}
+
+// applyAccount counts one account stage change.
+func (d *session) applyAccount(ac *output.AccountStageChange) {
+	if d.lastID["\x01"+ac.AccountID] == ac.ID {
+		return
+	}
+	d.lastID["\x01"+ac.AccountID] = ac.ID
+	d.accountStage[ac.AccountID] = ac.To
+	d.AccountMoves++
+	if ac.Direction != "up" {
+		return
+	}
+	at, _ := time.Parse(time.RFC3339Nano, ac.EventTime)
+	h := accountHandoff{at: at.UnixMilli(), account: ac.AccountID, to: ac.To, engagement: ac.Engagement,
+		engaged: ac.EngagedMembers, roles: strings.Join(ac.Roles, "+")}
+	if len(d.accountUps) == accountUpsShown {
+		copy(d.accountUps, d.accountUps[1:])
+		d.accountUps = d.accountUps[:accountUpsShown-1]
+	}
+	d.accountUps = append(d.accountUps, h)
+}
+
+// accountHandoff is an account moving up its funnel (engaged, MQA).
+type accountHandoff struct {
+	at         int64
+	account    string
+	to         string
+	engagement float64
+	engaged    int
+	roles      string
+}
+
+// How many account moves up the view keeps.
+const accountUpsShown = 3
+
+func (h accountHandoff) String() string {
+	roles := ""
+	if h.roles != "" {
+		roles = " (" + h.roles + ")"
+	}
+	return fmt.Sprintf("%s  %-18s → %-9s engagement %6.1f  %d engaged%s",
+		time.UnixMilli(h.at).UTC().Format("2006-01-02 15:04"), h.account, h.to, h.engagement, h.engaged, roles)
 }
 
 // apply counts one stage change read from the topic.
@@ -187,6 +258,10 @@ func (d *session) settle(now time.Time) {
 	clear(d.Stages)
 	for s, n := range d.ByModel[d.eng.Model().Name] {
 		d.Stages[s] = n
+	}
+	clear(d.Accounts)
+	for _, s := range d.accountStage {
+		d.Accounts[s]++
 	}
 }
 

@@ -38,6 +38,9 @@ func (d *session) summary(out io.Writer) {
 			fmt.Fprintf(&b, " %s %d", s.Name, d.ByModel[e.Model().Name][s.Name])
 		}
 	}
+	if line := d.accountsLine(); line != "" {
+		fmt.Fprintf(&b, "\naccounts by stage (of those that moved): %s; %d account stage changes (from the %s topic)", line, d.AccountMoves, topics.AccountStageChanges)
+	}
 	var moves int64
 	keys := make([]string, 0, len(d.Moves))
 	for k, n := range d.Moves {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -113,6 +114,9 @@ func (v *view) line() {
 			fmt.Fprintf(&b, " %s %d", s.Name, d.ByModel[e.Model().Name][s.Name])
 		}
 	}
+	if line := d.accountsLine(); line != "" {
+		b.WriteString(" | accounts: " + line)
+	}
 	b.WriteString("\n")
 	for _, h := range latest(d.ups, min(d.freshUps, 2), d.downs, min(d.freshDowns, 1)) {
 		b.WriteString("    " + h.String() + "\n")
@@ -166,6 +170,13 @@ func (v *view) screen() {
 			fmt.Fprintf(&b, "%s %d", s.Name, d.ByModel[e.Model().Name][s.Name])
 		}
 		ln("%s%s%s %s", bold, e.Model().Name, reset, b.String())
+	}
+	if line := d.accountsLine(); line != "" {
+		ln("")
+		ln("%saccounts%s %s", bold, reset, line)
+		for _, h := range slices.Backward(d.accountUps) {
+			ln("  %s", h.String())
+		}
 	}
 	ln("")
 	ln("%slatest handoffs%s %s(→ sql, → sal, regressions ↓)%s", bold, reset, dim, reset)
@@ -269,4 +280,21 @@ func (d *session) modelsText() string {
 		parts[i] = e.Model().Name + " (" + e.Model().Version + ")"
 	}
 	return "models " + strings.Join(parts, ", ")
+}
+
+// accountsLine counts the accounts per stage of the first model that scores
+// accounts ("" when none does): those that ever moved, by their stage now.
+func (d *session) accountsLine() string {
+	for _, e := range d.set.Engines() {
+		am := e.Model().Accounts
+		if am == nil {
+			continue
+		}
+		parts := make([]string, 0, len(am.Stages))
+		for _, s := range am.Stages {
+			parts = append(parts, fmt.Sprintf("%s %d", s.Name, d.Accounts[s.Name]))
+		}
+		return strings.Join(parts, " · ")
+	}
+	return ""
 }
