@@ -16,8 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/internal/eventually"
-	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/internal/journeys"
+	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/output"
 )
 
