@@ -296,6 +296,7 @@ func (h *harness) startProcessor(o procOpts) *member {
 	}
 	if o.Spread {
 		args = append(args, "--ownership", "spread")
+		h.spread = true
 	}
 	p := start(t, h.dir, fmt.Sprintf("run-%s-%d", o.Instance, h.procSeq), nil, args...)
 	h.procs = append(h.procs, p)

@@ -54,9 +54,18 @@ type workload struct {
 	// event), leads its final lead lines at at.
 	want  map[string]json.RawMessage
 	leads map[string]replay.LeadLine
+	// wantAccounts holds the oracle's account stage changes by id (each
+	// account left at its last member update), accounts its final account
+	// lines at at.
+	wantAccounts map[string]json.RawMessage
+	accounts     map[string]replay.AccountLine
 	// backlog: one wave, fed without pacing (feedKind.Backlog).
 	backlog bool
 }
+
+// abmRules are the rules the workload is scored with: the B2B example with
+// accounts.
+const abmRules = "../examples/rules/b2b-abm.yaml"
 
 // feedKind says how the one generated log is fed.
 type feedKind struct {
@@ -110,7 +119,13 @@ func buildWorkload(kind feedKind) (*workload, error) {
 		return nil, err
 	}
 	w := &workload{dir: dir, rulesFile: filepath.Join(dir, "rules.yaml"), logFile: filepath.Join(dir, "log.jsonl")}
-	if err := os.WriteFile(w.rulesFile, journeys.B2BRules(), 0o600); err != nil {
+	// The B2B model with accounts: the journeys' people work for companies,
+	// so every scenario checks the account stage changes too.
+	src, err := os.ReadFile(abmRules)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(w.rulesFile, src, 0o600); err != nil {
 		return nil, err
 	}
 	m, err := rules.Load(w.rulesFile)
@@ -208,7 +223,7 @@ func buildWorkload(kind feedKind) (*workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.want = map[string]json.RawMessage{}
+	w.want, w.wantAccounts = map[string]json.RawMessage{}, map[string]json.RawMessage{}
 	for _, l := range changes {
 		var x struct {
 			Type string `json:"type"`
@@ -217,22 +232,32 @@ func buildWorkload(kind feedKind) (*workload, error) {
 		if err := json.Unmarshal(l, &x); err != nil {
 			return nil, err
 		}
-		if x.Type == "stage_change" {
+		switch x.Type {
+		case "stage_change":
 			w.want[x.ID] = l
+		case "account_stage_change":
+			w.wantAccounts[x.ID] = l
 		}
 	}
 	final, err := runOracle(w, time.UnixMilli(w.at))
 	if err != nil {
 		return nil, err
 	}
-	w.leads = map[string]replay.LeadLine{}
+	w.leads, w.accounts = map[string]replay.LeadLine{}, map[string]replay.AccountLine{}
 	for _, l := range final {
 		var ll replay.LeadLine
 		if err := json.Unmarshal(l, &ll); err != nil {
 			return nil, err
 		}
-		if ll.Type == "lead" {
+		switch ll.Type {
+		case "lead":
 			w.leads[ll.LeadID] = ll
+		case "account":
+			var al replay.AccountLine
+			if err := json.Unmarshal(l, &al); err != nil {
+				return nil, err
+			}
+			w.accounts[al.AccountID] = al
 		}
 	}
 	return w, nil

@@ -166,6 +166,10 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	if models.HasAccounts() && c.Kafka.Ownership == "spread" {
+		log.Warn("accounts under --ownership spread: each member applies its people's account updates in its own order, " +
+			"so account stage changes may differ from the oracle's (docs/models.md, \"Guarantees\"); run one owner for exact accounts")
+	}
 	token, err := secret(c.HTTP.HTTPToken, c.HTTP.HTTPTokenFile)
 	if err != nil {
 		return err
