@@ -179,7 +179,11 @@ func (a *API) LookupAccount(ctx context.Context, id, model string) (Account, *sc
 	if err != nil {
 		return Account{}, nil, err
 	}
-	rec, err := a.cfg.Store.Get(ctx, state.AccountRecordID(eng.Model().Name, id))
+	recID := state.AccountRecordID(eng.Model().Name, id)
+	if err := state.ValidRecordID(recID); err != nil {
+		return Account{}, nil, fmt.Errorf("account %q: %v: %w", id, err, state.ErrNotFound)
+	}
+	rec, err := a.cfg.Store.Get(ctx, recID)
 	if err != nil {
 		return Account{}, nil, err
 	}
@@ -329,6 +333,9 @@ func (a *API) leaveAccounts(ctx context.Context, rec state.Record) error {
 func (a *API) leaveAccount(ctx context.Context, eng *scoring.Engine, account, lead string, now int64) error {
 	name := eng.Model().Name
 	id := state.AccountRecordID(name, account)
+	if state.ValidRecordID(id) != nil {
+		return nil // the store cannot hold it: it was never written
+	}
 	for round := 0; round < maxAccountRounds; round++ {
 		base, err := a.cfg.Store.Get(ctx, id)
 		if errors.Is(err, state.ErrNotFound) {

@@ -249,6 +249,7 @@ func TestAccountErrors(t *testing.T) {
 		{"abm", "/v1/accounts/nope", 404, "not_found"},
 		{"abm", "/v1/accounts/acme", 404, "not_found"},
 		{"abm", "/v1/accounts/", 404, "not_found"},
+		{"abm", "/v1/accounts/" + strings.Repeat("x", 60), 404, "not_found"}, // longer than a record id can be
 		{"abm", "/v1/leads/account:abm/globex", 404, "not_found"},
 		{"abm", "/v1/accounts/globex?model=nope", 400, "unknown_model"},
 		{"abm", "/v1/accounts/globex?model=web", 400, "no_accounts"},

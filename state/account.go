@@ -30,3 +30,9 @@ func AccountBoard(model, stage string) string {
 
 // IsAccountRecord reports whether a state-store record id is an account's.
 func IsAccountRecord(id string) bool { return strings.HasPrefix(id, AccountRecordPrefix) }
+
+// ValidRecordID reports why the store cannot hold a record under id (empty,
+// too long, a reserved first byte), or nil. Account ids are free-form
+// (Segment groupIds), so an account record id can be one the store refuses:
+// such an account has no record.
+func ValidRecordID(id string) error { return validLeadID(id) }
