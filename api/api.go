@@ -1,7 +1,8 @@
 // Package api is leadscore's HTTP API, for sales tools and ops: a lead's
 // current (decayed) score, stage, fit, score breakdown, identities and recent
-// transitions; the top leads of a stage; erasure; health, readiness and
-// Prometheus metrics. The routes, payloads and error codes are described by
+// transitions; the top leads of a stage; erasure; an account's engagement,
+// members and stage, and the top accounts of an account stage; health,
+// readiness and Prometheus metrics. The routes, payloads and error codes are described by
 // schemas/openapi.yaml and docs/api.md.
 //
 // The handler reads the state store directly (state.Store): it works beside
@@ -36,6 +37,9 @@ type Store interface {
 	Resolve(ctx context.Context, identities []string) (map[string]string, error)
 	Top(ctx context.Context, stage string, limit int) ([]state.Ranked, error)
 	Erase(ctx context.Context, leadID string) error
+	// Write is used by erasure, to remove the erased person from their
+	// accounts (compare-and-set, as the processor writes them).
+	Write(ctx context.Context, updates []state.Update) ([]state.Result, error)
 	Ping(ctx context.Context) error
 }
 
@@ -124,6 +128,10 @@ func New(cfg Config) (*API, error) {
 	a.mux.Handle("/v1/leads/{id...}", methodNotAllowed("GET, DELETE"))
 	a.mux.Handle("GET /v1/leads", a.auth(a.topLeads))
 	a.mux.Handle("/v1/leads", methodNotAllowed("GET"))
+	a.mux.Handle("GET /v1/accounts/{id...}", a.auth(a.getAccount))
+	a.mux.Handle("/v1/accounts/{id...}", methodNotAllowed("GET"))
+	a.mux.Handle("GET /v1/accounts", a.auth(a.topAccounts))
+	a.mux.Handle("/v1/accounts", methodNotAllowed("GET"))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -193,6 +201,7 @@ const (
 	CodeBadRequest       = "bad_request"
 	CodeUnknownStage     = "unknown_stage"
 	CodeUnknownModel     = "unknown_model"
+	CodeNoAccounts       = "no_accounts"
 	CodeInvalidLimit     = "invalid_limit"
 	CodeUnauthorized     = "unauthorized"
 	CodeMethodNotAllowed = "method_not_allowed"
@@ -275,7 +284,7 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil: // the client went away
 		a.cfg.Logger.Debug("api: request cancelled", "path", r.URL.Path)
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "request cancelled")
-	case state.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded):
+	case state.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, state.ErrConflict):
 		a.cfg.Logger.Warn("api: state store unavailable", "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the state store is unavailable; retry later")
 	default:
@@ -289,6 +298,11 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 // "user:…") belongs to. It returns an error wrapping state.ErrNotFound when
 // there is none.
 func (a *API) find(ctx context.Context, id string) (state.Record, error) {
+	if state.IsAccountRecord(id) {
+		// An account's record, beside the leads in the store: not a lead,
+		// and not to be erased as one.
+		return state.Record{}, fmt.Errorf("lead %q: %w", id, state.ErrNotFound)
+	}
 	rec, err := a.cfg.Store.Get(ctx, id)
 	if errors.Is(err, state.ErrNotFound) {
 		rec, err = a.byIdentity(ctx, id)
@@ -433,18 +447,25 @@ func (a *API) deleteLead(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, erased)
 }
 
-// Erase erases the lead that id names, as DELETE /v1/leads/{id} does. The
-// error wraps state.ErrNotFound when no lead is known by id.
+// Erase erases the lead that id names, as DELETE /v1/leads/{id} does: it
+// first removes the person from their accounts (leaveAccounts), then erases
+// the lead. The error wraps state.ErrNotFound when no lead is known by id.
+// On an error nothing of the lead is erased yet, and the call can be
+// repeated: the accounts are left before the lead goes because the lead's
+// state is what says which accounts it is in.
 func (a *API) Erase(ctx context.Context, id string) (Erased, error) {
 	rec, err := a.find(ctx, id)
 	if err != nil {
 		return Erased{}, err
 	}
+	if err := a.leaveAccounts(ctx, rec); err != nil {
+		return Erased{}, fmt.Errorf("erase: %w", err)
+	}
 	if err := a.cfg.Store.Erase(ctx, rec.LeadID); err != nil {
 		return Erased{}, err
 	}
 	a.topMu.Lock()
-	clear(a.tops) // the erased lead must not be listed any more
+	clear(a.tops) // the erased lead must not be listed any more, nor its accounts at their old engagement
 	a.topMu.Unlock()
 	a.cfg.Logger.Info("lead erased", "lead", rec.LeadID)
 	return Erased{LeadID: rec.LeadID, Erased: true}, nil
@@ -494,14 +515,9 @@ func (a *API) topLeads(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("stage %q is not a stage of model %s (one of: %s)", stage, eng.Model().Version, strings.Join(names, ", ")))
 		return
 	}
-	limit := DefaultLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
-			writeError(w, http.StatusBadRequest, CodeInvalidLimit, fmt.Sprintf("limit %q: want an integer from 1 to %d", s, MaxLimit))
-			return
-		}
-		limit = n
+	limit, ok := parseLimit(w, q.Get("limit"))
+	if !ok {
+		return
 	}
 	ranks, err := a.top(r.Context(), state.BoardName(eng.Model().Name, stage), limit)
 	if err != nil {
@@ -514,6 +530,20 @@ func (a *API) topLeads(w http.ResponseWriter, r *http.Request) {
 		out.Leads[i] = RankedLead{LeadID: rk.LeadID, Score: output.Round(eng.ScoreFromRank(rk.Rank, now))}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// parseLimit reads a leaderboard's ?limit= (default DefaultLimit), or
+// answers 400 and returns false.
+func parseLimit(w http.ResponseWriter, s string) (int, bool) {
+	if s == "" {
+		return DefaultLimit, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxLimit {
+		writeError(w, http.StatusBadRequest, CodeInvalidLimit, fmt.Sprintf("limit %q: want an integer from 1 to %d", s, MaxLimit))
+		return 0, false
+	}
+	return n, true
 }
 
 // top reads a leaderboard, reusing a read younger than TopCacheTTL.

@@ -68,6 +68,25 @@ func newFixtureOf(t *testing.T, set *scoring.Set) *fixture {
 		fmt.Sprintf(`{"type":"track","event":"Demo Requested","userId":"u1","messageId":"d1","timestamp":%q}`, at(10)),
 		fmt.Sprintf(`{"type":"track","event":"Newsletter Signed Up","userId":"u2","messageId":"n1","timestamp":%q}`, at(20)),
 	}
+	r := replayLines(t, set, lines)
+	ups := leadUpdates(t, set, r)
+	// The anonymous visitor's own lead, stitched into user:u1.
+	ups = append(ups, state.Update{Base: state.Record{LeadID: "anon:a1"}, MergedInto: "user:u1"})
+	res, err := st.Write(ctx, ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range res {
+		if x.Err != nil {
+			t.Fatalf("writing %s: %v", x.LeadID, x.Err)
+		}
+	}
+	return f
+}
+
+// replayLines applies the event lines, in order, through the oracle's runner.
+func replayLines(t *testing.T, set *scoring.Set, lines []string) *replay.Runner {
+	t.Helper()
 	dec, err := events.NewDecoder(events.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +99,13 @@ func newFixtureOf(t *testing.T, set *scoring.Set) *fixture {
 		}
 		r.Apply(&ev)
 	}
+	return r
+}
+
+// leadUpdates are the writes of the runner's leads, as the processor makes
+// them: state, identities, deadline and a board per model.
+func leadUpdates(t *testing.T, set *scoring.Set, r *replay.Runner) []state.Update {
+	t.Helper()
 	var ups []state.Update
 	for _, id := range r.LeadIDs() {
 		l := r.States(id)
@@ -107,18 +133,7 @@ func newFixtureOf(t *testing.T, set *scoring.Set) *fixture {
 		}
 		ups = append(ups, up)
 	}
-	// The anonymous visitor's own lead, stitched into user:u1.
-	ups = append(ups, state.Update{Base: state.Record{LeadID: "anon:a1"}, MergedInto: "user:u1"})
-	res, err := st.Write(ctx, ups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range res {
-		if x.Err != nil {
-			t.Fatalf("writing %s: %v", x.LeadID, x.Err)
-		}
-	}
-	return f
+	return ups
 }
 
 func (f *fixture) handler(t *testing.T, cfg api.Config) http.Handler {

@@ -219,7 +219,7 @@ func mapOf(v any) map[string]any {
 // TestOpenAPIErrorCodes: the Error schema's code enum lists every code the
 // handler answers with.
 func TestOpenAPIErrorCodes(t *testing.T) {
-	codes := []string{api.CodeNotFound, api.CodeBadRequest, api.CodeUnknownStage, api.CodeInvalidLimit, api.CodeUnauthorized,
+	codes := []string{api.CodeNotFound, api.CodeBadRequest, api.CodeUnknownStage, api.CodeUnknownModel, api.CodeNoAccounts, api.CodeInvalidLimit, api.CodeUnauthorized,
 		api.CodeMethodNotAllowed, api.CodeUnavailable, api.CodeInternal, api.CodeTooLarge}
 	enum := resolve(t, openAPI(t), "/components/schemas/Error/properties/error/properties/code")["enum"].([]any)
 	for _, c := range codes {
@@ -245,7 +245,8 @@ func TestOpenAPIDocumentsTheRoutes(t *testing.T) {
 		}
 	}
 	sort.Strings(got)
-	want := []string{"DELETE /v1/leads/{id}", "GET /healthz", "GET /metrics", "GET /readyz", "GET /v1/leads", "GET /v1/leads/{id}"}
+	want := []string{"DELETE /v1/leads/{id}", "GET /healthz", "GET /metrics", "GET /readyz", "GET /v1/accounts", "GET /v1/accounts/{id}",
+		"GET /v1/leads", "GET /v1/leads/{id}"}
 	if !slices.Equal(got, want) {
 		t.Errorf("documented operations %v, want %v", got, want)
 	}

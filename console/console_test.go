@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"math"
 	"net/http"
@@ -52,6 +53,12 @@ func (m *memStore) Erase(_ context.Context, id string) error {
 	return nil
 }
 func (m *memStore) Ping(context.Context) error { return nil }
+
+// Write is only reached by erasure, to update accounts; the console's model
+// has none.
+func (m *memStore) Write(context.Context, []state.Update) ([]state.Result, error) {
+	return nil, errors.New("memStore: writes are not supported")
+}
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).UnixMilli()
 

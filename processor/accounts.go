@@ -28,27 +28,6 @@ import (
 // counted twice. Written the other way round, the events would be replays
 // for the leads and their account updates would be lost.
 
-// AccountRecordPrefix starts the record id of every account in the state
-// store ("account:acme", "account:b2b-abm/acme" for a named model): no lead
-// id does, lead ids being identity keys ("user:…", "anon:…", "email:…").
-const AccountRecordPrefix = "account:"
-
-// AccountRecordID is the state-store record id of an account under a model.
-func AccountRecordID(model, account string) string {
-	if model == "" {
-		return AccountRecordPrefix + account
-	}
-	return AccountRecordPrefix + model + "/" + account
-}
-
-// AccountBoard is the leaderboard of a model's account stage.
-func AccountBoard(model, stage string) string {
-	return AccountRecordPrefix + state.BoardName(model, stage)
-}
-
-// isAccountRecord reports whether a state-store id is an account's.
-func isAccountRecord(id string) bool { return strings.HasPrefix(id, AccountRecordPrefix) }
-
 // accountUpdate is one member update of the batch, with where its event
 // stands in the batch's canonical order.
 type accountUpdate struct {
@@ -131,7 +110,7 @@ func (b *batch) applyAccounts(ctx context.Context, works []*leadWork) error {
 	byID := map[string]*accountWork{}
 	var order []*accountWork
 	for i, up := range ups {
-		id := AccountRecordID(b.names[up.model], up.u.Account)
+		id := state.AccountRecordID(b.names[up.model], up.u.Account)
 		aw := byID[id]
 		if aw == nil {
 			aw = &accountWork{id: id, account: up.u.Account, model: up.model}
@@ -213,7 +192,7 @@ func (b *batch) accountUpdate(aw *accountWork) (state.Update, error) {
 	if err != nil {
 		return state.Update{}, err
 	}
-	up := state.Update{Base: aw.base, Data: data, Stage: AccountBoard(b.names[aw.model], aw.st.Stage), Rank: eng.AccountRank(&aw.st)}
+	up := state.Update{Base: aw.base, Data: data, Stage: state.AccountBoard(b.names[aw.model], aw.st.Stage), Rank: eng.AccountRank(&aw.st)}
 	next, ok := eng.NextAccountChange(&aw.st)
 	if aw.st.Pending > 0 && (!ok || b.retryAt() < next) {
 		next, ok = b.retryAt(), true
@@ -333,7 +312,7 @@ func (b *batch) sweepAccounts(ctx context.Context, ids []string, now int64) erro
 
 // parseAccountID finds the model and account of an account record id.
 func (b *batch) parseAccountID(id string) (model int, account string, ok bool) {
-	rest := strings.TrimPrefix(id, AccountRecordPrefix)
+	rest := strings.TrimPrefix(id, state.AccountRecordPrefix)
 	for i, name := range b.names {
 		if b.set.Engines()[i].Model().Accounts == nil {
 			continue

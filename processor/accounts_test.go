@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/replay"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
@@ -99,7 +98,7 @@ func compareAccounts(t *testing.T, set *scoring.Set, store *state.Store, want ma
 	eng := set.Engines()[0]
 	ids := make([]string, 0, len(want))
 	for id := range want {
-		ids = append(ids, processor.AccountRecordID(eng.Model().Name, id))
+		ids = append(ids, state.AccountRecordID(eng.Model().Name, id))
 	}
 	recs, err := store.Load(context.Background(), ids)
 	if err != nil {
@@ -107,7 +106,7 @@ func compareAccounts(t *testing.T, set *scoring.Set, store *state.Store, want ma
 	}
 	var diffs []string
 	for id, w := range want {
-		r := recs[processor.AccountRecordID(eng.Model().Name, id)]
+		r := recs[state.AccountRecordID(eng.Model().Name, id)]
 		if !r.Exists() {
 			diffs = append(diffs, id+": no record")
 			continue

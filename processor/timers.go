@@ -59,7 +59,7 @@ func (b *batch) sweepTimers(ctx context.Context, now int64) error {
 	}
 	var accounts []string
 	due = slices.DeleteFunc(due, func(t state.Timer) bool {
-		if isAccountRecord(t.LeadID) {
+		if state.IsAccountRecord(t.LeadID) {
 			accounts = append(accounts, t.LeadID)
 			return true
 		}

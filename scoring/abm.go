@@ -506,6 +506,14 @@ func (e *Engine) AccountRank(a *Account) float64 {
 	return math.Log2(eng) + float64(a.At)/float64(e.m.HalfLife)
 }
 
+// EngagementFromRank turns an AccountRank back into the engagement at
+// instant t (0 for NoRank), as ScoreFromRank does for leads: an account
+// leaderboard stores ranks, which do not decay, and readers convert them at
+// their own instant.
+func (e *Engine) EngagementFromRank(rank float64, t int64) float64 {
+	return e.ScoreFromRank(rank, t)
+}
+
 // MemberCount counts the account's current members (those who left excluded).
 func (a *Account) MemberCount() int {
 	n := 0

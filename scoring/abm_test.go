@@ -223,3 +223,25 @@ func TestAccountEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestEngagementFromRank: an account leaderboard's rank, read back at any
+// later instant, gives the engagement decayed to that instant.
+func TestEngagementFromRank(t *testing.T) {
+	e := testrules.Parse(t, "abm.yaml", []byte(abmRules))
+	acct := e.NewAccount()
+	if got := e.EngagementFromRank(e.AccountRank(&acct), abmT0.UnixMilli()); got != 0 {
+		t.Fatalf("an account without members: engagement %v from its rank, want 0", got)
+	}
+	for i, lead := range []string{"user:a", "user:b", "user:c"} {
+		u := scoring.MemberUpdate{Account: "acme", Lead: lead, At: abmT0.Add(time.Duration(i) * time.Hour).UnixMilli(),
+			EventID: lead, Score: float64(10 * (i + 1))}
+		e.ApplyMember(&acct, &u)
+	}
+	rank := e.AccountRank(&acct)
+	for _, after := range []time.Duration{0, time.Hour, 10 * 24 * time.Hour, 90 * 24 * time.Hour} {
+		at := acct.At + after.Milliseconds()
+		if got, want := e.EngagementFromRank(rank, at), e.Engagement(&acct, at); math.Abs(got-want) > 1e-9*max(1, want) {
+			t.Errorf("%v after the account's instant: %v from the rank, engagement %v", after, got, want)
+		}
+	}
+}
