@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/leadscore/leadscore/scoring"
-	"github.com/valyala/fastjson"
 )
 
 // Sales feedback: leadscore's own schema (schemas/sales-feedback.schema.json).
@@ -168,6 +170,10 @@ func (d *Decoder) feedback(o *fastjson.Object, payload []byte, ev *scoring.Event
 	switch {
 	case len(lead) == 0 && len(user) == 0 && !hasAddr:
 		return newError(ReasonMissingIdentity, "lead_id", "feedback needs lead_id, user_id or email")
+	case strings.HasPrefix(string(lead), "account:"):
+		// Account records share the store with leads: a lead id naming one
+		// would make the processor treat an account as a lead.
+		return newError(ReasonInvalidValue, "lead_id", "lead_id names an account record (account:…), not a lead")
 	case (kind == "rejected" || kind == "lost") && !hasReason:
 		return newError(ReasonMissingField, "reason", kind+" feedback needs a reason")
 	case (kind == "rejected" || kind == "lost") && len(reason) == 0:

@@ -111,6 +111,12 @@ func (b *batch) applyAccounts(ctx context.Context, works []*leadWork) error {
 	var order []*accountWork
 	for i, up := range ups {
 		id := state.AccountRecordID(b.names[up.model], up.u.Account)
+		if err := state.ValidRecordID(id); err != nil {
+			// A free-form group id the store cannot key (too long): the
+			// account is not scored rather than the batch blocked.
+			b.p.cfg.Logger.Warn("account not scored: its id cannot key a record", "account", up.u.Account, "err", err)
+			continue
+		}
 		aw := byID[id]
 		if aw == nil {
 			aw = &accountWork{id: id, account: up.u.Account, model: up.model}

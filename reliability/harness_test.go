@@ -22,7 +22,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/internal/redisserver"
-	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/replay"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
@@ -45,9 +44,9 @@ type harness struct {
 	// members apply account updates in arrival order, not the canonical
 	// one, so account stage changes are not compared (docs/models.md).
 	spread bool
-	rng     *rand.Rand
-	seed    uint64
-	ctx     context.Context // ends at the test's deadline
+	rng    *rand.Rand
+	seed   uint64
+	ctx    context.Context // ends at the test's deadline
 }
 
 // newHarness starts a broker and a redis-server for the test.
@@ -409,7 +408,7 @@ func (h *harness) compareAccounts(full bool) (equal int) {
 	defer store.Close()
 	ids := make([]string, 0, len(w.accounts))
 	for id := range w.accounts {
-		ids = append(ids, processor.AccountRecordID("", id))
+		ids = append(ids, state.AccountRecordID("", id))
 	}
 	recs, err := store.Load(ctx, ids)
 	if err != nil {
@@ -417,7 +416,7 @@ func (h *harness) compareAccounts(full bool) (equal int) {
 	}
 	var diffs []string
 	for id, want := range w.accounts {
-		r := recs[processor.AccountRecordID("", id)]
+		r := recs[state.AccountRecordID("", id)]
 		if !r.Exists() {
 			diffs = append(diffs, id+": no account record")
 			continue
