@@ -79,7 +79,7 @@ func (c *cluster) close() {
 }
 
 func allTopics(t processor.Topics) []string {
-	return []string{t.Web, t.Email, t.Feedback, t.StageChanges, t.DeadLetter}
+	return []string{t.Web, t.Email, t.Feedback, t.StageChanges, t.DeadLetter, t.AccountStageChanges}
 }
 
 // createTopics creates a scenario's topics; retention, when positive, bounds each

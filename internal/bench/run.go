@@ -433,7 +433,7 @@ func oracleIDs(set *scoring.Set, data *dataset) (map[string]change, error) {
 func scenarioTopics(runID, name string) processor.Topics {
 	p := "bench-" + runID + "-" + name + "."
 	return processor.Topics{Web: p + "web", Email: p + "email", Feedback: p + "feedback",
-		StageChanges: p + "stage-changes", DeadLetter: p + "dead-letter"}
+		StageChanges: p + "stage-changes", DeadLetter: p + "dead-letter", AccountStageChanges: p + "account-stage-changes"}
 }
 
 func newWorker(ctx context.Context, env *scenarioEnv, name, group string, t processor.Topics, prefix string) (worker, error) {
