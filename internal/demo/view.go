@@ -31,17 +31,21 @@ func (v *view) where() []string {
 	if r.kafkaNote != "" {
 		kafka += " (" + r.kafkaNote + ")"
 	}
-	kafka += fmt.Sprintf(" — in: %s, %s, %s; out: %s, %s", topics.Web, topics.Email, topics.Feedback,
-		topics.StageChanges, topics.DeadLetter)
+	kafka += fmt.Sprintf(" — in: %s, %s, %s; out: %s", topics.Web, topics.Email, topics.Feedback,
+		strings.Join(topics.Outputs(d.set.HasAccounts()), ", "))
 	var lines []string
 	if r.consoleURL != "" {
 		lines = append(lines, "console "+r.consoleURL)
 	}
 	lines = append(lines, kafka, "redis "+r.redisDesc)
 	if r.httpAddr != "" {
-		h := "api http://" + r.httpAddr + "/v1/leads?stage=sql · /metrics · /readyz"
+		more := " · /metrics · /readyz"
+		if d.set.HasAccounts() {
+			more = " · /v1/accounts?stage=engaged" + more
+		}
+		h := "api http://" + r.httpAddr + "/v1/leads?stage=sql" + more
 		if id := d.tryID(); id != "" {
-			h = "api http://" + r.httpAddr + "/v1/leads/" + id + " · /v1/leads?stage=sql · /metrics · /readyz"
+			h = "api http://" + r.httpAddr + "/v1/leads/" + id + " · /v1/leads?stage=sql" + more
 		}
 		if r.httpNote != "" {
 			h += " (" + r.httpNote + ")"
