@@ -267,8 +267,7 @@ func (a *API) topAccounts(w http.ResponseWriter, r *http.Request) {
 		for i, s := range am.Stages {
 			names[i] = s.Name
 		}
-		writeError(w, http.StatusBadRequest, CodeUnknownStage,
-			fmt.Sprintf("stage %q is not an account stage of model %s (one of: %s)", stage, eng.Model().Version, strings.Join(names, ", ")))
+		unknownStage(w, stage, "an account stage", eng.Model().Version, names)
 		return
 	}
 	limit, ok := parseLimit(w, q.Get("limit"))

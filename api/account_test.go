@@ -110,15 +110,7 @@ func newABMFixture(t *testing.T, set *scoring.Set) *abmFixture {
 	if af.abm == nil {
 		t.Fatal("no model of the set scores accounts")
 	}
-	res, err := st.Write(ctx, ups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range res {
-		if x.Err != nil {
-			t.Fatalf("writing %s: %v", x.LeadID, x.Err)
-		}
-	}
+	mustWrite(t, st, ups)
 	return af
 }
 

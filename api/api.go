@@ -511,8 +511,7 @@ func (a *API) topLeads(w http.ResponseWriter, r *http.Request) {
 		for i, s := range eng.Model().Stages {
 			names[i] = s.Name
 		}
-		writeError(w, http.StatusBadRequest, CodeUnknownStage,
-			fmt.Sprintf("stage %q is not a stage of model %s (one of: %s)", stage, eng.Model().Version, strings.Join(names, ", ")))
+		unknownStage(w, stage, "a stage", eng.Model().Version, names)
 		return
 	}
 	limit, ok := parseLimit(w, q.Get("limit"))
@@ -650,4 +649,11 @@ func (a *API) Leaderboard(ctx context.Context, model, stage string, limit int) (
 		out = append(out, newLead(set, sel, rec, &l, now))
 	}
 	return out, nil
+}
+
+// unknownStage answers 400 unknown_stage for a stage that is not what (a
+// stage, an account stage) of the model, listing the model's names.
+func unknownStage(w http.ResponseWriter, stage, what, version string, names []string) {
+	writeError(w, http.StatusBadRequest, CodeUnknownStage,
+		fmt.Sprintf("stage %q is not %s of model %s (one of: %s)", stage, what, version, strings.Join(names, ", ")))
 }

@@ -72,7 +72,14 @@ func newFixtureOf(t *testing.T, set *scoring.Set) *fixture {
 	ups := leadUpdates(t, set, r)
 	// The anonymous visitor's own lead, stitched into user:u1.
 	ups = append(ups, state.Update{Base: state.Record{LeadID: "anon:a1"}, MergedInto: "user:u1"})
-	res, err := st.Write(ctx, ups)
+	mustWrite(t, st, ups)
+	return f
+}
+
+// mustWrite writes ups, failing t on any error.
+func mustWrite(t *testing.T, st *state.Store, ups []state.Update) {
+	t.Helper()
+	res, err := st.Write(context.Background(), ups)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +88,6 @@ func newFixtureOf(t *testing.T, set *scoring.Set) *fixture {
 			t.Fatalf("writing %s: %v", x.LeadID, x.Err)
 		}
 	}
-	return f
 }
 
 // replayLines applies the event lines, in order, through the oracle's runner.

@@ -401,10 +401,7 @@ func (h *harness) compareAccounts(full bool) (equal int) {
 	w := h.w
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	store, err := state.New(ctx, state.Options{Addrs: h.redisAddrs(), Cluster: h.cluster != nil})
-	if err != nil {
-		t.Fatalf("opening the store: %v", err)
-	}
+	store := h.openStore(ctx)
 	defer store.Close()
 	ids := make([]string, 0, len(w.accounts))
 	for id := range w.accounts {
@@ -665,10 +662,7 @@ func (h *harness) compareStates() (equal, bad int) {
 	w := h.w
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	store, err := state.New(ctx, state.Options{Addrs: h.redisAddrs(), Cluster: h.cluster != nil})
-	if err != nil {
-		t.Fatalf("opening the store: %v", err)
-	}
+	store := h.openStore(ctx)
 	defer store.Close()
 	ids := make([]string, 0, len(w.leads))
 	for id := range w.leads {
@@ -810,4 +804,15 @@ func (h *harness) explainMissing(missing []string) {
 		t.Logf("missing %s: lead %s version %d stage %s pending %d recent %v offsets %v", x.ID, x.LeadID, r.Version,
 			st.Stage, st.Pending, recent, r.Offsets())
 	}
+}
+
+// openStore opens the harness's Redis (or Cluster) as a state store, as a
+// reader of the processors' records.
+func (h *harness) openStore(ctx context.Context) *state.Store {
+	h.t.Helper()
+	store, err := state.New(ctx, state.Options{Addrs: h.redisAddrs(), Cluster: h.cluster != nil})
+	if err != nil {
+		h.t.Fatalf("opening the store: %v", err)
+	}
+	return store
 }

@@ -683,21 +683,7 @@ func (p *parser) fit(n *yaml.Node, m *scoring.Model) {
 // score thresholds do not decrease along the funnel.
 func (p *parser) stages(n *yaml.Node, m *scoring.Model, ruleNodes map[string]*yaml.Node) []*yaml.Node {
 	items := p.list(n, "stages")
-	index := map[string]int{}
-	for i, item := range items {
-		if item.Kind != yaml.MappingNode {
-			continue
-		}
-		for j := 0; j+1 < len(item.Content); j += 2 {
-			if item.Content[j].Value == "name" {
-				if _, dup := index[item.Content[j+1].Value]; dup {
-					p.errorf(item.Content[j+1], "stage %q defined twice", item.Content[j+1].Value)
-				} else {
-					index[item.Content[j+1].Value] = i
-				}
-			}
-		}
-	}
+	index := p.stageIndex(items, "stage")
 	tags := map[string]bool{}
 	for _, r := range m.Rules {
 		for _, t := range r.Tags {
@@ -740,14 +726,7 @@ func (p *parser) stages(n *yaml.Node, m *scoring.Model, ruleNodes map[string]*ya
 					}
 				}
 			}
-			if x := p.required(ef, "to", "exit"); x != nil {
-				ex.To = p.str(x, "exit.to")
-				if j, ok := index[ex.To]; !ok {
-					p.errorf(x, "exit.to: unknown stage %q", ex.To)
-				} else if j >= i {
-					p.errorf(x, "stage order: %q must regress to an earlier stage, not %q", s.Name, ex.To)
-				}
-			}
+			ex.To = p.exitTo(ef, index, i, "stage", s.Name)
 			s.Exit = ex
 		}
 		if v := f.vals["terminal"]; v != nil {
@@ -1104,21 +1083,7 @@ func (p *parser) accounts(n *yaml.Node) *scoring.AccountModel {
 
 func (p *parser) accountStages(n *yaml.Node, roles map[string]bool) []scoring.AccountStage {
 	items := p.list(n, "accounts.stages")
-	index := map[string]int{}
-	for i, item := range items {
-		if item.Kind != yaml.MappingNode {
-			continue
-		}
-		for j := 0; j+1 < len(item.Content); j += 2 {
-			if item.Content[j].Value == "name" {
-				if _, dup := index[item.Content[j+1].Value]; dup {
-					p.errorf(item.Content[j+1], "account stage %q defined twice", item.Content[j+1].Value)
-				} else {
-					index[item.Content[j+1].Value] = i
-				}
-			}
-		}
-	}
+	index := p.stageIndex(items, "account stage")
 	var stages []scoring.AccountStage
 	for i, item := range items {
 		sf := p.mapping(item, accountStageKeys, "account stage")
@@ -1172,17 +1137,47 @@ func (p *parser) accountStages(n *yaml.Node, roles map[string]bool) []scoring.Ac
 					}
 				}
 			}
-			if x := p.required(ef, "to", "exit"); x != nil {
-				ex.To = p.str(x, "exit.to")
-				if j, ok := index[ex.To]; !ok {
-					p.errorf(x, "exit.to: unknown account stage %q", ex.To)
-				} else if j >= i {
-					p.errorf(x, "exit.to: account stage %q is not earlier than %q", ex.To, s.Name)
-				}
-			}
+			ex.To = p.exitTo(ef, index, i, "account stage", s.Name)
 			s.Exit = ex
 		}
 		stages = append(stages, s)
 	}
 	return stages
+}
+
+// stageIndex maps each stage's name to its position in the funnel, reporting
+// a name given twice; what names the kind of stage in errors.
+func (p *parser) stageIndex(items []*yaml.Node, what string) map[string]int {
+	index := map[string]int{}
+	for i, item := range items {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			if item.Content[j].Value == "name" {
+				if _, dup := index[item.Content[j+1].Value]; dup {
+					p.errorf(item.Content[j+1], "%s %q defined twice", what, item.Content[j+1].Value)
+				} else {
+					index[item.Content[j+1].Value] = i
+				}
+			}
+		}
+	}
+	return index
+}
+
+// exitTo reads an exit's required `to`: a stage (what: "stage" or "account
+// stage") earlier than stage at position i of the funnel (index).
+func (p *parser) exitTo(ef *fields, index map[string]int, i int, what, stage string) string {
+	x := p.required(ef, "to", "exit")
+	if x == nil {
+		return ""
+	}
+	to := p.str(x, "exit.to")
+	if j, ok := index[to]; !ok {
+		p.errorf(x, "exit.to: unknown %s %q", what, to)
+	} else if j >= i {
+		p.errorf(x, "%s order: %q must regress to an earlier %s, not %q", what, stage, what, to)
+	}
+	return to
 }

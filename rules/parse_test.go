@@ -61,7 +61,7 @@ func TestBadFilesReportPositions(t *testing.T) {
 			`15:28: account stage "engaged": entry engagement 10 is below its exit threshold 20`,
 			`19:19: entry.roles: unknown role "buyer"`,
 			`20:11: account stage "mqa": an entry alternative needs at least one condition`,
-			`21:28: exit.to: account stage "mqa" is not earlier than "mqa"`,
+			`21:28: account stage order: "mqa" must regress to an earlier account stage, not "mqa"`,
 		}},
 		// Syntax errors are reported at the offending character, not at the
 		// line of the enclosing block.

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/leadscore/leadscore/scoring"
 	"gopkg.in/yaml.v3"
+
+	"github.com/leadscore/leadscore/rules"
+	"github.com/leadscore/leadscore/scoring"
 )
 
 func proposedName(base string) string {
@@ -46,16 +48,16 @@ func proposeFromBase(src []byte, name string, base *scoring.Model, feats []Featu
 		suggested[f.Name] = f.Suggested
 	}
 	var edits []edit
-	if v := mapValue(root, "version"); v != nil && v.Value != version {
+	if v := rules.MappingValue(root, "version"); v != nil && v.Value != version {
 		text := version
 		if v.Style != 0 || !plainVersion.MatchString(version) {
 			text = strconv.Quote(version)
 		}
 		edits = append(edits, edit{v.Line, v.Column, v, text})
 	}
-	if list := mapValue(root, "rules"); list != nil && list.Kind == yaml.SequenceNode {
+	if list := rules.MappingValue(root, "rules"); list != nil && list.Kind == yaml.SequenceNode {
 		for _, item := range list.Content {
-			n, p := mapValue(item, "name"), mapValue(item, "points")
+			n, p := rules.MappingValue(item, "name"), rules.MappingValue(item, "points")
 			if n == nil || p == nil {
 				continue
 			}
@@ -69,7 +71,7 @@ func proposeFromBase(src []byte, name string, base *scoring.Model, feats []Featu
 			}
 			edits = append(edits, edit{p.Line, p.Column, p, strconv.FormatFloat(s, 'f', -1, 64)})
 			// A points cap keeps the number of hits it allows.
-			if cp := mapValue(mapValue(item, "cap"), "points"); cp != nil && err == nil && old > 0 && s > 0 {
+			if cp := rules.MappingValue(rules.MappingValue(item, "cap"), "points"); cp != nil && err == nil && old > 0 && s > 0 {
 				if c, err := strconv.ParseFloat(cp.Value, 64); err == nil {
 					edits = append(edits, edit{cp.Line, cp.Column, cp, strconv.FormatFloat(round(c/old*s, 2), 'f', -1, 64)})
 				}
@@ -92,19 +94,6 @@ func proposeFromBase(src []byte, name string, base *scoring.Model, feats []Featu
 		return "", fmt.Errorf("calibrate: encoding the proposed rules: %w", err)
 	}
 	return buf.String(), nil
-}
-
-// mapValue returns the value of key in a mapping node, or nil.
-func mapValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
 }
 
 // span replaces src[from:to] with text.

@@ -78,7 +78,7 @@ func variant(src []byte, k int) ([]byte, error) {
 	}
 	root := doc.Content[0]
 	name := "m" + strconv.Itoa(k)
-	if v := mapValue(root, "name"); v != nil {
+	if v := rules.MappingValue(root, "name"); v != nil {
 		v.Value, v.Tag, v.Style = name, "!!str", 0
 	} else {
 		root.Content = append([]*yaml.Node{
@@ -86,10 +86,10 @@ func variant(src []byte, k int) ([]byte, error) {
 			{Kind: yaml.ScalarNode, Tag: "!!str", Value: name},
 		}, root.Content...)
 	}
-	if list := mapValue(root, "rules"); k > 1 && list != nil && list.Kind == yaml.SequenceNode {
+	if list := rules.MappingValue(root, "rules"); k > 1 && list != nil && list.Kind == yaml.SequenceNode {
 		scale := 1 + float64(k-1)/10
 		for _, r := range list.Content {
-			p := mapValue(r, "points")
+			p := rules.MappingValue(r, "points")
 			if p == nil {
 				continue
 			}
@@ -112,17 +112,4 @@ func variant(src []byte, k int) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// mapValue returns the value of key in a mapping node, or nil.
-func mapValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
 }
