@@ -886,13 +886,7 @@ func (c *Client) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int3
 	if len(m) > 0 {
 		c.staleSession = true
 	}
-	for topic, ps := range m {
-		for _, p := range ps {
-			delete(c.assigned, processor.TopicPartition{Topic: topic, Partition: p})
-			delete(c.lag, processor.TopicPartition{Topic: topic, Partition: p})
-		}
-	}
-	c.dropHeldLocked()
+	c.forgetLocked(m)
 }
 
 // dropHeldLocked forgets held records of partitions no longer owned. c.mu held.
@@ -915,6 +909,12 @@ func (c *Client) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) 
 	defer c.mu.Unlock()
 	c.lost = true
 	c.staleSession = true
+	c.forgetLocked(m)
+}
+
+// forgetLocked forgets partitions the member no longer owns: their
+// assignment, lag and held records. c.mu held.
+func (c *Client) forgetLocked(m map[string][]int32) {
 	for topic, ps := range m {
 		for _, p := range ps {
 			delete(c.assigned, processor.TopicPartition{Topic: topic, Partition: p})
