@@ -531,3 +531,21 @@ func Example() {
 	// email    2026-02-03T09:03:53Z key=valentina.wang7@hooli-health.example
 	// feedback 2026-03-23T21:36:16Z key=user:crm-000021
 }
+
+// TestABMExampleExcludesFreeMail: the ABM example rules (which the demo
+// plays on these journeys) name no account after the generator's
+// consumer mailboxes: their people would otherwise make one giant account.
+func TestABMExampleExcludesFreeMail(t *testing.T) {
+	m, err := rules.Load("../../examples/rules/b2b-abm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range FreeMailDomains() {
+		if id, ok := scoring.AccountFromEmail("someone@"+d, m.Accounts.FreeMail); ok {
+			t.Errorf("%s names account %s", d, id)
+		}
+	}
+	if _, ok := scoring.AccountFromEmail("someone@acme-industries.example", m.Accounts.FreeMail); !ok {
+		t.Error("a company domain names no account")
+	}
+}
