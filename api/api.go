@@ -303,8 +303,14 @@ func (a *API) find(ctx context.Context, id string) (state.Record, error) {
 		// and not to be erased as one.
 		return state.Record{}, fmt.Errorf("lead %q: %w", id, state.ErrNotFound)
 	}
-	rec, err := a.cfg.Store.Get(ctx, id)
-	if errors.Is(err, state.ErrNotFound) {
+	var rec state.Record
+	err := state.ValidRecordID(id)
+	if err == nil {
+		rec, err = a.cfg.Store.Get(ctx, id)
+	}
+	if err != nil && (errors.Is(err, state.ErrNotFound) || state.ValidRecordID(id) != nil) {
+		// No record by that id (or none can have it: a long e-mail address
+		// is still an identity the index knows).
 		rec, err = a.byIdentity(ctx, id)
 	}
 	for hops := 0; err == nil && rec.MergedInto != "" && hops < maxHops; hops++ {

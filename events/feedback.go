@@ -170,6 +170,10 @@ func (d *Decoder) feedback(o *fastjson.Object, payload []byte, ev *scoring.Event
 	switch {
 	case len(lead) == 0 && len(user) == 0 && !hasAddr:
 		return newError(ReasonMissingIdentity, "lead_id", "feedback needs lead_id, user_id or email")
+	case len(lead) > MaxIDBytes:
+		return tooLongID("lead_id")
+	case len(user) > MaxIDBytes:
+		return tooLongID("user_id")
 	case strings.HasPrefix(string(lead), "account:"):
 		// Account records share the store with leads: a lead id naming one
 		// would make the processor treat an account as a lead.

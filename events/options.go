@@ -9,6 +9,12 @@ import (
 const (
 	DefaultMaxBytes = 1 << 20 // 1 MiB, Kafka's default max.message.bytes
 	DefaultMaxDepth = 32
+
+	// MaxIDBytes bounds every id a person or account is known by (userId,
+	// anonymousId, previousId, groupId, feedback lead_id and user_id): the
+	// processor keys leads and accounts by them, and the state store keys
+	// records by at most 1 024 bytes. A longer id is invalid_value.
+	MaxIDBytes = 1000
 	// DefaultMinTime is 2000-01-01T00:00:00Z in Unix milliseconds.
 	DefaultMinTime int64 = 946_684_800_000
 	// DefaultMaxTime is 2100-12-31T23:59:59.999Z in Unix milliseconds.

@@ -229,6 +229,16 @@ func webTime(r *reader, times *[len(webTimeFields)]*fastjson.Value) (t int64, fr
 // require checks what a message of the given kind cannot do without.
 func (f *webFields) require(kind string) *Error {
 	switch {
+	case len(f.user) > MaxIDBytes:
+		return tooLongID("userId")
+	case len(f.anon) > MaxIDBytes:
+		return tooLongID("anonymousId")
+	case len(f.prev) > MaxIDBytes:
+		return tooLongID("previousId")
+	case len(f.group) > MaxIDBytes:
+		return tooLongID("groupId")
+	case len(f.ctxGroup) > MaxIDBytes:
+		return tooLongID("context.groupId")
 	case kind == "alias" && (len(f.prev) == 0 || len(f.user) == 0):
 		return newError(ReasonMissingIdentity, "previousId", "alias needs previousId and userId")
 	case kind != "alias" && len(f.anon) == 0 && len(f.user) == 0:
@@ -396,4 +406,9 @@ func sessionID(r *reader, v *fastjson.Value) string {
 	}
 	r.fail(wrongType("context.sessionId", "a string, a number or null", v))
 	return ""
+}
+
+// tooLongID is the error of an id longer than MaxIDBytes.
+func tooLongID(field string) *Error {
+	return newError(ReasonInvalidValue, field, fmt.Sprintf("%s is longer than %d bytes", field, MaxIDBytes))
 }

@@ -87,7 +87,7 @@ const (
 	defaultTimerShards = 64
 	defaultBuckets     = 32768
 	defaultRankScale   = 10000
-	maxLeadIDLen       = 64
+	maxLeadIDLen       = 1024 // lead ids are identity keys ("user:<userId>"): as long as an identity may be
 	maxNameLen         = 200
 	maxIdentityLen     = 1024
 )
