@@ -1,0 +1,6 @@
+//go:build race
+
+package main
+
+// raceEnabled is true in race-detector builds.
+const raceEnabled = true
