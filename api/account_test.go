@@ -118,16 +118,7 @@ func newABMFixture(t *testing.T, set *scoring.Set) *abmFixture {
 // ("abm"): account requests without ?model= must find the second.
 func abmSet(t *testing.T) *scoring.Set {
 	t.Helper()
-	web := testrules.Parse(t, "web.yaml", []byte(`
-version: web-1
-name: web
-rules:
-  - {name: pricing, points: 30, match: {source: web, type: page, path: /pricing}}
-stages:
-  - name: visitor
-  - name: sql
-    entry: [{score: 25}]
-`))
+	web := testrules.Parse(t, "web.yaml", []byte(webModel))
 	abm := testrules.Load(t, "../examples/rules/b2b-abm.yaml")
 	abm.Model().Name = "abm"
 	set, err := scoring.NewSet(web, abm)

@@ -426,16 +426,7 @@ func TestNewValidates(t *testing.T) {
 func TestSeveralModels(t *testing.T) {
 	b2b := testrules.Parse(t, journeys.B2BRulesFile, journeys.B2BRules())
 	b2b.Model().Name = "b2b"
-	web := testrules.Parse(t, "web.yaml", []byte(`
-version: web-1
-name: web
-rules:
-  - {name: pricing, points: 30, match: {source: web, type: page, path: /pricing}}
-stages:
-  - name: visitor
-  - name: sql
-    entry: [{score: 25}]
-`))
+	web := testrules.Parse(t, "web.yaml", []byte(webModel))
 	set, err := scoring.NewSet(b2b, web)
 	if err != nil {
 		t.Fatal(err)
@@ -478,3 +469,16 @@ stages:
 		}
 	}
 }
+
+// webModel is a second model for the tests of several models: 30 points a
+// pricing page, and an sql stage like the B2B model's.
+const webModel = `
+version: web-1
+name: web
+rules:
+  - {name: pricing, points: 30, match: {source: web, type: page, path: /pricing}}
+stages:
+  - name: visitor
+  - name: sql
+    entry: [{score: 25}]
+`
