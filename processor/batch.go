@@ -1454,5 +1454,10 @@ func (b *batch) observe(recs []Record, start time.Time) {
 			}
 		}
 	}
+	for _, aw := range b.accounts {
+		for i := range aw.emit {
+			o.AccountTransition(b.names[aw.model], aw.emit[i].From, aw.emit[i].To)
+		}
+	}
 	o.Batch(len(recs), b.p.cfg.Now().Sub(start))
 }

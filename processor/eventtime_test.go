@@ -336,13 +336,14 @@ func (o *lateObserver) Late(string) {
 	o.late++
 	o.mu.Unlock()
 }
-func (o *lateObserver) DeadLetter(string)                    {}
-func (o *lateObserver) Transition(string, string, string)    {}
-func (o *lateObserver) Batch(int, time.Duration)             {}
-func (o *lateObserver) Latency(time.Duration)                {}
-func (o *lateObserver) Timers(int, int)                      {}
-func (o *lateObserver) StoreRoundTrip(string, time.Duration) {}
-func (o *lateObserver) Ready(bool, string)                   {}
+func (o *lateObserver) DeadLetter(string)                        {}
+func (o *lateObserver) Transition(string, string, string)        {}
+func (o *lateObserver) AccountTransition(string, string, string) {}
+func (o *lateObserver) Batch(int, time.Duration)                 {}
+func (o *lateObserver) Latency(time.Duration)                    {}
+func (o *lateObserver) Timers(int, int)                          {}
+func (o *lateObserver) StoreRoundTrip(string, time.Duration)     {}
+func (o *lateObserver) Ready(bool, string)                       {}
 
 // Live traffic where e-mail events reach Kafka up to 2 s after their event
 // time (webhooks lag the tracking pipeline): with a 3 s reorder wait, every

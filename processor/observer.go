@@ -16,6 +16,8 @@ type Observer interface {
 	// Transition counts stage changes by model (its name; "" for a
 	// process's one unnamed model), from and to stage.
 	Transition(model, from, to string)
+	// AccountTransition counts account stage changes likewise.
+	AccountTransition(model, from, to string)
 	// Batch reports one processed batch: its size and how long processing took.
 	Batch(records int, took time.Duration)
 	// Latency reports the time from an input's event time to its stage change
@@ -31,12 +33,13 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Consumed(string, string, int)         {}
-func (nopObserver) DeadLetter(string)                    {}
-func (nopObserver) Late(string)                          {}
-func (nopObserver) Transition(string, string, string)    {}
-func (nopObserver) Batch(int, time.Duration)             {}
-func (nopObserver) Latency(time.Duration)                {}
-func (nopObserver) Timers(int, int)                      {}
-func (nopObserver) StoreRoundTrip(string, time.Duration) {}
-func (nopObserver) Ready(bool, string)                   {}
+func (nopObserver) Consumed(string, string, int)             {}
+func (nopObserver) DeadLetter(string)                        {}
+func (nopObserver) Late(string)                              {}
+func (nopObserver) Transition(string, string, string)        {}
+func (nopObserver) AccountTransition(string, string, string) {}
+func (nopObserver) Batch(int, time.Duration)                 {}
+func (nopObserver) Latency(time.Duration)                    {}
+func (nopObserver) Timers(int, int)                          {}
+func (nopObserver) StoreRoundTrip(string, time.Duration)     {}
+func (nopObserver) Ready(bool, string)                       {}

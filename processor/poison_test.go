@@ -115,7 +115,8 @@ func (o *countingObserver) DeadLetter(reason string) {
 	o.mu.Unlock()
 }
 
-func (o *countingObserver) Transition(string, string, string) {}
+func (o *countingObserver) Transition(string, string, string)        {}
+func (o *countingObserver) AccountTransition(string, string, string) {}
 func (o *countingObserver) Batch(n int, _ time.Duration) {
 	o.mu.Lock()
 	o.maxBatch = max(o.maxBatch, n)

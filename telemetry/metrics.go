@@ -22,14 +22,16 @@ const (
 	MetricDeadLetters      = "leadscore.dead_letters"
 	MetricLateEvents       = "leadscore.late_events"
 	MetricStageTransitions = "leadscore.stage.transitions"
-	MetricBatchRecords     = "leadscore.batch.records"
-	MetricBatchDuration    = "leadscore.batch.duration"
-	MetricStageChangeLag   = "leadscore.stage_change.latency"
-	MetricRedisRoundTrip   = "leadscore.redis.round_trip"
-	MetricTimersDue        = "leadscore.timers.due"
-	MetricTimersFired      = "leadscore.timers.fired"
-	MetricReady            = "leadscore.ready"
-	MetricConsumerLag      = "leadscore.consumer.lag"
+	// MetricAccountTransitions counts account stage changes emitted.
+	MetricAccountTransitions = "leadscore.account.stage.transitions"
+	MetricBatchRecords       = "leadscore.batch.records"
+	MetricBatchDuration      = "leadscore.batch.duration"
+	MetricStageChangeLag     = "leadscore.stage_change.latency"
+	MetricRedisRoundTrip     = "leadscore.redis.round_trip"
+	MetricTimersDue          = "leadscore.timers.due"
+	MetricTimersFired        = "leadscore.timers.fired"
+	MetricReady              = "leadscore.ready"
+	MetricConsumerLag        = "leadscore.consumer.lag"
 )
 
 // LagSource reports consumer lag per owned partition: the records between the
@@ -44,17 +46,18 @@ type LagSource interface {
 // OpenTelemetry instruments. It is safe for concurrent use and cheap on the
 // hot path: attribute sets are built once per label combination.
 type Metrics struct {
-	consumed    metric.Int64Counter
-	deadLetters metric.Int64Counter
-	lateEvents  metric.Int64Counter
-	transitions metric.Int64Counter
-	batchSize   metric.Int64Histogram
-	batchTime   metric.Float64Histogram
-	latency     metric.Float64Histogram
-	redis       metric.Float64Histogram
-	timersDue   metric.Int64Counter
-	timersFired metric.Int64Counter
-	ready       metric.Int64Gauge
+	consumed           metric.Int64Counter
+	deadLetters        metric.Int64Counter
+	lateEvents         metric.Int64Counter
+	transitions        metric.Int64Counter
+	accountTransitions metric.Int64Counter
+	batchSize          metric.Int64Histogram
+	batchTime          metric.Float64Histogram
+	latency            metric.Float64Histogram
+	redis              metric.Float64Histogram
+	timersDue          metric.Int64Counter
+	timersFired        metric.Int64Counter
+	ready              metric.Int64Gauge
 
 	opts optCache
 
@@ -84,6 +87,9 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 	must(e)
 	x.transitions, e = m.Int64Counter(MetricStageTransitions, metric.WithUnit("{transition}"),
 		metric.WithDescription("Stage changes emitted, by from and to stage."))
+	must(e)
+	x.accountTransitions, e = m.Int64Counter(MetricAccountTransitions, metric.WithUnit("{transition}"),
+		metric.WithDescription("Account stage changes emitted, by from and to account stage (and model, for named models)."))
 	must(e)
 	x.batchSize, e = m.Int64Histogram(MetricBatchRecords, metric.WithUnit("{record}"),
 		metric.WithDescription("Records per processed batch."),
@@ -147,6 +153,15 @@ func (x *Metrics) Transition(model, from, to string) {
 		return
 	}
 	x.transitions.Add(context.Background(), 1, x.opts.get3("from", from, "to", to, "model", model))
+}
+
+// AccountTransition implements processor.Observer.
+func (x *Metrics) AccountTransition(model, from, to string) {
+	if model == "" {
+		x.accountTransitions.Add(context.Background(), 1, x.opts.get("from", from, "to", to))
+		return
+	}
+	x.accountTransitions.Add(context.Background(), 1, x.opts.get3("from", from, "to", to, "model", model))
 }
 
 // Batch implements processor.Observer.

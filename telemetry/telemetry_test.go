@@ -53,6 +53,7 @@ func TestMetricsExposition(t *testing.T) {
 	obs.DeadLetter("invalid_json")
 	obs.Transition("", "mql", "sql")
 	obs.Transition("b2c-shop", "mql", "sql")
+	obs.AccountTransition("", "engaged", "mqa")
 	obs.Batch(42, 3*time.Millisecond)
 	obs.Latency(1500 * time.Millisecond)
 	obs.Timers(4, 1)
@@ -67,6 +68,7 @@ func TestMetricsExposition(t *testing.T) {
 		`leadscore_dead_letters_total{reason="invalid_json"} 1`,
 		`leadscore_stage_transitions_total{from="mql",to="sql"} 1`,
 		`leadscore_stage_transitions_total{from="mql",model="b2c-shop",to="sql"} 1`,
+		`leadscore_account_stage_transitions_total{from="engaged",to="mqa"} 1`,
 		`leadscore_batch_records_count 1`,
 		`leadscore_batch_records_sum 42`,
 		`leadscore_batch_duration_seconds_bucket{le="0.005"} 1`,

@@ -33,12 +33,13 @@ type observer struct {
 
 func newObserver() *observer { return &observer{b: Breakdown{Store: map[string]OpTiming{}}} }
 
-func (o *observer) Consumed(string, string, int)      {}
-func (o *observer) DeadLetter(string)                 {}
-func (o *observer) Late(string)                       {}
-func (o *observer) Transition(string, string, string) {}
-func (o *observer) Latency(time.Duration)             {}
-func (o *observer) Ready(bool, string)                {}
+func (o *observer) Consumed(string, string, int)             {}
+func (o *observer) DeadLetter(string)                        {}
+func (o *observer) Late(string)                              {}
+func (o *observer) Transition(string, string, string)        {}
+func (o *observer) AccountTransition(string, string, string) {}
+func (o *observer) Latency(time.Duration)                    {}
+func (o *observer) Ready(bool, string)                       {}
 
 func (o *observer) Batch(records int, took time.Duration) {
 	o.mu.Lock()

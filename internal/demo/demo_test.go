@@ -99,13 +99,19 @@ func TestDemoPipeline(t *testing.T) {
 	if code := getJSON(t, apiURL+"/v1/leads?stage=lead&limit=5", &top); code != 200 {
 		t.Errorf("GET top: %d %v", code, top)
 	}
-	resp, err := http.Get(apiURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// Accounts move a little after the first leads: wait for their series.
+	var metrics []byte
+	eventually.True(t, 3*time.Second, "the account stage-change metric", func() bool {
+		resp, err := http.Get(apiURL + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		metrics, _ = io.ReadAll(resp.Body)
+		return bytes.Contains(metrics, []byte("leadscore_account_stage_transitions_total{"))
+	})
 	for _, series := range []string{"leadscore_events_consumed_total{", "leadscore_stage_transitions_total{",
+		"leadscore_account_stage_transitions_total{",
 		"leadscore_batch_records_bucket{", "leadscore_batch_duration_seconds_bucket{", "leadscore_stage_change_latency_seconds_bucket{",
 		"leadscore_redis_round_trip_seconds_bucket{", "leadscore_consumer_lag{", "leadscore_timers_due_total",
 		"leadscore_timers_fired_total", "leadscore_ready 1", "messaging_kafka_"} {

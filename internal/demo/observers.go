@@ -30,14 +30,15 @@ func (d *counters) Consumed(topic, outcome string, n int) {
 	d.mu.Unlock()
 	d.total.Add(int64(n))
 }
-func (d *counters) DeadLetter(string)                    { d.dead.Add(1) }
-func (d *counters) Late(string)                          {}
-func (d *counters) Transition(string, string, string)    {}
-func (d *counters) Batch(int, time.Duration)             {}
-func (d *counters) Latency(time.Duration)                {}
-func (d *counters) Timers(_, fired int)                  { d.fired.Add(int64(fired)) }
-func (d *counters) StoreRoundTrip(string, time.Duration) {}
-func (d *counters) Ready(bool, string)                   {}
+func (d *counters) DeadLetter(string)                        { d.dead.Add(1) }
+func (d *counters) Late(string)                              {}
+func (d *counters) Transition(string, string, string)        {}
+func (d *counters) AccountTransition(string, string, string) {}
+func (d *counters) Batch(int, time.Duration)                 {}
+func (d *counters) Latency(time.Duration)                    {}
+func (d *counters) Timers(_, fired int)                      { d.fired.Add(int64(fired)) }
+func (d *counters) StoreRoundTrip(string, time.Duration)     {}
+func (d *counters) Ready(bool, string)                       {}
 
 func (d *counters) outcome(o string) int64 {
 	d.mu.Lock()
@@ -71,6 +72,10 @@ func (o observer) DeadLetter(reason string) {
 	o.counts.DeadLetter(reason)
 }
 func (o observer) Transition(model, from, to string) { o.metrics.Transition(model, from, to) }
+
+func (o observer) AccountTransition(model, from, to string) {
+	o.metrics.AccountTransition(model, from, to)
+}
 func (o observer) Batch(records int, took time.Duration) {
 	o.metrics.Batch(records, o.clock.toWall(took))
 }
