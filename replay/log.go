@@ -131,7 +131,7 @@ func ScoreLogSet(set *scoring.Set, in io.Reader, w io.Writer, opts LogOptions) (
 	r := NewSet(set)
 	enc := json.NewEncoder(w)
 	var werr error
-	r.OnAccountTransition = func(eng *scoring.Engine, id string, a *scoring.Account, tr *scoring.Transition) {
+	r.OnAccountTransition = func(eng *scoring.Engine, id string, tr *scoring.Transition) {
 		st.AccountTransitions++
 		sc := output.NewAccountStageChange(eng, id, tr, tr.At)
 		if err := enc.Encode(&sc); err != nil && werr == nil {

@@ -27,8 +27,8 @@ type Runner struct {
 	// with the engine of the model that made it.
 	OnTransition func(model *scoring.Engine, lead string, tr *scoring.Transition)
 	// OnAccountTransition, when set, is called for every account stage
-	// change in order, with the account as it stands right after it.
-	OnAccountTransition func(model *scoring.Engine, account string, a *scoring.Account, tr *scoring.Transition)
+	// change in order.
+	OnAccountTransition func(model *scoring.Engine, account string, tr *scoring.Transition)
 }
 
 // New returns an empty runner for one model.
@@ -83,9 +83,9 @@ func (r *Runner) Apply(ev *scoring.Event) Result {
 	for _, id := range res.Absorb {
 		absorbed = append(absorbed, scoring.AbsorbedLead{ID: id, Lead: r.leads[id]})
 	}
-	before := r.membership(st, absorbed)
+	before := r.set.Memberships(st, absorbed)
 	r.outs = r.set.ApplyStitched(st, absorbed, ev, r.outs)
-	r.updateAccounts(res.Lead, st, before, ev)
+	r.set.MemberUpdates(res.Lead, st, before, r.outs, ev, r.applyMember)
 	for _, a := range res.Absorb {
 		for _, k := range r.identities[a] {
 			r.point(k, res.Lead)
@@ -144,7 +144,7 @@ func (r *Runner) AdvanceAll(t int64) {
 	for i, e := range r.set.Engines() {
 		for _, id := range r.AccountIDs(i) {
 			a := r.accounts[i][id]
-			r.emitAccount(e, id, a, e.AdvanceAccount(a, t))
+			r.emitAccount(e, id, e.AdvanceAccount(a, t))
 		}
 	}
 }
@@ -181,59 +181,24 @@ func (r *Runner) Lookup(key string) (string, bool) {
 	return l, ok
 }
 
-// membership is, per model with accounts, the accounts of the lead and of
-// the leads it is about to absorb, before the event.
-type membership struct {
-	lead     string
-	absorbed map[string]string
-}
-
-func (r *Runner) membership(l *scoring.Lead, absorbed []scoring.AbsorbedLead) []membership {
-	var out []membership
-	for i := range r.accounts {
-		if r.accounts[i] == nil {
-			out = append(out, membership{})
-			continue
-		}
-		m := membership{lead: l.States[i].Account}
-		for _, a := range absorbed {
-			if a.Lead != nil && a.Lead.States[i].Account != "" {
-				if m.absorbed == nil {
-					m.absorbed = map[string]string{}
-				}
-				m.absorbed[a.ID] = a.Lead.States[i].Account
-			}
-		}
-		out = append(out, m)
+// applyMember applies a member update under model i to its account.
+func (r *Runner) applyMember(i int, u *scoring.MemberUpdate) {
+	e := r.set.Engines()[i]
+	a := r.accounts[i][u.Account]
+	if a == nil {
+		n := e.NewAccount()
+		a = &n
+		r.accounts[i][u.Account] = a
 	}
-	return out
+	r.emitAccount(e, u.Account, e.ApplyMember(a, u))
 }
 
-// updateAccounts applies to the accounts what the event tells them under
-// each model that applied it (scoring.Engine.MemberUpdates).
-func (r *Runner) updateAccounts(lead string, l *scoring.Lead, before []membership, ev *scoring.Event) {
-	for i, e := range r.set.Engines() {
-		if r.accounts[i] == nil || r.outs[i].Status != scoring.Applied {
-			continue
-		}
-		for _, u := range e.MemberUpdates(lead, &l.States[i], before[i].lead, before[i].absorbed, ev) {
-			a := r.accounts[i][u.Account]
-			if a == nil {
-				n := e.NewAccount()
-				a = &n
-				r.accounts[i][u.Account] = a
-			}
-			r.emitAccount(e, u.Account, a, e.ApplyMember(a, &u))
-		}
-	}
-}
-
-func (r *Runner) emitAccount(e *scoring.Engine, id string, a *scoring.Account, trs []scoring.Transition) {
+func (r *Runner) emitAccount(e *scoring.Engine, id string, trs []scoring.Transition) {
 	if r.OnAccountTransition == nil {
 		return
 	}
 	for i := range trs {
-		r.OnAccountTransition(e, id, a, &trs[i])
+		r.OnAccountTransition(e, id, &trs[i])
 	}
 }
 

@@ -46,6 +46,7 @@ type AccountModel struct {
 	Stages []AccountStage
 
 	stageIndex map[string]int
+	fitPaths   []string // trait paths the account fit rules read
 }
 
 // AccountRole is a buying-group role: a member whose Trait matches Pattern.
@@ -89,6 +90,7 @@ func (am *AccountModel) compile() error {
 		}
 		am.stageIndex[s.Name] = i
 	}
+	am.fitPaths = am.Fit.paths()
 	roles := map[string]bool{}
 	for _, r := range am.Roles {
 		roles[r.Name] = true
@@ -263,8 +265,10 @@ func (e *Engine) ApplyMember(a *Account, u *MemberUpdate) []Transition {
 		a.Members = slices.Insert(a.Members, i, m)
 	}
 	if len(u.Traits) > 0 {
-		a.Traits = keepTraits(a.Traits, u.Traits, e.m.Accounts.fitPaths())
-		a.Fit, a.Grade = e.m.Accounts.Fit.score(a.Traits)
+		var changed bool
+		if a.Traits, changed = keepTraits(a.Traits, u.Traits, e.m.Accounts.fitPaths); changed {
+			a.Fit, a.Grade = e.m.Accounts.Fit.score(a.Traits)
+		}
 	}
 	if tr, ok := e.settleAccount(a, a.At, u.EventID); ok {
 		out = append(out, tr)
@@ -273,35 +277,26 @@ func (e *Engine) ApplyMember(a *Account, u *MemberUpdate) []Transition {
 	return out
 }
 
-// fitPaths lists the trait paths the account fit rules read.
-func (am *AccountModel) fitPaths() []string {
-	var paths []string
-	for _, r := range am.Fit.Rules {
-		for _, p := range r.Traits {
-			if !slices.Contains(paths, p) {
-				paths = append(paths, p)
-			}
-		}
-	}
-	return paths
-}
-
-// keepTraits updates kept with the values of the paths that traits carry.
-func keepTraits(kept, traits Props, paths []string) Props {
+// keepTraits updates kept with the values traits carry for paths (later
+// calls send only what changed, so values accumulate), and reports whether
+// any did.
+func keepTraits(kept, traits Props, paths []string) (Props, bool) {
+	changed := false
 	for _, path := range paths {
-		first := true
+		vals := 0
 		for _, p := range traits {
 			if p.Key != path {
 				continue
 			}
-			if first {
+			if vals == 0 {
 				kept = removeKey(kept, path)
-				first = false
 			}
 			kept = append(kept, p)
+			vals++
+			changed = true
 		}
 	}
-	return kept
+	return kept, changed
 }
 
 // AdvanceAccount brings the account to t, firing the exits due by then, and
@@ -411,22 +406,12 @@ func (e *Engine) Engagement(a *Account, t int64) float64 {
 // topMembers are the Top members with the highest positive scores at t, as
 // contributions (lead id, decayed score), highest first.
 func (e *Engine) topMembers(a *Account, t int64) []Contribution {
-	var cs []Contribution
-	for i := range a.Members {
-		if s := e.memberScore(&a.Members[i], t); s > 0 && !a.Members[i].Left {
-			cs = append(cs, Contribution{Rule: a.Members[i].Lead, Points: s})
-		}
+	cs := e.MemberScores(a, t)
+	n := 0
+	for n < len(cs) && n < e.m.Accounts.Top && cs[n].Points > 0 {
+		n++
 	}
-	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].Points != cs[j].Points {
-			return cs[i].Points > cs[j].Points
-		}
-		return cs[i].Rule < cs[j].Rule
-	})
-	if len(cs) > e.m.Accounts.Top {
-		cs = cs[:e.m.Accounts.Top]
-	}
-	return cs
+	return cs[:n:n]
 }
 
 // MemberScores are every member with a score at t (lead id, decayed

@@ -10,22 +10,8 @@ import (
 // updateTraits keeps the trait values the fit rules read (later identify calls send
 // only what changed, so values accumulate) and recomputes fit and grade.
 func (e *Engine) updateTraits(st *State, traits Props) {
-	changed := false
-	for _, path := range e.m.fitPaths {
-		vals := 0
-		for _, p := range traits {
-			if p.Key != path {
-				continue
-			}
-			if vals == 0 {
-				st.Traits = removeKey(st.Traits, path)
-			}
-			st.Traits = append(st.Traits, p)
-			vals++
-			changed = true
-		}
-	}
-	if changed {
+	var changed bool
+	if st.Traits, changed = keepTraits(st.Traits, traits, e.m.fitPaths); changed {
 		st.Fit, st.Grade = e.fit(st.Traits)
 	}
 }

@@ -1,6 +1,9 @@
 package scoring
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Model is a compiled rules file: everything the engine needs to score events and
 // move leads between stages. Build it with package rules (which reports errors with
@@ -426,23 +429,27 @@ func (m *Model) indexFeedback() error {
 // collectFitPaths lists each trait the fit rules read once, in first-use
 // order, and then those the account roles read: a lead keeps them all.
 func (m *Model) collectFitPaths() {
-	seen := map[string]bool{}
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			m.fitPaths = append(m.fitPaths, p)
-		}
-	}
-	for _, fr := range m.Fit.Rules {
-		for _, p := range fr.Traits {
-			add(p)
-		}
-	}
+	m.fitPaths = m.Fit.paths()
 	if m.Accounts != nil {
 		for _, r := range m.Accounts.Roles {
-			add(r.Trait)
+			if !slices.Contains(m.fitPaths, r.Trait) {
+				m.fitPaths = append(m.fitPaths, r.Trait)
+			}
 		}
 	}
+}
+
+// paths lists each trait path the fit rules read once, in first-use order.
+func (fm *FitModel) paths() []string {
+	var paths []string
+	for _, r := range fm.Rules {
+		for _, p := range r.Traits {
+			if !slices.Contains(paths, p) {
+				paths = append(paths, p)
+			}
+		}
+	}
+	return paths
 }
 
 func (m *Model) rulesTagged(tag string) []int {

@@ -311,3 +311,55 @@ func (s *Set) Decode(data []byte) (Lead, error) {
 	}
 	return l, nil
 }
+
+// Membership is, under one model, the account of a lead and of each lead an
+// event is about to stitch into it (by lead id), as they were before the
+// event: what the event's member updates need to say who left which account.
+type Membership struct {
+	Lead     string
+	Absorbed map[string]string
+}
+
+// Memberships returns the lead's memberships before an event under every
+// model (zero for a model without accounts), or nil when no model of the set
+// scores accounts.
+func (s *Set) Memberships(l *Lead, absorbed []AbsorbedLead) []Membership {
+	if !s.HasAccounts() {
+		return nil
+	}
+	out := make([]Membership, len(s.engines))
+	for i, e := range s.engines {
+		if e.m.Accounts == nil {
+			continue
+		}
+		out[i].Lead = l.States[i].Account
+		for _, a := range absorbed {
+			if a.Lead != nil && a.Lead.States[i].Account != "" {
+				if out[i].Absorbed == nil {
+					out[i].Absorbed = map[string]string{}
+				}
+				out[i].Absorbed[a.ID] = a.Lead.States[i].Account
+			}
+		}
+	}
+	return out
+}
+
+// MemberUpdates passes to emit, model by model, what ev — just applied to
+// lead (now l) with outcomes outs, the lead's memberships before it being
+// before (Memberships) — tells the accounts (Engine.MemberUpdates). The live
+// processor and the oracle both call it, so they update accounts alike.
+func (s *Set) MemberUpdates(lead string, l *Lead, before []Membership, outs []Outcome, ev *Event, emit func(model int, u *MemberUpdate)) {
+	if before == nil {
+		return
+	}
+	for i, e := range s.engines {
+		if e.m.Accounts == nil || outs[i].Status != Applied {
+			continue
+		}
+		ups := e.MemberUpdates(lead, &l.States[i], before[i].Lead, before[i].Absorbed, ev)
+		for j := range ups {
+			emit(i, &ups[j])
+		}
+	}
+}
