@@ -48,45 +48,6 @@ type accountWork struct {
 	emit    []scoring.Transition
 }
 
-// memberships are, per model with accounts, the account of the lead and
-// of each lead the event stitches into it, before the event.
-func (b *batch) memberships(w *leadWork, absorbed []scoring.AbsorbedLead) []membership {
-	out := make([]membership, len(b.set.Engines()))
-	for i, e := range b.set.Engines() {
-		if e.Model().Accounts == nil {
-			continue
-		}
-		out[i].lead = w.st.States[i].Account
-		for _, a := range absorbed {
-			if a.Lead != nil && a.Lead.States[i].Account != "" {
-				if out[i].absorbed == nil {
-					out[i].absorbed = map[string]string{}
-				}
-				out[i].absorbed[a.ID] = a.Lead.States[i].Account
-			}
-		}
-	}
-	return out
-}
-
-type membership struct {
-	lead     string
-	absorbed map[string]string
-}
-
-// memberUpdates records what the item's event, just applied to w, tells the
-// accounts.
-func (b *batch) memberUpdates(w *leadWork, it *item, before []membership) {
-	for i, e := range b.set.Engines() {
-		if e.Model().Accounts == nil || w.outs[i].Status != scoring.Applied {
-			continue
-		}
-		for _, u := range e.MemberUpdates(w.id, &w.st.States[i], before[i].lead, before[i].absorbed, &it.ev) {
-			w.acctUps = append(w.acctUps, accountUpdate{pos: it.pos, model: i, u: u})
-		}
-	}
-}
-
 // applyAccounts applies the member updates of the round's leads (works,
 // with the leads they absorb) to their accounts in the canonical order and
 // writes the accounts, retrying those another writer changed meanwhile.
@@ -125,55 +86,73 @@ func (b *batch) applyAccounts(ctx context.Context, works []*leadWork) error {
 		}
 		aw.ups = append(aw.ups, i)
 	}
-	for round := 0; len(order) > 0; round++ {
-		if round >= b.p.cfg.MaxConflictRounds {
-			return fmt.Errorf("redis: %d accounts still conflicting after %d rounds", len(order), round)
+	left, err := b.changeAccounts(ctx, order, false, func(eng *scoring.Engine, aw *accountWork) {
+		for _, i := range aw.ups {
+			eng.ApplyMember(&aw.st, &ups[i].u)
 		}
-		ids := make([]string, len(order))
-		for i, aw := range order {
+	})
+	if err == nil && left > 0 {
+		// The leads wait for their accounts: they must not be written without.
+		err = fmt.Errorf("redis: %d accounts still conflicting after %d rounds", left, b.p.cfg.MaxConflictRounds)
+	}
+	return err
+}
+
+// changeAccounts loads works' accounts, changes each (change), and writes
+// them with a compare-and-set, starting over from a fresh read for those
+// another writer changed meanwhile, at most MaxConflictRounds times; it
+// returns how many were still conflicting then. With onlyExisting, an
+// account without a record (erased since its timer was claimed) is left
+// alone.
+func (b *batch) changeAccounts(ctx context.Context, works []*accountWork, onlyExisting bool,
+	change func(eng *scoring.Engine, aw *accountWork)) (left int, err error) {
+	for round := 0; len(works) > 0 && round < b.p.cfg.MaxConflictRounds; round++ {
+		ids := make([]string, len(works))
+		for i, aw := range works {
 			ids[i] = aw.id
 		}
 		t0 := time.Now()
 		recs, err := b.p.store.Load(ctx, ids)
 		b.p.cfg.Observer.StoreRoundTrip("load", time.Since(t0))
 		if err != nil {
-			return fmt.Errorf("redis: accounts: %w", err)
+			return 0, fmt.Errorf("redis: accounts: %w", err)
 		}
-		upds := make([]state.Update, 0, len(order))
-		for _, aw := range order {
+		todo := works[:0:0]
+		upds := make([]state.Update, 0, len(works))
+		for _, aw := range works {
 			eng := b.set.Engines()[aw.model]
 			aw.base = recs[aw.id]
+			if onlyExisting && !aw.base.Exists() {
+				continue
+			}
 			aw.base.LeadID = aw.id
 			aw.st = b.decodeAccount(eng, aw.base)
-			for _, i := range aw.ups {
-				eng.ApplyMember(&aw.st, &ups[i].u)
-			}
+			change(eng, aw)
 			up, err := b.accountUpdate(aw)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			upds = append(upds, up)
+			todo, upds = append(todo, aw), append(upds, up)
 		}
 		res, err := b.storeWrite(ctx, "write", upds)
 		if err != nil {
-			return fmt.Errorf("redis: accounts: %w", err)
+			return 0, fmt.Errorf("redis: accounts: %w", err)
 		}
-		var retry []*accountWork
+		works = nil
 		for i, r := range res {
-			aw := order[i]
+			aw := todo[i]
 			switch {
 			case r.Err == nil:
 				aw.written = r.Record
 				b.accountDone(aw)
 			case errors.Is(r.Err, state.ErrConflict) || state.IsRetryable(r.Err):
-				retry = append(retry, aw)
+				works = append(works, aw)
 			default:
-				return fmt.Errorf("redis: write %s: %w", aw.id, r.Err)
+				return 0, fmt.Errorf("redis: write %s: %w", aw.id, r.Err)
 			}
 		}
-		order = retry
 	}
-	return nil
+	return len(works), nil
 }
 
 // decodeAccount decodes an account record; a missing one is a new account,
@@ -226,13 +205,8 @@ func (b *batch) accountChanges(out []Record) []Record {
 				b.p.cfg.Logger.Error("account stage change not encodable", "account", aw.id, "err", err)
 				continue
 			}
-			hdrs := []Header{{Key: "content-type", Value: []byte("application/json")}}
-			if sc.Model != "" {
-				hdrs = append(hdrs, Header{Key: "leadscore-model", Value: []byte(sc.Model)})
-			}
-			hdrs = append(hdrs, Header{Key: "leadscore-model-version", Value: []byte(sc.ModelVersion)},
-				Header{Key: "leadscore-event-id", Value: []byte(sc.ID)})
-			out = append(out, Record{Topic: b.p.cfg.Topics.AccountStageChanges, Key: []byte(aw.account), Value: v, Headers: hdrs})
+			out = append(out, Record{Topic: b.p.cfg.Topics.AccountStageChanges, Key: []byte(aw.account), Value: v,
+				Headers: changeHeaders(sc.Model, sc.ModelVersion, sc.ID)})
 		}
 		aw.emit = trs
 	}
@@ -261,59 +235,24 @@ func (b *batch) ackAccounts() []state.Update {
 // sweepAccounts fires the exits of accounts whose timers came due (ids),
 // each at its own instant, and produces outboxes a crash left behind.
 func (b *batch) sweepAccounts(ctx context.Context, ids []string, now int64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	for round := 0; len(ids) > 0 && round < b.p.cfg.MaxConflictRounds; round++ {
-		recs, err := b.p.store.Load(ctx, ids)
-		if err != nil {
-			return fmt.Errorf("redis: accounts: %w", err)
-		}
-		var works []*accountWork
-		var upds []state.Update
-		for _, id := range ids {
-			r := recs[id]
-			if !r.Exists() {
-				continue // erased
-			}
-			r.LeadID = id
-			model, account, ok := b.parseAccountID(id)
-			if !ok {
-				continue // a model this process does not run
-			}
-			eng := b.set.Engines()[model]
-			aw := &accountWork{id: id, account: account, model: model, base: r, st: b.decodeAccount(eng, r)}
-			for guard := 0; guard < 64; guard++ {
-				due, ok := eng.NextAccountChange(&aw.st)
-				if !ok || due > now {
-					break
-				}
-				eng.AdvanceAccount(&aw.st, due)
-			}
-			up, err := b.accountUpdate(aw)
-			if err != nil {
-				return err
-			}
-			works, upds = append(works, aw), append(upds, up)
-		}
-		res, err := b.storeWrite(ctx, "write", upds)
-		if err != nil {
-			return fmt.Errorf("redis: accounts: %w", err)
-		}
-		ids = nil
-		for i, r := range res {
-			switch {
-			case r.Err == nil:
-				works[i].written = r.Record
-				b.accountDone(works[i])
-			case errors.Is(r.Err, state.ErrConflict) || state.IsRetryable(r.Err):
-				ids = append(ids, works[i].id)
-			default:
-				return fmt.Errorf("redis: write %s: %w", works[i].id, r.Err)
-			}
+	var works []*accountWork
+	for _, id := range ids {
+		if model, account, ok := b.parseAccountID(id); ok { // else a model this process does not run
+			works = append(works, &accountWork{id: id, account: account, model: model})
 		}
 	}
-	return nil
+	// Timers of accounts still conflicting after every round come due
+	// again, as the leads' do.
+	_, err := b.changeAccounts(ctx, works, true, func(eng *scoring.Engine, aw *accountWork) {
+		for guard := 0; guard < 64; guard++ {
+			due, ok := eng.NextAccountChange(&aw.st)
+			if !ok || due > now {
+				break
+			}
+			eng.AdvanceAccount(&aw.st, due)
+		}
+	})
+	return err
 }
 
 // parseAccountID finds the model and account of an account record id.

@@ -925,18 +925,15 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 			w.absorbed = append(w.absorbed, a)
 		}
 		unfinished = nil
-		var before []membership
-		if b.withAccounts {
-			before = b.memberships(w, absorbed)
-		}
+		before := b.set.Memberships(&w.st, absorbed)
 		w.pending = w.pending[:0]
 		for i := range w.st.States {
 			w.pending = append(w.pending, w.st.States[i].Pending)
 		}
 		w.outs = b.set.ApplyStitched(&w.st, absorbed, &it.ev, w.outs)
-		if b.withAccounts {
-			b.memberUpdates(w, it, before)
-		}
+		b.set.MemberUpdates(w.id, &w.st, before, w.outs, &it.ev, func(model int, u *scoring.MemberUpdate) {
+			w.acctUps = append(w.acctUps, accountUpdate{pos: it.pos, model: model, u: *u})
+		})
 		sum := scoring.Summary(w.outs)
 		it.outcome, it.late = sum.Status.String(), sum.Late
 		w.applied++
@@ -1350,14 +1347,20 @@ func (b *batch) stageChanges(out []Record, done []*leadWork) []Record {
 // a consumer can pick one model's changes without parsing the payload.
 func (b *batch) stageChangeRecord(lead string, sc *output.StageChange) Record {
 	v, _ := sc.Marshal()
+	return Record{Topic: b.p.cfg.Topics.StageChanges, Key: []byte(lead), Value: v,
+		Headers: changeHeaders(sc.Model, sc.ModelVersion, sc.ID)}
+}
+
+// changeHeaders are the headers of a stage change, a lead's or an
+// account's: JSON, the model (named models only) and its version, the id.
+func changeHeaders(model, version, id string) []Header {
 	hdrs := make([]Header, 0, 4)
 	hdrs = append(hdrs, Header{Key: "content-type", Value: []byte("application/json")})
-	if sc.Model != "" {
-		hdrs = append(hdrs, Header{Key: "leadscore-model", Value: []byte(sc.Model)})
+	if model != "" {
+		hdrs = append(hdrs, Header{Key: "leadscore-model", Value: []byte(model)})
 	}
-	hdrs = append(hdrs, Header{Key: "leadscore-model-version", Value: []byte(sc.ModelVersion)},
-		Header{Key: "leadscore-event-id", Value: []byte(sc.ID)})
-	return Record{Topic: b.p.cfg.Topics.StageChanges, Key: []byte(lead), Value: v, Headers: hdrs}
+	return append(hdrs, Header{Key: "leadscore-model-version", Value: []byte(version)},
+		Header{Key: "leadscore-event-id", Value: []byte(id)})
 }
 
 // outboxIdentities are the identity keys that stage changes waiting in w's

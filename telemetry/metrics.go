@@ -148,20 +148,21 @@ func (x *Metrics) Late(topic string) {
 // Transition implements processor.Observer. The model label is left out
 // for a process's one unnamed model, as before models had names.
 func (x *Metrics) Transition(model, from, to string) {
+	x.transitions.Add(context.Background(), 1, x.moveOpt(model, from, to))
+}
+
+// moveOpt is the attribute set of a stage change: from and to, and the
+// model for a named one.
+func (x *Metrics) moveOpt(model, from, to string) metric.MeasurementOption {
 	if model == "" {
-		x.transitions.Add(context.Background(), 1, x.opts.get("from", from, "to", to))
-		return
+		return x.opts.get("from", from, "to", to)
 	}
-	x.transitions.Add(context.Background(), 1, x.opts.get3("from", from, "to", to, "model", model))
+	return x.opts.get3("from", from, "to", to, "model", model)
 }
 
 // AccountTransition implements processor.Observer.
 func (x *Metrics) AccountTransition(model, from, to string) {
-	if model == "" {
-		x.accountTransitions.Add(context.Background(), 1, x.opts.get("from", from, "to", to))
-		return
-	}
-	x.accountTransitions.Add(context.Background(), 1, x.opts.get3("from", from, "to", to, "model", model))
+	x.accountTransitions.Add(context.Background(), 1, x.moveOpt(model, from, to))
 }
 
 // Batch implements processor.Observer.
