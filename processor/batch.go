@@ -66,6 +66,9 @@ type leadWork struct {
 	pending []int
 	// acctUps are what the lead's events of this round tell the accounts.
 	acctUps []accountUpdate
+	// swept is set for a lead the timer sweep writes: its outbox is
+	// acknowledged by a second write, not by a commit (commitack.go).
+	swept bool
 }
 
 // deadLetterCount is one dead letter, counted once the batch is committed.
@@ -148,6 +151,7 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 		it.pos = i
 	}
 	b.clock = p.clock.at(start, owned, lag, p.cfg.IdleTimeout)
+	p.learnCommitted()
 	// The previous batch's outbox acknowledgement ran during the poll and the
 	// decode; it must land before this batch loads leads it may rewrite.
 	p.waitAck()
@@ -182,6 +186,7 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 		// retrying here would only produce the outbox twice.
 		return fmt.Errorf("kafka: commit: %w: %w", ErrNotOwner, err)
 	}
+	b.committedBatch()
 	b.observe(recs, start)
 	// Clearing the outbox is one more round trip that nothing of this batch
 	// waits for: it overlaps the next poll and decode (waitAck).
@@ -694,6 +699,8 @@ func appendUnique(list []string, s string) []string {
 	return append(list, s)
 }
 
+// decodeState decodes a lead record's state; an outbox the commit has
+// acknowledged since the record was written is cleared (commitack.go).
 func (b *batch) decodeState(r state.Record) (scoring.Lead, error) {
 	if !r.Exists() || len(r.Data) == 0 {
 		return b.set.NewLead(), nil
@@ -701,6 +708,9 @@ func (b *batch) decodeState(r state.Record) (scoring.Lead, error) {
 	l, err := b.set.Decode(r.Data)
 	if err != nil {
 		return l, fmt.Errorf("lead %s: %w", r.LeadID, err)
+	}
+	if l.Pending() > 0 && b.produced(r) {
+		l.ClearPending()
 	}
 	return l, nil
 }
@@ -1209,7 +1219,8 @@ func (b *batch) update(w *leadWork) (state.Update, error) {
 		}
 		return up, nil
 	}
-	up.Absorbed, up.Deadline = w.absorbed, b.deadline(&w.st)
+	up.CommitAck = b.p.cfg.CommitAck && !w.swept
+	up.Absorbed, up.Deadline = w.absorbed, b.deadline(&w.st, !up.CommitAck)
 	b.boards(&up, &w.st)
 	// The lead takes over the identities of the leads it absorbs, so that they
 	// resolve to it directly rather than through their tombstones.
@@ -1240,12 +1251,14 @@ func (b *batch) update(w *leadWork) (state.Update, error) {
 	return up, nil
 }
 
-// deadline is the lead's next timer: its next time-driven change, or sooner when
-// stage changes wait in its outbox (so a crash before they are produced is
-// repaired by the timer sweep even if no event for the lead ever comes).
-func (b *batch) deadline(st *scoring.Lead) int64 {
+// deadline is the lead's next timer: its next time-driven change, or, with
+// retry, sooner when stage changes wait in its outbox (so a crash before
+// they are produced is repaired by the timer sweep even if no event for the
+// lead ever comes). An outbox the commit acknowledges needs no retry: if
+// the batch does not commit, its events come again.
+func (b *batch) deadline(st *scoring.Lead, retry bool) int64 {
 	next, ok := b.set.NextChange(st)
-	if st.Pending() > 0 {
+	if retry && st.Pending() > 0 {
 		retry := b.retryAt()
 		if !ok || retry < next {
 			return retry
@@ -1408,7 +1421,7 @@ func (b *batch) ackOutbox(ctx context.Context) {
 				continue
 			}
 		}
-		if w.st.Pending() == 0 {
+		if w.st.Pending() == 0 || w.written.CommitAck() {
 			continue
 		}
 		w.st.ClearPending()
@@ -1420,7 +1433,7 @@ func (b *batch) ackOutbox(ctx context.Context) {
 			ups = append(ups, state.Update{Base: w.written, Data: data})
 			continue
 		}
-		up := state.Update{Base: w.written, Data: data, Deadline: b.deadline(&w.st)}
+		up := state.Update{Base: w.written, Data: data, Deadline: b.deadline(&w.st, true)}
 		b.boards(&up, &w.st)
 		ups = append(ups, up)
 	}

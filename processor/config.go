@@ -137,6 +137,13 @@ type Config struct {
 	// partitions change or a write finds a lead changed by someone else.
 	// 0 (the default) keeps none.
 	WorkingSet int
+	// CommitAck acknowledges the outbox of leads written by event batches
+	// with the batch's Kafka commit instead of a second write of each lead
+	// (commitack.go). Only for a processor that is the one consumer of every
+	// input partition its leads' events come from — sole ownership: a
+	// member of a spread group does not know the others' commits, and would
+	// produce every outbox again.
+	CommitAck bool
 	// ApplyLanes is how many goroutines apply a batch's events and write
 	// its leads, each a share of the leads (leads that an event of the
 	// batch stitches together are one share's): the event-time merge and

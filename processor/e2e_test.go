@@ -168,7 +168,7 @@ func (e *env) start(b backend, wrap func(processor.Client) processor.Client) *pr
 	}
 	p, err := processor.New(processor.Config{Topics: topics, TimerTick: 20 * time.Millisecond, Now: e.clock.Now, Logger: quiet, WorkingSet: ws,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, OutboxRetry: time.Second, Sources: e.sources,
-		ApplyLanes: e.lanes}, cl, e.store, e.models)
+		ApplyLanes: e.lanes, CommitAck: !e.spread}, cl, e.store, e.models)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -75,6 +75,9 @@ type Processor struct {
 	merge      mergeState
 	pauseUntil time.Time
 	pending    []*item // the items the last batch's merge kept, in record order
+	// committed is, per source partition (state.SourceKey), the group's
+	// committed offset as far as this processor knows (commitack.go).
+	committed map[string]int64
 }
 
 // New validates cfg and returns a processor that scores with the given

@@ -98,7 +98,7 @@ func (b *batch) sweepTimers(ctx context.Context, now int64) error {
 				}
 				continue
 			}
-			w := &leadWork{id: id, base: r, st: st}
+			w := &leadWork{id: id, base: r, st: st, swept: true}
 			fired[id] = b.advanceDue(&w.st, now)
 			works = append(works, w)
 		}

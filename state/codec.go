@@ -12,7 +12,7 @@ import (
 //
 //	version
 //	flags byte: bit 0 tombstone, bit 1 absorbed list, bit 2 further
-//	  boards; bits 6-7 format (0)
+//	  boards, bit 3 outbox acknowledged by the commit; bits 6-7 format (0)
 //	deadline: 4 bytes, big-endian unix seconds (0: no timer)
 //	stage id (0: none)
 //	[stage] rank units (round(Rank*RankScale)), zig-zag
@@ -33,6 +33,7 @@ const (
 	flagTombstone = 1 << 0
 	flagAbsorbed  = 1 << 1
 	flagBoards    = 1 << 2
+	flagCommitAck = 1 << 3
 	formatMask    = 0xC0
 )
 

@@ -82,6 +82,29 @@ func (r Record) Applied(topic string, partition int32, offset int64) bool {
 	return false
 }
 
+// CommitAck reports whether the record was written with Update.CommitAck:
+// its outbox counts as produced once the Kafka commit of the batch that
+// wrote it is known (OffsetsBelow).
+func (r Record) CommitAck() bool { return r.snap != nil && r.snap.flags&flagCommitAck != 0 }
+
+// OffsetsBelow reports whether every source partition's offset in the
+// record is below what committed says of it (the partition's committed
+// offset: the next one the group reads); committed answers false for a
+// partition it does not know, and then so does OffsetsBelow. A record
+// without offsets is not below anything.
+func (r Record) OffsetsBelow(committed func(source string, offset int64) bool) bool {
+	if r.snap == nil || r.st == nil || len(r.snap.offsets) == 0 {
+		return false
+	}
+	for _, o := range r.snap.offsets {
+		name := r.st.sourceName(o.topic, o.partition)
+		if name == "" || !committed(name, int64(o.offset)) {
+			return false
+		}
+	}
+	return true
+}
+
 // Offsets returns, in a new map, "topic/partition" (see SourceKey) -> the
 // offset of the last event of that source partition applied to this record
 // (nil when none). It is built on each call: the processor only needs

@@ -114,6 +114,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("CreateLoadRoundTrip", func(t *testing.T) { testCreateLoad(t, newStore(t)) })
 	t.Run("ConflictStaleWriterLoses", func(t *testing.T) { testConflict(t, newStore(t)) })
 	t.Run("OffsetsMergeAndReplay", func(t *testing.T) { testOffsetsReplay(t, newStore(t)) })
+	t.Run("CommitAckAndOffsetsBelow", func(t *testing.T) { testCommitAck(t, newStore(t)) })
 	t.Run("StitchTombstoneResolve", func(t *testing.T) { testStitch(t, newStore(t)) })
 	t.Run("EraseThenNewEvents", func(t *testing.T) { testErase(t, newStore(t)) })
 	t.Run("ClaimDueExactlyOnce", func(t *testing.T) { testClaimDue(t, newStore(t)) })
@@ -412,6 +413,46 @@ func testOffsetsReplay(t *testing.T, st *Store) {
 	mustWrite(t, st, applyEvents(rec, replay))
 	if g := mustGet(t, st, id); string(g.Data) != "116" {
 		t.Fatalf("second replay: %s", g.Data)
+	}
+}
+
+// A write marked CommitAck says so in the record until a write without the
+// mark; OffsetsBelow holds only when every source partition's offset is
+// below what the caller knows to be committed.
+func testCommitAck(t *testing.T, st *Store) {
+	id := HomeLeadID("email:ack@example.com")
+	rec := mustLoad(t, st, id)[id]
+	u := applyEvents(rec, []event{{"web", 0, 10, 5}, {"email", 1, 5, 10}})
+	u.CommitAck = true
+	mustWrite(t, st, u)
+	rec = mustGet(t, st, id)
+	if !rec.CommitAck() {
+		t.Fatal("the mark is lost")
+	}
+	committed := func(c map[string]int64) func(string, int64) bool {
+		return func(src string, off int64) bool { n, ok := c[src]; return ok && off < n }
+	}
+	cases := []struct {
+		name string
+		c    map[string]int64
+		want bool
+	}{
+		{"both committed past", map[string]int64{"web/0": 11, "email/1": 6}, true},
+		{"one at its offset (not yet committed)", map[string]int64{"web/0": 10, "email/1": 6}, false},
+		{"one unknown", map[string]int64{"web/0": 11}, false},
+		{"other partitions only", map[string]int64{"web/1": 100, "email/0": 100}, false},
+	}
+	for _, tc := range cases {
+		if got := rec.OffsetsBelow(committed(tc.c)); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	mustWrite(t, st, applyEvents(rec, []event{{"web", 0, 12, 1}}))
+	if rec = mustGet(t, st, id); rec.CommitAck() {
+		t.Error("a write without the mark keeps it")
+	}
+	if (Record{}).OffsetsBelow(func(string, int64) bool { return true }) {
+		t.Error("a record without offsets is below anything")
 	}
 }
 

@@ -58,6 +58,16 @@ type Update struct {
 	// lead needs no index entry). Re-sending an identity is harmless and
 	// repairs a missing index entry.
 	Identities []string
+	// CommitAck marks the lead's outbox (the stage changes the engine's
+	// state holds as pending) as acknowledged by the Kafka commit of the
+	// batch that writes it, rather than by a later write: once every offset
+	// of the record is below its partition's committed offset, the writer
+	// that produced the outbox has committed, so it was produced
+	// (Record.CommitAck, Record.OffsetsBelow). Only a sole owner, which
+	// knows the committed offsets of every partition its leads' events come
+	// from, can read it so; other readers see an outbox still pending and at
+	// worst produce it again, with the same ids.
+	CommitAck bool
 }
 
 // Result is the outcome of one Update.
@@ -428,6 +438,9 @@ func (s *Store) encodeUpdate(u *Update, pw *pendingWrite, n *snapshot, arena *wr
 	}
 	if n.mergedInto != "" {
 		n.flags |= flagTombstone
+	}
+	if u.CommitAck {
+		n.flags |= flagCommitAck
 	}
 	if len(n.absorbed) > 0 {
 		n.flags |= flagAbsorbed

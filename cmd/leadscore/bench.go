@@ -37,7 +37,7 @@ type benchCmd struct {
 	OfferLinger    time.Duration `help:"Linger of the producer that offers the latency phases' events (0: each sent at once; the latency measured includes it)."`
 	Partitions     int           `default:"${bench_partitions}" help:"Partitions per topic."`
 	Seed           int64         `default:"${bench_seed}" help:"Seed of the generated history."`
-	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go,goka" help:"Scenarios to run, in this order: ceiling, naive, franz-go-spread (franz-go as run --lanes 2 --ownership spread: the design before event time, arrival order), franz-go-uncached (franz-go without the working set: every batch reads Redis), franz-go, kafka-go, goka."`
+	Scenarios      []string      `default:"ceiling,naive,franz-go,kafka-go,goka" help:"Scenarios to run, in this order: ceiling, naive, franz-go-spread (franz-go as run --lanes 2 --ownership spread: the design before event time, arrival order), franz-go-uncached (franz-go without the working set: every batch reads Redis), franz-go-ackwrite (franz-go clearing each outbox with a second write, as before the commit acknowledged it), franz-go, kafka-go, goka."`
 	GokaDir        string        `help:"Source of the goka scenario's module (default: internal/bench/goka found from the working directory up); it is built with the go command, or skipped with a warning without one."`
 	GokaBinary     string        `type:"existingfile" help:"A build of the goka scenario's module to run instead of building it."`
 	Rules          string        `type:"existingfile" help:"Rules file (YAML); default: the journeys' b2b-saas rules embedded in the binary."`

@@ -290,7 +290,8 @@ func (c *runCmd) system(models *scoring.Set, tel *telemetry.Telemetry, log *slog
 		Client: c.Kafka.KafkaClient, Kafka: fc, ExplainKafka: explain,
 		Spread: c.Kafka.Ownership == "spread", Lanes: c.Lanes,
 		Processor: processor.Config{Topics: c.topics(), Events: c.events(), TimerTick: c.TimerTick, IdleTimeout: c.IdleTimeout,
-			ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, WorkingSet: c.WorkingSet, ShutdownTimeout: c.ShutdownTimeout, Version: version},
+			ReorderWait: c.ReorderWait, MergeWait: c.MergeWait, WorkingSet: c.WorkingSet, ShutdownTimeout: c.ShutdownTimeout, Version: version,
+			CommitAck: true}, // off with spread ownership (wiring.Build)
 		Models: models, Observer: tel.Metrics(), Telemetry: tel, Logger: log,
 	}, nil
 }

@@ -29,6 +29,11 @@ const (
 	// 100 %; not run by default, it is the same-run reference for what the
 	// exact design costs or gains.
 	FranzGoSpread = "franz-go-spread"
+	// FranzGoAckWrite is franz-go with each lead's outbox acknowledged by a
+	// second write after the commit (processor.Config.CommitAck off), as
+	// before the commit acknowledged it. Not run by default: the same-run
+	// reference for what the commit acknowledgement buys.
+	FranzGoAckWrite = "franz-go-ackwrite"
 	// Goka is a lead scorer built on github.com/lovoo/goka with leadscore's
 	// scoring engine, run as a process of its own (internal/bench/goka).
 	Goka = "goka"
@@ -36,7 +41,7 @@ const (
 
 // Scenarios lists every scenario, in run order.
 func Scenarios() []string {
-	return []string{Ceiling, Naive, FranzGoSpread, FranzGoUncached, FranzGo, KafkaGo, Goka}
+	return []string{Ceiling, Naive, FranzGoSpread, FranzGoUncached, FranzGoAckWrite, FranzGo, KafkaGo, Goka}
 }
 
 // defaultScenarios are those run when none are named.
@@ -109,7 +114,7 @@ type Config struct {
 	// Partitions per topic (default 6).
 	Partitions int
 	// Scenarios to run, in the order of Scenarios() (default: all but
-	// FranzGoSpread and FranzGoUncached).
+	// FranzGoSpread, FranzGoUncached and FranzGoAckWrite).
 	Scenarios []string
 	// Rules is the rules file (YAML); default the journeys' own b2b-saas rules.
 	Rules []byte
@@ -227,7 +232,7 @@ func (c *Config) Validate() error {
 		}
 		seen[s] = true
 	}
-	if c.RedisAddr == "" && !c.AllowMiniredis && (seen[Naive] || seen[FranzGo] || seen[FranzGoUncached] || seen[FranzGoSpread] || seen[KafkaGo] || c.Soak > 0) {
+	if c.RedisAddr == "" && !c.AllowMiniredis && (seen[Naive] || seen[FranzGo] || seen[FranzGoUncached] || seen[FranzGoAckWrite] || seen[FranzGoSpread] || seen[KafkaGo] || c.Soak > 0) {
 		errs = append(errs, errors.New("no Redis given: pass a real Redis address (miniredis is not a meaningful benchmark)"))
 	}
 	if c.MaxPollRecords < 0 || c.FetchMaxWait < 0 || c.ProducerLinger < 0 || c.OfferLinger < 0 {

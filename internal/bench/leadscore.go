@@ -40,13 +40,16 @@ func newLeadscore(ctx context.Context, e *scenarioEnv, backend, group string, t 
 		Kafka: franzgo.Config{Config: kafkaconfig.Config{Brokers: e.cluster.brokers, Group: group, InputTopics: t.Inputs(),
 			MaxPollRecords: e.cfg.MaxPollRecords, FetchMaxWait: e.cfg.FetchMaxWait, ProducerLinger: e.cfg.ProducerLinger,
 			Compression: e.cfg.Compression, Logger: slog.New(slog.DiscardHandler)}},
-		Lanes:     e.cfg.Lanes,
-		Processor: processor.Config{Topics: t, Now: e.clock, TimerPartitions: e.cfg.Partitions, WorkingSet: processor.DefaultWorkingSet},
-		Models:    e.models, Observer: obs,
+		Lanes: e.cfg.Lanes,
+		Processor: processor.Config{Topics: t, Now: e.clock, TimerPartitions: e.cfg.Partitions, WorkingSet: processor.DefaultWorkingSet,
+			CommitAck: true},
+		Models: e.models, Observer: obs,
 	}
 	switch backend {
 	case FranzGoUncached:
 		cfg.Client, cfg.Processor.WorkingSet = FranzGo, 0
+	case FranzGoAckWrite:
+		cfg.Client, cfg.Processor.CommitAck = FranzGo, false
 	case FranzGoSpread:
 		cfg.Client, cfg.Spread, cfg.Lanes = FranzGo, true, 2
 	}

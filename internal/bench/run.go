@@ -224,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Machine.Kafka = "kfake, in process"
 	}
 	addr := cfg.RedisAddr
-	if addr == "" && (cfg.wants(Naive) || cfg.wants(FranzGo) || cfg.wants(FranzGoUncached) || cfg.wants(FranzGoSpread) || cfg.wants(KafkaGo)) {
+	if addr == "" && (cfg.wants(Naive) || cfg.wants(FranzGo) || cfg.wants(FranzGoUncached) || cfg.wants(FranzGoAckWrite) || cfg.wants(FranzGoSpread) || cfg.wants(KafkaGo)) {
 		mr, err := miniredis.Run()
 		if err != nil {
 			return nil, fmt.Errorf("bench: miniredis: %w", err)

@@ -151,6 +151,7 @@ func startRig(ctx context.Context, c *Config, models *scoring.Set, files []strin
 			Opts: []kgo.Opt{kgo.WithHooks(tel.KafkaHooks("leadscore", group)...)}},
 		Processor: processor.Config{Topics: topics, TimerPartitions: int(c.Partitions),
 			WorkingSet: processor.DefaultWorkingSet, // one processor: the one writer of every lead
+			CommitAck:  true,
 			// The timer tick is simulated time too: about four sweeps a wall-clock second.
 			TimerTick: time.Duration(c.Speedup * float64(250*time.Millisecond)), Now: clock.Now,
 			// Timers run on event time while journeys flow; a pause of two

@@ -61,8 +61,8 @@ type Config struct {
 	// Processor is the template of every member's processor.Config. Build
 	// sets TimerPartitions (when Prepare knows them), Sources (when Prepare
 	// names topic ids), ApplyLanes (see Lanes), Logger and Observer; and
-	// WorkingSet to 0 with Spread: only a sole owner is the one writer of its
-	// leads.
+	// WorkingSet to 0 and CommitAck off with Spread: only a sole owner is
+	// the one writer of its leads and the one consumer of their partitions.
 	Processor processor.Config
 	// Models are the scoring models every processor starts with.
 	Models *scoring.Set
@@ -165,7 +165,7 @@ func Build(ctx context.Context, cfg Config) (sys *System, err error) {
 		}
 	}
 	if cfg.Spread {
-		pc.WorkingSet, pc.ApplyLanes = 0, 1
+		pc.WorkingSet, pc.ApplyLanes, pc.CommitAck = 0, 1, false
 	} else if cfg.Lanes > 0 {
 		pc.ApplyLanes = cfg.Lanes
 	}

@@ -748,6 +748,30 @@ func (c *Client) Assigned() []processor.TopicPartition {
 	return out
 }
 
+// Committed returns, per owned partition, the group's committed offset as
+// the client knows it: fetched when the group was joined, then moved by its
+// commits. The processor reads it to know which outboxes its commits have
+// acknowledged (processor.Config.CommitAck); a partition without a
+// committed offset is left out.
+func (c *Client) Committed() map[processor.TopicPartition]int64 {
+	c.mu.Lock()
+	owned := make(map[processor.TopicPartition]bool, len(c.assigned))
+	for tp := range c.assigned {
+		owned[tp] = true
+	}
+	c.mu.Unlock()
+	out := make(map[processor.TopicPartition]int64, len(owned))
+	for topic, ps := range c.cl.CommittedOffsets() {
+		for p, eo := range ps {
+			tp := processor.TopicPartition{Topic: topic, Partition: p}
+			if owned[tp] && eo.Offset >= 0 {
+				out[tp] = eo.Offset
+			}
+		}
+	}
+	return out
+}
+
 // Ready sends a metadata request to any reachable broker; it returns nil when one
 // answers within ctx.
 func (c *Client) Ready(ctx context.Context) error {

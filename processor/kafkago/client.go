@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -82,6 +83,9 @@ type generation struct {
 	// generation is published.
 	next  map[processor.TopicPartition]int64
 	fetch *fetchSession // guarded by Client.mu
+	// committed is, per partition, the group's committed offset at the
+	// assignment (none when the group had not committed one). Read-only.
+	committed map[processor.TopicPartition]int64
 }
 
 // batch is what the last Poll returned and not yet committed or abandoned.
@@ -216,12 +220,16 @@ func (c *Client) manage() {
 			}
 			continue
 		}
-		g := &generation{kg: kg, ending: make(chan struct{}), next: map[processor.TopicPartition]int64{}}
+		g := &generation{kg: kg, ending: make(chan struct{}), next: map[processor.TopicPartition]int64{},
+			committed: map[processor.TopicPartition]int64{}}
 		for topic, ps := range kg.Assignments {
 			for _, p := range ps {
 				tp := processor.TopicPartition{Topic: topic, Partition: int32(p.ID)}
 				g.assigned = append(g.assigned, tp)
 				g.next[tp] = p.Offset
+				if p.Offset >= 0 { // else FirstOffset or LastOffset: nothing committed
+					g.committed[tp] = p.Offset
+				}
 			}
 		}
 		slices.SortFunc(g.assigned, processor.CompareTopicPartitions)
@@ -613,6 +621,18 @@ func (c *Client) Lag() map[processor.TopicPartition]int64 {
 		}
 	}
 	return out
+}
+
+// Committed returns, per owned partition, the group's committed offset when
+// the partitions were assigned (the processor follows its own commits
+// from there: processor.Config.CommitAck).
+func (c *Client) Committed() map[processor.TopicPartition]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.owned == nil {
+		return nil
+	}
+	return maps.Clone(c.owned.committed)
 }
 
 // Produce writes recs (Topic, Key, Value, Headers, Timestamp; Partition and
