@@ -157,13 +157,60 @@ func (s *State) addStrings(w *encoder) {
 	}
 }
 
+// appendTable writes the string table: each string as its length shifted
+// left by one, the low bit set when it is packed (packName).
 func (w *encoder) appendTable() {
 	w.uvarint(uint64(len(w.tab)))
 	for _, v := range w.tab {
-		w.uvarint(uint64(len(v)))
-		w.b = append(w.b, v...)
+		if !packable(v) {
+			w.uvarint(uint64(len(v)) << 1)
+			w.b = append(w.b, v...)
+			continue
+		}
+		w.uvarint(uint64(len(v))<<1 | 1)
+		for i := 0; i < len(v); i += 3 {
+			g := 0
+			for j := i; j < i+3; j++ {
+				g *= len(nameAlphabet)
+				if j < len(v) {
+					g += int(nameCode[v[j]] - 1)
+				}
+			}
+			w.b = binary.LittleEndian.AppendUint16(w.b, uint16(g))
+		}
 	}
 }
+
+// nameAlphabet holds the characters of most names a state refers to: rule
+// and stage names, model versions, event and lead ids. A string made of them
+// only is packed three characters to two bytes (40³ < 2¹⁶): a third off
+// the string table, which is most of a typical state.
+const nameAlphabet = "-.0123456789:_abcdefghijklmnopqrstuvwxyz"
+
+// nameCode maps a byte to 1 + its index in nameAlphabet, 0 if not in it.
+var nameCode = func() (c [256]byte) {
+	for i := range len(nameAlphabet) {
+		c[nameAlphabet[i]] = byte(i + 1)
+	}
+	return c
+}()
+
+// packable reports whether v is packed: made of nameAlphabet, and shorter
+// so (a string of 1, 2 or 4 characters is not).
+func packable(v string) bool {
+	if n := len(v); n < 3 || n == 4 {
+		return false
+	}
+	for i := range len(v) {
+		if nameCode[v[i]] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// packedLen is the number of bytes of a packed string of n characters.
+func packedLen(n int) int { return (n + 2) / 3 * 2 }
 
 func (w *encoder) contribs(cs []Contribution) {
 	w.uvarint(uint64(len(cs)))
@@ -580,31 +627,81 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 }
 
 // readTable reads the string table. Its strings are cut from one string
-// holding the whole section: one allocation per state instead of one per
-// string.
+// holding them all: one allocation per state instead of one per string.
 func (r *decoder) readTable() {
 	n := r.count()
 	section := r.b
+	total := 0
 	for i := 0; i < n && r.err == nil; i++ {
-		l := r.count()
-		if l > len(r.b) {
+		var l uint64
+		if r.v1 {
+			l = uint64(r.count()) << 1 // format 1: no packing bit
+		} else {
+			l = r.uvarint()
+		}
+		size := l >> 1
+		if l&1 != 0 {
+			size = uint64(packedLen(int(min(size, 1<<40))))
+		}
+		if size > uint64(len(r.b)) {
 			r.fail("string overruns")
 			break
 		}
-		r.b = r.b[l:]
+		r.b = r.b[size:]
+		total += int(l >> 1)
 	}
 	if r.err != nil {
 		return
 	}
-	all := string(section[:len(section)-len(r.b)])
-	r.tab = make([]string, n)
-	pos := 0
-	for i := range r.tab {
-		l, k := binary.Uvarint(section[pos:]) // validated by the first pass
-		pos += k
-		r.tab[i] = all[pos : pos+int(l)]
-		pos += int(l)
+	buf := make([]byte, 0, total)
+	ends := make([]int, n)
+	for i := range ends {
+		l, k := binary.Uvarint(section) // validated by the first pass
+		section = section[k:]
+		if r.v1 {
+			l <<= 1
+		}
+		if l&1 == 0 {
+			buf = append(buf, section[:l>>1]...)
+			section = section[l>>1:]
+		} else if buf = unpackName(buf, section, int(l>>1)); buf == nil {
+			r.fail("bad packed string")
+			return
+		} else {
+			section = section[packedLen(int(l>>1)):]
+		}
+		ends[i] = len(buf)
 	}
+	all := string(buf)
+	r.tab = make([]string, n)
+	start := 0
+	for i, end := range ends {
+		r.tab[i] = all[start:end]
+		start = end
+	}
+}
+
+// unpackName appends the n characters packed in p to buf, or returns nil
+// when p is not a packing appendTable writes.
+func unpackName(buf, p []byte, n int) []byte {
+	const a = len(nameAlphabet)
+	for i := 0; i < n; i += 3 {
+		g := int(binary.LittleEndian.Uint16(p[i/3*2:]))
+		if g >= a*a*a {
+			return nil
+		}
+		cs := [3]byte{nameAlphabet[g/(a*a)], nameAlphabet[g/a%a], nameAlphabet[g%a]}
+		k := min(3, n-i)
+		pad := 1
+		for range 3 - k {
+			pad *= a
+		}
+		if g%pad != 0 {
+			return nil // the padding is code 0, so that equal strings have equal bytes
+		}
+		buf = append(buf, cs[:k]...)
+	}
+	return buf
 }
 
 // contribs returns nil for none, as the state had before encoding.

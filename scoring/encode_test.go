@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/leadscore/leadscore/scoring"
@@ -101,10 +102,20 @@ func TestStateEncodingRoundTrips(t *testing.T) {
 	odd.Hits[2].Times, odd.Hits[2].Pts = []int64{t0}, []float64{1 << 60}
 	odd.Contribs[1].Points = -(1<<53 - 1)
 	odd.Recent[0].From, odd.Model = "", ""
+	// Strings of every length up to 8, packed (made of the name alphabet) or
+	// not, at the edges of the alphabet.
+	names := scoring.State{Stage: "a", Model: "z9"}
+	for n := 1; n <= 8; n++ {
+		for _, c := range []string{"-", "z", "Z", "é"} {
+			v := strings.Repeat(c, n)
+			names.Traits = append(names.Traits, scoring.Prop{Key: v + "k", Str: v})
+		}
+	}
 	cases := []struct {
 		name string
 		st   scoring.State
 	}{
+		{"names", names},
 		{"empty", scoring.State{}},
 		{"new lead", scoring.State{Stage: "visitor", Model: "m"}},
 		{"rich", richState()},
@@ -126,7 +137,8 @@ func TestStateEncodingRoundTrips(t *testing.T) {
 	// Whole seconds save bytes, and a state written in format 1 takes fewer
 	// in the current format.
 	b1, _ := hex.DecodeString(goldenV1[0].hex)
-	rich, _ := cases[2].st.MarshalBinary()
+	richSt := richState()
+	rich, _ := richSt.MarshalBinary()
 	sec, _ := seconds.MarshalBinary()
 	if len(sec) >= len(rich) || len(rich) >= len(b1) {
 		t.Fatalf("sizes: %d B in seconds, %d B in ms, %d B in format 1", len(sec), len(rich), len(b1))
