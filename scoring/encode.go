@@ -654,7 +654,12 @@ func (r *decoder) readTable() {
 		return
 	}
 	buf := make([]byte, 0, total)
-	ends := make([]int, n)
+	var small [smallTable]int // a typical table's ends stay on the stack
+	ends := small[:0]
+	if n > smallTable {
+		ends = make([]int, 0, n)
+	}
+	ends = ends[:n]
 	for i := range ends {
 		l, k := binary.Uvarint(section) // validated by the first pass
 		section = section[k:]
