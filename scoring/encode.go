@@ -8,8 +8,21 @@ import (
 	"slices"
 )
 
-// stateFormat is the first byte of an encoded State; bump it on incompatible changes.
-const stateFormat = 1
+// stateFormat is the first byte of an encoded State; bump it on incompatible
+// changes. Format 1 (stateFormat1) still decodes: records written before
+// format 3 stay readable. 2 is taken by an encoded Lead (leadFormat).
+const (
+	stateFormat  = 3
+	stateFormat1 = 1
+)
+
+// Flags of the header byte (format 3). flagSeconds: every instant is written
+// in seconds instead of milliseconds — events timed to the second (most
+// senders) save a byte or so per instant.
+const (
+	flagIdentified = 1 << iota
+	flagSeconds
+)
 
 // lateBit marks Transition.Late in the byte of the transition's cause kind:
 // cause kinds are small, so states written before the flag existed decode
@@ -20,9 +33,11 @@ const lateBit = 0x80
 var ErrCorruptState = errors.New("scoring: corrupt state encoding")
 
 // MarshalBinary encodes the state compactly for Redis: names are written once in a
-// string table, instants as varint offsets from ScoreAt, integral numbers as
-// varints. The encoding is lossless (floats round-trip exactly), so a state read
-// back scores exactly like the one written: the live path equals the offline oracle.
+// string table, instants as varint offsets (from ScoreAt, or between the
+// entries of a time-ordered list), in seconds when they all fall on whole
+// seconds, and integral numbers as varints. The encoding is lossless (floats
+// round-trip exactly), so a state read back scores exactly like the one
+// written: the live path equals the offline oracle.
 func (s *State) MarshalBinary() ([]byte, error) {
 	return s.AppendBinary(make([]byte, 0, 128))
 }
@@ -36,29 +51,37 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	w.tab = w.small[:0]
 	s.addStrings(&w)
 	w.appendTable()
-	w.ref(s.Stage)
-	w.ref(s.Model)
-	w.varint(s.ScoreAt)
-	w.varint(s.ScoreAt - s.StageSince)
-	w.varint(s.ScoreAt - s.LastActive)
-	w.b = append(w.b, s.StepsDone)
+	w.scoreAt, w.unit = s.ScoreAt, 1
 	var flags byte
 	if s.Identified {
-		flags |= 1
+		flags |= flagIdentified
 	}
-	w.b = append(w.b, flags, s.Grade)
+	if s.inSeconds() {
+		flags |= flagSeconds
+		w.unit = 1000
+	}
+	w.b = append(w.b, flags)
+	w.ref(s.Stage)
+	w.ref(s.Model)
+	w.varint(s.ScoreAt / w.unit)
+	w.time(s.StageSince)
+	w.time(s.LastActive)
+	w.b = append(w.b, s.StepsDone, s.Grade)
 	w.float(s.Fit)
 	w.contribs(s.Contribs)
 	w.traits(s.Traits)
-	w.hits(s.Hits, s.ScoreAt)
+	w.hits(s.Hits)
+	// Seen is kept in event-time order: newest first, each entry's instant
+	// is a short step back from the one before.
 	w.uvarint(uint64(len(s.Seen)))
-	for _, x := range s.Seen {
-		w.b = binary.LittleEndian.AppendUint64(w.b, x.Hash)
-		w.varint(s.ScoreAt - x.At)
+	prev := s.ScoreAt
+	for i := len(s.Seen) - 1; i >= 0; i-- {
+		w.b = binary.LittleEndian.AppendUint64(w.b, s.Seen[i].Hash)
+		w.step(&prev, s.Seen[i].At)
 	}
 	w.uvarint(uint64(len(s.Recent)))
 	for i := range s.Recent {
-		w.transition(&s.Recent[i], s.ScoreAt)
+		w.transition(&s.Recent[i])
 	}
 	w.uvarint(uint64(s.Pending))
 	w.uvarint(uint64(len(s.Absorbed)))
@@ -67,6 +90,40 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	s.appendExtensions(&w)
 	return w.b, nil
+}
+
+// inSeconds reports whether every instant the encoding writes is a whole
+// second, and small enough that no offset between two of them overflows:
+// then the offsets are written divided by 1000, exactly.
+func (s *State) inSeconds() bool {
+	ok := func(t int64) bool { return t%1000 == 0 && t < 1<<61 && t > -1<<61 }
+	if !ok(s.ScoreAt) || !ok(s.StageSince) || !ok(s.LastActive) || !ok(s.ResetAt) ||
+		!ok(s.LastWebAt) || !ok(s.BANT.At) {
+		return false
+	}
+	for i := range s.Hits {
+		for _, t := range s.Hits[i].Times {
+			if !ok(t) {
+				return false
+			}
+		}
+	}
+	for _, x := range s.Seen {
+		if !ok(x.At) {
+			return false
+		}
+	}
+	for i := range s.Recent {
+		if !ok(s.Recent[i].At) {
+			return false
+		}
+	}
+	for _, t := range s.VisitStarts {
+		if !ok(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // addStrings puts every string the state refers to in w's table, in the order
@@ -100,13 +157,60 @@ func (s *State) addStrings(w *encoder) {
 	}
 }
 
+// appendTable writes the string table: each string as its length shifted
+// left by one, the low bit set when it is packed (packName).
 func (w *encoder) appendTable() {
 	w.uvarint(uint64(len(w.tab)))
 	for _, v := range w.tab {
-		w.uvarint(uint64(len(v)))
-		w.b = append(w.b, v...)
+		if !packable(v) {
+			w.uvarint(uint64(len(v)) << 1)
+			w.b = append(w.b, v...)
+			continue
+		}
+		w.uvarint(uint64(len(v))<<1 | 1)
+		for i := 0; i < len(v); i += 3 {
+			g := 0
+			for j := i; j < i+3; j++ {
+				g *= len(nameAlphabet)
+				if j < len(v) {
+					g += int(nameCode[v[j]] - 1)
+				}
+			}
+			w.b = binary.LittleEndian.AppendUint16(w.b, uint16(g))
+		}
 	}
 }
+
+// nameAlphabet holds the characters of most names a state refers to: rule
+// and stage names, model versions, event and lead ids. A string made of them
+// only is packed three characters to two bytes (40³ < 2¹⁶): a third off
+// the string table, which is most of a typical state.
+const nameAlphabet = "-.0123456789:_abcdefghijklmnopqrstuvwxyz"
+
+// nameCode maps a byte to 1 + its index in nameAlphabet, 0 if not in it.
+var nameCode = func() (c [256]byte) {
+	for i := range len(nameAlphabet) {
+		c[nameAlphabet[i]] = byte(i + 1)
+	}
+	return c
+}()
+
+// packable reports whether v is packed: made of nameAlphabet, and shorter
+// so (a string of 1, 2 or 4 characters is not).
+func packable(v string) bool {
+	if n := len(v); n < 3 || n == 4 {
+		return false
+	}
+	for i := range len(v) {
+		if nameCode[v[i]] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// packedLen is the number of bytes of a packed string of n characters.
+func packedLen(n int) int { return (n + 2) / 3 * 2 }
 
 func (w *encoder) contribs(cs []Contribution) {
 	w.uvarint(uint64(len(cs)))
@@ -128,28 +232,56 @@ func (w *encoder) traits(ps Props) {
 	}
 }
 
-// hits writes the hit logs' instants as offsets back from scoreAt: recent hits
-// give small varints.
-func (w *encoder) hits(hs []HitLog, scoreAt int64) {
+// hits writes each hit log's instants newest first, each a step back from
+// the one before (from ScoreAt for the newest). Points per hit are most
+// often the same for every hit: then one number stands for all.
+func (w *encoder) hits(hs []HitLog) {
 	w.uvarint(uint64(len(hs)))
 	for _, h := range hs {
 		w.ref(h.Rule)
 		w.uvarint(uint64(h.Count))
 		w.uvarint(uint64(len(h.Times)))
-		for _, t := range h.Times {
-			w.varint(scoreAt - t)
+		prev := w.scoreAt
+		for j := len(h.Times) - 1; j >= 0; j-- {
+			w.step(&prev, h.Times[j])
 		}
-		w.uvarint(uint64(len(h.Pts)))
-		for _, p := range h.Pts {
-			w.float(p)
+		switch {
+		case len(h.Pts) == 0:
+			w.uvarint(ptsNone)
+		case len(h.Pts) == len(h.Times) && allSame(h.Pts):
+			w.uvarint(ptsSame)
+			w.float(h.Pts[0])
+		default:
+			w.uvarint(uint64(len(h.Pts)) + ptsSame)
+			for _, p := range h.Pts {
+				w.float(p)
+			}
 		}
 	}
 }
 
-func (w *encoder) transition(t *Transition, scoreAt int64) {
+// The header of a hit log's points: none, one number for each of its hit
+// times, or ptsSame plus the count of the numbers that follow.
+const (
+	ptsNone = 0
+	ptsSame = 1
+)
+
+// allSame reports whether every number of ps has the same bits (so -0 and
+// +0 stay apart).
+func allSame(ps []float64) bool {
+	for _, p := range ps[1:] {
+		if math.Float64bits(p) != math.Float64bits(ps[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *encoder) transition(t *Transition) {
 	w.ref(t.From)
 	w.ref(t.To)
-	w.varint(scoreAt - t.At)
+	w.time(t.At)
 	kind := byte(t.Cause.Kind)
 	if t.Late {
 		kind |= lateBit
@@ -178,7 +310,7 @@ const (
 
 func (s *State) appendExtensions(w *encoder) {
 	section := func(tag uint64, body func(e *encoder)) {
-		var e encoder
+		e := encoder{scoreAt: w.scoreAt, unit: w.unit}
 		body(&e)
 		w.uvarint(tag)
 		w.uvarint(uint64(len(e.b)))
@@ -191,7 +323,7 @@ func (s *State) appendExtensions(w *encoder) {
 	}
 	if s.ResetAt != 0 || bases {
 		section(extReset, func(e *encoder) {
-			e.varint(s.ScoreAt - s.ResetAt)
+			e.time(s.ResetAt)
 			e.uvarint(uint64(len(s.Hits)))
 			for _, h := range s.Hits {
 				e.uvarint(uint64(h.Base))
@@ -201,12 +333,12 @@ func (s *State) appendExtensions(w *encoder) {
 	if s.Visits != 0 || s.LastWebAt != 0 || s.SessionID != "" || len(s.VisitStarts) > 0 {
 		section(extVisits, func(e *encoder) {
 			e.uvarint(uint64(s.Visits))
-			e.varint(s.ScoreAt - s.LastWebAt)
+			e.time(s.LastWebAt)
 			e.uvarint(uint64(len(s.SessionID)))
 			e.b = append(e.b, s.SessionID...)
 			e.uvarint(uint64(len(s.VisitStarts)))
 			for _, t := range s.VisitStarts {
-				e.varint(s.ScoreAt - t)
+				e.time(t)
 			}
 		})
 	}
@@ -214,7 +346,7 @@ func (s *State) appendExtensions(w *encoder) {
 		section(extBANT, func(e *encoder) {
 			e.b = append(e.b, s.BANT.Known, s.BANT.Yes)
 			e.varint(s.BANT.TimeframeBy)
-			e.varint(s.ScoreAt - s.BANT.At)
+			e.time(s.BANT.At)
 		})
 	}
 	if visits {
@@ -250,11 +382,11 @@ func (s *State) readExtensions(r *decoder) {
 			r.fail("extension overruns")
 			return
 		}
-		sub := decoder{b: r.b[:n], tab: r.tab}
+		sub := decoder{b: r.b[:n], tab: r.tab, v1: r.v1, scoreAt: r.scoreAt, unit: r.unit}
 		r.b = r.b[n:]
 		switch tag {
 		case extReset:
-			s.ResetAt = s.ScoreAt - sub.varint()
+			s.ResetAt = sub.time()
 			if k := sub.count(); k != len(s.Hits) {
 				sub.fail("reset bases do not match the hit logs")
 			} else {
@@ -267,7 +399,7 @@ func (s *State) readExtensions(r *decoder) {
 			}
 		case extVisits:
 			s.Visits = uint32(sub.uvarint())
-			s.LastWebAt = s.ScoreAt - sub.varint()
+			s.LastWebAt = sub.time()
 			if l := sub.count(); l > len(sub.b) {
 				sub.fail("session id overruns")
 			} else {
@@ -277,7 +409,7 @@ func (s *State) readExtensions(r *decoder) {
 			if k := sub.count(); k > 0 {
 				s.VisitStarts = make([]int64, k)
 				for i := range s.VisitStarts {
-					s.VisitStarts[i] = s.ScoreAt - sub.varint()
+					s.VisitStarts[i] = sub.time()
 				}
 			}
 			if s.Visits == 0 && s.LastWebAt == 0 && s.SessionID == "" && len(s.VisitStarts) == 0 && sub.err == nil {
@@ -286,7 +418,7 @@ func (s *State) readExtensions(r *decoder) {
 		case extBANT:
 			s.BANT.Known, s.BANT.Yes = sub.byte(), sub.byte()
 			s.BANT.TimeframeBy = sub.varint()
-			s.BANT.At = s.ScoreAt - sub.varint()
+			s.BANT.At = sub.time()
 			if s.BANT == (BANTAnswers{}) && sub.err == nil {
 				sub.fail("empty BANT section")
 			}
@@ -341,12 +473,18 @@ type encoder struct {
 	tab   []string
 	small [smallTable]string
 	strs  map[string]int
+	// Instants are written as offsets in units of unit ms (1 or 1000).
+	scoreAt, unit int64
 }
 
 const smallTable = 32
 
-// add puts v in the string table (once).
+// add puts v in the string table (once). The empty string is never in it:
+// reference 0 stands for it.
 func (w *encoder) add(v string) {
+	if v == "" {
+		return
+	}
 	if w.strs == nil {
 		if slices.Contains(w.tab, v) {
 			return
@@ -369,68 +507,107 @@ func (w *encoder) add(v string) {
 func (w *encoder) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *encoder) varint(v int64)   { w.b = binary.AppendVarint(w.b, v) }
 
-// ref writes the string table index of s (which add put there).
+// ref writes 0 for the empty string, else 1 + the string table index of s
+// (which add put there).
 func (w *encoder) ref(s string) {
-	if w.strs != nil {
-		w.uvarint(uint64(w.strs[s]))
+	switch {
+	case s == "":
+		w.b = append(w.b, 0)
+	case w.strs != nil:
+		w.uvarint(uint64(w.strs[s]) + 1)
+	default:
+		w.uvarint(uint64(slices.Index(w.tab, s)) + 1)
+	}
+}
+
+// time writes instant t as its offset back from ScoreAt.
+func (w *encoder) time(t int64) { w.varint((w.scoreAt - t) / w.unit) }
+
+// step writes instant t as its offset back from *prev, and moves *prev to t.
+func (w *encoder) step(prev *int64, t int64) {
+	w.varint((*prev - t) / w.unit)
+	*prev = t
+}
+
+// float writes an integral number (±2⁵³, not -0) as a uvarint of its
+// zigzag value shifted left by one — 0 and small counts of points take one
+// byte — and anything else as floatRaw and its 8 bytes.
+func (w *encoder) float(f float64) {
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 && (f != 0 || !math.Signbit(f)) {
+		n := int64(f)
+		w.uvarint(uint64(n<<1^n>>63) << 1)
 		return
 	}
-	w.uvarint(uint64(max(0, slices.Index(w.tab, s))))
+	w.b = append(w.b, floatRaw)
+	w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(f))
 }
 
-// float writes 0 as one byte, small integers as a varint, anything else as 8 bytes.
-func (w *encoder) float(f float64) {
-	switch {
-	case f == 0 && !math.Signbit(f):
-		w.b = append(w.b, 0)
-	case f == math.Trunc(f) && math.Abs(f) < 1<<53 && f != 0: // -0 keeps its 8 bytes
-		w.b = append(w.b, 1)
-		w.varint(int64(f))
-	default:
-		w.b = append(w.b, 2)
-		w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(f))
-	}
-}
+// floatRaw marks a number written as its IEEE 754 bits (format 3).
+const floatRaw = 1
 
-// UnmarshalBinary decodes what MarshalBinary wrote.
+// UnmarshalBinary decodes what MarshalBinary wrote, in the current format or
+// in format 1.
 func (s *State) UnmarshalBinary(data []byte) (err error) {
-	r := decoder{b: data}
+	r := decoder{b: data, unit: 1}
 	defer func() {
 		if r.err != nil {
 			err = fmt.Errorf("%w: %v", ErrCorruptState, r.err)
 		}
 	}()
-	if v := r.byte(); v != stateFormat {
-		if r.err == nil {
-			r.err = fmt.Errorf("unknown format %d", v)
-		}
+	switch v := r.byte(); {
+	case r.err != nil:
+		return nil
+	case v == stateFormat1:
+		r.v1 = true
+	case v != stateFormat:
+		r.err = fmt.Errorf("unknown format %d", v)
 		return nil
 	}
 	r.readTable()
 	*s = State{}
+	var flags byte
+	if !r.v1 {
+		flags = r.byte()
+		if flags&^(flagIdentified|flagSeconds) != 0 {
+			r.fail("unknown flags")
+		}
+		if flags&flagSeconds != 0 {
+			r.unit = 1000
+		}
+	}
 	s.Stage = r.ref()
 	s.Model = r.ref()
-	s.ScoreAt = r.varint()
-	s.StageSince = s.ScoreAt - r.varint()
-	s.LastActive = s.ScoreAt - r.varint()
+	s.ScoreAt = r.varint() * r.unit
+	r.scoreAt = s.ScoreAt
+	s.StageSince = r.time()
+	s.LastActive = r.time()
 	s.StepsDone = r.byte()
-	flags := r.byte()
-	s.Identified = flags&1 != 0
+	if r.v1 {
+		flags = r.byte()
+	}
+	s.Identified = flags&flagIdentified != 0
 	s.Grade = r.byte()
 	s.Fit = r.float()
 	s.Contribs = r.contribs()
 	s.Traits = r.traits()
-	s.Hits = r.hits(s.ScoreAt)
+	s.Hits = r.hits()
 	if n := r.count(); n > 0 {
 		s.Seen = make([]Seen, n)
-		for i := range s.Seen {
-			s.Seen[i] = Seen{Hash: r.uint64(), At: s.ScoreAt - r.varint()}
+		if r.v1 {
+			for i := range s.Seen {
+				s.Seen[i] = Seen{Hash: r.uint64(), At: r.time()}
+			}
+		} else {
+			prev := s.ScoreAt
+			for i := n - 1; i >= 0; i-- {
+				s.Seen[i] = Seen{Hash: r.uint64(), At: r.step(&prev)}
+			}
 		}
 	}
 	if n := r.count(); n > 0 {
 		s.Recent = make([]Transition, n)
 		for i := range s.Recent {
-			r.transition(&s.Recent[i], s.ScoreAt)
+			r.transition(&s.Recent[i])
 		}
 	}
 	s.Pending = int(r.uvarint())
@@ -450,31 +627,86 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 }
 
 // readTable reads the string table. Its strings are cut from one string
-// holding the whole section: one allocation per state instead of one per
-// string.
+// holding them all: one allocation per state instead of one per string.
 func (r *decoder) readTable() {
 	n := r.count()
 	section := r.b
+	total := 0
 	for i := 0; i < n && r.err == nil; i++ {
-		l := r.count()
-		if l > len(r.b) {
+		var l uint64
+		if r.v1 {
+			l = uint64(r.count()) << 1 // format 1: no packing bit
+		} else {
+			l = r.uvarint()
+		}
+		size := l >> 1
+		if l&1 != 0 {
+			size = uint64(packedLen(int(min(size, 1<<40))))
+		}
+		if size > uint64(len(r.b)) {
 			r.fail("string overruns")
 			break
 		}
-		r.b = r.b[l:]
+		r.b = r.b[size:]
+		total += int(l >> 1)
 	}
 	if r.err != nil {
 		return
 	}
-	all := string(section[:len(section)-len(r.b)])
-	r.tab = make([]string, n)
-	pos := 0
-	for i := range r.tab {
-		l, k := binary.Uvarint(section[pos:]) // validated by the first pass
-		pos += k
-		r.tab[i] = all[pos : pos+int(l)]
-		pos += int(l)
+	buf := make([]byte, 0, total)
+	var small [smallTable]int // a typical table's ends stay on the stack
+	ends := small[:0]
+	if n > smallTable {
+		ends = make([]int, 0, n)
 	}
+	ends = ends[:n]
+	for i := range ends {
+		l, k := binary.Uvarint(section) // validated by the first pass
+		section = section[k:]
+		if r.v1 {
+			l <<= 1
+		}
+		if l&1 == 0 {
+			buf = append(buf, section[:l>>1]...)
+			section = section[l>>1:]
+		} else if buf = unpackName(buf, section, int(l>>1)); buf == nil {
+			r.fail("bad packed string")
+			return
+		} else {
+			section = section[packedLen(int(l>>1)):]
+		}
+		ends[i] = len(buf)
+	}
+	all := string(buf)
+	r.tab = make([]string, n)
+	start := 0
+	for i, end := range ends {
+		r.tab[i] = all[start:end]
+		start = end
+	}
+}
+
+// unpackName appends the n characters packed in p to buf, or returns nil
+// when p is not a packing appendTable writes.
+func unpackName(buf, p []byte, n int) []byte {
+	const a = len(nameAlphabet)
+	for i := 0; i < n; i += 3 {
+		g := int(binary.LittleEndian.Uint16(p[i/3*2:]))
+		if g >= a*a*a {
+			return nil
+		}
+		cs := [3]byte{nameAlphabet[g/(a*a)], nameAlphabet[g/a%a], nameAlphabet[g%a]}
+		k := min(3, n-i)
+		pad := 1
+		for range 3 - k {
+			pad *= a
+		}
+		if g%pad != 0 {
+			return nil // the padding is code 0, so that equal strings have equal bytes
+		}
+		buf = append(buf, cs[:k]...)
+	}
+	return buf
 }
 
 // contribs returns nil for none, as the state had before encoding.
@@ -507,7 +739,7 @@ func (r *decoder) traits() Props {
 	return ps
 }
 
-func (r *decoder) hits(scoreAt int64) []HitLog {
+func (r *decoder) hits() []HitLog {
 	n := r.count()
 	if n == 0 {
 		return nil
@@ -517,25 +749,66 @@ func (r *decoder) hits(scoreAt int64) []HitLog {
 		h := HitLog{Rule: r.ref(), Count: uint32(r.uvarint())}
 		if k := r.count(); k > 0 {
 			h.Times = make([]int64, k)
-			for j := range h.Times {
-				h.Times[j] = scoreAt - r.varint()
+			if r.v1 {
+				for j := range h.Times {
+					h.Times[j] = r.time()
+				}
+			} else {
+				prev := r.scoreAt
+				for j := k - 1; j >= 0; j-- {
+					h.Times[j] = r.step(&prev)
+				}
 			}
 		}
-		if k := r.count(); k > 0 {
-			h.Pts = make([]float64, k)
-			for j := range h.Pts {
-				h.Pts[j] = r.float()
-			}
-		}
+		h.Pts = r.pts(len(h.Times))
 		hs[i] = h
 	}
 	return hs
 }
 
+// pts reads a hit log of times hit times' points.
+func (r *decoder) pts(times int) []float64 {
+	if r.v1 {
+		k := r.count()
+		if k == 0 {
+			return nil
+		}
+		ps := make([]float64, k)
+		for j := range ps {
+			ps[j] = r.float()
+		}
+		return ps
+	}
+	h := r.uvarint()
+	switch {
+	case h == ptsNone:
+		return nil
+	case h == ptsSame:
+		if times == 0 {
+			r.fail("points for no hits")
+			return nil
+		}
+		ps := make([]float64, times)
+		p := r.float()
+		for j := range ps {
+			ps[j] = p
+		}
+		return ps
+	case h-ptsSame > uint64(len(r.b)):
+		r.fail("count overruns")
+		return nil
+	}
+	ps := make([]float64, h-ptsSame)
+	for j := range ps {
+		ps[j] = r.float()
+	}
+	return ps
+}
+
 // transition decodes into *t, which must be zero.
-func (r *decoder) transition(t *Transition, scoreAt int64) {
+func (r *decoder) transition(t *Transition) {
 	t.From, t.To = r.ref(), r.ref()
-	t.At = scoreAt - r.varint()
+	t.At = r.time()
 	kind := r.byte()
 	t.Cause.Kind, t.Late = CauseKind(kind&^lateBit), kind&lateBit != 0
 	t.Grade = r.byte()
@@ -549,6 +822,19 @@ type decoder struct {
 	b   []byte
 	tab []string
 	err error
+	// v1: the bytes are format 1. Instants are offsets in units of unit ms.
+	v1            bool
+	scoreAt, unit int64
+}
+
+// time reads an instant written as its offset back from ScoreAt.
+func (r *decoder) time() int64 { return r.scoreAt - r.varint()*r.unit }
+
+// step reads an instant written as its offset back from *prev, and moves
+// *prev to it.
+func (r *decoder) step(prev *int64) int64 {
+	*prev -= r.varint() * r.unit
+	return *prev
 }
 
 func (r *decoder) fail(msg string) {
@@ -611,6 +897,12 @@ func (r *decoder) uint64() uint64 {
 
 func (r *decoder) ref() string {
 	i := r.uvarint()
+	if !r.v1 {
+		if i == 0 {
+			return ""
+		}
+		i--
+	}
 	if i >= uint64(len(r.tab)) {
 		r.fail("bad string reference")
 		return ""
@@ -619,6 +911,17 @@ func (r *decoder) ref() string {
 }
 
 func (r *decoder) float() float64 {
+	if !r.v1 {
+		switch u := r.uvarint(); {
+		case u&1 == 0:
+			z := u >> 1
+			return float64(int64(z>>1) ^ -int64(z&1))
+		case u == floatRaw:
+			return math.Float64frombits(r.uint64())
+		}
+		r.fail("bad number tag")
+		return 0
+	}
 	switch r.byte() {
 	case 0:
 		return 0

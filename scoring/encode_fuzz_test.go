@@ -2,6 +2,7 @@ package scoring_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"testing"
 
 	"github.com/leadscore/leadscore/internal/testrules"
@@ -29,6 +30,15 @@ func FuzzStateDecode(f *testing.F) {
 	b, _ := st.MarshalBinary()
 	f.Add(b)
 	f.Add([]byte{1, 0})
+	f.Add([]byte{3, 0, 0})
+	// Format 1 records, and the rich state in the current format.
+	for _, g := range goldenV1 {
+		b, _ := hex.DecodeString(g.hex)
+		f.Add(b)
+	}
+	rich := richState()
+	b, _ = rich.MarshalBinary()
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s scoring.State
 		if err := s.UnmarshalBinary(data); err != nil {
