@@ -295,8 +295,9 @@ func (a *API) topAccounts(w http.ResponseWriter, r *http.Request) {
 const maxAccountRounds = 5
 
 // leaveAccounts removes the lead of rec from its account under every model
-// that scores accounts, as a member update that says they left (the same
-// update the processor applies when a person moves to another company). A
+// that scores accounts, as a member update that says they left (the one the
+// processor applies when a person moves to another company), marked as an
+// erasure so that the account keeps no trace of the lead id. A
 // lead whose state cannot be decoded is logged and left to be erased all the
 // same: an erasure must not be blocked by what it erases.
 func (a *API) leaveAccounts(ctx context.Context, rec state.Record) error {
@@ -321,14 +322,16 @@ func (a *API) leaveAccounts(ctx context.Context, rec state.Record) error {
 	return nil
 }
 
-// leaveAccount applies lead's leaving to the account's record with a
+// leaveAccount applies lead's erasure to the account's record with a
 // compare-and-set, reloading and re-applying when the processor wrote it
-// meanwhile. The update is at the account's instant or now, whichever is
-// later, so that it is newer than every update the account holds. The
-// record keeps its board and rank as processor/accounts.go writes them; the
-// stage changes the leaving causes wait in the account's outbox, and its
-// timer is set to now so that the processor's next timer sweep produces them.
-// Repeating it is harmless: a lead no longer a member is left alone.
+// meanwhile: the person leaves, and the account keeps only a pseudonym of
+// their lead id (scoring.MemberUpdate.Erase). The update is at the
+// account's instant or now, whichever is later, so that it is newer than
+// every update the account holds. The record keeps its board and rank as
+// processor/accounts.go writes them; the stage changes the leaving causes
+// wait in the account's outbox, and its timer is set to now so that the
+// processor's next timer sweep produces them. Repeating it is harmless: an
+// account that no longer mentions the lead id is left alone.
 func (a *API) leaveAccount(ctx context.Context, eng *scoring.Engine, account, lead string, now int64) error {
 	name := eng.Model().Name
 	id := state.AccountRecordID(name, account)
@@ -350,10 +353,11 @@ func (a *API) leaveAccount(ctx context.Context, eng *scoring.Engine, account, le
 			a.cfg.Logger.Error("api: erasure: corrupt account state; not updated", "account", id, "err", err)
 			return nil
 		}
-		if _, ok := memberIndex(&st, lead); !ok {
+		if !st.Mentions(lead) {
 			return nil
 		}
-		u := scoring.MemberUpdate{Account: account, Lead: lead, At: max(st.At, now), EventID: "erase:" + lead, Leave: true}
+		u := scoring.MemberUpdate{Account: account, Lead: lead, At: max(st.At, now), EventID: scoring.ErasureEventID(lead),
+			Leave: true, Erase: true}
 		eng.ApplyMember(&st, &u)
 		data, err := st.MarshalBinary()
 		if err != nil {

@@ -325,8 +325,9 @@ func TestTopAccounts(t *testing.T) {
 
 // TestEraseLeavesAccounts: erasing a member removes them from their
 // account — gone from its members, its engagement without them, its
-// leaderboard place updated — and the stage change this causes waits in the
-// account's outbox, its timer due now for the processor's sweep.
+// leaderboard place updated, their lead id nowhere in the account's view or
+// record — and the stage change this causes waits in the account's outbox,
+// its timer due now for the processor's sweep.
 func TestEraseLeavesAccounts(t *testing.T) {
 	f := newABMFixture(t, abmSet(t))
 	h := f.handler(t, api.Config{TopCacheTTL: time.Hour})
@@ -365,7 +366,19 @@ func TestEraseLeavesAccounts(t *testing.T) {
 		if body["stage"] != c.stage {
 			t.Errorf("after erasing %s: stage %v, want %s", c.lead, body["stage"], c.stage)
 		}
+		view, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		a, rec := f.storedAccount(t, "acme/emea")
+		for what, data := range map[string][]byte{"GET /v1/accounts/acme%2Femea": view, "the account record": rec.Data} {
+			if strings.Contains(string(data), c.lead) {
+				t.Errorf("after erasing %s: %s still holds the lead id: %s", c.lead, what, data)
+			}
+		}
+		if i := slices.IndexFunc(a.Members, func(m scoring.Member) bool { return m.Lead == scoring.ErasedMemberID(c.lead) }); i < 0 || !a.Members[i].Left {
+			t.Errorf("after erasing %s: no left member %s to refuse their older updates: %+v", c.lead, scoring.ErasedMemberID(c.lead), a.Members)
+		}
 		if a.Pending != c.pending || rec.Version == recBefore.Version {
 			t.Errorf("after erasing %s: %d stage changes pending, want %d (version %d, before %d)", c.lead, a.Pending, c.pending, rec.Version, recBefore.Version)
 		}
@@ -383,8 +396,25 @@ func TestEraseLeavesAccounts(t *testing.T) {
 		t.Errorf("members left: %v", got)
 	}
 	newest := body["recent_transitions"].([]any)[0].(map[string]any)
-	if newest["from"] != "mqa" || newest["to"] != "engaged" || newest["direction"] != "down" || newest["trigger_event_id"] != "erase:user:vp" {
+	if newest["from"] != "mqa" || newest["to"] != "engaged" || newest["direction"] != "down" || newest["trigger_event_id"] != scoring.ErasureEventID("user:vp") {
 		t.Errorf("the erasure's stage change: %v", newest)
+	}
+	// Its members were the account's after the VP left; the CFO, erased
+	// since, is there under their pseudonym, with the score that still sums
+	// to the engagement.
+	var made []string
+	for _, m := range newest["members"].([]any) {
+		made = append(made, m.(map[string]any)["lead_id"].(string))
+	}
+	if want := []string{"user:dev", scoring.ErasedMemberID("user:cfo")}; !slices.Equal(made, want) {
+		t.Errorf("the erasure's stage change: members %v, want %v", made, want)
+	}
+	// The VP's webinar delivered again (the processor reading Kafka again
+	// after a crash) is refused as the pseudonym's older update.
+	a, _ := f.storedAccount(t, "acme/emea")
+	again := scoring.MemberUpdate{Account: "acme/emea", Lead: "user:vp", At: t0.Add(3 * time.Minute).UnixMilli(), EventID: "vp-w", Score: 30}
+	if trs := f.abm.ApplyMember(&a, &again); len(trs) != 0 || a.MemberCount() != 1 || a.Mentions("user:vp") {
+		t.Errorf("an erased member's update delivered again: %+v, members %+v", trs, a.Members)
 	}
 	// The account's timer is due now, so the processor's next sweep
 	// produces the pending change.

@@ -1,10 +1,13 @@
 package scoring
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Account-based scoring: people belong to accounts (companies), and an
@@ -143,7 +146,9 @@ type Account struct {
 // Member is one person of an account: their lead's score as of At (it
 // decays with the model's half-life from there) and role. A member who left
 // is kept (Left) with the instant and event of their leaving, so that an
-// older update delivered again after a crash cannot bring them back.
+// older update delivered again after a crash cannot bring them back. An
+// erased person is kept the same way, but under the ErasedMemberID of their
+// lead id, never the lead id itself.
 type Member struct {
 	Lead    string
 	Score   float64
@@ -159,13 +164,48 @@ type MemberUpdate struct {
 	Account string
 	Lead    string
 	At      int64  // the event's time
-	EventID string // the event's id
+	EventID string // the event's id; ignored for an Erase (ErasureEventID)
 	Score   float64
 	Role    string
 	Leave   bool
+	// Erase says that the person leaves because they are erased (GDPR;
+	// Leave is implied): the account then keeps no trace of their lead id,
+	// only ErasedMemberID, which still refuses their older updates
+	// delivered again, and its recent stage changes name them by it too.
+	// Nothing in the event stream sets it; the erasure (api) does.
+	Erase bool
 	// Traits are the account's own traits a group call carried.
 	Traits Props
 }
+
+// ErasedMemberPrefix starts the member id an account keeps for an erased
+// person (ErasedMemberID). Lead ids start with an identity prefix
+// (PrefixUser…), so the two cannot be confused.
+const ErasedMemberPrefix = "erased:"
+
+// erasureDomain separates the erasure digests from any other SHA-256 of a
+// lead id, so that they cannot be matched against digests computed for
+// another purpose (the state store's identity index hashes identities too).
+const erasureDomain = "leadscore/account-erasure/v1\x00"
+
+// erasureDigest is the pseudonym of an erased lead id: deterministic, so
+// that the processor and the oracle, given the same lead id in a redelivered
+// event, find the same entry; 16 bytes keep collisions out of reach.
+func erasureDigest(lead string) string {
+	sum := sha256.Sum256([]byte(erasureDomain + lead))
+	return hex.EncodeToString(sum[:16])
+}
+
+// ErasedMemberID is the id under which an account keeps an erased person as
+// a member who left ("erased:" and 32 hex digits): a digest of the lead id,
+// which whoever knows the lead id can recompute — a pseudonym, not an
+// anonymisation — but from which the lead id cannot be read.
+func ErasedMemberID(lead string) string { return ErasedMemberPrefix + erasureDigest(lead) }
+
+// ErasureEventID is the event id of an erasure's member update ("erase:" and
+// the digest ErasedMemberID carries): the trigger of the stage change it
+// causes, which must not name the lead either.
+func ErasureEventID(lead string) string { return "erase:" + erasureDigest(lead) }
 
 // NewAccount returns the state of an account never seen before.
 func (e *Engine) NewAccount() Account {
@@ -236,25 +276,69 @@ func (am *AccountModel) role(traits Props) string {
 // before it), applies the update, and moves the account to the stage its
 // criteria now call for. It returns the stage changes, oldest first. An
 // update older than the account's instant (late) is applied at the
-// account's instant.
+// account's instant. An erasure (MemberUpdate.Erase) is never refused, and
+// also scrubs the lead id from the recent stage changes, the returned ones
+// included.
 func (e *Engine) ApplyMember(a *Account, u *MemberUpdate) []Transition {
 	var out []Transition
 	if u.At > a.At {
 		out = e.advanceAccount(a, u.At, out)
 		a.At = u.At
 	}
-	i, found := slices.BinarySearchFunc(a.Members, u.Lead, func(m Member, lead string) int {
-		switch {
-		case m.Lead < lead:
-			return -1
-		case m.Lead > lead:
-			return 1
+	trigger := u.EventID
+	if u.Erase {
+		trigger = ErasureEventID(u.Lead)
+		a.eraseMember(u.Lead, u.At, trigger)
+	} else if !a.updateMember(u) {
+		return out // applied already (a replay), or older than what is known
+	}
+	if len(u.Traits) > 0 {
+		var changed bool
+		if a.Traits, changed = keepTraits(a.Traits, u.Traits, e.m.Accounts.fitPaths); changed {
+			a.Fit, a.Grade = e.m.Accounts.Fit.score(a.Traits)
 		}
-		return 0
-	})
+	}
+	if tr, ok := e.settleAccount(a, a.At, trigger); ok {
+		out = append(out, tr)
+	}
+	e.keepRecentAccount(a, out)
+	if u.Erase {
+		// The exits fired on the way to the erasure were computed with the
+		// person still a member; they are in Recent now, like the older
+		// changes, and share their Top slices with out.
+		scrubTransitions(a.Recent, u.Lead, ErasedMemberID(u.Lead))
+	}
+	return out
+}
+
+// member finds the entry of id (a lead id or an ErasedMemberID) in the
+// account's members, sorted by it, or where it would go.
+func (a *Account) member(id string) (int, bool) {
+	return slices.BinarySearchFunc(a.Members, id, func(m Member, id string) int { return strings.Compare(m.Lead, id) })
+}
+
+// updateMember applies an update of the event stream to the members, and
+// reports false when it is refused: the same event again, or an event older
+// than the one the member's entry holds — or, for a person erased since, no
+// newer than their erasure.
+func (a *Account) updateMember(u *MemberUpdate) bool {
+	i, found := a.member(u.Lead)
 	if found {
 		if m := &a.Members[i]; u.At < m.At || u.At == m.At && u.EventID == m.EventID {
-			return out // applied already (a replay), or older than what is known
+			return false
+		}
+	} else if j, erased := a.member(ErasedMemberID(u.Lead)); erased {
+		// An event of the erasure's own instant is refused too: the
+		// erasure is the person's last word until they come back later.
+		if u.At <= a.Members[j].At {
+			return false
+		}
+		if !u.Leave {
+			// Back after their erasure, with a newer event: their own entry
+			// refuses from now on all the pseudonym did, and the account
+			// should not keep linking the two.
+			a.Members = slices.Delete(a.Members, j, j+1)
+			i, _ = a.member(u.Lead)
 		}
 	}
 	m := Member{Lead: u.Lead, Score: u.Score, At: u.At, EventID: u.EventID, Role: u.Role, Left: u.Leave}
@@ -264,17 +348,91 @@ func (e *Engine) ApplyMember(a *Account, u *MemberUpdate) []Transition {
 	case !u.Leave:
 		a.Members = slices.Insert(a.Members, i, m)
 	}
-	if len(u.Traits) > 0 {
-		var changed bool
-		if a.Traits, changed = keepTraits(a.Traits, u.Traits, e.m.Accounts.fitPaths); changed {
-			a.Fit, a.Grade = e.m.Accounts.Fit.score(a.Traits)
+	return true
+}
+
+// eraseMember replaces the person's entry, current or left, with a left
+// member under ErasedMemberID: at the later of the erasure's instant and
+// the entry's, so that every update the entry refused is still refused.
+// Unlike other updates it is never refused: an erasure must happen even if
+// it arrives late.
+func (a *Account) eraseMember(lead string, at int64, eventID string) {
+	if i, ok := a.member(lead); ok {
+		at = max(at, a.Members[i].At)
+		a.Members = slices.Delete(a.Members, i, i+1)
+	}
+	id := ErasedMemberID(lead)
+	m := Member{Lead: id, At: at, EventID: eventID, Left: true}
+	switch i, ok := a.member(id); {
+	case !ok:
+		a.Members = slices.Insert(a.Members, i, m)
+	case a.Members[i].At < at:
+		a.Members[i] = m
+	}
+}
+
+// scrubTransitions renames lead to pseudonym among the members of the stage
+// changes. The contribution stays, under the pseudonym, so that the members
+// still sum to the recorded engagement.
+func scrubTransitions(trs []Transition, lead, pseudonym string) {
+	for i := range trs {
+		for j := range trs[i].Top {
+			if trs[i].Top[j].Rule == lead {
+				trs[i].Top[j].Rule = pseudonym
+			}
 		}
 	}
-	if tr, ok := e.settleAccount(a, a.At, u.EventID); ok {
-		out = append(out, tr)
+}
+
+// scrubLegacyErasures gives the erasures recorded before erasure leaves
+// were pseudonymous — a left member whose leaving event is "erase:" and their
+// own lead id, and the stage changes it triggered — the form an erasure
+// takes now. Those lead ids are recognisable without the erasure request,
+// which is gone; nothing else in an account says that a person was erased.
+func (a *Account) scrubLegacyErasures() {
+	var erased []string
+	for i := range a.Members {
+		if m := &a.Members[i]; m.Left && isLegacyErasure(m.EventID, m.Lead) {
+			erased = append(erased, m.Lead)
+		}
 	}
-	e.keepRecentAccount(a, out)
-	return out
+	for _, lead := range erased {
+		i, ok := a.member(lead)
+		if !ok {
+			continue // members out of order: not a record this package wrote
+		}
+		a.eraseMember(lead, a.Members[i].At, ErasureEventID(lead))
+		scrubTransitions(a.Recent, lead, ErasedMemberID(lead))
+		for j := range a.Recent {
+			if isLegacyErasure(a.Recent[j].TriggerID, lead) {
+				a.Recent[j].TriggerID = ErasureEventID(lead)
+			}
+		}
+	}
+}
+
+// isLegacyErasure reports whether eventID is "erase:" + lead, without
+// building the string: it is checked for every member an account decodes.
+func isLegacyErasure(eventID, lead string) bool {
+	rest, ok := strings.CutPrefix(eventID, "erase:")
+	return ok && rest == lead
+}
+
+// Mentions reports whether the account holds lead's id anywhere: as a
+// member, current or left, or among the members of a recent stage change.
+// An erasure need only change the accounts that do.
+func (a *Account) Mentions(lead string) bool {
+	if _, ok := a.member(lead); ok {
+		return true
+	}
+	for i := range a.Recent {
+		for _, c := range a.Recent[i].Top {
+			if c.Rule == lead {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // keepTraits updates kept with the values traits carry for paths (later

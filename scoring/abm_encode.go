@@ -66,7 +66,13 @@ func (a *Account) MarshalBinary() ([]byte, error) {
 	return w.b, nil
 }
 
-// UnmarshalBinary decodes an account encoded by MarshalBinary.
+// UnmarshalBinary decodes an account encoded by MarshalBinary. An account
+// written before erasures were pseudonymous (ApplyMember with
+// MemberUpdate.Erase) still names its erased members by their lead id: it is
+// decoded with those replaced as an erasure now leaves them, so that no
+// reader shows them and the next write of the account drops them. The
+// format did not change for it, so that a binary rolled back still reads
+// what this one writes.
 func (a *Account) UnmarshalBinary(data []byte) error {
 	r := decoder{b: data}
 	if r.byte() != accountFormat {
@@ -135,6 +141,7 @@ func (a *Account) UnmarshalBinary(data []byte) error {
 	if r.err != nil || a.Pending > len(a.Recent) {
 		return ErrCorruptState
 	}
+	a.scrubLegacyErasures()
 	return nil
 }
 
