@@ -40,17 +40,7 @@ func erase(e *scoring.Engine, a *scoring.Account, lead string, min int) []scorin
 // encoded is the account's record, which must decode to the same account.
 func encoded(t *testing.T, a *scoring.Account) string {
 	t.Helper()
-	b, err := a.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back scoring.Account
-	if err := back.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	if b2, _ := back.MarshalBinary(); string(b2) != string(b) {
-		t.Fatalf("the account changed in a round trip: %+v", back)
-	}
+	_, b := roundTrip(t, a)
 	return string(b)
 }
 

@@ -202,16 +202,8 @@ func TestAccountEncoding(t *testing.T) {
 		}
 	}
 	e.AdvanceAccount(&a, abmT0.Add(30*24*time.Hour).UnixMilli())
-	b, err := a.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back scoring.Account
-	if err := back.UnmarshalBinary(b); err != nil {
-		t.Fatal(err)
-	}
-	b2, _ := back.MarshalBinary()
-	if string(b) != string(b2) || back.Stage != a.Stage || len(back.Members) != 2 || back.Pending != a.Pending || len(back.Recent) != len(a.Recent) {
+	back, b := roundTrip(t, &a)
+	if back.Stage != a.Stage || len(back.Members) != 2 || back.Pending != a.Pending || len(back.Recent) != len(a.Recent) {
 		t.Fatalf("round trip: %+v, want %+v", back, a)
 	}
 	if e.Engagement(&back, a.At) != e.Engagement(&a, a.At) {
