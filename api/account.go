@@ -297,9 +297,12 @@ const maxAccountRounds = 5
 // leaveAccounts removes the lead of rec from its account under every model
 // that scores accounts, as a member update that says they left (the one the
 // processor applies when a person moves to another company), marked as an
-// erasure so that the account keeps no trace of the lead id. A
-// lead whose state cannot be decoded is logged and left to be erased all the
-// same: an erasure must not be blocked by what it erases.
+// erasure so that the account keeps no trace of the lead id. The accounts
+// the person left before, and those of the leads merged into theirs
+// (scoring.State.PastAccounts), still hold those lead ids as members who
+// left: they are cleaned the same way. A lead whose state cannot be decoded
+// is logged and left to be erased all the same: an erasure must not be
+// blocked by what it erases.
 func (a *API) leaveAccounts(ctx context.Context, rec state.Record) error {
 	if rec.MergedInto != "" || len(rec.Data) == 0 {
 		return nil // a tombstone left its account when it was stitched
@@ -312,17 +315,32 @@ func (a *API) leaveAccounts(ctx context.Context, rec state.Record) error {
 	}
 	now := a.cfg.Now().UnixMilli()
 	for i, eng := range set.Engines() {
-		if eng.Model().Accounts == nil || l.States[i].Account == "" {
+		st := &l.States[i]
+		if eng.Model().Accounts == nil {
 			continue
 		}
-		if err := a.leaveAccount(ctx, eng, l.States[i].Account, rec.LeadID, now); err != nil {
-			return fmt.Errorf("lead %s leaving account %q: %w", rec.LeadID, l.States[i].Account, err)
+		// The person's lead ids: theirs and those merged into it, each
+		// possibly a member (who left) of the accounts.
+		leads := append([]string{rec.LeadID}, rec.Absorbed...)
+		for _, x := range st.Absorbed {
+			if !slices.Contains(leads, x) {
+				leads = append(leads, x)
+			}
+		}
+		accts := slices.Clone(st.PastAccounts)
+		if st.Account != "" && !slices.Contains(accts, st.Account) {
+			accts = append(accts, st.Account)
+		}
+		for _, acct := range accts {
+			if err := a.leaveAccount(ctx, eng, acct, leads, now); err != nil {
+				return fmt.Errorf("lead %s leaving account %q: %w", rec.LeadID, acct, err)
+			}
 		}
 	}
 	return nil
 }
 
-// leaveAccount applies lead's erasure to the account's record with a
+// leaveAccount applies the erasure of leads (one person's lead ids) to the account's record with a
 // compare-and-set, reloading and re-applying when the processor wrote it
 // meanwhile: the person leaves, and the account keeps only a pseudonym of
 // their lead id (scoring.MemberUpdate.Erase). The update is at the
@@ -332,7 +350,7 @@ func (a *API) leaveAccounts(ctx context.Context, rec state.Record) error {
 // wait in the account's outbox, and its timer is set to now so that the
 // processor's next timer sweep produces them. Repeating it is harmless: an
 // account that no longer mentions the lead id is left alone.
-func (a *API) leaveAccount(ctx context.Context, eng *scoring.Engine, account, lead string, now int64) error {
+func (a *API) leaveAccount(ctx context.Context, eng *scoring.Engine, account string, leads []string, now int64) error {
 	name := eng.Model().Name
 	id := state.AccountRecordID(name, account)
 	if state.ValidRecordID(id) != nil {
@@ -353,12 +371,19 @@ func (a *API) leaveAccount(ctx context.Context, eng *scoring.Engine, account, le
 			a.cfg.Logger.Error("api: erasure: corrupt account state; not updated", "account", id, "err", err)
 			return nil
 		}
-		if !st.Mentions(lead) {
+		erased := 0
+		for _, lead := range leads {
+			if !st.Mentions(lead) {
+				continue
+			}
+			u := scoring.MemberUpdate{Account: account, Lead: lead, At: max(st.At, now), EventID: scoring.ErasureEventID(lead),
+				Leave: true, Erase: true}
+			eng.ApplyMember(&st, &u)
+			erased++
+		}
+		if erased == 0 {
 			return nil
 		}
-		u := scoring.MemberUpdate{Account: account, Lead: lead, At: max(st.At, now), EventID: scoring.ErasureEventID(lead),
-			Leave: true, Erase: true}
-		eng.ApplyMember(&st, &u)
 		data, err := st.MarshalBinary()
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", id, err)

@@ -73,6 +73,12 @@ func abmLines() []string {
 // with its next change as deadline and its outbox produced (Pending 0).
 func newABMFixture(t *testing.T, set *scoring.Set) *abmFixture {
 	t.Helper()
+	return newABMFixtureOf(t, set, abmLines())
+}
+
+// newABMFixtureOf is newABMFixture on other event lines.
+func newABMFixtureOf(t *testing.T, set *scoring.Set, lines []string) *abmFixture {
+	t.Helper()
 	ctx := context.Background()
 	f := newFixtureOf(t, set)
 	f.mr.FlushAll() // the lead fixture's leads are not wanted here
@@ -82,7 +88,7 @@ func newABMFixture(t *testing.T, set *scoring.Set) *abmFixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	f.store = st
-	af := &abmFixture{fixture: f, r: replayLines(t, set, abmLines()), idx: -1}
+	af := &abmFixture{fixture: f, r: replayLines(t, set, lines), idx: -1}
 	ups := leadUpdates(t, set, af.r)
 	for i, eng := range set.Engines() {
 		if eng.Model().Accounts == nil {
@@ -320,6 +326,40 @@ func TestTopAccounts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEraseReachesPastAccounts: a person who moved to another company is
+// a member who left, under their lead id, of the account they left; and a
+// visitor stitched into them, of the visitor's. Erasing the person cleans
+// every one of those accounts, not only the current one.
+func TestEraseReachesPastAccounts(t *testing.T) {
+	at := func(min int) string { return t0.Add(time.Duration(min) * time.Minute).Format(time.RFC3339) }
+	lines := append(abmLines(),
+		fmt.Sprintf(`{"type":"track","event":"Demo Requested","userId":"mover","messageId":"m1","timestamp":%q,"context":{"groupId":"globex"}}`, at(50)),
+		fmt.Sprintf(`{"type":"group","groupId":"initech","userId":"mover","messageId":"m2","timestamp":%q}`, at(51)),
+		fmt.Sprintf(`{"type":"track","event":"Demo Requested","anonymousId":"a-visitor","messageId":"v1","timestamp":%q,"context":{"groupId":"umbrella"}}`, at(52)),
+		fmt.Sprintf(`{"type":"identify","anonymousId":"a-visitor","userId":"mover","messageId":"v2","timestamp":%q}`, at(53)),
+	)
+	f := newABMFixtureOf(t, abmSet(t), lines)
+	h := f.handler(t, api.Config{})
+	for _, acct := range []string{"globex", "initech", "umbrella"} {
+		if a, _ := f.storedAccount(t, acct); !a.Mentions("user:mover") && !a.Mentions("anon:a-visitor") {
+			t.Fatalf("%s does not mention the mover before the erasure: the fixture is wrong: %+v", acct, a.Members)
+		}
+	}
+	call(t, h, "DELETE", "/v1/leads/user:mover", "", 200)
+	for _, acct := range []string{"globex", "initech", "umbrella"} {
+		a, rec := f.storedAccount(t, acct)
+		for _, id := range []string{"user:mover", "anon:a-visitor"} {
+			if a.Mentions(id) || strings.Contains(string(rec.Data), id) {
+				t.Errorf("after the erasure, %s still holds %s: %+v", acct, id, a.Members)
+			}
+		}
+		view, _ := json.Marshal(call(t, h, "GET", "/v1/accounts/"+acct, "", 200))
+		if strings.Contains(string(view), "mover") || strings.Contains(string(view), "a-visitor") {
+			t.Errorf("after the erasure, GET /v1/accounts/%s names the person: %s", acct, view)
+		}
 	}
 }
 

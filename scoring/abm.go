@@ -218,12 +218,31 @@ func (e *Engine) joinAccount(st *State, ev *Event) {
 	am := e.m.Accounts
 	switch {
 	case am.ByGroup && ev.Account != "":
+		if st.Account != ev.Account {
+			st.addPastAccount(st.Account)
+		}
 		st.Account = ev.Account
 	case am.ByEmailDomain && st.Account == "" && ev.Identity.Email != "":
 		if id, ok := AccountFromEmail(ev.Identity.Email, am.FreeMail); ok {
 			st.Account = id
 		}
 	}
+}
+
+// maxPastAccounts bounds State.PastAccounts: people rarely change company
+// more than a few times in a lead's life; beyond it the oldest is dropped
+// (and an erasure no longer reaches that account).
+const maxPastAccounts = 8
+
+// addPastAccount records an account the lead no longer belongs to.
+func (st *State) addPastAccount(acct string) {
+	if acct == "" || slices.Contains(st.PastAccounts, acct) {
+		return
+	}
+	if len(st.PastAccounts) >= maxPastAccounts {
+		st.PastAccounts = append(st.PastAccounts[:0], st.PastAccounts[1:]...)
+	}
+	st.PastAccounts = append(st.PastAccounts, acct)
 }
 
 // MemberUpdates returns what applying ev to lead (whose state is now st;

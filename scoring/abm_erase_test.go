@@ -1,6 +1,7 @@
 package scoring_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -257,4 +258,37 @@ func FuzzAccountDecode(f *testing.F) {
 			t.Fatalf("a re-encoded account does not decode: %v", err)
 		}
 	})
+}
+
+// A lead that moves to another company, or absorbs a lead that was in
+// another, keeps the accounts it left (State.PastAccounts): they hold its
+// lead id (or the absorbed one's) as a member who left, and an erasure must
+// reach them too.
+func TestPastAccountsAreKept(t *testing.T) {
+	e := testrules.Parse(t, "abm.yaml", []byte(abmRules))
+	st := e.NewState()
+	group := func(acct string, min int) {
+		ev := scoring.Event{ID: fmt.Sprintf("g-%d", min), Kind: "group", Time: abmAt(min), Account: acct,
+			Identity: scoring.Identity{UserID: "vp"}}
+		e.Apply(&st, &ev)
+	}
+	group("acme", 1)
+	group("acme", 2)
+	group("globex", 3)
+	group("initech", 4)
+	group("acme", 5)
+	if st.Account != "acme" || !slices.Equal(st.PastAccounts, []string{"acme", "globex", "initech"}) {
+		t.Fatalf("account %q, past %v; want acme and [acme globex initech]", st.Account, st.PastAccounts)
+	}
+	other := e.NewState()
+	ev := scoring.Event{ID: "g-o", Kind: "group", Time: abmAt(6), Account: "umbrella", Identity: scoring.Identity{UserID: "cfo"}}
+	e.Apply(&other, &ev)
+	e.Merge(&st, "user:cfo", &other, abmAt(7), "stitch")
+	if !slices.Contains(st.PastAccounts, "umbrella") {
+		t.Fatalf("past %v: the absorbed lead's account is missing", st.PastAccounts)
+	}
+	back, _ := roundTrip(t, &st)
+	if !slices.Equal(back.PastAccounts, st.PastAccounts) {
+		t.Fatalf("past accounts after a round trip: %v, want %v", back.PastAccounts, st.PastAccounts)
+	}
 }

@@ -306,6 +306,7 @@ const (
 	extBANT    = 3 // Known, Yes, TimeframeBy, At
 	extVisit   = 4 // each hit log's Visit
 	extAccount = 5 // the lead's account
+	extPast    = 6 // the accounts the lead belonged to before
 )
 
 func (s *State) appendExtensions(w *encoder) {
@@ -361,6 +362,15 @@ func (s *State) appendExtensions(w *encoder) {
 		section(extAccount, func(e *encoder) {
 			e.uvarint(uint64(len(s.Account)))
 			e.b = append(e.b, s.Account...)
+		})
+	}
+	if len(s.PastAccounts) > 0 {
+		section(extPast, func(e *encoder) {
+			e.uvarint(uint64(len(s.PastAccounts)))
+			for _, a := range s.PastAccounts {
+				e.uvarint(uint64(len(a)))
+				e.b = append(e.b, a...)
+			}
 		})
 	}
 }
@@ -441,6 +451,20 @@ func (s *State) readExtensions(r *decoder) {
 			} else {
 				s.Account = string(sub.b[:l])
 				sub.b = sub.b[l:]
+			}
+		case extPast:
+			n := sub.count()
+			for range n {
+				if l := sub.count(); l > len(sub.b) || l == 0 {
+					sub.fail("bad past accounts section")
+					break
+				} else {
+					s.PastAccounts = append(s.PastAccounts, string(sub.b[:l]))
+					sub.b = sub.b[l:]
+				}
+			}
+			if n == 0 && sub.err == nil {
+				sub.fail("empty past accounts section")
 			}
 		default:
 			continue // a later version's section: skipped

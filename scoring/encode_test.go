@@ -102,6 +102,8 @@ func TestStateEncodingRoundTrips(t *testing.T) {
 	odd.Hits[2].Times, odd.Hits[2].Pts = []int64{t0}, []float64{1 << 60}
 	odd.Contribs[1].Points = -(1<<53 - 1)
 	odd.Recent[0].From, odd.Model = "", ""
+	moved := richState()
+	moved.PastAccounts = []string{"globex", "domain:initech.example"}
 	// Strings of every length up to 8, packed (made of the name alphabet) or
 	// not, at the edges of the alphabet.
 	names := scoring.State{Stage: "a", Model: "z9"}
@@ -122,6 +124,7 @@ func TestStateEncodingRoundTrips(t *testing.T) {
 		{"seconds", seconds},
 		{"far instants", far},
 		{"odd points", odd},
+		{"past accounts", moved},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -143,6 +143,11 @@ func (e *Engine) Merge(into *State, fromID string, from *State, t int64, trigger
 	into.Absorbed = append(into.Absorbed, from.Absorbed...)
 	if into.Account == "" {
 		into.Account = from.Account
+	} else if from.Account != into.Account {
+		into.addPastAccount(from.Account) // from's entry there is a member who left
+	}
+	for _, acct := range from.PastAccounts {
+		into.addPastAccount(acct)
 	}
 	// Express both at the later instant, then add rule by rule.
 	at := max(into.ScoreAt, from.ScoreAt)

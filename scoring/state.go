@@ -44,6 +44,11 @@ type State struct {
 	// Account is the account (company) the lead belongs to, when the model
 	// scores accounts (abm.go): a Segment group id, or "domain:…".
 	Account string
+	// PastAccounts are the accounts the lead, or a lead stitched into it,
+	// belonged to before (oldest first, at most maxPastAccounts): each keeps
+	// them as members who left, under their lead ids, so an erasure must
+	// clean them too.
+	PastAccounts []string
 
 	// Model is the version of the rules that last changed this state.
 	Model string
@@ -211,6 +216,7 @@ func (s *State) Clone() State {
 		c.Recent[i] = t
 	}
 	c.Absorbed = append([]string(nil), s.Absorbed...)
+	c.PastAccounts = append([]string(nil), s.PastAccounts...)
 	c.VisitStarts = append([]int64(nil), s.VisitStarts...)
 	if len(s.Hits) == 0 {
 		c.Hits = nil
