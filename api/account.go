@@ -274,11 +274,37 @@ func (a *API) topAccounts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	name := eng.Model().Name
-	ranks, err := a.top(r.Context(), state.AccountBoard(name, stage), limit)
+	out, err := a.accountBoard(r.Context(), eng, stage, limit)
 	if err != nil {
 		a.storeError(w, r, "account stage "+strconv.Quote(stage), err)
 		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// AccountLeaderboard is what GET /v1/accounts?stage=…&model=…&limit=…
+// answers (model "": the first model with accounts), for the web console in
+// the same process: the same cached ranking, without an HTTP round trip.
+func (a *API) AccountLeaderboard(ctx context.Context, model, stage string, limit int) (TopAccounts, error) {
+	eng, err := a.accountModel(model)
+	if err != nil {
+		return TopAccounts{}, err
+	}
+	if eng.Model().Accounts.StageIndex(stage) < 0 {
+		return TopAccounts{}, fmt.Errorf("stage %q is not an account stage of model %s", stage, eng.Model().Version)
+	}
+	if limit < 1 || limit > MaxLimit {
+		return TopAccounts{}, fmt.Errorf("limit %d: want 1 to %d", limit, MaxLimit)
+	}
+	return a.accountBoard(ctx, eng, stage, limit)
+}
+
+// accountBoard reads the best accounts of eng's account stage.
+func (a *API) accountBoard(ctx context.Context, eng *scoring.Engine, stage string, limit int) (TopAccounts, error) {
+	name := eng.Model().Name
+	ranks, err := a.top(ctx, state.AccountBoard(name, stage), limit)
+	if err != nil {
+		return TopAccounts{}, err
 	}
 	now := a.cfg.Now().UnixMilli()
 	prefix := state.AccountRecordID(name, "")
@@ -286,7 +312,7 @@ func (a *API) topAccounts(w http.ResponseWriter, r *http.Request) {
 	for i, rk := range ranks {
 		out.Accounts[i] = RankedAccount{AccountID: strings.TrimPrefix(rk.LeadID, prefix), Engagement: output.Round(eng.EngagementFromRank(rk.Rank, now))}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // maxAccountRounds bounds the compare-and-set attempts of an erasure's

@@ -325,6 +325,29 @@ func TestTopAccounts(t *testing.T) {
 					}
 				}
 			}
+			// The in-process leaderboard (the web console's) is the same
+			// answer.
+			a := h.(*api.API)
+			top, err := a.AccountLeaderboard(context.Background(), "", "engaged", 25)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(top)
+			var gotMap map[string]any
+			_ = json.Unmarshal(b, &gotMap)
+			got, _ := json.Marshal(gotMap) // a map's keys sort as call's do
+			want := call(t, h, "GET", "/v1/accounts?stage=engaged", "", 200)
+			if wantJSON, _ := json.Marshal(want); string(got) != string(wantJSON) {
+				t.Errorf("AccountLeaderboard\n%s\nGET /v1/accounts\n%s", got, wantJSON)
+			}
+			for _, bad := range []struct {
+				stage string
+				limit int
+			}{{"nope", 25}, {"sql", 25}, {"engaged", 0}, {"engaged", api.MaxLimit + 1}} {
+				if _, err := a.AccountLeaderboard(context.Background(), "", bad.stage, bad.limit); err == nil {
+					t.Errorf("AccountLeaderboard(%q, %d): no error", bad.stage, bad.limit)
+				}
+			}
 		})
 	}
 }

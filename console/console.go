@@ -165,6 +165,8 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("GET /console/api/funnel", c.auth(c.funnel))
 	c.mux.Handle("GET /console/api/leaders", c.auth(c.leaders))
 	c.mux.Handle("GET /console/api/lead", c.auth(c.perLead(c.lead)))
+	c.mux.Handle("GET /console/api/accounts", c.auth(c.accounts))
+	c.mux.Handle("GET /console/api/account", c.auth(c.perRecord("account", c.account)))
 	c.mux.Handle("GET /console/api/stream", c.auth(c.stream))
 	c.mux.Handle("GET /console/api/health", c.auth(c.health))
 	c.mux.Handle("GET /console/api/rules", c.auth(c.rules))
@@ -376,6 +378,8 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 func (c *Console) storeError(w http.ResponseWriter, what string, err error) {
 	switch {
+	case errors.Is(err, errNoAccounts):
+		writeError(w, http.StatusNotFound, api.CodeNoAccounts, err.Error())
 	case errors.Is(err, state.ErrNotFound):
 		writeError(w, http.StatusNotFound, api.CodeNotFound, what+" not found")
 	case state.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded):
@@ -405,13 +409,18 @@ type Session struct {
 	SQL          string   `json:"sql"`
 	Now          string   `json:"now"`
 	Feed         bool     `json:"feed"`
+	// AccountStages are the account stages of the first model that scores
+	// accounts (the one the account pages show), empty when none does: the
+	// console then hides its Accounts page.
+	AccountStages []string `json:"account_stages"`
 }
 
 func (c *Console) session(w http.ResponseWriter, r *http.Request) {
 	s, _ := r.Context().Value(ctxKey{}).(session)
 	st := c.stages()
 	writeJSON(w, http.StatusOK, Session{Auth: c.cfg.Token != "", CSRF: s.csrf, ModelVersion: c.cfg.API.Engine().Model().Version,
-		Stages: st.Order, MQL: st.MQL, SQL: st.SQL, Now: c.cfg.API.Now().UTC().Format(time.RFC3339Nano), Feed: c.cfg.Feed != nil})
+		Stages: st.Order, MQL: st.MQL, SQL: st.SQL, Now: c.cfg.API.Now().UTC().Format(time.RFC3339Nano), Feed: c.cfg.Feed != nil,
+		AccountStages: accountStages(c.accountEngine())})
 }
 
 // MaxPeriodDays bounds the funnel's period.
@@ -469,6 +478,11 @@ func (c *Console) leaders(w http.ResponseWriter, r *http.Request) {
 // the store's work on it, and answers serve's result, or its store error as
 // one about that lead.
 func (c *Console) perLead(serve func(ctx context.Context, id string) (any, error)) http.HandlerFunc {
+	return c.perRecord("lead", serve)
+}
+
+// perRecord is perLead for a record of any kind (what: "lead", "account").
+func (c *Console) perRecord(what string, serve func(ctx context.Context, id string) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		if id == "" {
@@ -479,7 +493,7 @@ func (c *Console) perLead(serve func(ctx context.Context, id string) (any, error
 		defer cancel()
 		out, err := serve(ctx, id)
 		if err != nil {
-			c.storeError(w, "lead "+strconv.Quote(id), err)
+			c.storeError(w, what+" "+strconv.Quote(id), err)
 			return
 		}
 		writeJSON(w, http.StatusOK, out)

@@ -153,7 +153,7 @@ func TestLoginGate(t *testing.T) {
 		t.Errorf("GET /console/ without a session: %d to %q, want 303 to the login form", w.Code, w.Header().Get("Location"))
 	}
 	for _, p := range []string{"/console/api/session", "/console/api/funnel", "/console/api/leaders?stage=sql", "/console/api/lead?id=user:u1",
-		"/console/api/health", "/console/api/rules", "/console/api/stream"} {
+		"/console/api/accounts", "/console/api/account?id=acme", "/console/api/health", "/console/api/rules", "/console/api/stream"} {
 		if w := r.do(http.MethodGet, p, "", nil, ""); w.Code != http.StatusUnauthorized {
 			t.Errorf("GET %s without a session: %d, want 401", p, w.Code)
 		}

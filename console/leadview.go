@@ -14,6 +14,10 @@ import (
 // /v1/leads/{id} answers it, and what the lead's page draws from its state.
 type LeadView struct {
 	Lead api.Lead `json:"lead"`
+	// Account is the account (company) the lead belongs to under its model,
+	// when that model scores accounts ("" otherwise): GET /v1/leads/{id}
+	// does not say it, the lead's state does.
+	Account string `json:"account,omitempty"`
 	// History is the score over time.
 	History History `json:"history"`
 	// Traits are the lead's traits that the fit rules read; FitRules say
@@ -94,6 +98,9 @@ const samplesPerSegment = 24
 func newLeadView(eng *scoring.Engine, lead api.Lead, st *scoring.State, now int64) LeadView {
 	m := eng.Model()
 	v := LeadView{Lead: lead, Traits: []Trait{}, Hits: []Hit{}, Feedback: []api.Transition{}, FitRules: fitRules(m, st.Traits)}
+	if m.Accounts != nil {
+		v.Account = st.Account
+	}
 	for _, p := range st.Traits {
 		v.Traits = append(v.Traits, Trait{Key: p.Key, Value: p.Str})
 	}

@@ -61,7 +61,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	const token = "console-test-token"
 	// A day of simulated time a second: the scores decay little between two
 	// reads a fraction of a second apart, and journeys still move.
-	c := demoCmd{Rate: 400, Leads: 40000, Seed: 5, Speedup: 86400,
+	// The ABM model, as `leadscore demo` plays it from the repository's root
+	// (from here it would fall back to the embedded model, which has no
+	// accounts): the Accounts pages have accounts to show.
+	c := demoCmd{Rules: []string{"../../" + demo.DefaultRules}, Rate: 400, Leads: 40000, Seed: 5, Speedup: 86400,
 		Refresh: time.Second, KafkaAddr: "127.0.0.1:0", HTTP: httpFlags{HTTPAddr: "127.0.0.1:0", HTTPToken: token, Console: true},
 		Partitions: 2, LogFormat: "text", LogLevel: "warn"}
 	cfg, err := c.config()
@@ -455,6 +458,48 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("leaderboard differs from GET /v1/leads:\n%s", last)
 	})
 
+	t.Run("accounts page equals GET /v1/accounts", func(t *testing.T) {
+		// The demo's first model scores accounts: the nav shows the page,
+		// which opens on the highest account stage holding accounts.
+		var last string
+		for attempt := 0; attempt < 5; attempt++ {
+			var page struct {
+				Nav   bool     `json:"nav"`
+				Stage string   `json:"stage"`
+				IDs   []string `json:"ids"`
+			}
+			run(t, "accounts", chromedp.Navigate(base+"/console/#/accounts"), chromedp.Reload(),
+				chromedp.WaitVisible(chromedp.CSS("#accounts tbody tr")))
+			js(t, "accounts", `({nav: !document.getElementById("nav-accounts").hidden, stage: document.getElementById("account-stage").value,
+				ids: [...document.querySelectorAll("#accounts tbody tr")].map(r => r.dataset.account)})`, &page)
+			if !page.Nav {
+				t.Error("the nav hides the Accounts page under a model with accounts")
+			}
+			var want api.TopAccounts
+			apiGet(t, "/v1/accounts?stage="+url.QueryEscape(page.Stage)+"&limit=50", &want)
+			var ids []string
+			for _, a := range want.Accounts {
+				ids = append(ids, a.AccountID)
+			}
+			if fmt.Sprint(page.IDs) != fmt.Sprint(ids) {
+				last = fmt.Sprintf("stage %s: page %v\nAPI  %v", page.Stage, page.IDs, ids)
+				time.Sleep(time.Second)
+				continue
+			}
+			// The first account opens on its page, with its members.
+			run(t, "an account's page", chromedp.Click(chromedp.CSS("#accounts tbody tr a.account-link")),
+				chromedp.WaitVisible(chromedp.ID("account-id")), chromedp.WaitVisible(chromedp.ID("account-stage")))
+			if got := text(t, "account-id"); got != ids[0] {
+				t.Errorf("the account page shows %q, want %q", got, ids[0])
+			}
+			if loc := location(t); !strings.HasSuffix(loc, "#/account/"+url.PathEscape(ids[0])) {
+				t.Errorf("account page at %s", loc)
+			}
+			return
+		}
+		t.Errorf("accounts page differs from GET /v1/accounts:\n%s", last)
+	})
+
 	if shots != "" {
 		// For the documentation: a lead with some history (accepted by sales).
 		var id string
@@ -494,7 +539,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		run(t, "events/s", chromedp.Sleep(2500*time.Millisecond))
 		screenshot(t, "health")
 		run(t, "rules", chromedp.Navigate(base+"/console/#/rules"), chromedp.WaitVisible(chromedp.ID("rules-summary")))
-		if summary := text(t, "rules-summary"); !strings.Contains(summary, "model b2b-saas") || !strings.Contains(summary, "stages (") {
+		if summary := text(t, "rules-summary"); !strings.Contains(summary, "model b2b-abm") || !strings.Contains(summary, "stages (") {
 			t.Errorf("rules page shows %q", summary)
 		}
 		screenshot(t, "rules")

@@ -59,6 +59,10 @@ function fmtDuration(seconds) {
   return fmtNum(seconds / 60, 1) + " min";
 }
 function leadHref(id) { return "#/lead/" + encodeURIComponent(id); }
+// Account ids may hold "/" (a groupId such as "acme/emea"): encoded, they
+// stay one path segment of the hash.
+function accountHref(id) { return "#/account/" + encodeURIComponent(id); }
+function accountLink(id, cls) { return el("a", {href: accountHref(id), class: cls || "account-link", "data-account": id}, id); }
 function leadLink(id, cls) { return el("a", {href: leadHref(id), class: cls || "lead-link", "data-lead": id}, id); }
 function card(k, v, id) { return el("div", {class: "card"}, el("div", {class: "v", id: id}, v), el("div", {class: "k"}, k)); }
 function table(id, head, rows) {
@@ -202,6 +206,75 @@ async function pageLeaders(params) {
 }
 
 // ---------------------------------------------------------------------------
+// Accounts (account-based scoring)
+
+function noAccounts(title) {
+  show(el("h2", null, title), el("p", {class: "muted", id: "accounts-none"},
+    "No model in force scores accounts: its rules have no accounts section (see docs/models.md, Accounts)."));
+}
+
+async function pageAccounts(params) {
+  if (session.account_stages.length === 0) { noAccounts("Accounts"); return; }
+  // No stage asked: the server picks the highest stage that holds accounts.
+  let stage = params.get("stage") || "";
+  const sel = el("select", {id: "account-stage"}, session.account_stages.map(s => el("option", {value: s, selected: s === stage}, s)));
+  sel.addEventListener("change", () => { location.hash = "#/accounts?stage=" + encodeURIComponent(sel.value); });
+  const holder = el("div");
+  show(el("h2", null, "Accounts"), el("div", {class: "controls"}, "Account stage:", sel, el("span", {class: "muted", id: "accounts-at"})), holder);
+  const draw = async () => {
+    const t = await getJSON("/console/api/accounts?limit=50" + (stage ? "&stage=" + encodeURIComponent(stage) : ""));
+    stage = t.stage;
+    sel.value = t.stage;
+    document.getElementById("accounts-at").textContent = "engagement at " + fmtTime(t.at);
+    if (t.accounts.length === 0) { holder.replaceChildren(el("p", {class: "muted", id: "accounts-empty"}, "No account in " + t.stage + ".")); return; }
+    holder.replaceChildren(table("accounts", ["#", "account", {t: "engagement", num: true}, {t: "engaged members", num: true}, "roles covered",
+      {t: "fit", num: true}, "grade", "stage since"],
+      t.accounts.map((a, i) => el("tr", {"data-account": a.account_id},
+        el("td", {class: "num"}, String(i + 1)), el("td", null, accountLink(a.account_id)),
+        el("td", {class: "num engagement"}, fmtNum(a.engagement)),
+        el("td", {class: "num"}, a.engaged_members + " of " + a.members),
+        el("td", null, a.roles.join(", ") || "—"),
+        el("td", {class: "num"}, fmtNum(a.fit)), el("td", null, a.grade || "—"), el("td", null, fmtTime(a.stage_since))))));
+  };
+  await draw();
+  timer = setInterval(() => draw().catch(showError), 5000);
+}
+
+async function pageAccount(id) {
+  if (session.account_stages.length === 0) { noAccounts("Account " + id); return; }
+  const a = await getJSON("/console/api/account?id=" + encodeURIComponent(id));
+  show(
+    el("h2", {id: "account-id", "data-account": a.account_id}, a.account_id),
+    el("p", {class: "muted"}, el("a", {href: "#/accounts?stage=" + encodeURIComponent(a.stage)}, "the accounts in " + a.stage),
+      " · model " + a.model_version),
+    el("div", {class: "cards"},
+      card("account stage", a.stage, "account-stage"),
+      card("since", fmtTime(a.stage_since), "account-since"),
+      card("engagement", fmtNum(a.engagement), "account-engagement"),
+      card("fit", fmtNum(a.fit) + (a.grade ? " (" + a.grade + ")" : ""), "account-fit"),
+      card("engaged members", a.engaged_members + " of " + a.members.length, "account-engaged"),
+      card("next time-driven change", fmtTime(a.next_change_at), "account-next")),
+    el("div", {class: "row"},
+      el("div", null, el("h3", null, "Members (highest score first)"),
+        a.members.length === 0 ? el("p", {class: "muted"}, "No current member.") :
+          table("account-members", ["lead", {t: "score", num: true}, "role"], a.members.map(m =>
+            el("tr", {"data-lead": m.lead_id}, el("td", null, leadLink(m.lead_id)), el("td", {class: "num"}, fmtNum(m.score)),
+              el("td", null, m.role || "—"))))),
+      el("div", null, el("h3", null, "Buying group"),
+        el("p", {id: "account-roles"}, a.roles.length ? "roles covered: " + a.roles.join(", ") : "no role covered yet"),
+        el("p", {class: "muted"}, a.engaged_members + " engaged member" + (a.engaged_members === 1 ? "" : "s") +
+          " (score at or above the model's engaged score)"))),
+    el("h3", null, "Transitions (newest first)"),
+    a.recent_transitions.length === 0 ? el("p", {class: "muted", id: "account-transitions-none"}, "No account stage change yet.") :
+      table("account-transitions", ["when", "from → to", "cause", "trigger event", {t: "engagement", num: true}, "members who made it"],
+        a.recent_transitions.map(t => el("tr", {"data-id": t.id}, el("td", null, fmtTime(t.at)),
+          el("td", null, t.from, " → ", el("span", {class: t.direction === "up" ? "dir-up" : "dir-down"}, t.to)),
+          el("td", null, causeText(t.cause)), el("td", {class: "muted"}, t.trigger_event_id || "—"),
+          el("td", {class: "num"}, fmtNum(t.engagement)),
+          el("td", null, (t.members || []).map((m, i) => [i > 0 ? ", " : null, leadLink(m.lead_id), " " + fmtNum(m.score)]))))));
+}
+
+// ---------------------------------------------------------------------------
 // A lead
 
 async function pageLead(id) {
@@ -229,7 +302,8 @@ async function pageLead(id) {
       card("fit", fmtNum(l.fit), "lead-fit"),
       card("grade", l.grade || "—", "lead-grade"),
       card("last activity", fmtTime(l.last_activity), "lead-last"),
-      card("next time-driven change", fmtTime(l.next_change_at), "lead-next")),
+      card("next time-driven change", fmtTime(l.next_change_at), "lead-next"),
+      v.account ? card("account", accountLink(v.account), "lead-account") : null),
     el("h3", null, "Score over time"),
     chartLead(v.history),
     el("p", {class: "muted"}, "Known scores: each recent transition and the last update; the curve between them is the decay (half-life " +
@@ -378,6 +452,8 @@ async function route() {
       case "live": pageLive(params); break;
       case "leaders": await pageLeaders(params); break;
       case "lead": await pageLead(decodeURIComponent(path.slice("/lead/".length))); break;
+      case "accounts": await pageAccounts(params); break;
+      case "account": await pageAccount(decodeURIComponent(path.slice("/account/".length))); break;
       case "health": await pageHealth(); break;
       case "rules": await pageRules(); break;
       default: await pageFunnel(params);
@@ -396,6 +472,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   }
   document.getElementById("model").textContent = "model " + session.model_version;
   document.getElementById("logout").hidden = !session.auth;
+  // The Accounts page only where a model scores accounts.
+  document.getElementById("nav-accounts").hidden = session.account_stages.length === 0;
   document.getElementById("find").addEventListener("submit", e => {
     e.preventDefault();
     const id = document.getElementById("find-id").value.trim();
