@@ -35,45 +35,13 @@ type abmFixture struct {
 	idx int // the ABM model's index in the set
 }
 
-// abmLines are the fixture's events.
-func abmLines() []string {
-	at := func(min int) string { return t0.Add(time.Duration(min) * time.Minute).Format(time.RFC3339) }
-	ev := func(user, group, id string, min int, body string) string {
-		return fmt.Sprintf(`{"userId":%q,"messageId":%q,"timestamp":%q,"context":{"groupId":%q,"page":{"path":"/pricing"}},%s}`,
-			user, id, at(min), group, body)
-	}
-	const (
-		pricing = `"type":"page","name":"Pricing"`
-		demo    = `"type":"track","event":"Demo Requested"`
-		webinar = `"type":"track","event":"Webinar Attended"`
-	)
-	title := func(s string) string { return fmt.Sprintf(`"type":"identify","traits":{"title":%q}`, s) }
-	return []string{
-		ev("vp", "acme/emea", "vp-i", 0, title("VP Marketing")),
-		ev("vp", "acme/emea", "vp-p", 1, pricing),
-		ev("vp", "acme/emea", "vp-d", 2, demo),
-		ev("vp", "acme/emea", "vp-w", 3, webinar),
-		ev("dev", "acme/emea", "dev-i", 10, title("Marketing Manager")),
-		ev("dev", "acme/emea", "dev-w", 11, webinar),
-		ev("dev", "acme/emea", "dev-wp", 12, `"type":"track","event":"Whitepaper Downloaded","properties":{"level":"basic"}`),
-		ev("cfo", "acme/emea", "cfo-i", 20, title("CFO")),
-		ev("cfo", "acme/emea", "cfo-n", 21, `"type":"track","event":"Newsletter Signed Up"`),
-		ev("g1", "globex", "g1-i", 30, title("Engineer")),
-		ev("g1", "globex", "g1-d", 31, demo),
-		ev("g1", "globex", "g1-w", 32, webinar),
-		ev("i1", "initech", "i1-i", 40, title("Engineer")),
-		ev("i1", "initech", "i1-p", 41, pricing),
-		ev("i1", "initech", "i1-d", 42, demo),
-	}
-}
-
-// newABMFixture scores abmLines under set and writes the leads and the
+// newABMFixture scores testrules.ABMStory under set and writes the leads and the
 // accounts of every model with accounts, as the processor does: an account
 // record under state.AccountRecordID on its stage's state.AccountBoard,
 // with its next change as deadline and its outbox produced (Pending 0).
 func newABMFixture(t *testing.T, set *scoring.Set) *abmFixture {
 	t.Helper()
-	return newABMFixtureOf(t, set, abmLines())
+	return newABMFixtureOf(t, set, testrules.ABMStory(t0))
 }
 
 // newABMFixtureOf is newABMFixture on other event lines.
@@ -358,7 +326,7 @@ func TestTopAccounts(t *testing.T) {
 // every one of those accounts, not only the current one.
 func TestEraseReachesPastAccounts(t *testing.T) {
 	at := func(min int) string { return t0.Add(time.Duration(min) * time.Minute).Format(time.RFC3339) }
-	lines := append(abmLines(),
+	lines := append(testrules.ABMStory(t0),
 		fmt.Sprintf(`{"type":"track","event":"Demo Requested","userId":"mover","messageId":"m1","timestamp":%q,"context":{"groupId":"globex"}}`, at(50)),
 		fmt.Sprintf(`{"type":"group","groupId":"initech","userId":"mover","messageId":"m2","timestamp":%q}`, at(51)),
 		fmt.Sprintf(`{"type":"track","event":"Demo Requested","anonymousId":"a-visitor","messageId":"v1","timestamp":%q,"context":{"groupId":"umbrella"}}`, at(52)),

@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,44 +19,7 @@ import (
 	"github.com/leadscore/leadscore/state"
 )
 
-// abmLines are the people of three companies, as the API's account tests
-// have them (api/account_test.go): acme/emea (a groupId with a slash) with
-// an engaged VP Marketing and Marketing Manager (its MQA) and a CFO who is
-// not engaged; globex and initech with one engaged engineer each.
-func abmLines() []string {
-	at := func(min int) string {
-		return time.UnixMilli(t0).Add(time.Duration(min) * time.Minute).UTC().Format(time.RFC3339)
-	}
-	ev := func(user, group, id string, min int, body string) string {
-		return fmt.Sprintf(`{"userId":%q,"messageId":%q,"timestamp":%q,"context":{"groupId":%q,"page":{"path":"/pricing"}},%s}`,
-			user, id, at(min), group, body)
-	}
-	const (
-		pricing = `"type":"page","name":"Pricing"`
-		demo    = `"type":"track","event":"Demo Requested"`
-		webinar = `"type":"track","event":"Webinar Attended"`
-	)
-	title := func(s string) string { return fmt.Sprintf(`"type":"identify","traits":{"title":%q}`, s) }
-	return []string{
-		ev("vp", "acme/emea", "vp-i", 0, title("VP Marketing")),
-		ev("vp", "acme/emea", "vp-p", 1, pricing),
-		ev("vp", "acme/emea", "vp-d", 2, demo),
-		ev("vp", "acme/emea", "vp-w", 3, webinar),
-		ev("dev", "acme/emea", "dev-i", 10, title("Marketing Manager")),
-		ev("dev", "acme/emea", "dev-w", 11, webinar),
-		ev("dev", "acme/emea", "dev-wp", 12, `"type":"track","event":"Whitepaper Downloaded","properties":{"level":"basic"}`),
-		ev("cfo", "acme/emea", "cfo-i", 20, title("CFO")),
-		ev("cfo", "acme/emea", "cfo-n", 21, `"type":"track","event":"Newsletter Signed Up"`),
-		ev("g1", "globex", "g1-i", 30, title("Engineer")),
-		ev("g1", "globex", "g1-d", 31, demo),
-		ev("g1", "globex", "g1-w", 32, webinar),
-		ev("i1", "initech", "i1-i", 40, title("Engineer")),
-		ev("i1", "initech", "i1-p", 41, pricing),
-		ev("i1", "initech", "i1-d", 42, demo),
-	}
-}
-
-// newABMRig is a console over a Redis store (miniredis) holding abmLines'
+// newABMRig is a console over a Redis store (miniredis) holding testrules.ABMStory's
 // leads and accounts under the example ABM rules (the demo's default),
 // written as the processor writes them: leads with their board, accounts
 // under state.AccountRecordID on their stage's state.AccountBoard.
@@ -77,7 +39,7 @@ func newABMRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r := replay.NewSet(set)
-	for _, l := range abmLines() {
+	for _, l := range testrules.ABMStory(time.UnixMilli(t0)) {
 		ev, err := dec.DecodeAny([]byte(l))
 		if err != nil {
 			t.Fatalf("%s: %v", l, err)
