@@ -30,7 +30,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leadscore/leadscore/internal/journeys"
+	examplerules "github.com/leadscore/leadscore/examples/rules"
 	"github.com/leadscore/leadscore/processor"
 	"github.com/leadscore/leadscore/rules"
 	"github.com/leadscore/leadscore/scoring"
@@ -38,14 +38,14 @@ import (
 
 // DefaultRules is the rules file the demo plays by default: the B2B model
 // with accounts (the journeys' people work for companies). When it is not
-// found from the working directory, the B2B model embedded in the binary is
-// used, without accounts.
+// found from the working directory, the copy embedded in the binary is
+// played (examplerules).
 const DefaultRules = "examples/rules/b2b-abm.yaml"
 
 // DefaultSecondRules is the model the demo plays beside DefaultRules when no
 // rules are given, to show several models side by side: the textbook funnel
-// scores the same journeys with the marketing articles' numbers. It is left
-// out (and the header says so) when not found from the working directory.
+// scores the same journeys with the marketing articles' numbers (from the
+// embedded copy when not found from the working directory).
 const DefaultSecondRules = "examples/rules/textbook-funnel.yaml"
 
 // Config is what the demo plays and where. Its errors name the `leadscore
@@ -162,60 +162,56 @@ func (c *Config) Validate() error {
 }
 
 // loadRules loads the models of --rules (none: DefaultRules and
-// DefaultSecondRules), falling back to the embedded copy of DefaultRules
-// when that path does not exist from here, and leaving DefaultSecondRules
-// out when it does not. It returns the files it read and where the rules
-// came from, for the header.
+// DefaultSecondRules). A default file that does not exist from here — the
+// binary run outside the repository — is read from the copy embedded in the
+// binary (examplerules.Files); a path the user chose is never replaced, but
+// for DefaultRules itself. It returns the files and where the rules came
+// from, for the header.
 func (c *Config) loadRules() (*scoring.Set, []string, string, error) {
 	files := c.Rules
 	if len(files) == 0 {
 		files = []string{DefaultRules, DefaultSecondRules}
 	}
-	var found []string
-	embedded := false
+	embedded := map[string]bool{}
 	for _, f := range files {
-		_, err := os.Stat(f)
-		switch {
-		case err == nil:
-			found = append(found, f)
-		case !errors.Is(err, fs.ErrNotExist):
-			return nil, nil, "", fmt.Errorf("rules: %w", err)
-		case f == DefaultRules:
-			embedded = true
-		case f == DefaultSecondRules && len(c.Rules) == 0:
-			// The second default model is optional.
-		default:
-			return nil, nil, "", fmt.Errorf("rules: %w", err)
+		if f != DefaultRules && (len(c.Rules) > 0 || f != DefaultSecondRules) {
+			continue
+		}
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			embedded[f] = true
 		}
 	}
-	if embedded {
-		m, err := rules.Parse(journeys.B2BRulesFile, journeys.B2BRules())
+	if len(embedded) == 0 {
+		set, err := rules.LoadSet(files...)
+		return set, files, strings.Join(files, ", "), err
+	}
+	engines := make([]*scoring.Engine, 0, len(files))
+	for _, f := range files {
+		var data []byte
+		var err error
+		if embedded[f] {
+			data, err = examplerules.Files.ReadFile(filepath.Base(f))
+		} else {
+			data, err = os.ReadFile(f)
+		}
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("rules: %w", err)
+		}
+		m, err := rules.Parse(f, data)
 		if err != nil {
 			return nil, nil, "", err
 		}
-		if len(found) > 0 {
-			m.Name = strings.TrimSuffix(filepath.Base(journeys.B2BRulesFile), filepath.Ext(journeys.B2BRulesFile))
+		if m.Name == "" && len(files) > 1 {
+			m.Name = strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
 		}
-		first, err := scoring.NewEngine(m)
+		eng, err := scoring.NewEngine(m)
 		if err != nil {
 			return nil, nil, "", err
 		}
-		engines := []*scoring.Engine{first}
-		if len(found) > 0 {
-			more, err := rules.LoadSet(found...)
-			if err != nil {
-				return nil, nil, "", err
-			}
-			if len(found) == 1 && more.Engines()[0].Model().Name == "" {
-				more.Engines()[0].Model().Name = strings.TrimSuffix(filepath.Base(found[0]), filepath.Ext(found[0]))
-			}
-			engines = append(engines, more.Engines()...)
-		}
-		set, err := scoring.NewSet(engines...)
-		return set, append([]string{journeys.B2BRulesFile}, found...), "embedded " + strings.Join(append([]string{journeys.B2BRulesFile}, found...), ", "), err
+		engines = append(engines, eng)
 	}
-	set, err := rules.LoadSet(found...)
-	return set, found, strings.Join(found, ", "), err
+	set, err := scoring.NewSet(engines...)
+	return set, files, "embedded " + strings.Join(files, ", "), err
 }
 
 // topics are the demo's topics: the processor's defaults.

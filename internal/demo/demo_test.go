@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/internal/eventually"
-	"github.com/leadscore/leadscore/internal/journeys"
 	"github.com/leadscore/leadscore/internal/syncbuf"
 	"github.com/leadscore/leadscore/output"
 )
@@ -219,9 +219,9 @@ func TestDemoRules(t *testing.T) {
 		err    bool
 	}{
 		// Where the default paths do not exist (the tests run in the
-		// package's directory): the first is embedded, the second left out.
-		{name: "defaults, elsewhere", models: "", source: "embedded " + journeys.B2BRulesFile},
-		{name: "default named, elsewhere", rules: []string{DefaultRules}, models: "", source: "embedded " + journeys.B2BRulesFile},
+		// package's directory): the copies embedded in the binary.
+		{name: "defaults, elsewhere", models: "b2b-abm,textbook-funnel", source: "embedded " + DefaultRules + ", " + DefaultSecondRules},
+		{name: "default named, elsewhere", rules: []string{DefaultRules}, models: "", source: "embedded " + DefaultRules},
 		// From the repository root: both, named after their files.
 		{name: "defaults, from the root", dir: "../..", models: "b2b-abm,textbook-funnel", source: DefaultRules + ", " + DefaultSecondRules},
 		{name: "one file", rules: []string{"../../" + DefaultSecondRules}, models: "", source: "../../" + DefaultSecondRules},
@@ -246,6 +246,9 @@ func TestDemoRules(t *testing.T) {
 			}
 			if got := strings.Join(set.Names(), ","); got != tc.models || source != tc.source {
 				t.Errorf("models %q from %q, want %q from %q", got, source, tc.models, tc.source)
+			}
+			if abm := strings.HasPrefix(tc.models, "b2b-abm") || tc.models == "" && slices.Contains(tc.rules, DefaultRules); set.HasAccounts() != abm {
+				t.Errorf("models %v: scoring accounts %v, want %v", set.Names(), set.HasAccounts(), abm)
 			}
 		})
 	}
