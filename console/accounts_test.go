@@ -85,11 +85,12 @@ func newABMRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{API: a, Feed: NewFeed()})
+	feed := NewFeed()
+	c, err := New(Config{API: a, Feed: feed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{c: c, eng: eng, now: now}
+	return &rig{c: c, feed: feed, eng: eng, now: now}
 }
 
 // getJSON serves a GET and decodes its answer into v, checking the status.

@@ -566,7 +566,8 @@ func (c *Console) rules(w http.ResponseWriter, _ *http.Request) {
 const streamKeepAlive = 15 * time.Second
 
 // stream sends the feed's stage changes as Server-Sent Events ("change"
-// events, the latest ones first marked as backlog), until the client leaves.
+// events, the latest ones first marked as backlog; an account's are
+// "account-change" and "account-backlog"), until the client leaves.
 func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.Feed == nil {
 		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "no stage-change feed in this process")
@@ -583,8 +584,9 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	for _, ch := range backlog {
-		fmt.Fprintf(w, "event: backlog\ndata: %s\n\n", marshalChange(ch))
+	for _, l := range backlog {
+		ev, b := marshalLive(l, "backlog")
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev, b)
 	}
 	fmt.Fprint(w, "event: ready\ndata: {}\n\n")
 	if err := rc.Flush(); err != nil {
@@ -600,8 +602,9 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
-		case chg := <-ch:
-			fmt.Fprintf(w, "event: change\ndata: %s\n\n", marshalChange(chg))
+		case l := <-ch:
+			ev, b := marshalLive(l, "change")
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev, b)
 		}
 		if err := rc.Flush(); err != nil {
 			return

@@ -12,14 +12,15 @@ import (
 )
 
 // Feed is what the console learns from the output topics: every stage change
-// (the funnel's counts and flows, the live handoffs) and the latest dead
-// letters. A tail of the topics (TailKafka) or a test feeds it; it is safe for
-// concurrent use.
+// (the funnel's counts and flows, the live handoffs), every account stage
+// change (the live handoffs only) and the latest dead letters. A tail of the
+// topics (TailKafka) or a test feeds it; it is safe for concurrent use.
 //
-// Memory is bounded by the leads that ever changed stage: about 100 bytes per
-// lead for its current stage (so that a re-emitted duplicate and a stitched
-// lead are counted once), plus a fixed amount per day of history and per
-// dead-letter reason.
+// Memory is bounded by the leads and accounts that ever changed stage: about
+// 100 bytes per lead for its current stage (so that a re-emitted duplicate
+// and a stitched lead are counted once) and the id of each account's last
+// change (so that a duplicate is shown once), plus a fixed amount per day of
+// history and per dead-letter reason.
 type Feed struct {
 	mu sync.Mutex
 	// leads maps every lead that changed stage to where it stands.
@@ -28,8 +29,14 @@ type Feed struct {
 	counts map[string]map[string]int
 	// days holds flows per day of event time (Unix day number).
 	days   map[int64]*dayFlows
-	recent []Change // the latest changes, oldest first, for a new subscriber
-	subs   map[chan Change]struct{}
+	recent []Live // the latest changes, oldest first, for a new subscriber
+	subs   map[chan Live]struct{}
+
+	// accounts maps every account that changed stage to the id of its last
+	// change, so that a re-emitted duplicate is shown once. Account changes
+	// are kept apart from the leads': the funnel counts leads only.
+	accounts       map[string]string
+	accountChanges int64
 
 	deadCount  map[string]int64
 	deadRecent map[string][]DeadLetter // per reason, newest last
@@ -71,6 +78,22 @@ const (
 type Change struct {
 	output.StageChange
 	ProducedMs int64 `json:"produced_ms"`
+}
+
+// AccountChange is one account stage change as the live feed sends it: the
+// account stage-change event and when it was produced (Unix ms).
+type AccountChange struct {
+	output.AccountStageChange
+	ProducedMs int64 `json:"produced_ms"`
+}
+
+// Live is one entry of the live feed: a lead's stage change or an account's
+// (exactly one is set). The stream sends them as different event types, so
+// that a page that knows only lead changes never mistakes an account's for
+// one.
+type Live struct {
+	Lead    *Change
+	Account *AccountChange
 }
 
 // DeadLetter is a dead letter as the console shows it: the payload decoded to
@@ -115,7 +138,7 @@ func (s Stages) mqlToSQL(from, to string) bool {
 // NewFeed returns an empty feed.
 func NewFeed() *Feed {
 	return &Feed{leads: map[string]*leadMark{}, counts: map[string]map[string]int{}, days: map[int64]*dayFlows{},
-		subs: map[chan Change]struct{}{}, deadCount: map[string]int64{}, deadRecent: map[string][]DeadLetter{}}
+		subs: map[chan Live]struct{}{}, accounts: map[string]string{}, deadCount: map[string]int64{}, deadRecent: map[string][]DeadLetter{}}
 }
 
 // StageChange applies one stage change read from the stage-change topic,
@@ -165,14 +188,34 @@ func (f *Feed) StageChange(sc output.StageChange, producedMs int64, stages Stage
 	m.stage, m.model, m.lastID = sc.To, sc.ModelVersion, sc.ID
 	f.count(m.model, m.stage, 1)
 
-	c := Change{StageChange: sc, ProducedMs: producedMs}
-	f.recent = append(f.recent, c)
+	f.publish(Live{Lead: &Change{StageChange: sc, ProducedMs: producedMs}})
+}
+
+// AccountStageChange applies one account stage change read from the account
+// stage-change topic, produced at producedMs (Unix ms): it goes to the live
+// feed only (the funnel is the leads'). A re-emitted duplicate (the same id
+// as the account's last change) is dropped.
+func (f *Feed) AccountStageChange(sc output.AccountStageChange, producedMs int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.accounts[sc.AccountID] == sc.ID {
+		return
+	}
+	f.accounts[sc.AccountID] = sc.ID
+	f.accountChanges++
+	f.publish(Live{Account: &AccountChange{AccountStageChange: sc, ProducedMs: producedMs}})
+}
+
+// publish keeps l among the recent changes and sends it to the subscribers;
+// f.mu is held.
+func (f *Feed) publish(l Live) {
+	f.recent = append(f.recent, l)
 	if len(f.recent) > recentChanges {
 		f.recent = slices.Delete(f.recent, 0, len(f.recent)-recentChanges)
 	}
 	for ch := range f.subs {
 		select {
-		case ch <- c:
+		case ch <- l:
 		default:
 			f.dropped++
 		}
@@ -255,12 +298,12 @@ const (
 	maxReasons      = 64
 )
 
-// Subscribe returns a channel of the stage changes applied from now on,
-// preceded by the latest ones (backlog), and a function that ends the
-// subscription. A subscriber that falls more than a few hundred changes
-// behind misses changes (counted) rather than slowing the feed.
-func (f *Feed) Subscribe() (backlog []Change, ch <-chan Change, cancel func()) {
-	c := make(chan Change, subBuffer)
+// Subscribe returns a channel of the lead and account stage changes applied
+// from now on, preceded by the latest ones (backlog), and a function that
+// ends the subscription. A subscriber that falls more than a few hundred
+// changes behind misses changes (counted) rather than slowing the feed.
+func (f *Feed) Subscribe() (backlog []Live, ch <-chan Live, cancel func()) {
+	c := make(chan Live, subBuffer)
 	f.mu.Lock()
 	backlog = slices.Clone(f.recent)
 	f.subs[c] = struct{}{}
@@ -299,9 +342,12 @@ type Funnel struct {
 	From string `json:"from"`
 	// Models lists the model versions seen, newest counts first.
 	Models []ModelFunnel `json:"models"`
-	// Changes counts the stage changes read (duplicates excluded).
+	// Changes counts the lead stage changes read (duplicates excluded).
 	Changes    int64 `json:"changes"`
 	Duplicates int64 `json:"duplicates"`
+	// AccountChanges counts the account stage changes read (duplicates
+	// excluded); they are in none of the lead figures.
+	AccountChanges int64 `json:"account_changes"`
 	// CaughtUp is false while the console is still reading the topic's
 	// history (the counts are then partial).
 	CaughtUp bool `json:"caught_up"`
@@ -348,7 +394,7 @@ func (f *Feed) Funnel(now time.Time, period time.Duration, stages Stages) Funnel
 	defer f.mu.Unlock()
 	from := now.Add(-period)
 	out := Funnel{At: output.FormatTime(now.UnixMilli()), From: output.FormatTime(from.UnixMilli()),
-		Changes: f.changes, Duplicates: f.dupes, CaughtUp: f.caughtUp}
+		Changes: f.changes, Duplicates: f.dupes, AccountChanges: f.accountChanges, CaughtUp: f.caughtUp}
 	firstDay, lastDay := from.UnixMilli()/86_400_000, now.UnixMilli()/86_400_000
 	models := map[string]*ModelFunnel{}
 	samples := map[string][]int64{}
@@ -458,8 +504,24 @@ func (f *Feed) DeadLetters() DeadLetters {
 	return out
 }
 
-// marshalChange encodes a change for the live feed.
-func marshalChange(c Change) []byte {
-	b, _ := json.Marshal(c)
-	return b
+// Event types of the live feed's account changes (the lead changes keep
+// "change" and "backlog").
+const (
+	eventAccountChange  = "account-change"
+	eventAccountBacklog = "account-backlog"
+)
+
+// marshalLive encodes an entry of the live feed: its event type (event for
+// a lead change, or its account counterpart) and its data.
+func marshalLive(l Live, event string) (string, []byte) {
+	var b []byte
+	if l.Account != nil {
+		b, _ = json.Marshal(l.Account)
+		if event == "backlog" {
+			return eventAccountBacklog, b
+		}
+		return eventAccountChange, b
+	}
+	b, _ = json.Marshal(l.Lead)
+	return event, b
 }

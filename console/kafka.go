@@ -19,22 +19,31 @@ type TailConfig struct {
 	Conn []kgo.Opt
 	// StageChanges and DeadLetter are the output topics.
 	StageChanges, DeadLetter string
+	// AccountStageChanges is the account stage-change topic, whose changes
+	// the live feed shows beside the leads'; "" (no model scores accounts):
+	// not read.
+	AccountStageChanges string
 	// Stages returns the funnel order of the model in force (it follows rules
 	// reloads).
 	Stages func() Stages
 	Logger *slog.Logger
 }
 
-// TailKafka reads the stage-change and dead-letter topics from their start
-// into feed, then follows them (read_committed, so that a transaction's
-// stage changes appear once it commits), until stop is called. It is not a
-// member of any consumer group: every console reads everything, and commits
-// nothing. A record that does not decode is logged and skipped.
+// TailKafka reads the stage-change, dead-letter and (when named) account
+// stage-change topics from their start into feed, then follows them
+// (read_committed, so that a transaction's stage changes appear once it
+// commits), until stop is called. It is not a member of any consumer group:
+// every console reads everything, and commits nothing. A record that does
+// not decode is logged and skipped.
 func TailKafka(cfg TailConfig, feed *Feed) (stop func(), err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	opts := append([]kgo.Opt{kgo.ClientID("leadscore-console"), kgo.ConsumeTopics(cfg.StageChanges, cfg.DeadLetter),
+	topics := []string{cfg.StageChanges, cfg.DeadLetter}
+	if cfg.AccountStageChanges != "" {
+		topics = append(topics, cfg.AccountStageChanges)
+	}
+	opts := append([]kgo.Opt{kgo.ClientID("leadscore-console"), kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted())}, cfg.Conn...)
 	cl, err := kgo.NewClient(opts...)
@@ -72,6 +81,13 @@ func TailKafka(cfg TailConfig, feed *Feed) (stop func(), err error) {
 						return
 					}
 					feed.StageChange(sc, r.Timestamp.UnixMilli(), stages)
+				case cfg.AccountStageChanges:
+					var sc output.AccountStageChange
+					if err := json.Unmarshal(r.Value, &sc); err != nil || sc.AccountID == "" {
+						cfg.Logger.Warn("console: undecodable account stage change", "partition", r.Partition, "offset", r.Offset, "err", err)
+						return
+					}
+					feed.AccountStageChange(sc, r.Timestamp.UnixMilli())
 				case cfg.DeadLetter:
 					var dl output.DeadLetter
 					if err := json.Unmarshal(r.Value, &dl); err != nil {

@@ -500,6 +500,55 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("accounts page differs from GET /v1/accounts:\n%s", last)
 	})
 
+	t.Run("live account changes, click to the account", func(t *testing.T) {
+		// The demo's model scores accounts: their stage changes share the
+		// live page, and the kind filter shows them alone.
+		run(t, "live accounts", chromedp.Navigate(base+"/console/#/live?kind=account"), chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.ID("filter-kind")))
+		type row struct {
+			Kind    string `json:"kind"`
+			Account string `json:"account"`
+			Href    string `json:"href"`
+			Want    string `json:"want"`
+		}
+		var shown []row
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			js(t, "account rows", `[...document.querySelectorAll("#live-feed li.change")].filter(li => !li.hidden).map(li => ({kind: li.dataset.kind,
+				account: li.dataset.account || "", href: (li.querySelector("a.account-link") || {getAttribute: () => ""}).getAttribute("href"),
+				want: "#/account/" + encodeURIComponent(li.dataset.account || "")}))`, &shown)
+			if len(shown) > 0 {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(shown) == 0 {
+			t.Fatal("no account stage change on the live page in 20 s")
+		}
+		for _, r := range shown {
+			if r.Kind != "account" || r.Account == "" || r.Href != r.Want {
+				t.Errorf("the accounts filter shows %+v, want account changes linking to #/account/{id}", r)
+			}
+		}
+		var leads int
+		js(t, "filter: leads", `(() => { const s = document.getElementById("filter-kind"); s.value = "lead"; s.dispatchEvent(new Event("change"));
+			return [...document.querySelectorAll("#live-feed li.change")].filter(li => !li.hidden && li.dataset.kind !== "lead").length; })()`, &leads)
+		if leads != 0 {
+			t.Errorf("the leads filter shows %d account changes", leads)
+		}
+		var id string
+		js(t, "click the account", `(() => { const s = document.getElementById("filter-kind"); s.value = "account"; s.dispatchEvent(new Event("change"));
+			const a = [...document.querySelectorAll("#live-feed li.change")].filter(li => !li.hidden).map(li => li.querySelector("a.account-link"))[0];
+			if (!a) return ""; a.click(); return a.dataset.account; })()`, &id)
+		if id == "" {
+			t.Fatal("no account link in the live feed to click")
+		}
+		run(t, "the account opens", chromedp.WaitVisible(chromedp.ID("account-stage")))
+		if got := text(t, "account-id"); got != id {
+			t.Errorf("clicking the account change of %s opened the page of %q", id, got)
+		}
+	})
+
 	if shots != "" {
 		// For the documentation: a lead with some history (accepted by sales).
 		var id string

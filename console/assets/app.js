@@ -138,37 +138,59 @@ async function pageFunnel(params) {
 // Live handoffs
 
 function pageLive(params) {
+  // Account changes come too where a model scores accounts: their stages
+  // join the stage filter, and a kind filter tells them from the leads'.
+  const accounts = session.account_stages.length > 0;
+  const stageOpts = s => el("option", {value: s, selected: params.get("stage") === s}, s);
   const stageSel = el("select", {id: "filter-stage"}, el("option", {value: ""}, "any stage"),
-    session.stages.map(s => el("option", {value: s, selected: params.get("stage") === s}, s)));
+    accounts ? [el("optgroup", {label: "lead stages"}, session.stages.map(stageOpts)),
+      el("optgroup", {label: "account stages"}, session.account_stages.map(stageOpts))] : session.stages.map(stageOpts));
   const dirSel = el("select", {id: "filter-direction"}, el("option", {value: ""}, "both directions"),
     el("option", {value: "up", selected: params.get("direction") === "up"}, "up (handoffs)"),
     el("option", {value: "down", selected: params.get("direction") === "down"}, "down (regressions)"));
+  const kindSel = el("select", {id: "filter-kind", hidden: !accounts}, el("option", {value: ""}, "leads and accounts"),
+    el("option", {value: "lead", selected: params.get("kind") === "lead"}, "leads"),
+    el("option", {value: "account", selected: params.get("kind") === "account"}, "accounts"));
   const status = el("span", {id: "live-status", class: "muted"}, "connecting…");
   const list = el("ul", {id: "live-feed", class: "feed"});
   const apply = () => {
     for (const li of list.children) li.hidden = !matches(li);
   };
   const matches = li => (!stageSel.value || li.dataset.from === stageSel.value || li.dataset.to === stageSel.value) &&
-    (!dirSel.value || li.dataset.direction === dirSel.value);
+    (!dirSel.value || li.dataset.direction === dirSel.value) && (!kindSel.value || li.dataset.kind === kindSel.value);
   stageSel.addEventListener("change", apply);
   dirSel.addEventListener("change", apply);
-  show(el("h2", null, "Live handoffs"), el("div", {class: "controls"}, "Stage (from or to):", stageSel, dirSel, status), list);
-  const addChange = (c, backlog) => {
-    const li = el("li", {class: "change" + (backlog ? " backlog" : ""), "data-id": c.id, "data-lead": c.lead_id,
-      "data-from": c.from, "data-to": c.to, "data-direction": c.direction, "data-produced": c.produced_ms,
-      "data-received": Date.now()},
-      el("span", {class: "muted"}, fmtTime(c.event_time)),
-      leadLink(c.lead_id),
-      el("span", null, c.from, " → ", el("span", {class: c.direction === "up" ? "dir-up" : "dir-down"}, c.to)),
-      el("span", {class: "pill"}, causeText(c.cause)),
-      el("span", {class: "muted"}, "score " + fmtNum(c.score) + " · fit " + fmtNum(c.fit) + (c.grade ? " (" + c.grade + ")" : "")));
+  kindSel.addEventListener("change", apply);
+  show(el("h2", null, "Live handoffs"), el("div", {class: "controls"}, "Stage (from or to):", stageSel, dirSel, kindSel, status), list);
+  const addItem = li => {
     li.hidden = !matches(li);
     list.prepend(li);
     while (list.children.length > 200) list.lastElementChild.remove();
   };
+  const move = c => el("span", null, c.from, " → ", el("span", {class: c.direction === "up" ? "dir-up" : "dir-down"}, c.to));
+  const addChange = (c, backlog) => addItem(el("li", {class: "change" + (backlog ? " backlog" : ""), "data-kind": "lead", "data-id": c.id,
+    "data-lead": c.lead_id, "data-from": c.from, "data-to": c.to, "data-direction": c.direction, "data-produced": c.produced_ms,
+    "data-received": Date.now()},
+    el("span", {class: "muted"}, fmtTime(c.event_time)),
+    leadLink(c.lead_id),
+    move(c),
+    el("span", {class: "pill"}, causeText(c.cause)),
+    el("span", {class: "muted"}, "score " + fmtNum(c.score) + " · fit " + fmtNum(c.fit) + (c.grade ? " (" + c.grade + ")" : ""))));
+  const addAccountChange = (c, backlog) => addItem(el("li", {class: "change account-change" + (backlog ? " backlog" : ""), "data-kind": "account",
+    "data-id": c.id, "data-account": c.account_id, "data-from": c.from, "data-to": c.to, "data-direction": c.direction,
+    "data-produced": c.produced_ms, "data-received": Date.now()},
+    el("span", {class: "muted"}, fmtTime(c.event_time)),
+    el("span", {class: "pill kind"}, "account"),
+    accountLink(c.account_id),
+    move(c),
+    el("span", {class: "pill"}, causeText(c.cause)),
+    el("span", {class: "muted"}, "engagement " + fmtNum(c.engagement) + " · " + c.engaged_members + " engaged member" +
+      (c.engaged_members === 1 ? "" : "s") + " · fit " + fmtNum(c.fit) + (c.grade ? " (" + c.grade + ")" : ""))));
   source = new EventSource("/console/api/stream");
   source.addEventListener("backlog", e => addChange(JSON.parse(e.data), true));
   source.addEventListener("change", e => addChange(JSON.parse(e.data), false));
+  source.addEventListener("account-backlog", e => addAccountChange(JSON.parse(e.data), true));
+  source.addEventListener("account-change", e => addAccountChange(JSON.parse(e.data), false));
   source.addEventListener("ready", () => { status.textContent = "live"; });
   source.onerror = () => { status.textContent = "reconnecting…"; };
 }

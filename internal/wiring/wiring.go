@@ -20,6 +20,7 @@ import (
 	"github.com/leadscore/leadscore/api"
 	"github.com/leadscore/leadscore/console"
 	"github.com/leadscore/leadscore/processor"
+	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 	"github.com/leadscore/leadscore/telemetry"
 )
@@ -126,7 +127,8 @@ func InputSources(ctx context.Context, store *state.Store, ids map[string]string
 type Console struct {
 	// Conn reaches the cluster whose output topics the console tails.
 	Conn []kgo.Opt
-	// Topics names the stage-change and dead-letter topics.
+	// Topics names the stage-change, dead-letter and account stage-change
+	// topics.
 	Topics processor.Topics
 	// Summary returns the summary of the rules in force.
 	Summary func() string
@@ -149,7 +151,8 @@ func withConsole(a *api.API, cs *Console, log *slog.Logger) (h *console.Console,
 		return s
 	}
 	stopTail, err := console.TailKafka(console.TailConfig{Conn: cs.Conn, StageChanges: cs.Topics.StageChanges,
-		DeadLetter: cs.Topics.DeadLetter, Stages: stages, Logger: log}, feed)
+		DeadLetter: cs.Topics.DeadLetter, AccountStageChanges: consoleAccountTopic(cs.Topics, a.Models()),
+		Stages: stages, Logger: log}, feed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -159,4 +162,16 @@ func withConsole(a *api.API, cs *Console, log *slog.Logger) (h *console.Console,
 		return nil, nil, fmt.Errorf("console: %w", err)
 	}
 	return c, stopTail, nil
+}
+
+// consoleAccountTopic is the account stage-change topic the console reads:
+// none unless a model in force when the console starts scores accounts, as
+// the processor produces to it only then (the topic has a default name, and
+// may not exist). A rules reload that adds accounts later shows its account
+// changes after a restart.
+func consoleAccountTopic(t processor.Topics, models *scoring.Set) string {
+	if models == nil || !models.HasAccounts() {
+		return ""
+	}
+	return t.AccountStageChanges
 }
