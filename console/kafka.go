@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -28,6 +29,10 @@ type TailConfig struct {
 	Stages func() Stages
 	Logger *slog.Logger
 }
+
+// caughtUpAfter is how long a poll of the output topics waits for records
+// before the console takes the topics' history as read.
+const caughtUpAfter = time.Second
 
 // TailKafka reads the stage-change, dead-letter and (when named) account
 // stage-change topics from their start into feed, then follows them
@@ -55,10 +60,18 @@ func TailKafka(cfg TailConfig, feed *Feed) (stop func(), err error) {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
+			// The history is read (the counts complete) once a fetch ends
+			// every partition it brings at the partition's high watermark,
+			// or a poll waits caughtUpAfter for nothing: PollFetches waits
+			// until records come, and while the topics keep receiving
+			// changes that never happens.
+			pctx, pcancel := context.WithTimeout(ctx, caughtUpAfter)
+			fs := cl.PollFetches(pctx)
+			idle := pctx.Err() != nil
+			pcancel()
 			var ferr error
 			fs.EachError(func(t string, p int32, err error) {
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 					ferr = fmt.Errorf("%s/%d: %w", t, p, err)
 					cfg.Logger.Warn("console: reading an output topic", "topic", t, "partition", p, "err", err)
 				}
@@ -66,8 +79,13 @@ func TailKafka(cfg TailConfig, feed *Feed) (stop func(), err error) {
 			if ctx.Err() != nil {
 				return
 			}
-			// A fetch that brings nothing has read all the broker held.
-			feed.TailStatus(fs.NumRecords() == 0 && ferr == nil, ferr)
+			atHead := fs.NumRecords() > 0
+			fs.EachPartition(func(p kgo.FetchTopicPartition) {
+				if n := len(p.Records); n > 0 && p.Records[n-1].Offset+1 < p.HighWatermark {
+					atHead = false
+				}
+			})
+			feed.TailStatus((atHead || idle && fs.NumRecords() == 0) && ferr == nil, ferr)
 			if fs.Empty() {
 				continue
 			}

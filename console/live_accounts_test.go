@@ -183,6 +183,17 @@ func TestTailKafkaAccountTopic(t *testing.T) {
 			// The fetches go on a while: an account change read late (or
 			// twice) would show now.
 			time.Sleep(500 * time.Millisecond)
+			// Everything the topics hold is read: the funnel's counts are
+			// complete, and say so (caughtUpAfter at most after the last
+			// record).
+			for deadline := time.Now().Add(3 * caughtUpAfter); ; time.Sleep(20 * time.Millisecond) {
+				if up, _ := feed.Status(); up {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the tail read everything but does not say it caught up")
+				}
+			}
 			if f = feed.Funnel(time.UnixMilli(t0+day), 30*24*time.Hour, stages()); f.Changes != 1 || f.AccountChanges != tc.wantAccounts {
 				t.Errorf("%d lead changes, %d account changes; want 1 and %d", f.Changes, f.AccountChanges, tc.wantAccounts)
 			}
