@@ -206,6 +206,22 @@ func (p *parser) str(n *yaml.Node, what string) string {
 
 var identRe = regexp.MustCompile(`^[A-Za-z0-9_.\-]+$`)
 
+// uniqueName reads the required name of a list item (what: "fit rule"),
+// which must be an identifier not yet in seen; it adds it to seen. It
+// returns "" when the name is missing.
+func (p *parser) uniqueName(f *fields, seen map[string]bool, what string) string {
+	x := p.required(f, "name", what)
+	if x == nil {
+		return ""
+	}
+	name := p.ident(x, what+" name")
+	if seen[name] {
+		p.errorf(x, "%s %q defined twice", what, name)
+	}
+	seen[name] = true
+	return name
+}
+
 func (p *parser) ident(n *yaml.Node, what string) string {
 	s := p.str(n, what)
 	if s != "" && !identRe.MatchString(s) {
@@ -643,14 +659,7 @@ func (p *parser) fit(n *yaml.Node, m *scoring.Model) {
 		names := map[string]bool{}
 		for _, item := range p.list(v, "fit.rules") {
 			rf := p.mapping(item, fitRuleKeys, "fit rule")
-			var r scoring.FitRule
-			if x := p.required(rf, "name", "fit rule"); x != nil {
-				r.Name = p.ident(x, "fit rule name")
-				if names[r.Name] {
-					p.errorf(x, "fit rule %q defined twice", r.Name)
-				}
-				names[r.Name] = true
-			}
+			r := scoring.FitRule{Name: p.uniqueName(rf, names, "fit rule")}
 			if x := p.required(rf, "trait", "fit rule "+r.Name); x != nil {
 				r.Traits = p.strs(x, "trait")
 			}
@@ -1052,14 +1061,7 @@ func (p *parser) accounts(n *yaml.Node) *scoring.AccountModel {
 	if v := f.vals["roles"]; v != nil {
 		for _, item := range p.list(v, "accounts.roles") {
 			rf := p.mapping(item, roleKeys, "account role")
-			var r scoring.AccountRole
-			if x := p.required(rf, "name", "account role"); x != nil {
-				r.Name = p.ident(x, "account role name")
-				if roles[r.Name] {
-					p.errorf(x, "account role %q defined twice", r.Name)
-				}
-				roles[r.Name] = true
-			}
+			r := scoring.AccountRole{Name: p.uniqueName(rf, roles, "account role")}
 			if x := p.required(rf, "trait", "account role "+r.Name); x != nil {
 				r.Trait = p.str(x, "trait")
 			}
