@@ -263,11 +263,7 @@ func (a *API) topAccounts(w http.ResponseWriter, r *http.Request) {
 	am := eng.Model().Accounts
 	stage := q.Get("stage")
 	if stage == "" || am.StageIndex(stage) < 0 {
-		names := make([]string, len(am.Stages))
-		for i, s := range am.Stages {
-			names[i] = s.Name
-		}
-		unknownStage(w, stage, "an account stage", eng.Model().Version, names)
+		unknownStage(w, stage, "an account stage", eng.Model().Version, am.StageNames())
 		return
 	}
 	limit, ok := parseLimit(w, q.Get("limit"))

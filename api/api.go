@@ -513,11 +513,7 @@ func (a *API) topLeads(w http.ResponseWriter, r *http.Request) {
 	}
 	eng := set.Engines()[sel]
 	if stage == "" || eng.Model().StageIndex(stage) < 0 {
-		names := make([]string, len(eng.Model().Stages))
-		for i, s := range eng.Model().Stages {
-			names[i] = s.Name
-		}
-		unknownStage(w, stage, "a stage", eng.Model().Version, names)
+		unknownStage(w, stage, "a stage", eng.Model().Version, eng.Model().StageNames())
 		return
 	}
 	limit, ok := parseLimit(w, q.Get("limit"))

@@ -33,14 +33,10 @@ func (c *Console) accountEngine() *scoring.Engine {
 
 // accountStages names eng's account stages, in order (none for nil).
 func accountStages(eng *scoring.Engine) []string {
-	out := []string{}
 	if eng == nil {
-		return out
+		return []string{}
 	}
-	for _, s := range eng.Model().Accounts.Stages {
-		out = append(out, s.Name)
-	}
-	return out
+	return eng.Model().Accounts.StageNames()
 }
 
 // Accounts is the answer of GET /console/api/accounts: the best accounts of

@@ -392,11 +392,7 @@ func (c *Console) storeError(w http.ResponseWriter, what string, err error) {
 
 func (c *Console) stages() Stages {
 	m := c.cfg.API.Engine().Model()
-	s := Stages{MQL: c.cfg.MQL, SQL: c.cfg.SQL}
-	for _, st := range m.Stages {
-		s.Order = append(s.Order, st.Name)
-	}
-	return s
+	return Stages{MQL: c.cfg.MQL, SQL: c.cfg.SQL, Order: m.StageNames()}
 }
 
 // Session is the answer of GET /console/api/session.

@@ -86,12 +86,9 @@ func (am *AccountModel) compile() error {
 	if am.Top <= 0 {
 		am.Top = DefaultAccountTop
 	}
-	am.stageIndex = make(map[string]int, len(am.Stages))
-	for i, s := range am.Stages {
-		if _, dup := am.stageIndex[s.Name]; dup {
-			return fmt.Errorf("scoring: duplicate account stage %q", s.Name)
-		}
-		am.stageIndex[s.Name] = i
+	var err error
+	if am.stageIndex, err = indexNames(am.StageNames(), "account stage"); err != nil {
+		return err
 	}
 	am.fitPaths = am.Fit.paths()
 	roles := map[string]bool{}
@@ -117,6 +114,15 @@ func (am *AccountModel) compile() error {
 
 // DefaultAccountTop is AccountModel.Top's default.
 const DefaultAccountTop = 3
+
+// StageNames lists the account stages in order.
+func (am *AccountModel) StageNames() []string {
+	out := make([]string, len(am.Stages))
+	for i := range am.Stages {
+		out[i] = am.Stages[i].Name
+	}
+	return out
+}
 
 // StageIndex returns the funnel position of an account stage, or -1.
 func (am *AccountModel) StageIndex(name string) int {

@@ -287,15 +287,31 @@ func (m *Model) Compile() error {
 	return nil
 }
 
-func (m *Model) indexStages() error {
-	m.stageIndex = make(map[string]int, len(m.Stages))
-	for i, s := range m.Stages {
-		if _, dup := m.stageIndex[s.Name]; dup {
-			return fmt.Errorf("scoring: duplicate stage %q", s.Name)
-		}
-		m.stageIndex[s.Name] = i
+func (m *Model) indexStages() (err error) {
+	m.stageIndex, err = indexNames(m.StageNames(), "stage")
+	return err
+}
+
+// StageNames lists the model's stages in funnel order.
+func (m *Model) StageNames() []string {
+	out := make([]string, len(m.Stages))
+	for i := range m.Stages {
+		out[i] = m.Stages[i].Name
 	}
-	return nil
+	return out
+}
+
+// indexNames maps each stage name to its position, refusing a name given
+// twice (what says which stages: "stage", "account stage").
+func indexNames(names []string, what string) (map[string]int, error) {
+	idx := make(map[string]int, len(names))
+	for i, n := range names {
+		if _, dup := idx[n]; dup {
+			return nil, fmt.Errorf("scoring: duplicate %s %q", what, n)
+		}
+		idx[n] = i
+	}
+	return idx, nil
 }
 
 // indexRules also lists the rules per source, so an event meets only the rules
