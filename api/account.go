@@ -216,9 +216,7 @@ func newAccount(eng *scoring.Engine, id string, st *scoring.Account, now int64) 
 	if out.Roles == nil {
 		out.Roles = []string{}
 	}
-	if st.Grade != 0 {
-		out.Grade = string(st.Grade)
-	}
+	out.Grade = output.Grade(st.Grade)
 	if next, ok := eng.NextAccountChange(st); ok {
 		out.NextChangeAt = timePtr(next)
 	}

@@ -121,9 +121,7 @@ func modelScore(eng *scoring.Engine, lead string, st *scoring.State, now int64) 
 	if m.Stage == "" && len(eng.Model().Stages) > 0 {
 		m.Stage = eng.Model().Stages[0].Name
 	}
-	if st.Grade != 0 {
-		m.Grade = string(st.Grade)
-	}
+	m.Grade = output.Grade(st.Grade)
 	m.StageSince = timePtr(st.StageSince)
 	m.LastActivity = timePtr(st.LastActive)
 	if next, ok := eng.NextChange(st); ok {
@@ -132,22 +130,17 @@ func modelScore(eng *scoring.Engine, lead string, st *scoring.State, now int64) 
 	m.RecentTransitions = make([]Transition, 0, len(st.Recent))
 	for _, tr := range slices.Backward(st.Recent) {
 		t := Transition{
-			ID:           output.TransitionID(eng.Model().Name, lead, &tr),
-			From:         tr.From,
-			To:           tr.To,
-			Direction:    eng.Direction(tr.From, tr.To),
-			At:           output.FormatTime(tr.At),
-			Cause:        output.Cause{Kind: tr.Cause.Kind.String(), Rule: tr.Cause.Rule, Feedback: tr.Cause.Feedback, Reason: tr.Cause.Reason},
-			Score:        output.Round(tr.Score),
-			Fit:          output.Round(tr.Fit),
-			Contributors: roundAll(tr.Top),
-		}
-		if tr.Grade != 0 {
-			t.Grade = string(tr.Grade)
-		}
-		if tr.TriggerID != "" {
-			id := tr.TriggerID
-			t.TriggerEventID = &id
+			ID:             output.TransitionID(eng.Model().Name, lead, &tr),
+			From:           tr.From,
+			To:             tr.To,
+			Direction:      eng.Direction(tr.From, tr.To),
+			At:             output.FormatTime(tr.At),
+			Cause:          output.Cause{Kind: tr.Cause.Kind.String(), Rule: tr.Cause.Rule, Feedback: tr.Cause.Feedback, Reason: tr.Cause.Reason},
+			Score:          output.Round(tr.Score),
+			Fit:            output.Round(tr.Fit),
+			Contributors:   roundAll(tr.Top),
+			Grade:          output.Grade(tr.Grade),
+			TriggerEventID: output.Optional(tr.TriggerID),
 		}
 		m.RecentTransitions = append(m.RecentTransitions, t)
 	}

@@ -104,29 +104,24 @@ func TransitionID(model, lead string, tr *scoring.Transition) string {
 // so its output is reproducible byte for byte).
 func NewStageChange(e *scoring.Engine, lead string, ids Identities, tr *scoring.Transition, processedAt int64) StageChange {
 	sc := StageChange{
-		ID:           TransitionID(e.Model().Name, lead, tr),
-		Type:         "stage_change",
-		LeadID:       lead,
-		Identities:   ids,
-		From:         tr.From,
-		To:           tr.To,
-		Direction:    e.Direction(tr.From, tr.To),
-		Score:        Round(tr.Score),
-		Fit:          Round(tr.Fit),
-		Cause:        Cause{Kind: tr.Cause.Kind.String(), Rule: tr.Cause.Rule, Feedback: tr.Cause.Feedback, Reason: tr.Cause.Reason},
-		Contributors: make([]scoring.Contribution, len(tr.Top)),
-		EventTime:    FormatTime(tr.At),
-		ProcessedAt:  FormatTime(processedAt),
-		Model:        e.Model().Name,
-		ModelVersion: e.Model().Version,
-		Late:         tr.Late,
-	}
-	if tr.Grade != 0 {
-		sc.Grade = string(tr.Grade)
-	}
-	if tr.TriggerID != "" {
-		id := tr.TriggerID
-		sc.TriggerEventID = &id
+		ID:             TransitionID(e.Model().Name, lead, tr),
+		Type:           "stage_change",
+		LeadID:         lead,
+		Identities:     ids,
+		From:           tr.From,
+		To:             tr.To,
+		Direction:      e.Direction(tr.From, tr.To),
+		Score:          Round(tr.Score),
+		Fit:            Round(tr.Fit),
+		Cause:          Cause{Kind: tr.Cause.Kind.String(), Rule: tr.Cause.Rule, Feedback: tr.Cause.Feedback, Reason: tr.Cause.Reason},
+		Contributors:   make([]scoring.Contribution, len(tr.Top)),
+		EventTime:      FormatTime(tr.At),
+		ProcessedAt:    FormatTime(processedAt),
+		Model:          e.Model().Name,
+		ModelVersion:   e.Model().Version,
+		Late:           tr.Late,
+		Grade:          Grade(tr.Grade),
+		TriggerEventID: Optional(tr.TriggerID),
 	}
 	for i, c := range tr.Top {
 		sc.Contributors[i] = scoring.Contribution{Rule: c.Rule, Points: Round(c.Points)}
@@ -141,6 +136,23 @@ func (sc *StageChange) Marshal() ([]byte, error) { return appendStageChange(make
 // FormatTime renders Unix milliseconds as RFC 3339 UTC with milliseconds.
 func FormatTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// Grade is a fit grade as outputs write it: "" when there is none (0).
+func Grade(g byte) string {
+	if g == 0 {
+		return ""
+	}
+	return string(g)
+}
+
+// Optional is s as a nullable JSON string: nil when s is empty (a trigger
+// event id, which a time-driven change has not).
+func Optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // Round keeps scores in outputs readable (6 decimals); state keeps full precision.
@@ -212,16 +224,11 @@ func NewAccountStageChange(e *scoring.Engine, id string, tr *scoring.Transition,
 		ProcessedAt:    FormatTime(processedAt),
 		Model:          e.Model().Name,
 		ModelVersion:   e.Model().Version,
+		Grade:          Grade(tr.Grade),
+		TriggerEventID: Optional(tr.TriggerID),
 	}
 	if sc.Roles == nil {
 		sc.Roles = []string{}
-	}
-	if tr.Grade != 0 {
-		sc.Grade = string(tr.Grade)
-	}
-	if tr.TriggerID != "" {
-		t := tr.TriggerID
-		sc.TriggerEventID = &t
 	}
 	for i, c := range tr.Top {
 		sc.Members[i] = MemberScore{LeadID: c.Rule, Score: Round(c.Points)}

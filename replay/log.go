@@ -65,9 +65,7 @@ func NewAccountLine(eng *scoring.Engine, id string, a *scoring.Account, at int64
 	if a.StageSince != 0 {
 		al.StageSince = output.FormatTime(a.StageSince)
 	}
-	if a.Grade != 0 {
-		al.Grade = string(a.Grade)
-	}
+	al.Grade = output.Grade(a.Grade)
 	for _, m := range eng.MemberScores(a, at) {
 		al.Members = append(al.Members, output.MemberScore{LeadID: m.Rule, Score: output.Round(m.Points)})
 	}
@@ -248,8 +246,6 @@ func NewLeadLine(eng *scoring.Engine, id string, ids output.Identities, s *scori
 	if s.StageSince != 0 {
 		ll.StageSince = output.FormatTime(s.StageSince)
 	}
-	if s.Grade != 0 {
-		ll.Grade = string(s.Grade)
-	}
+	ll.Grade = output.Grade(s.Grade)
 	return ll
 }
