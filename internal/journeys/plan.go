@@ -1,6 +1,7 @@
 package journeys
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -141,15 +142,7 @@ func (g *Generator) newLead(idx int64, t int64) *lead {
 	return l
 }
 
-func compareActions(x, y action) int {
-	switch {
-	case x.at < y.at:
-		return -1
-	case x.at > y.at:
-		return 1
-	}
-	return 0
-}
+func compareActions(x, y action) int { return cmp.Compare(x.at, y.at) }
 
 // group plans, in a sorted plan, the group call analytics.js sends right after
 // the person first identifies: the page's script knows the company once the

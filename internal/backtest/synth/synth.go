@@ -20,6 +20,7 @@
 package synth
 
 import (
+	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -288,15 +289,7 @@ func (g *Generator) plan(i int) *person {
 			}
 		}
 	}
-	slices.SortStableFunc(p.plan, func(a, b step) int {
-		switch {
-		case a.at < b.at:
-			return -1
-		case a.at > b.at:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(p.plan, func(a, b step) int { return cmp.Compare(a.at, b.at) })
 	for k := range p.plan {
 		p.plan[k].seq = k
 	}
