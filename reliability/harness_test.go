@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -399,18 +400,11 @@ func (h *harness) compareAccounts(full bool) (equal int) {
 	t := h.t
 	t.Helper()
 	w := h.w
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	store := h.openStore(ctx)
-	defer store.Close()
 	ids := make([]string, 0, len(w.accounts))
 	for id := range w.accounts {
 		ids = append(ids, state.AccountRecordID("", id))
 	}
-	recs, err := store.Load(ctx, ids)
-	if err != nil {
-		t.Fatalf("loading accounts: %v", err)
-	}
+	recs := h.loadRecords(ids, "accounts")
 	var diffs []string
 	for id, want := range w.accounts {
 		r := recs[state.AccountRecordID("", id)]
@@ -660,39 +654,30 @@ func (h *harness) compareStates() (equal, bad int) {
 	t := h.t
 	t.Helper()
 	w := h.w
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	store := h.openStore(ctx)
-	defer store.Close()
 	ids := make([]string, 0, len(w.leads))
 	for id := range w.leads {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	recs := h.loadRecords(ids, "leads")
 	var diffs []string
-	for i := 0; i < len(ids); i += 1000 {
-		recs, err := store.Load(ctx, ids[i:min(i+1000, len(ids))])
-		if err != nil {
-			t.Fatalf("loading leads: %v", err)
+	for _, id := range ids {
+		r := recs[id]
+		if !r.Exists() || r.MergedInto != "" {
+			diffs = append(diffs, fmt.Sprintf("%s: no live record (exists %v, merged into %q)", id, r.Exists(), r.MergedInto))
+			continue
 		}
-		for _, id := range ids[i:min(i+1000, len(ids))] {
-			r := recs[id]
-			if !r.Exists() || r.MergedInto != "" {
-				diffs = append(diffs, fmt.Sprintf("%s: no live record (exists %v, merged into %q)", id, r.Exists(), r.MergedInto))
-				continue
-			}
-			var st scoring.State
-			if err := st.UnmarshalBinary(r.Data); err != nil {
-				diffs = append(diffs, fmt.Sprintf("%s: %v", id, err))
-				continue
-			}
-			got := liveLeadLine(w.eng, id, r.Identities, &st, w.at)
-			if d := leadDiff(w.leads[id], got); d != "" {
-				diffs = append(diffs, id+": "+d)
-				continue
-			}
-			equal++
+		var st scoring.State
+		if err := st.UnmarshalBinary(r.Data); err != nil {
+			diffs = append(diffs, fmt.Sprintf("%s: %v", id, err))
+			continue
 		}
+		got := liveLeadLine(w.eng, id, r.Identities, &st, w.at)
+		if d := leadDiff(w.leads[id], got); d != "" {
+			diffs = append(diffs, id+": "+d)
+			continue
+		}
+		equal++
 	}
 	if len(diffs) > 0 {
 		sort.Strings(diffs)
@@ -808,6 +793,25 @@ func (h *harness) explainMissing(missing []string) {
 
 // openStore opens the harness's Redis (or Cluster) as a state store, as a
 // reader of the processors' records.
+// loadRecords reads records from the scenario's Redis, a thousand per
+// round trip (what names them in a failure).
+func (h *harness) loadRecords(ids []string, what string) map[string]state.Record {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	store := h.openStore(ctx)
+	defer store.Close()
+	out := make(map[string]state.Record, len(ids))
+	for i := 0; i < len(ids); i += 1000 {
+		recs, err := store.Load(ctx, ids[i:min(i+1000, len(ids))])
+		if err != nil {
+			h.t.Fatalf("loading %s: %v", what, err)
+		}
+		maps.Copy(out, recs)
+	}
+	return out
+}
+
 func (h *harness) openStore(ctx context.Context) *state.Store {
 	h.t.Helper()
 	store, err := state.New(ctx, state.Options{Addrs: h.redisAddrs(), Cluster: h.cluster != nil})
