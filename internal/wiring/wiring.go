@@ -144,11 +144,7 @@ type Console struct {
 func withConsole(a *api.API, cs *Console, log *slog.Logger) (h *console.Console, stop func(), err error) {
 	feed := console.NewFeed()
 	stages := func() console.Stages {
-		s := console.Stages{MQL: "mql", SQL: "sql"}
-		for _, st := range a.Engine().Model().Stages {
-			s.Order = append(s.Order, st.Name)
-		}
-		return s
+		return console.Stages{MQL: "mql", SQL: "sql", Order: a.Engine().Model().StageNames()}
 	}
 	stopTail, err := console.TailKafka(console.TailConfig{Conn: cs.Conn, StageChanges: cs.Topics.StageChanges,
 		DeadLetter: cs.Topics.DeadLetter, AccountStageChanges: consoleAccountTopic(cs.Topics, a.Models()),
