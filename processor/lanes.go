@@ -63,10 +63,15 @@ func (l Lanes) Ready() error {
 }
 
 // SetModels swaps the scoring models of every lane (each between its batches).
-func (l Lanes) SetModels(m *scoring.Set) {
+// Models a lane refuses (Processor.SetModels) are refused by all: the
+// check does not depend on the lane.
+func (l Lanes) SetModels(m *scoring.Set) error {
 	for _, p := range l {
-		p.SetModels(m)
+		if err := p.SetModels(m); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // Models returns the current models (the first lane's: SetModels sets them all).

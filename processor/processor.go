@@ -91,6 +91,9 @@ func New(cfg Config, client Client, store Store, models *scoring.Set) (*Processo
 	if client == nil || store == nil || models == nil {
 		return nil, errors.New("processor: client, store and models are required")
 	}
+	if err := checkModels(models); err != nil {
+		return nil, err
+	}
 	if models.HasAccounts() && cfg.Topics.AccountStageChanges == "" {
 		return nil, errors.New("processor: a model scores accounts: the account stage-change topic is required")
 	}
@@ -128,7 +131,29 @@ func (p *Processor) wireStore() {
 // SetModels swaps the scoring models (reloaded rules files) between batches.
 // State written under the old ones stays valid: see docs/rules.md,
 // "Changing rules", and docs/models.md.
-func (p *Processor) SetModels(m *scoring.Set) { p.models.Store(m) }
+// Models the processor cannot run (checkModels) are refused and the
+// current ones kept.
+func (p *Processor) SetModels(m *scoring.Set) error {
+	if err := checkModels(m); err != nil {
+		return err
+	}
+	p.models.Store(m)
+	return nil
+}
+
+// ErrAccountStagesNotLive refuses models whose lead criteria read the lead's
+// account (account_stage): the oracle (`leadscore score`, backtests)
+// applies them, the live processor does not yet — docs/models.md, "Lead
+// criteria on the account", says what it needs.
+var ErrAccountStagesNotLive = errors.New("processor: account_stage conditions are applied by `leadscore score`, backtest and calibrate, not yet by the live processor (docs/models.md)")
+
+// checkModels refuses models the live processor cannot run.
+func checkModels(m *scoring.Set) error {
+	if m != nil && m.UsesAccountStages() {
+		return ErrAccountStagesNotLive
+	}
+	return nil
+}
 
 // Models returns the current models.
 func (p *Processor) Models() *scoring.Set { return p.models.Load() }

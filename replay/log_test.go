@@ -387,3 +387,67 @@ func TestAccountsStory(t *testing.T) {
 		t.Errorf("reversed log: output differs:\n got %s\nwant %s", again, got)
 	}
 }
+
+// TestAccountHandoffStory scores the ABM story with a handoff that reads the
+// account (testdata/abm-handoff.yaml: an MQL whose account is an MQA
+// becomes an SQL). Ana is an MQL when Bo's group call makes acct-acme an MQA:
+// she moves at that instant, cause "account", triggered by Bo's event; Bo
+// himself reaches the MQL score later, with his account an MQA already, and
+// climbs to SQL at his own event. The output is a golden file, valid against
+// the stage-change schema, and the same whatever the log's line order.
+func TestAccountHandoffStory(t *testing.T) {
+	raw, err := os.ReadFile("testdata/abm-story.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	score := func(ls []string) string {
+		var out bytes.Buffer
+		if _, err := replay.ScoreLog(testrules.Load(t, "testdata/abm-handoff.yaml"), strings.NewReader(strings.Join(ls, "\n")), &out, replay.LogOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	got := score(lines)
+	golden(t, "abm-handoff.jsonl", []byte(got))
+	sch, err := schemas.Compile(schemas.StageChange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moves []string
+	for _, l := range strings.Split(strings.TrimSpace(got), "\n") {
+		var m struct {
+			Type, From, To string
+			LeadID         string `json:"lead_id"`
+			Cause          struct{ Kind, Rule string }
+			TriggerEventID string `json:"trigger_event_id"`
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Type != "stage_change" {
+			continue
+		}
+		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(doc); err != nil {
+			t.Errorf("%s: %v", l, err)
+		}
+		moves = append(moves, m.LeadID+" "+m.From+">"+m.To+" "+m.Cause.Kind+" "+m.TriggerEventID)
+	}
+	want := []string{
+		"user:crm-ana visitor>mql criteria ab-04",
+		"user:crm-ana mql>sql account ab-07",
+		"user:crm-bo visitor>sql account ab-08",
+	}
+	if !slices.Equal(moves, want) {
+		t.Errorf("lead moves:\n got %q\nwant %q", moves, want)
+	}
+	reversed := slices.Clone(lines)
+	slices.Reverse(reversed)
+	if again := score(reversed); again != got {
+		t.Errorf("reversed log: output differs:\n got %s\nwant %s", again, got)
+	}
+}

@@ -20,6 +20,8 @@ type Runner struct {
 	leads      map[string]*scoring.Lead // live leads
 	identities map[string][]string      // lead id → identity keys
 	outs       []scoring.Outcome
+	ups        []modelUpdate // the member updates of the event being applied
+	viewing    bool          // a model's criteria read the lead's account
 	// accounts holds, per model (nil for a model without accounts), every
 	// account by id.
 	accounts []map[string]*scoring.Account
@@ -43,6 +45,7 @@ func NewSet(set *scoring.Set) *Runner {
 		leads:      map[string]*scoring.Lead{},
 		identities: map[string][]string{},
 		accounts:   make([]map[string]*scoring.Account, set.Len()),
+		viewing:    set.UsesAccountStages(),
 	}
 	for i, e := range set.Engines() {
 		if e.Model().Accounts != nil {
@@ -84,8 +87,15 @@ func (r *Runner) Apply(ev *scoring.Event) Result {
 		absorbed = append(absorbed, scoring.AbsorbedLead{ID: id, Lead: r.leads[id]})
 	}
 	before := r.set.Memberships(st, absorbed)
-	r.outs = r.set.ApplyStitched(st, absorbed, ev, r.outs)
-	r.set.MemberUpdates(res.Lead, st, before, r.outs, ev, r.applyMember)
+	var view scoring.AccountView
+	if r.viewing {
+		view = r
+	}
+	r.outs = r.set.ApplyStitchedViewing(st, absorbed, ev, r.outs, view)
+	r.ups = r.ups[:0]
+	r.set.MemberUpdates(res.Lead, st, before, r.outs, ev, func(model int, u *scoring.MemberUpdate) {
+		r.ups = append(r.ups, modelUpdate{model: model, u: *u})
+	})
 	for _, a := range res.Absorb {
 		for _, k := range r.identities[a] {
 			r.point(k, res.Lead)
@@ -102,7 +112,28 @@ func (r *Runner) Apply(ev *scoring.Event) Result {
 	for i, e := range r.set.Engines() {
 		r.emit(e, res.Lead, r.outs[i].Transitions)
 	}
+	// The accounts hear of the event after the lead has moved, so that the
+	// lead's own stage changes come before those its account's rise causes.
+	for i := range r.ups {
+		r.applyMember(r.ups[i].model, &r.ups[i].u)
+	}
 	return Result{Lead: res.Lead, Outcome: scoring.Summary(r.outs)}
+}
+
+// modelUpdate is a member update under one model of the set.
+type modelUpdate struct {
+	model int
+	u     scoring.MemberUpdate
+}
+
+// AccountStage implements scoring.AccountView over the runner's accounts:
+// they hold every member update of the events applied so far.
+func (r *Runner) AccountStage(model int, account string, t int64) int {
+	a := r.Account(model, account)
+	if a == nil {
+		return 0
+	}
+	return r.set.Engines()[model].AccountStageAt(a, t)
 }
 
 // point makes identity key k resolve to lead, moving it off any other lead.
@@ -190,7 +221,22 @@ func (r *Runner) applyMember(i int, u *scoring.MemberUpdate) {
 		a = &n
 		r.accounts[i][u.Account] = a
 	}
-	r.emitAccount(e, u.Account, e.ApplyMember(a, u))
+	trs := e.ApplyMember(a, u)
+	r.emitAccount(e, u.Account, trs)
+	if !e.Model().UsesAccountStages() {
+		return
+	}
+	for k := range trs {
+		if !e.Rises(&trs[k]) {
+			continue
+		}
+		// Members sorted by lead id: the order the live processor tells them in.
+		for _, m := range a.Members {
+			if l := r.leads[m.Lead]; l != nil && !m.Left {
+				r.emit(e, m.Lead, e.AccountRose(&l.States[i], u.Account, &trs[k]))
+			}
+		}
+	}
 }
 
 func (r *Runner) emitAccount(e *scoring.Engine, id string, trs []scoring.Transition) {

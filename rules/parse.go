@@ -111,6 +111,16 @@ type parser struct {
 	// check that reads it after it failed to parse (a hysteresis or order test
 	// on the zero it was replaced by) says nothing more about it.
 	failed map[*yaml.Node]bool
+	// accountConds are the account_stage conditions met in the stages, by
+	// node: checked once the accounts section (later in the file) is read.
+	accountConds []accountCond
+}
+
+// accountCond is one account_stage condition and where it was written.
+type accountCond struct {
+	node  *yaml.Node
+	stage string // the lead stage it gates
+	name  string // the account stage
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -402,6 +412,7 @@ func (p *parser) model(root *yaml.Node) *scoring.Model {
 	if v := top.vals["accounts"]; v != nil {
 		m.Accounts = p.accounts(v)
 	}
+	p.checkAccountConds(m.Accounts)
 	if v := top.vals["ignore"]; v != nil {
 		f := p.mapping(v, ignoreKeys, "ignore")
 		if b := f.vals["bots"]; b != nil {
@@ -834,6 +845,11 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 		}
 		base = append(base, scoring.Condition{Kind: scoring.CondMinStage, Name: name})
 	}
+	if v := f.vals["account_stage"]; v != nil {
+		name := p.str(v, "account_stage")
+		p.accountConds = append(p.accountConds, accountCond{node: v, stage: stage, name: name})
+		base = append(base, scoring.Condition{Kind: scoring.CondAccountStage, Name: name})
+	}
 	if v := f.vals["visits"]; v != nil {
 		c := scoring.Condition{Kind: scoring.CondVisits, Count: 1}
 		if v.Kind == yaml.ScalarNode {
@@ -884,6 +900,19 @@ func (p *parser) alternative(n *yaml.Node, stage string, si int, index map[strin
 		alts = append(alts, alt)
 	}
 	return alts, scores
+}
+
+// checkAccountConds checks that each account_stage condition names a stage
+// of the account model, which must exist.
+func (p *parser) checkAccountConds(am *scoring.AccountModel) {
+	for _, c := range p.accountConds {
+		switch {
+		case am == nil:
+			p.errorf(c.node, "stage %q: account_stage needs an accounts section (account-based scoring)", c.stage)
+		case !slices.Contains(am.StageNames(), c.name) && !p.failed[c.node]:
+			p.errorf(c.node, "account_stage: unknown account stage %q (account stages: %s)", c.name, strings.Join(am.StageNames(), ", "))
+		}
+	}
 }
 
 // bantMask reads a list of BANT questions.

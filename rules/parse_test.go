@@ -63,6 +63,13 @@ func TestBadFilesReportPositions(t *testing.T) {
 			`20:11: account stage "mqa": an entry alternative needs at least one condition`,
 			`21:28: account stage order: "mqa" must regress to an earlier account stage, not "mqa"`,
 		}},
+		// account_stage names a stage of the accounts section, read after the
+		// lead stages; without one it cannot hold.
+		{"account-stage.yaml", []string{
+			`10:41: account_stage: unknown account stage "mqa" (account stages: target, engaged)`,
+			`11:25: account_stage must be a string`,
+		}},
+		{"account-stage-no-accounts.yaml", []string{`7:40: stage "sql": account_stage needs an accounts section`}},
 		// Syntax errors are reported at the offending character, not at the
 		// line of the enclosing block.
 		{"yaml-syntax.yaml", []string{`5:4: YAML syntax: value is not allowed in this context`}},

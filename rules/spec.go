@@ -91,6 +91,7 @@ var (
 		{"trigger", "rule or list", "", "The current event hit one of these rules (demo request → SQL).", nil},
 		{"trigger_tag", "tag or list", "", "The current event hit a rule with one of these tags.", nil},
 		{"min_stage", "stage", "", "The lead is already at this (earlier) stage or later.", nil},
+		{"account_stage", "account stage", "", "The lead's account is at this account stage or later (`accounts:` section), e.g. an MQL whose account is MQA → SQL. Gates entry only: it does not prolong a stay. When the account rises, its members are reconsidered at once (cause `account`).", nil},
 		{"bant", "list", "", "BANT questions (budget, authority, need, timeframe) the lead's latest sales answers have true, e.g. `[budget, authority]`.", nil},
 		{"timeframe_within", "duration", "", "The buyer's timeline (feedback `bant.timeframe_days`) ends within this period of now.", nil},
 		{"visits", "int or mapping", "", "Visits (sessions) so far, or `{count, within}`: e.g. `{count: 3, within: 30d}` — three visits, not three page views.", countKeys},

@@ -692,3 +692,69 @@ func (a *Account) MemberCount() int {
 	}
 	return n
 }
+
+// AccountStageAt is the funnel position of the account's stage at t: its
+// stage now, after the exits its engagement decays through by t — what a
+// member's account_stage condition sees at t. The account is not changed.
+func (e *Engine) AccountStageAt(a *Account, t int64) int {
+	v := *a // the exits change Stage and At only; Members is read, not written
+	for range e.m.Accounts.Stages {
+		due, ok := e.NextAccountChange(&v)
+		if !ok || due > t {
+			break
+		}
+		v.At = max(v.At, due)
+		v.Stage = e.m.Accounts.Stages[e.accountStage(&v)].Exit.To
+	}
+	return e.accountStage(&v)
+}
+
+// Rises reports whether an account stage change moved the account up the
+// funnel: the changes its members are told of (AccountRose).
+func (e *Engine) Rises(tr *Transition) bool {
+	return e.m.Accounts.StageIndex(tr.To) > e.m.Accounts.StageIndex(tr.From)
+}
+
+// AccountRose tells a member lead that its account rose (tr, one of the
+// account's stage changes, Rises) — the moment an account_stage condition
+// may start to hold. The lead is brought to the change's instant (its
+// time-driven changes due by then fire at their own instants) and moves up
+// if an entry alternative now holds; the stage change says cause
+// "account" and carries the account change's trigger (the member event
+// that moved the account). Each rise is taken once (it is remembered like
+// an event id), so telling a lead again after a redelivery changes nothing.
+// Nil when the model has no account_stage condition or the lead is no
+// longer in the account.
+func (e *Engine) AccountRose(st *State, account string, tr *Transition) []Transition {
+	if !e.m.accountConds || st.Account != account {
+		return nil
+	}
+	e.fixStage(st)
+	h := idHash(riseID(account, tr))
+	if st.seen(h) {
+		return nil
+	}
+	var out []Transition
+	late := tr.At < st.ScoreAt
+	if tr.At > st.ScoreAt {
+		out = e.advance(st, tr.At, out)
+	}
+	st.remember(h, tr.At, e.m.Dedup)
+	if !e.m.Stages[e.stageOf(st)].Terminal {
+		from := st.Stage
+		e.settle(st, tr.At, nil, e.m.Accounts.StageIndex(tr.To))
+		if st.Stage != from {
+			t := e.transition(st, from, tr.At, Cause{Kind: CauseAccount}, tr.TriggerID)
+			t.Late = late
+			out = append(out, t)
+		}
+	}
+	e.keepRecent(st, out)
+	return out
+}
+
+// riseID names an account's rise for a member's dedup window: the account,
+// the stage it reached and the member event that moved it.
+func riseID(account string, tr *Transition) string {
+	return "account-rise\x00" + account + "\x00" + tr.To + "\x00" + tr.TriggerID
+}

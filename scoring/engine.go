@@ -68,7 +68,46 @@ func (e *Engine) NewState() State {
 // it does not undo an inactivity step or a transition already taken. An event whose
 // ID was applied recently (within the model's dedup window) is a Duplicate and
 // changes nothing.
-func (e *Engine) Apply(st *State, ev *Event) Outcome {
+func (e *Engine) Apply(st *State, ev *Event) Outcome { return e.apply(st, ev, accountRead{}) }
+
+// AccountView tells lead criteria where accounts stand (account_stage
+// conditions, Model.UsesAccountStages). Whoever applies the events keeps
+// the accounts: the oracle in memory, the live processor per batch.
+type AccountView interface {
+	// AccountStage is the funnel position (AccountModel.StageIndex) of the
+	// account's stage at instant t under the set's model-th model, as the
+	// member updates of the events before the one being applied left it
+	// (Engine.AccountStageAt); an account not seen yet is at its first
+	// stage (0). -1 when the view cannot tell.
+	AccountStage(model int, account string, t int64) int
+}
+
+// accountRead is how one model's engine asks an AccountView.
+type accountRead struct {
+	view  AccountView
+	model int
+}
+
+// noAccount is the account stage of a lead without account, or without a
+// view to ask: no account_stage condition holds.
+const noAccount = -1
+
+// stage is the account stage the lead's criteria see at t.
+func (r accountRead) stage(e *Engine, st *State, t int64) int {
+	if r.view == nil || !e.m.accountConds || st.Account == "" {
+		return noAccount
+	}
+	return r.view.AccountStage(r.model, st.Account, t)
+}
+
+// ApplyViewing is Apply for a model whose criteria read the lead's account
+// (account_stage): view says where the account stands, model is the
+// engine's place in the set view answers for.
+func (e *Engine) ApplyViewing(st *State, ev *Event, view AccountView, model int) Outcome {
+	return e.apply(st, ev, accountRead{view: view, model: model})
+}
+
+func (e *Engine) apply(st *State, ev *Event, acct accountRead) Outcome {
 	m := e.m
 	e.fixStage(st)
 	var out Outcome
@@ -128,7 +167,7 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 			// New answers may meet a stage's BANT criteria on their own.
 			from := st.Stage
 			if answered {
-				e.settle(st, ev.Time, hit)
+				e.settle(st, ev.Time, hit, acct.stage(e, st, ev.Time))
 			}
 			if st.Stage != from {
 				t := e.transition(st, from, ev.Time, Cause{Kind: CauseFeedback, Feedback: ev.Kind, Reason: ev.Reason}, ev.ID)
@@ -142,7 +181,7 @@ func (e *Engine) Apply(st *State, ev *Event) Outcome {
 		return out
 	}
 	from := st.Stage
-	cause := e.settle(st, ev.Time, hit)
+	cause := e.settle(st, ev.Time, hit, acct.stage(e, st, ev.Time))
 	if st.Stage != from {
 		t := e.transition(st, from, ev.Time, cause, ev.ID)
 		t.Late = out.Late
@@ -502,7 +541,7 @@ func (e *Engine) altUntil(st *State, alt Alternative, cur int, s0 float64) (int6
 			u = t
 		case CondHits, CondTagHits:
 			if c.Window.IsZero() {
-				if !e.condHolds(st, c, now, cur, nil) {
+				if !e.condHolds(st, c, now, cur, nil, noAccount) {
 					u = now
 				} else {
 					continue
@@ -512,7 +551,7 @@ func (e *Engine) altUntil(st *State, alt Alternative, cur int, s0 float64) (int6
 			}
 		case CondVisits:
 			if c.Window.IsZero() {
-				if e.condHolds(st, c, now, cur, nil) {
+				if e.condHolds(st, c, now, cur, nil, noAccount) {
 					continue
 				}
 				u = now
@@ -522,7 +561,7 @@ func (e *Engine) altUntil(st *State, alt Alternative, cur int, s0 float64) (int6
 		case CondTrigger, CondTriggerTag:
 			u = now
 		default:
-			if e.condHolds(st, c, now, cur, nil) {
+			if e.condHolds(st, c, now, cur, nil, noAccount) {
 				continue
 			}
 			u = now
@@ -572,8 +611,9 @@ func startsUntil(times []int64, resetAt int64, c Condition, now int64) int64 {
 
 // settle moves the lead after an event at time t: first down (an exit that no longer
 // holds), then up to the highest stage whose entry holds. hit lists the rules the
-// event matched (its triggers).
-func (e *Engine) settle(st *State, t int64, hit []int) Cause {
+// event matched (its triggers); acct is the lead's account stage at t (noAccount:
+// none).
+func (e *Engine) settle(st *State, t int64, hit []int, acct int) Cause {
 	cause := Cause{Kind: CauseCriteria, Rule: e.firstRule(hit)}
 	e.regress(st, t, hit, cause)
 	cur := e.stageOf(st)
@@ -588,7 +628,7 @@ func (e *Engine) settle(st *State, t int64, hit []int) Cause {
 			if e.lapsedFor(st, j, t) {
 				continue
 			}
-			if a, ok := e.entryHolds(st, j, t, cur, hit); ok {
+			if a, ok := e.entryHolds(st, j, t, cur, hit, acct); ok {
 				cur, alt, changed = j, a, true
 				break
 			}
@@ -601,6 +641,11 @@ func (e *Engine) settle(st *State, t int64, hit []int) Cause {
 	for _, c := range alt {
 		if c.Kind == CondTrigger || c.Kind == CondTriggerTag {
 			return Cause{Kind: CauseTrigger, Rule: e.triggerRule(c, hit)}
+		}
+	}
+	for _, c := range alt {
+		if c.Kind == CondAccountStage {
+			cause.Kind = CauseAccount
 		}
 	}
 	return cause
@@ -626,15 +671,16 @@ func (e *Engine) stays(st *State, cur int, t int64, hit []int) bool {
 	if st.score(t, e.m.HalfLife) >= s.Exit.Below {
 		return true
 	}
-	_, ok := e.entryHolds(st, cur, t, e.stageOf(st), hit)
+	// The account does not prolong a stay (CondAccountStage).
+	_, ok := e.entryHolds(st, cur, t, e.stageOf(st), hit, noAccount)
 	return ok
 }
 
-func (e *Engine) entryHolds(st *State, j int, t int64, cur int, hit []int) (Alternative, bool) {
+func (e *Engine) entryHolds(st *State, j int, t int64, cur int, hit []int, acct int) (Alternative, bool) {
 	for _, alt := range e.m.Stages[j].Entry {
 		ok := true
 		for _, c := range alt {
-			if !e.condHolds(st, c, t, cur, hit) {
+			if !e.condHolds(st, c, t, cur, hit, acct) {
 				ok = false
 				break
 			}
@@ -646,7 +692,7 @@ func (e *Engine) entryHolds(st *State, j int, t int64, cur int, hit []int) (Alte
 	return nil, false
 }
 
-func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) bool {
+func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int, acct int) bool {
 	switch c.Kind {
 	case CondScore:
 		return st.score(t, e.m.HalfLife) >= c.Value
@@ -676,6 +722,8 @@ func (e *Engine) condHolds(st *State, c Condition, t int64, cur int, hit []int) 
 		return countVisits(st, c, t) >= c.Count
 	case CondTimeframe:
 		return timeframeWithin(st, c.Window, t)
+	case CondAccountStage:
+		return acct != noAccount && acct >= e.m.Accounts.StageIndex(c.Name)
 	}
 	return false
 }

@@ -255,8 +255,18 @@ type Absorbed struct {
 // Merge transitions come first in the outcome. The live processor and the offline
 // oracle both call it, so they stitch identically.
 func (e *Engine) ApplyStitched(st *State, absorbed []Absorbed, ev *Event) Outcome {
+	return e.applyStitched(st, absorbed, ev, accountRead{})
+}
+
+// ApplyStitchedViewing is ApplyStitched for a model whose criteria read the
+// lead's account (ApplyViewing).
+func (e *Engine) ApplyStitchedViewing(st *State, absorbed []Absorbed, ev *Event, view AccountView, model int) Outcome {
+	return e.applyStitched(st, absorbed, ev, accountRead{view: view, model: model})
+}
+
+func (e *Engine) applyStitched(st *State, absorbed []Absorbed, ev *Event, acct accountRead) Outcome {
 	if len(absorbed) == 0 {
-		return e.Apply(st, ev)
+		return e.apply(st, ev, acct)
 	}
 	e.fixStage(st)
 	var merged []Transition
@@ -268,7 +278,7 @@ func (e *Engine) ApplyStitched(st *State, absorbed []Absorbed, ev *Event) Outcom
 	for _, a := range absorbed {
 		merged = append(merged, e.Merge(st, a.ID, a.State, ev.Time, ev.ID)...)
 	}
-	out := e.Apply(st, ev)
+	out := e.apply(st, ev, acct)
 	if len(merged) > 0 {
 		out.Transitions = append(merged, out.Transitions...)
 	}

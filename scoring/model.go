@@ -53,6 +53,8 @@ type Model struct {
 	fitPaths   []string  // trait paths the fit rules read
 	bots       botMatcher
 	visits     logNeed // how many visit starts criteria need; track: visits matter at all
+	// accountConds: some entry alternative reads the lead's account stage.
+	accountConds bool
 }
 
 // InactivityStep adds Points once After has passed without activity.
@@ -163,6 +165,11 @@ const (
 	CondBANT                           // the lead's latest BANT answers are true for every question of BANT
 	CondTimeframe                      // the buyer's timeline ends within Window of now
 	CondVisits                         // ≥ Count visits (within Window if set)
+	// CondAccountStage: the lead's account (under the same model) is at
+	// account stage Name or later at the instant of the decision. It gates
+	// entry only: an alternative that has it never prolongs a stay, so a
+	// lead's time-driven changes stay its own (NextChange needs no account).
+	CondAccountStage
 )
 
 // Condition is one entry test.
@@ -281,11 +288,44 @@ func (m *Model) Compile() error {
 			return err
 		}
 	}
+	if err := m.compileAccountConds(); err != nil {
+		return err
+	}
 	m.collectFitPaths()
 	m.bots = newBotMatcher(m.Ignore)
 	m.compiled = true
 	return nil
 }
+
+// compileAccountConds checks the account_stage conditions, which need the
+// account model (compiled after the stages).
+func (m *Model) compileAccountConds() error {
+	m.accountConds = false
+	for _, s := range m.Stages {
+		for _, alt := range s.Entry {
+			for _, c := range alt {
+				if c.Kind != CondAccountStage {
+					continue
+				}
+				if m.Accounts == nil {
+					return fmt.Errorf("scoring: stage %q: account_stage %q needs an account model", s.Name, c.Name)
+				}
+				if m.Accounts.StageIndex(c.Name) < 0 {
+					return fmt.Errorf("scoring: stage %q: unknown account stage %q", s.Name, c.Name)
+				}
+				m.accountConds = true
+			}
+		}
+	}
+	return nil
+}
+
+// UsesAccountStages reports whether a lead stage's entry reads the lead's
+// account stage (account_stage conditions): leads then depend on their
+// accounts, and whoever applies events must tell the engine where each
+// account stands (AccountView) and signal an account's rise to its members
+// (Engine.AccountRose).
+func (m *Model) UsesAccountStages() bool { return m.accountConds }
 
 func (m *Model) indexStages() (err error) {
 	m.stageIndex, err = indexNames(m.StageNames(), "stage")

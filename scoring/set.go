@@ -111,6 +111,24 @@ type AbsorbedLead struct {
 // model (Engine.ApplyStitched), and returns each model's outcome in set order.
 // outs is reused when it has room.
 func (s *Set) ApplyStitched(l *Lead, absorbed []AbsorbedLead, ev *Event, outs []Outcome) []Outcome {
+	return s.ApplyStitchedViewing(l, absorbed, ev, outs, nil)
+}
+
+// UsesAccountStages reports whether a model of the set has account_stage
+// conditions (Model.UsesAccountStages).
+func (s *Set) UsesAccountStages() bool {
+	for _, e := range s.engines {
+		if e.m.accountConds {
+			return true
+		}
+	}
+	return false
+}
+
+// ApplyStitchedViewing is ApplyStitched with a view of the accounts for the
+// models whose criteria read the lead's account (AccountView); view may be
+// nil when no model does.
+func (s *Set) ApplyStitchedViewing(l *Lead, absorbed []AbsorbedLead, ev *Event, outs []Outcome, view AccountView) []Outcome {
 	outs = outs[:0]
 	var buf [4]Absorbed
 	for i, e := range s.engines {
@@ -122,7 +140,7 @@ func (s *Set) ApplyStitched(l *Lead, absorbed []AbsorbedLead, ev *Event, outs []
 			}
 			abs = append(abs, Absorbed{ID: a.ID, State: st})
 		}
-		outs = append(outs, e.ApplyStitched(&l.States[i], abs, ev))
+		outs = append(outs, e.applyStitched(&l.States[i], abs, ev, accountRead{view: view, model: i}))
 	}
 	return outs
 }

@@ -160,9 +160,12 @@ const (
 	CauseDecay                           // decayed score crossed the exit threshold
 	CauseInactivity                      // an inactivity step dropped the score
 	CauseMerge                           // identity stitching merged two leads
+	// CauseAccount: an entry alternative with an account_stage condition
+	// held — the lead's own event met it, or its account rose (AccountRose).
+	CauseAccount
 )
 
-var causeNames = [...]string{"", "criteria", "trigger", "feedback", "decay", "inactivity", "merge"}
+var causeNames = [...]string{"", "criteria", "trigger", "feedback", "decay", "inactivity", "merge", "account"}
 
 // String returns the cause name used in output events.
 func (k CauseKind) String() string {

@@ -245,7 +245,10 @@ func (c *runCmd) Run(e *env) error {
 				log.Error("rules reload refused; keeping the current rules", "files", strings.Join(c.Rules, ","), "err", err)
 				continue
 			}
-			p.SetModels(nm)
+			if err := p.SetModels(nm); err != nil {
+				log.Error("rules reload refused; keeping the current rules", "files", strings.Join(c.Rules, ","), "err", err)
+				continue
+			}
 			log.Info("rules reloaded", "files", strings.Join(c.Rules, ","), "models", modelVersions(nm))
 		}
 	}()
