@@ -111,7 +111,7 @@ func TestAccountStageAt(t *testing.T) {
 		want string
 	}{
 		{at, "mqa"},
-		{at + 3*day, "mqa"},     // 30 → 24.6: above the MQA exit (20)
+		{at + 3*day, "mqa"},      // 30 → 24.6: above the MQA exit (20)
 		{at + 10*day, "engaged"}, // 15: below 20, above the engaged exit (10)
 		{at + 30*day, "target"},  // 3.75
 	} {
