@@ -69,6 +69,11 @@ type leadWork struct {
 	// swept is set for a lead the timer sweep writes: its outbox is
 	// acknowledged by a second write, not by a commit (commitack.go).
 	swept bool
+	// Linked batches (linked.go): the account stages the lead's events
+	// read, how many rises it was told and how many moved it.
+	reads []linkRead
+	told  int
+	rises int
 }
 
 // deadLetterCount is one dead letter, counted once the batch is committed.
@@ -86,9 +91,11 @@ type batch struct {
 	// accounts are the accounts the batch wrote, and gateErr why it could
 	// not (then no lead of the round is written either).
 	withAccounts bool
-	accounts     []*accountWork
-	gateErr      error
-	now          time.Time
+	// link is set when a model's lead criteria read the account (linked.go).
+	link     *linkState
+	accounts []*accountWork
+	gateErr  error
+	now      time.Time
 	// clock is the timer clock (Unix ms) at the batch's start: the instant
 	// deadlines written by this batch count from (clock.go).
 	clock int64
@@ -124,6 +131,9 @@ func (p *Processor) processBatch(ctx context.Context, recs []Record) (err error)
 	set := p.models.Load()
 	b := &batch{p: p, set: set, names: set.Names(), withAccounts: set.HasAccounts(), now: start, loaded: map[string]state.Record{}, redir: map[string]string{},
 		absorber: map[string]string{}, tr: bt}
+	if set.UsesAccountStages() {
+		b.link = newLinkState(b)
+	}
 	b.decode(recs)
 	if len(recs) > 0 {
 		p.clock.polled(start)
@@ -629,6 +639,9 @@ func (b *batch) applyAndWrite(ctx context.Context) error {
 		}
 		byLead[it.lead] = append(byLead[it.lead], it)
 	}
+	if b.link != nil {
+		return b.applyLinked(ctx, order, byLead)
+	}
 	for round := 0; len(order) > 0; round++ {
 		if round >= b.p.cfg.MaxConflictRounds {
 			return fmt.Errorf("redis: %d leads still conflicting after %d rounds", len(order), round)
@@ -730,12 +743,7 @@ const minApplyShare = 64
 // lane does so for its share of the leads, side by side. It returns the
 // leads to reload and retry.
 func (b *batch) applyWriting(ctx context.Context, order []string, byLead map[string][]*item) ([]string, error) {
-	b.tombsInto = map[string][]string{}
-	for k, r := range b.loaded {
-		if r.MergedInto != "" && r.MergedInto != k {
-			b.tombsInto[r.MergedInto] = append(b.tombsInto[r.MergedInto], k)
-		}
-	}
+	b.indexTombstones()
 	shares := b.shares(order, byLead, b.p.cfg.ApplyLanes)
 	lanes := make([][]*writeJob, len(shares))
 	// With accounts, no lead is written before the accounts (accounts.go):
@@ -777,6 +785,16 @@ func (b *batch) applyWriting(ctx context.Context, order []string, byLead map[str
 		return nil, err
 	}
 	return retry, ctx.Err()
+}
+
+// indexTombstones lists, per lead, the loaded tombstones that name it.
+func (b *batch) indexTombstones() {
+	b.tombsInto = map[string][]string{}
+	for k, r := range b.loaded {
+		if r.MergedInto != "" && r.MergedInto != k {
+			b.tombsInto[r.MergedInto] = append(b.tombsInto[r.MergedInto], k)
+		}
+	}
 }
 
 // shares splits the round's leads into at most n shares for the apply
@@ -911,9 +929,55 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 		}
 		slices.Sort(unfinished)
 	}
+	// note gives the stage changes an event or a rise just added to the
+	// outboxes the identities known at that point (mark takes the outboxes'
+	// sizes before).
+	mark := func() {
+		w.pending = w.pending[:0]
+		for i := range w.st.States {
+			w.pending = append(w.pending, w.st.States[i].Pending)
+		}
+	}
+	note := func() {
+		var ids *output.Identities
+		for m := range w.st.States {
+			n := w.st.States[m].Pending - w.pending[m]
+			if n <= 0 {
+				continue
+			}
+			if ids == nil {
+				x := output.IdentitiesFromKeys(w.idents)
+				ids = &x
+			}
+			if w.trIdents == nil {
+				w.trIdents = make([][]output.Identities, len(w.st.States))
+			}
+			for range n {
+				w.trIdents[m] = append(w.trIdents[m], *ids)
+			}
+		}
+	}
+	var view *leadView
+	if b.link != nil {
+		view = &leadView{ls: b.link, w: w}
+		if len(w.items) == 0 && into == "" {
+			// Told a rise, with no event of its own: the commit does not
+			// acknowledge its outbox (its record's offsets are older), a
+			// second write does, as for a timer's change.
+			w.swept = true
+		}
+	}
 	for _, it := range w.items {
+		if b.link != nil {
+			b.tell(w, it.pos, mark, note)
+		}
 		if b.applied(w, it) {
 			it.outcome = "replayed"
+			if b.link != nil {
+				// Its member updates, in case the accounts did not get
+				// them, are in its partition's journal.
+				b.link.replayed(w, it)
+			}
 			continue
 		}
 		var absorbed []scoring.AbsorbedLead
@@ -936,11 +1000,13 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 		}
 		unfinished = nil
 		before := b.set.Memberships(&w.st, absorbed)
-		w.pending = w.pending[:0]
-		for i := range w.st.States {
-			w.pending = append(w.pending, w.st.States[i].Pending)
+		mark()
+		if view != nil {
+			view.pos = it.pos
+			w.outs = b.set.ApplyStitchedViewing(&w.st, absorbed, &it.ev, w.outs, view)
+		} else {
+			w.outs = b.set.ApplyStitched(&w.st, absorbed, &it.ev, w.outs)
 		}
-		w.outs = b.set.ApplyStitched(&w.st, absorbed, &it.ev, w.outs)
 		b.set.MemberUpdates(w.id, &w.st, before, w.outs, &it.ev, func(model int, u *scoring.MemberUpdate) {
 			w.acctUps = append(w.acctUps, accountUpdate{pos: it.pos, model: model, u: *u})
 		})
@@ -951,23 +1017,10 @@ func (b *batch) applyLead(id, into string, byLead map[string][]*item, visited ma
 			w.idents = unionKeys(w.idents, s.idents)
 		}
 		w.idents = unionKeys(unionKeys(w.idents, it.index), []string{id})
-		var ids *output.Identities
-		for m := range w.st.States {
-			n := w.st.States[m].Pending - w.pending[m]
-			if n <= 0 {
-				continue
-			}
-			if ids == nil {
-				x := output.IdentitiesFromKeys(w.idents)
-				ids = &x
-			}
-			if w.trIdents == nil {
-				w.trIdents = make([][]output.Identities, len(w.st.States))
-			}
-			for range n {
-				w.trIdents[m] = append(w.trIdents[m], *ids)
-			}
-		}
+		note()
+	}
+	if b.link != nil {
+		b.tell(w, -1, mark, note)
 	}
 	return w
 }

@@ -259,10 +259,11 @@ func (e *env) sameStates(lines [][]byte, at int64) {
 	}
 	for id, w := range want {
 		r := recs[id]
-		var st scoring.State
-		if err := st.UnmarshalBinary(r.Data); err != nil {
+		l, err := scoring.SingleSet(e.eng).Decode(r.Data)
+		if err != nil {
 			e.t.Fatalf("lead %s: %v (record %+v)", id, err, r)
 		}
+		st := l.States[0]
 		e.eng.Advance(&st, at)
 		if st.Stage != w.Stage || math.Abs(e.eng.Score(&st, at)-w.Score) > 1e-6*math.Max(1, math.Abs(w.Score)) {
 			e.t.Errorf("lead %s: live stage %s score %v, oracle %s %v", id, st.Stage, e.eng.Score(&st, at), w.Stage, w.Score)

@@ -91,7 +91,7 @@ func New(cfg Config, client Client, store Store, models *scoring.Set) (*Processo
 	if client == nil || store == nil || models == nil {
 		return nil, errors.New("processor: client, store and models are required")
 	}
-	if err := checkModels(models); err != nil {
+	if err := checkLinked(&cfg, models); err != nil {
 		return nil, err
 	}
 	if models.HasAccounts() && cfg.Topics.AccountStageChanges == "" {
@@ -131,27 +131,13 @@ func (p *Processor) wireStore() {
 // SetModels swaps the scoring models (reloaded rules files) between batches.
 // State written under the old ones stays valid: see docs/rules.md,
 // "Changing rules", and docs/models.md.
-// Models the processor cannot run (checkModels) are refused and the
-// current ones kept.
+// Models the processor cannot run (a linked model without a sole owner:
+// linked.go) are refused and the current ones kept.
 func (p *Processor) SetModels(m *scoring.Set) error {
-	if err := checkModels(m); err != nil {
+	if err := checkLinked(&p.cfg, m); err != nil {
 		return err
 	}
 	p.models.Store(m)
-	return nil
-}
-
-// ErrAccountStagesNotLive refuses models whose lead criteria read the lead's
-// account (account_stage): the oracle (`leadscore score`, backtests)
-// applies them, the live processor does not yet — docs/models.md, "Lead
-// criteria on the account", says what it needs.
-var ErrAccountStagesNotLive = errors.New("processor: account_stage conditions are applied by `leadscore score`, backtest and calibrate, not yet by the live processor (docs/models.md)")
-
-// checkModels refuses models the live processor cannot run.
-func checkModels(m *scoring.Set) error {
-	if m != nil && m.UsesAccountStages() {
-		return ErrAccountStagesNotLive
-	}
 	return nil
 }
 

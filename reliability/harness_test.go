@@ -371,7 +371,7 @@ func (h *harness) verify(faults string) summary {
 	}
 	report("of the oracle missing from the output topic", missing)
 	if len(missing) > 0 {
-		h.explainMissing(missing)
+		h.explainMissing(w.eng, missing)
 	}
 	report("on the output topic that the oracle does not have", extra)
 	report("differing from the oracle's", differ)
@@ -667,11 +667,12 @@ func (h *harness) compareStates() (equal, bad int) {
 			diffs = append(diffs, fmt.Sprintf("%s: no live record (exists %v, merged into %q)", id, r.Exists(), r.MergedInto))
 			continue
 		}
-		var st scoring.State
-		if err := st.UnmarshalBinary(r.Data); err != nil {
+		l, err := scoring.SingleSet(w.eng).Decode(r.Data)
+		if err != nil {
 			diffs = append(diffs, fmt.Sprintf("%s: %v", id, err))
 			continue
 		}
+		st := l.States[0]
 		got := liveLeadLine(w.eng, id, r.Identities, &st, w.at)
 		if d := leadDiff(w.leads[id], got); d != "" {
 			diffs = append(diffs, id+": "+d)
@@ -759,7 +760,7 @@ func (h *harness) stopAll(ps ...*member) {
 
 // explainMissing logs, for the leads of missing stage changes, what Redis
 // holds: stage, outbox (pending stage changes) and recent transitions.
-func (h *harness) explainMissing(missing []string) {
+func (h *harness) explainMissing(eng *scoring.Engine, missing []string) {
 	t := h.t
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -780,8 +781,8 @@ func (h *harness) explainMissing(missing []string) {
 			t.Logf("missing %s: lead %s: %v", x.ID, x.LeadID, err)
 			continue
 		}
-		var st scoring.State
-		_ = st.UnmarshalBinary(r.Data)
+		l, _ := scoring.SingleSet(eng).Decode(r.Data)
+		st := l.States[0]
 		var recent []string
 		for _, tr := range st.Recent {
 			recent = append(recent, fmt.Sprintf("%s→%s@%d", tr.From, tr.To, tr.At))

@@ -734,6 +734,13 @@ func (e *Engine) AccountRose(st *State, account string, tr *Transition) []Transi
 	if st.seen(h) {
 		return nil
 	}
+	acct := e.m.Accounts.StageIndex(tr.To)
+	if due, kind := e.nextChange(st); (kind == changeNone || due > tr.At) && !e.couldEnter(st, tr.At, acct) {
+		// A member the rise cannot move is left at its own instant: its
+		// next event, even one a little older than the rise, is not late.
+		st.remember(h, tr.At, e.m.Dedup)
+		return nil
+	}
 	var out []Transition
 	late := tr.At < st.ScoreAt
 	if tr.At > st.ScoreAt {
@@ -742,7 +749,7 @@ func (e *Engine) AccountRose(st *State, account string, tr *Transition) []Transi
 	st.remember(h, tr.At, e.m.Dedup)
 	if !e.m.Stages[e.stageOf(st)].Terminal {
 		from := st.Stage
-		e.settle(st, tr.At, nil, e.m.Accounts.StageIndex(tr.To))
+		e.settle(st, tr.At, nil, acct)
 		if st.Stage != from {
 			t := e.transition(st, from, tr.At, Cause{Kind: CauseAccount}, tr.TriggerID)
 			t.Late = late
@@ -751,6 +758,24 @@ func (e *Engine) AccountRose(st *State, account string, tr *Transition) []Transi
 	}
 	e.keepRecent(st, out)
 	return out
+}
+
+// couldEnter reports whether a later stage's entry holds at t with the
+// account at stage acct, the lead's stage as it is: nothing changes.
+func (e *Engine) couldEnter(st *State, t int64, acct int) bool {
+	cur := e.stageOf(st)
+	if e.m.Stages[cur].Terminal {
+		return false
+	}
+	for j := len(e.m.Stages) - 1; j > cur; j-- {
+		if e.lapsedFor(st, j, t) {
+			continue
+		}
+		if _, ok := e.entryHolds(st, j, t, cur, nil, acct); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // riseID names an account's rise for a member's dedup window: the account,

@@ -154,10 +154,18 @@ func TestAccountRose(t *testing.T) {
 	})
 	t.Run("a rise to engaged does not make an SQL", func(t *testing.T) {
 		st := mql()
+		at := st.ScoreAt
 		low := rise
 		low.From, low.To = "target", "engaged"
 		if trs := e.AccountRose(&st, "acme", &low); len(trs) != 0 || st.Stage != "mql" {
 			t.Fatalf("transitions %+v, stage %s", trs, st.Stage)
+		}
+		// Left at its own instant: an event older than the rise is not late.
+		if st.ScoreAt != at {
+			t.Fatalf("ScoreAt moved %d → %d", at, st.ScoreAt)
+		}
+		if out := e.ApplyViewing(&st, abmEvent("c", 30, func(ev *scoring.Event) { ev.Account = "acme" }), fixedView{1}, 0); out.Late {
+			t.Fatal("the member's next event is late")
 		}
 	})
 	t.Run("another account's rise is not the lead's", func(t *testing.T) {
