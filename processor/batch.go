@@ -71,9 +71,10 @@ type leadWork struct {
 	swept bool
 	// Linked batches (linked.go): the account stages the lead's events
 	// read, how many rises it was told and how many moved it.
-	reads []linkRead
-	told  int
-	rises int
+	reads    []linkRead
+	told     int
+	toldKeys []string
+	rises    int
 }
 
 // deadLetterCount is one dead letter, counted once the batch is committed.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/leadscore/leadscore/scoring"
@@ -111,11 +112,11 @@ type linkState struct {
 	timelines map[string][]accountSnap
 	// signals are, per lead id, the rises it is told, in order.
 	signals map[string][]linkSignal
-	// missing are account record ids read but not loaded.
-	missing map[string]bool
 	// untold are members a rise cannot be told to: no lead record, or one
 	// stitched into another lead (whose account hears of it by the stitch).
 	untold map[string]bool
+	// applied counts the leads applied over the rounds (observeLinked).
+	applied int
 	// journals are the journal records of the batch's partitions, by
 	// source key, and journaled their entries by offset.
 	journals  map[string]state.Record
@@ -124,19 +125,17 @@ type linkState struct {
 
 func newLinkState(b *batch) *linkState {
 	return &linkState{b: b, stored: map[string]state.Record{}, timelines: map[string][]accountSnap{},
-		signals: map[string][]linkSignal{}, missing: map[string]bool{}, untold: map[string]bool{},
+		signals: map[string][]linkSignal{}, untold: map[string]bool{},
 		journals: map[string]state.Record{}, journaled: map[string]map[int64][]journalEntry{}}
 }
 
 // stageAt is the funnel position of the account's stage at t, as the
-// updates of the batch's events before pos left it.
+// updates of the batch's events before pos left it; an account not loaded
+// yet reads as new (the next round loads it: loadAccounts). It only reads,
+// so the leads of a round are applied side by side.
 func (ls *linkState) stageAt(model int, account string, pos int, t int64) int {
-	id := state.AccountRecordID(ls.b.names[model], account)
-	tl, ok := ls.timelines[id]
+	tl, ok := ls.timelines[state.AccountRecordID(ls.b.names[model], account)]
 	if !ok {
-		if _, loaded := ls.stored[id]; !loaded && state.ValidRecordID(id) == nil {
-			ls.missing[id] = true
-		}
 		return 0
 	}
 	k := 0
@@ -169,6 +168,7 @@ func (b *batch) tell(w *leadWork, pos int, mark, note func()) {
 	for w.told < len(sigs) && (pos < 0 || sigs[w.told].pos < pos) {
 		s := &sigs[w.told]
 		w.told++
+		w.toldKeys = append(w.toldKeys, s.key())
 		mark()
 		eng := b.set.Engines()[s.model]
 		if trs := eng.AccountRose(&w.st.States[s.model], s.account, &s.tr); len(trs) > 0 {
@@ -187,7 +187,10 @@ func (b *batch) applyLinked(ctx context.Context, order []string, byLead map[stri
 		return err
 	}
 	var works []*leadWork
+	prev := map[string]*leadWork{}
+	rounds := 0
 	for round := 0; ; round++ {
+		rounds = round + 1
 		if round == maxLinkRounds {
 			return fmt.Errorf("processor: leads and their accounts still changing after %d rounds", round)
 		}
@@ -195,25 +198,20 @@ func (b *batch) applyLinked(ctx context.Context, order []string, byLead map[stri
 		if order, err = b.joinMembers(ctx, order); err != nil {
 			return err
 		}
-		works = works[:0]
-		visited := map[string]bool{}
-		for _, pass := range []bool{true, false} {
-			for _, id := range order {
-				if pass && b.absorber[id] != "" || !pass && visited[id] {
-					continue
-				}
-				works = append(works, b.applyLead(id, "", byLead, visited))
-			}
+		works = b.applyRound(order, byLead, prev)
+		clear(prev)
+		for _, w := range works {
+			prev[w.id] = w
 		}
 		ups := gatherUpdates(works)
-		if err := ls.loadAccounts(ctx, ups); err != nil {
+		if err := ls.loadAccounts(ctx, ups, works); err != nil {
 			return err
 		}
 		if ls.rebuild(ups, works) {
 			break
 		}
 	}
-	b.observeLinked(works)
+	b.observeLinked(works, rounds)
 	if err := b.writeJournals(ctx, works); err != nil {
 		return err
 	}
@@ -229,8 +227,48 @@ func (b *batch) applyLinked(ctx context.Context, order []string, byLead map[stri
 	return b.applyAccounts(ctx, works)
 }
 
-// observeLinked logs a batch whose fixed point told rises.
-func (b *batch) observeLinked(works []*leadWork) {
+// applyRound applies the leads of order in shares side by side (as
+// applyShare does, leads an event stitches together in one share), reusing
+// from prev the work of a lead that read the same account stages and was
+// told the same rises as in the last round: it would come out the same.
+func (b *batch) applyRound(order []string, byLead map[string][]*item, prev map[string]*leadWork) []*leadWork {
+	shares := b.shares(order, byLead, b.p.cfg.ApplyLanes)
+	out := make([][]*leadWork, len(shares))
+	applied := make([]int, len(shares))
+	apply := func(i int) {
+		visited := map[string]bool{}
+		for _, pass := range []bool{true, false} {
+			for _, id := range shares[i] {
+				if pass && b.absorber[id] != "" || !pass && visited[id] {
+					continue
+				}
+				if w := prev[id]; w != nil && !b.link.dirty(w) {
+					markVisited(w, visited)
+					out[i] = append(out[i], w)
+					continue
+				}
+				out[i] = append(out[i], b.applyLead(id, "", byLead, visited))
+				applied[i]++
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < len(shares); i++ {
+		wg.Go(func() { apply(i) })
+	}
+	apply(0)
+	wg.Wait()
+	var works []*leadWork
+	for i := range out {
+		works = append(works, out[i]...)
+		b.link.applied += applied[i]
+	}
+	return works
+}
+
+// observeLinked logs, at debug level, what a linked batch's fixed point
+// took and what its rises did.
+func (b *batch) observeLinked(works []*leadWork, rounds int) {
 	n := 0
 	var walk func(w *leadWork)
 	walk = func(w *leadWork) {
@@ -242,9 +280,8 @@ func (b *batch) observeLinked(works []*leadWork) {
 	for _, w := range works {
 		walk(w)
 	}
-	if n > 0 {
-		b.p.cfg.Logger.Debug("accounts rose", "leads_moved", n)
-	}
+	b.p.cfg.Logger.Debug("linked batch settled", "rounds", rounds, "leads", len(works), "leads_applied", b.link.applied,
+		"moved_by_their_account", n)
 }
 
 // gatherUpdates lists the member updates of works (absorbed leads' first)
@@ -304,10 +341,19 @@ func (b *batch) heldAsAbsorbed(id string) bool { return b.absorber[id] != "" }
 
 // loadAccounts reads the accounts the round's updates and reads name that
 // are not loaded yet.
-func (ls *linkState) loadAccounts(ctx context.Context, ups []accountUpdate) error {
+func (ls *linkState) loadAccounts(ctx context.Context, ups []accountUpdate, works []*leadWork) error {
 	want := map[string]bool{}
-	for id := range ls.missing {
-		want[id] = true
+	var read func(w *leadWork)
+	read = func(w *leadWork) {
+		for _, r := range w.reads {
+			want[state.AccountRecordID(ls.b.names[r.model], r.account)] = true
+		}
+		for _, s := range w.subs {
+			read(s)
+		}
+	}
+	for _, w := range works {
+		read(w)
 	}
 	for i := range ups {
 		want[state.AccountRecordID(ls.b.names[ups[i].model], ups[i].u.Account)] = true
@@ -318,7 +364,6 @@ func (ls *linkState) loadAccounts(ctx context.Context, ups []accountUpdate) erro
 			ids = append(ids, id)
 		}
 	}
-	clear(ls.missing)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -378,31 +423,51 @@ func (ls *linkState) rebuild(ups []accountUpdate, works []*leadWork) bool {
 			}
 		}
 	}
-	stable := len(ls.missing) == 0 && sameSignals(ls.signals, signals)
+	stable := sameSignals(ls.signals, signals)
 	ls.timelines, ls.signals = timelines, signals
 	if !stable {
 		return false
 	}
-	var check func(w *leadWork) bool
-	check = func(w *leadWork) bool {
-		for _, r := range w.reads {
-			if ls.stageAt(r.model, r.account, r.pos, r.t) != r.got {
-				return false
-			}
-		}
-		for _, s := range w.subs {
-			if !check(s) {
-				return false
-			}
-		}
-		return true
-	}
 	for _, w := range works {
-		if !check(w) {
+		if ls.dirty(w) {
 			return false
 		}
 	}
-	return len(ls.missing) == 0
+	return true
+}
+
+// dirty reports whether a lead (or one it absorbs) read an account stage
+// that the current timelines disagree with, or was told other rises than
+// the current ones.
+func (ls *linkState) dirty(w *leadWork) bool {
+	for _, r := range w.reads {
+		if ls.stageAt(r.model, r.account, r.pos, r.t) != r.got {
+			return true
+		}
+	}
+	sigs := ls.signals[w.id]
+	if len(sigs) != len(w.toldKeys) {
+		return true
+	}
+	for i := range sigs {
+		if sigs[i].key() != w.toldKeys[i] {
+			return true
+		}
+	}
+	for _, s := range w.subs {
+		if ls.dirty(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// markVisited marks a lead and those it absorbs as worked on.
+func markVisited(w *leadWork, visited map[string]bool) {
+	visited[w.id] = true
+	for _, s := range w.subs {
+		markVisited(s, visited)
+	}
 }
 
 // snapshot copies an account for a timeline: what AccountStageAt reads

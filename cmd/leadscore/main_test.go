@@ -27,6 +27,8 @@ func TestCLI(t *testing.T) {
 	}{
 		{"rules check ok", []string{"rules", "check", "../../examples/rules/b2b-saas.yaml"}, 0,
 			[]string{"OK — model b2b-saas-2026.11", "stages (12):", "mql", "exit below 30 → lead", "rules (20):", "demo_request"}, nil, false},
+		{"rules check reads the account", []string{"rules", "check", "../../examples/rules/b2b-abm.yaml"}, 0,
+			[]string{"sql           identified & on #hand_raiser OR from mql & account mqa"}, nil, false},
 		{"rules check errors", []string{"rules", "check", "../../rules/testdata/bad/threshold-below-exit.yaml"}, 1,
 			[]string{"../../rules/testdata/bad/threshold-below-exit.yaml:10:16: stage \"mql\": entry score threshold 20 is below its exit threshold 25"}, []string{"1 error(s)"}, false},
 		{"rules check missing file", []string{"rules", "check", "nope.yaml"}, 1, nil, []string{"no such file"}, true},

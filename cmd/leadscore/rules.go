@@ -212,6 +212,8 @@ func altString(alt scoring.Alternative) string {
 			s = "BANT " + strings.Join(qs, "+")
 		case scoring.CondTimeframe:
 			s = "timeline within " + period(c.Window)
+		case scoring.CondAccountStage:
+			s = "account " + c.Name
 		}
 		parts = append(parts, s)
 	}
