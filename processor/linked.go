@@ -95,10 +95,11 @@ type linkRead struct {
 	got     int
 }
 
-// accountSnap is an account after the batch's updates up to one of them.
+// accountSnap is where an account goes after the batch's updates up to
+// one of them.
 type accountSnap struct {
-	pos int // the event of the update it follows (-1: the stored account)
-	a   scoring.Account
+	pos  int // the event of the update it follows (-1: the stored account)
+	path scoring.AccountPath
 }
 
 // linkState is a linked batch's view of its accounts.
@@ -138,13 +139,10 @@ func (ls *linkState) stageAt(model int, account string, pos int, t int64) int {
 	if !ok {
 		return 0
 	}
-	k := 0
-	for i := range tl {
-		if tl[i].pos < pos {
-			k = i
-		}
-	}
-	return ls.b.set.Engines()[model].AccountStageAt(&tl[k].a, t)
+	// The last snapshot of an update before pos (the stored account's, at
+	// -1, is before every item).
+	k, _ := slices.BinarySearchFunc(tl, pos, func(s accountSnap, pos int) int { return cmp.Compare(s.pos, pos) })
+	return tl[max(k-1, 0)].path.At(t)
 }
 
 // leadView is the scoring.AccountView of one lead's event.
@@ -396,9 +394,10 @@ func (ls *linkState) rebuild(ups []accountUpdate, works []*leadWork) bool {
 		if !ok {
 			continue
 		}
-		a := b.decodeAccount(b.set.Engines()[model], r)
+		eng := b.set.Engines()[model]
+		a := b.decodeAccount(eng, r)
 		accts[id] = &a
-		timelines[id] = []accountSnap{{pos: -1, a: snapshot(&a)}}
+		timelines[id] = []accountSnap{{pos: -1, path: eng.AccountPath(&a)}}
 	}
 	for seq := range ups {
 		up := &ups[seq]
@@ -409,7 +408,7 @@ func (ls *linkState) rebuild(ups []accountUpdate, works []*leadWork) bool {
 		}
 		eng := b.set.Engines()[up.model]
 		trs := eng.ApplyMember(a, &up.u)
-		timelines[id] = append(timelines[id], accountSnap{pos: up.pos, a: snapshot(a)})
+		timelines[id] = append(timelines[id], accountSnap{pos: up.pos, path: eng.AccountPath(a)})
 		for k := range trs {
 			if !eng.Rises(&trs[k]) {
 				continue
@@ -468,15 +467,6 @@ func markVisited(w *leadWork, visited map[string]bool) {
 	for _, s := range w.subs {
 		markVisited(s, visited)
 	}
-}
-
-// snapshot copies an account for a timeline: what AccountStageAt reads
-// (ApplyMember changes the members in place).
-func snapshot(a *scoring.Account) scoring.Account {
-	s := *a
-	s.Members = slices.Clone(a.Members)
-	s.Recent, s.Traits = nil, nil
-	return s
 }
 
 func sameSignals(x, y map[string][]linkSignal) bool {

@@ -697,16 +697,50 @@ func (a *Account) MemberCount() int {
 // stage now, after the exits its engagement decays through by t — what a
 // member's account_stage condition sees at t. The account is not changed.
 func (e *Engine) AccountStageAt(a *Account, t int64) int {
+	return e.AccountPath(a).At(t)
+}
+
+// AccountPath is where an account goes with no further member update: its
+// stage at its instant, then each exit its engagement decays through.
+func (e *Engine) AccountPath(a *Account) AccountPath {
 	v := *a // the exits change Stage and At only; Members is read, not written
+	p := AccountPath{Stage: e.accountStage(&v)}
 	for range e.m.Accounts.Stages {
 		due, ok := e.NextAccountChange(&v)
-		if !ok || due > t {
+		if !ok {
 			break
 		}
 		v.At = max(v.At, due)
 		v.Stage = e.m.Accounts.Stages[e.accountStage(&v)].Exit.To
+		p.Exits = append(p.Exits, AccountExit{At: due, Stage: e.accountStage(&v)})
 	}
-	return e.accountStage(&v)
+	return p
+}
+
+// AccountPath is an account's stage (funnel position) and the exits it
+// decays through, in time order (Engine.AccountPath).
+type AccountPath struct {
+	Stage int
+	Exits []AccountExit
+}
+
+// AccountExit is one exit of an AccountPath: from At on, the account is at
+// Stage.
+type AccountExit struct {
+	At    int64
+	Stage int
+}
+
+// At is the path's stage at instant t.
+func (p AccountPath) At(t int64) int {
+	stage := p.Stage
+	for _, x := range p.Exits {
+		if x.At > t {
+			break
+		}
+		stage = x.Stage
+	}
+	return stage
 }
 
 // Rises reports whether an account stage change moved the account up the
