@@ -260,7 +260,7 @@ func (e *env) sameStates(lines [][]byte, at int64) {
 	for id, w := range want {
 		r := recs[id]
 		var st scoring.State
-		if err := st.UnmarshalBinary(r.Data); err != nil {
+		if err := st.UnmarshalBinaryNames(r.Data, namesFor(e.t, e.store, r.Data)); err != nil {
 			e.t.Fatalf("lead %s: %v (record %+v)", id, err, r)
 		}
 		e.eng.Advance(&st, at)
