@@ -192,7 +192,11 @@ func (s *State) addStrings(w *encoder) {
 	for _, t := range s.Recent {
 		w.addName(t.From)
 		w.addName(t.To)
-		w.addName(t.Cause.Rule)
+		if t.Cause.Kind == CauseMerge {
+			w.add(t.Cause.Rule) // the id of the lead merged in
+		} else {
+			w.addName(t.Cause.Rule)
+		}
 		w.addName(t.Cause.Feedback) // one of the few feedback kinds
 		w.add(t.Cause.Reason)
 		w.add(t.TriggerID)

@@ -159,6 +159,47 @@ func TestStateEncodingWithNames(t *testing.T) {
 	t.Logf("rich state: %d B without a name table, %d B with one", len(plain), len(b))
 }
 
+// askedTable is a name table that knows every name and notes those it is
+// asked for.
+type askedTable struct{ nameTable }
+
+func (a *askedTable) NameID(n string) (uint64, bool) {
+	if _, ok := a.ids[n]; !ok {
+		a.names = append(a.names, n)
+		a.ids[n] = uint64(len(a.names))
+	}
+	return a.ids[n], true
+}
+
+// Only names drawn from the rules go to the table: not event data (trigger
+// ids, trait values, feedback reasons, absorbed lead ids, the lead id a
+// merge names as its cause), whose values no table could bound.
+func TestStateNamesAreRuleNames(t *testing.T) {
+	st := richState()
+	st.Recent = append(st.Recent, scoring.Transition{From: "mql", To: "mql", At: t0,
+		Cause: scoring.Cause{Kind: scoring.CauseMerge, Rule: "anon-merged-lead"}, TriggerID: "ev-9"})
+	asked := &askedTable{nameTable{ids: map[string]uint64{}}}
+	b, err := st.AppendBinaryNames(nil, asked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, n := range asked.names {
+		got[n] = true
+	}
+	want := map[string]bool{}
+	for _, n := range richNames {
+		want[n] = true
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("names asked of the table: %q, want %q", asked.names, richNames)
+	}
+	var back scoring.State
+	if err := back.UnmarshalBinaryNames(b, asked); err != nil || !reflect.DeepEqual(back, st) {
+		t.Fatalf("decodes to %+v (%v)", back, err)
+	}
+}
+
 // A state that names ids fails with ErrUnknownName when decoded without a
 // table, or with one that does not know an id yet (an older copy); bytes
 // that name an id beyond the one its header announces are corrupt.
