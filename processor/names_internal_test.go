@@ -2,11 +2,14 @@ package processor
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/leadscore/leadscore/internal/testrules"
+	"github.com/leadscore/leadscore/internal/teststore"
 	"github.com/leadscore/leadscore/scoring"
 	"github.com/leadscore/leadscore/state"
 )
@@ -62,6 +65,38 @@ func TestKnowNamesCatchesUp(t *testing.T) {
 		}
 		if got := reader.Names().Len(); got != c.wantLen {
 			t.Fatalf("%s: the copy holds %d names, want %d", c.name, got, c.wantLen)
+		}
+	}
+}
+
+// A lead record written before the name dictionary (format 3, every name
+// in the record) decodes as one written with it.
+func TestDecodeStateEitherFormat(t *testing.T) {
+	ctx := context.Background()
+	store, _ := teststore.Open(t, state.Options{Buckets: 64, TimerShards: 4})
+	eng := testrules.Load(t, "../examples/rules/b2b-saas.yaml")
+	st := eng.NewState()
+	ev := scoring.Event{ID: "e1", Source: scoring.SourceWeb, Kind: "track", Name: "Demo Requested", Time: 1_700_000_000_000,
+		Identity: scoring.Identity{UserID: "u1"}}
+	eng.Apply(&st, &ev)
+	st.Pending = 0
+	old, _ := st.MarshalBinary()
+	d, err := store.EnsureNames(ctx, []string{st.Stage, st.Model})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, _ := st.AppendBinaryNames(nil, d)
+	if old[0] != 3 || named[0] != 4 {
+		t.Fatalf("formats %d and %d, want 3 and 4", old[0], named[0])
+	}
+	b := &batch{p: &Processor{store: store, cfg: Config{Observer: nopObserver{}}}, set: scoring.SingleSet(eng)}
+	for _, data := range [][]byte{old, named} {
+		l, err := b.decodeState(state.Record{LeadID: "user:u1", Version: 1, Data: data})
+		if err != nil {
+			t.Fatalf("format %d: %v", data[0], err)
+		}
+		if !reflect.DeepEqual(l.States[0], st) {
+			t.Fatalf("format %d decodes to\n%+v\nwant\n%+v", data[0], l.States[0], st)
 		}
 	}
 }

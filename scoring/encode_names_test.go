@@ -73,6 +73,20 @@ func TestStateDecodesFormatNames(t *testing.T) {
 			t.Fatalf("golden %d encodes to\n%x\nnow", i, again)
 		}
 	}
+	// Records written before the table (formats 1 and 3) decode with one.
+	rich := richState()
+	v3, _ := rich.MarshalBinary()
+	older := []struct {
+		hex  string
+		want scoring.State
+	}{{hex.EncodeToString(v3), rich}}
+	for _, g := range append(older, goldenV1...) {
+		b, _ := hex.DecodeString(g.hex)
+		var st scoring.State
+		if err := st.UnmarshalBinaryNames(b, table); err != nil || !reflect.DeepEqual(st, g.want) {
+			t.Fatalf("format %d with a table: %v\n%+v", b[0], err, st)
+		}
+	}
 }
 
 // packedName is how a format 3 table writes name (packed).
