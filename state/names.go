@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strconv"
 
@@ -112,7 +113,7 @@ func (s *Store) loadNames(ctx context.Context, add []interface{}) (*NameDict, er
 	known := s.nameDict.Load().Len()
 	args := append([]interface{}{strconv.FormatUint(known, 10)}, add...)
 	res, err := namesLua.Run(ctx, s.rdb, []string{s.lay.metaKey()}, args...).Slice()
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
 	more := make([]string, 0, len(res))
