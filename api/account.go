@@ -328,7 +328,11 @@ func (a *API) leaveAccounts(ctx context.Context, rec state.Record) error {
 		return nil // a tombstone left its account when it was stitched
 	}
 	set := a.cfg.Models()
-	l, err := set.Decode(rec.Data)
+	names, err := a.cfg.Store.NamesUpTo(ctx, scoring.MaxNameID(rec.Data))
+	if err != nil {
+		return fmt.Errorf("load names: %w", err)
+	}
+	l, err := set.DecodeNames(rec.Data, names)
 	if err != nil {
 		a.cfg.Logger.Error("api: erasure: corrupt lead state; its accounts are not updated", "lead", rec.LeadID, "err", err)
 		return nil

@@ -57,7 +57,7 @@ func newABMFixtureOf(t *testing.T, set *scoring.Set, lines []string) *abmFixture
 	t.Cleanup(func() { st.Close() })
 	f.store = st
 	af := &abmFixture{fixture: f, r: replayLines(t, set, lines), idx: -1}
-	ups := leadUpdates(t, set, af.r)
+	ups := leadUpdates(t, set, af.r, st)
 	for i, eng := range set.Engines() {
 		if eng.Model().Accounts == nil {
 			continue

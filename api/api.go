@@ -41,6 +41,9 @@ type Store interface {
 	// accounts (compare-and-set, as the processor writes them).
 	Write(ctx context.Context, updates []state.Update) ([]state.Result, error)
 	Ping(ctx context.Context) error
+	// NamesUpTo is the name dictionary lead records are decoded with,
+	// caught up with the ids a record names (scoring.MaxNameID).
+	NamesUpTo(ctx context.Context, id uint64) (*state.NameDict, error)
 }
 
 // Config configures the API. Store and Models are required; New validates it.
@@ -416,7 +419,11 @@ func (a *API) Lookup(ctx context.Context, id, model string) (Lead, *scoring.Stat
 	if err != nil {
 		return Lead{}, nil, err
 	}
-	l, err := set.Decode(rec.Data)
+	names, err := a.cfg.Store.NamesUpTo(ctx, scoring.MaxNameID(rec.Data))
+	if err != nil {
+		return Lead{}, nil, err
+	}
+	l, err := set.DecodeNames(rec.Data, names)
 	if err != nil {
 		a.cfg.Logger.Error("api: corrupt lead state", "lead", rec.LeadID, "err", err)
 		return Lead{}, nil, fmt.Errorf("lead %s: %w: %v", rec.LeadID, errCorrupt, err)
@@ -636,6 +643,14 @@ func (a *API) Leaderboard(ctx context.Context, model, stage string, limit int) (
 			recs[id] = rec
 		}
 	}
+	top := uint64(0)
+	for _, rec := range recs {
+		top = max(top, scoring.MaxNameID(rec.Data))
+	}
+	names, err := a.cfg.Store.NamesUpTo(ctx, top)
+	if err != nil {
+		return nil, err
+	}
 	now := a.cfg.Now().UnixMilli()
 	out := make([]Lead, 0, len(ids))
 	for _, id := range ids {
@@ -643,7 +658,7 @@ func (a *API) Leaderboard(ctx context.Context, model, stage string, limit int) (
 		if !ok || rec.Version == 0 || rec.MergedInto != "" || len(rec.Data) == 0 {
 			continue
 		}
-		l, err := set.Decode(rec.Data)
+		l, err := set.DecodeNames(rec.Data, names)
 		if err != nil {
 			a.cfg.Logger.Error("api: corrupt lead state", "lead", rec.LeadID, "err", err)
 			continue

@@ -69,11 +69,33 @@ func newFixtureOf(t *testing.T, set *scoring.Set) *fixture {
 		fmt.Sprintf(`{"type":"track","event":"Newsletter Signed Up","userId":"u2","messageId":"n1","timestamp":%q}`, at(20)),
 	}
 	r := replayLines(t, set, lines)
-	ups := leadUpdates(t, set, r)
+	// Written by another process, as the processor writes leads: their
+	// states name rules and stages by ids of the name dictionary, which the
+	// API's store has not loaded.
+	writer, err := state.New(ctx, state.Options{Addrs: []string{mr.Addr()}, TimerShards: 4, Buckets: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { writer.Close() })
+	ups := leadUpdates(t, set, r, writer)
 	// The anonymous visitor's own lead, stitched into user:u1.
 	ups = append(ups, state.Update{Base: state.Record{LeadID: "anon:a1"}, MergedInto: "user:u1"})
-	mustWrite(t, st, ups)
+	mustWrite(t, writer, ups)
 	return f
+}
+
+// missing is a name dictionary that notes the names it lacks.
+type missing struct {
+	*state.NameDict
+	names []string
+}
+
+func (m *missing) NameID(n string) (uint64, bool) {
+	id, ok := m.NameDict.NameID(n)
+	if !ok {
+		m.names = append(m.names, n)
+	}
+	return id, ok
 }
 
 // mustWrite writes ups, failing t on any error.
@@ -108,16 +130,28 @@ func replayLines(t *testing.T, set *scoring.Set, lines []string) *replay.Runner 
 	return r
 }
 
-// leadUpdates are the writes of the runner's leads, as the processor makes
-// them: state, identities, deadline and a board per model.
-func leadUpdates(t *testing.T, set *scoring.Set, r *replay.Runner) []state.Update {
+// leadUpdates are the writes of the runner's leads to st, as the processor
+// makes them: state (its names as ids of st's name dictionary),
+// identities, deadline and a board per model.
+func leadUpdates(t *testing.T, set *scoring.Set, r *replay.Runner, st *state.Store) []state.Update {
 	t.Helper()
 	var ups []state.Update
 	for _, id := range r.LeadIDs() {
 		l := r.States(id)
-		data, err := l.AppendBinary(nil, set.Names())
+		miss := &missing{NameDict: st.Names()}
+		if _, err := l.AppendBinaryNames(nil, set.Names(), miss); err != nil {
+			t.Fatal(err)
+		}
+		names, err := st.EnsureNames(context.Background(), miss.names)
 		if err != nil {
 			t.Fatal(err)
+		}
+		data, err := l.AppendBinaryNames(nil, set.Names(), names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scoring.MaxNameID(data) == 0 {
+			t.Fatalf("lead %s: written without names", id)
 		}
 		next, _ := set.NextChange(l)
 		ids := r.Identities(id)

@@ -54,6 +54,10 @@ func (m *memStore) Erase(_ context.Context, id string) error {
 }
 func (m *memStore) Ping(context.Context) error { return nil }
 
+// NamesUpTo gives no name dictionary: the records here are written without
+// one (format 3).
+func (m *memStore) NamesUpTo(context.Context, uint64) (*state.NameDict, error) { return nil, nil }
+
 // Write is only reached by erasure, to update accounts; the console's model
 // has none.
 func (m *memStore) Write(context.Context, []state.Update) ([]state.Result, error) {

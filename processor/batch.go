@@ -481,6 +481,9 @@ func (b *batch) resolveAndLoad(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
+	if err := b.knowNames(ctx, recs); err != nil {
+		return err
+	}
 	want := map[string]bool{}
 	for _, k := range keys {
 		r := recs[k]
@@ -605,6 +608,9 @@ func (b *batch) load(ctx context.Context, want map[string]bool) error {
 		if err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
+		if err := b.knowNames(ctx, recs); err != nil {
+			return err
+		}
 		want = map[string]bool{}
 		for _, id := range ids {
 			r := recs[id]
@@ -719,7 +725,9 @@ func (b *batch) decodeState(r state.Record) (scoring.Lead, error) {
 	if !r.Exists() || len(r.Data) == 0 {
 		return b.set.NewLead(), nil
 	}
-	l, err := b.set.Decode(r.Data)
+	// The loads made sure the dictionary's copy knows the record's ids
+	// (knowNames).
+	l, err := b.set.DecodeNames(r.Data, b.p.store.Names())
 	if err != nil {
 		return l, fmt.Errorf("lead %s: %w", r.LeadID, err)
 	}
@@ -1117,7 +1125,7 @@ func (b *batch) send(ctx context.Context, j *writeJob, prev <-chan struct{}) {
 	}
 	j.blocked = map[string]bool{}
 	if len(j.tombs) > 0 {
-		ups := make([]state.Update, 0, len(j.tombs))
+		ws := make([]*leadWork, 0, len(j.tombs))
 		n := 0
 		for _, t := range j.tombs {
 			s := t.w
@@ -1127,16 +1135,16 @@ func (b *batch) send(ctx context.Context, j *writeJob, prev <-chan struct{}) {
 				j.already = append(j.already, t)
 				continue
 			}
-			up, err := b.update(s)
-			if err != nil {
-				j.err = err
-				return
-			}
-			ups = append(ups, up)
+			ws = append(ws, s)
 			j.tombs[n] = t
 			n++
 		}
 		j.tombs = j.tombs[:n]
+		ups, err := b.updates(ctx, ws)
+		if err != nil {
+			j.err = err
+			return
+		}
 		if len(ups) > 0 {
 			res, err := b.storeWrite(ctx, "tombstone", ups)
 			if err != nil {
@@ -1155,18 +1163,15 @@ func (b *batch) send(ctx context.Context, j *writeJob, prev <-chan struct{}) {
 			}
 		}
 	}
-	ups := make([]state.Update, 0, len(j.works))
 	for _, w := range j.works {
-		if j.blocked[w.id] {
-			continue
+		if !j.blocked[w.id] {
+			j.written = append(j.written, w)
 		}
-		up, err := b.update(w)
-		if err != nil {
-			j.err = err
-			return
-		}
-		ups = append(ups, up)
-		j.written = append(j.written, w)
+	}
+	ups, err := b.updates(ctx, j.written)
+	if err != nil {
+		j.err = err
+		return
 	}
 	if len(ups) == 0 {
 		return
@@ -1243,16 +1248,101 @@ func (b *batch) storeWrite(ctx context.Context, op string, ups []state.Update) (
 	return res, nil
 }
 
+// updates builds the store writes of leads (update). Their states name
+// their rules by id of the name dictionary: the names the process's copy
+// lacks (new rules, a new model version) are added in one round trip, and
+// the leads that named them are encoded again with their ids.
+func (b *batch) updates(ctx context.Context, ws []*leadWork) ([]state.Update, error) {
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	t := &missTable{d: b.p.store.Names()}
+	ups := make([]state.Update, len(ws))
+	var again []int
+	for i, w := range ws {
+		n := len(t.miss)
+		up, err := b.update(w, t)
+		if err != nil {
+			return nil, err
+		}
+		ups[i] = up
+		if len(t.miss) > n {
+			again = append(again, i)
+		}
+	}
+	if len(again) == 0 {
+		return ups, nil
+	}
+	t0 := time.Now()
+	d, err := b.p.store.EnsureNames(ctx, t.miss)
+	b.p.cfg.Observer.StoreRoundTrip("names", time.Since(t0))
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	for _, i := range again {
+		data, err := ws[i].st.AppendBinaryNames(ups[i].Data[:0], b.names, d)
+		if err != nil {
+			return nil, err
+		}
+		ups[i].Data = data
+	}
+	return ups, nil
+}
+
+// missTable is a copy of the name dictionary that notes the names asked of
+// it that it lacks.
+type missTable struct {
+	d    *state.NameDict
+	miss []string
+}
+
+func (t *missTable) NameID(name string) (uint64, bool) {
+	id, ok := t.d.NameID(name)
+	if !ok {
+		t.miss = append(t.miss, name)
+	}
+	return id, ok
+}
+
+func (t *missTable) Name(id uint64) (string, bool) { return t.d.Name(id) }
+
+// knowNames makes sure the process's copy of the name dictionary knows
+// every id the records name, so that decoding them does not fail on an id
+// another process added (one round trip when it must catch up). A record
+// naming an id the dictionary does not hold is an error, as an unknown
+// stage or topic id is for the store: decoding it would replace the lead.
+func (b *batch) knowNames(ctx context.Context, recs map[string]state.Record) error {
+	top, lead := uint64(0), ""
+	for id, r := range recs {
+		if n := scoring.MaxNameID(r.Data); n > top {
+			top, lead = n, id
+		}
+	}
+	if top <= b.p.store.Names().Len() {
+		return nil
+	}
+	t0 := time.Now()
+	d, err := b.p.store.NamesUpTo(ctx, top)
+	b.p.cfg.Observer.StoreRoundTrip("names", time.Since(t0))
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if d.Len() < top {
+		return fmt.Errorf("redis: lead %s names id %d, the name dictionary holds %d", lead, top, d.Len())
+	}
+	return nil
+}
+
 // update builds the store write of one lead: state, offsets of the events applied,
 // leaderboard, next timer and identities. A lead absorbed by another is written
 // as a tombstone: its state and offsets (so that its events are recognised as
 // applied when they are delivered again), and a timer only while its outbox
 // waits.
-func (b *batch) update(w *leadWork) (state.Update, error) {
+func (b *batch) update(w *leadWork, names scoring.NameTable) (state.Update, error) {
 	// Sized from the stored state, which the new one rarely outgrows by
 	// much: MarshalBinary's default start grows the buffer two or three
 	// times for a typical state.
-	data, err := w.st.AppendBinary(make([]byte, 0, len(w.base.Data)+64), b.names)
+	data, err := w.st.AppendBinaryNames(make([]byte, 0, len(w.base.Data)+64), b.names, names)
 	if err != nil {
 		return state.Update{}, err
 	}
@@ -1479,7 +1569,8 @@ func (b *batch) ackOutbox(ctx context.Context) {
 			continue
 		}
 		w.st.ClearPending()
-		data, err := w.st.AppendBinary(nil, b.names)
+		// The names were added when the lead was written.
+		data, err := w.st.AppendBinaryNames(nil, b.names, b.p.store.Names())
 		if err != nil {
 			continue
 		}

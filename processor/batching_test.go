@@ -387,7 +387,7 @@ func compareLeads(t *testing.T, set *scoring.Set, store *state.Store, want map[s
 			diffs = append(diffs, fmt.Sprintf("%s: no live record (merged into %q)", id, r.MergedInto))
 			continue
 		}
-		l, err := set.Decode(r.Data)
+		l, err := set.DecodeNames(r.Data, namesFor(t, store, r.Data))
 		if err != nil {
 			t.Fatal(err)
 		}

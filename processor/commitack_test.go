@@ -31,7 +31,7 @@ func TestCommitAcknowledgesTheOutbox(t *testing.T) {
 			if err != nil {
 				continue // stitched away since: its record is a tombstone or gone
 			}
-			l, err := e.models.Decode(r.Data)
+			l, err := e.models.DecodeNames(r.Data, namesFor(t, e.store, r.Data))
 			if err != nil {
 				t.Fatalf("%s: %v", lead, err)
 			}

@@ -497,3 +497,14 @@ func (e *env) oracleLines(lines [][]byte, at int64, out *bytes.Buffer) [][]byte 
 	}
 	return bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n"))
 }
+
+// namesFor is the store's name dictionary, caught up with the ids data
+// names: lead records name their rules by id (state.NameDict).
+func namesFor(t testing.TB, store *state.Store, data []byte) *state.NameDict {
+	t.Helper()
+	d, err := store.NamesUpTo(context.Background(), scoring.MaxNameID(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -259,7 +259,7 @@ func (e *env) sameStates(lines [][]byte, at int64) {
 	}
 	for id, w := range want {
 		r := recs[id]
-		l, err := scoring.SingleSet(e.eng).Decode(r.Data)
+		l, err := scoring.SingleSet(e.eng).DecodeNames(r.Data, namesFor(e.t, e.store, r.Data))
 		if err != nil {
 			e.t.Fatalf("lead %s: %v (record %+v)", id, err, r)
 		}

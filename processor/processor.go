@@ -24,6 +24,11 @@ type Store interface {
 	ClaimDueShards(ctx context.Context, shards []int, now int64, lease time.Duration, limit int) ([]state.Timer, error)
 	TimerShards() int
 	Ping(ctx context.Context) error
+	// Names, EnsureNames and NamesUpTo give the name dictionary lead states
+	// are encoded with (names.go): each record names its rules by id.
+	Names() *state.NameDict
+	EnsureNames(ctx context.Context, names []string) (*state.NameDict, error)
+	NamesUpTo(ctx context.Context, id uint64) (*state.NameDict, error)
 }
 
 // Processor turns input records into lead state and stage changes. One Processor

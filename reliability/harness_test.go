@@ -404,7 +404,7 @@ func (h *harness) compareAccounts(full bool) (equal int) {
 	for id := range w.accounts {
 		ids = append(ids, state.AccountRecordID("", id))
 	}
-	recs := h.loadRecords(ids, "accounts")
+	recs, _ := h.loadRecords(ids, "accounts")
 	var diffs []string
 	for id, want := range w.accounts {
 		r := recs[state.AccountRecordID("", id)]
@@ -659,7 +659,7 @@ func (h *harness) compareStates() (equal, bad int) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	recs := h.loadRecords(ids, "leads")
+	recs, names := h.loadRecords(ids, "leads")
 	var diffs []string
 	for _, id := range ids {
 		r := recs[id]
@@ -667,7 +667,7 @@ func (h *harness) compareStates() (equal, bad int) {
 			diffs = append(diffs, fmt.Sprintf("%s: no live record (exists %v, merged into %q)", id, r.Exists(), r.MergedInto))
 			continue
 		}
-		l, err := scoring.SingleSet(w.eng).Decode(r.Data)
+		l, err := scoring.SingleSet(w.eng).DecodeNames(r.Data, names)
 		if err != nil {
 			diffs = append(diffs, fmt.Sprintf("%s: %v", id, err))
 			continue
@@ -781,8 +781,12 @@ func (h *harness) explainMissing(eng *scoring.Engine, missing []string) {
 			t.Logf("missing %s: lead %s: %v", x.ID, x.LeadID, err)
 			continue
 		}
-		l, _ := scoring.SingleSet(eng).Decode(r.Data)
-		st := l.States[0]
+		var st scoring.State
+		if names, err := store.NamesUpTo(ctx, scoring.MaxNameID(r.Data)); err == nil {
+			if l, err := scoring.SingleSet(eng).DecodeNames(r.Data, names); err == nil {
+				st = l.States[0]
+			}
+		}
 		var recent []string
 		for _, tr := range st.Recent {
 			recent = append(recent, fmt.Sprintf("%s→%s@%d", tr.From, tr.To, tr.At))
@@ -795,22 +799,31 @@ func (h *harness) explainMissing(eng *scoring.Engine, missing []string) {
 // openStore opens the harness's Redis (or Cluster) as a state store, as a
 // reader of the processors' records.
 // loadRecords reads records from the scenario's Redis, a thousand per
-// round trip (what names them in a failure).
-func (h *harness) loadRecords(ids []string, what string) map[string]state.Record {
+// round trip (what names them in a failure), and the name dictionary their
+// lead states are decoded with (caught up with every id they name).
+func (h *harness) loadRecords(ids []string, what string) (map[string]state.Record, *state.NameDict) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	store := h.openStore(ctx)
 	defer store.Close()
 	out := make(map[string]state.Record, len(ids))
+	top := uint64(0)
 	for i := 0; i < len(ids); i += 1000 {
 		recs, err := store.Load(ctx, ids[i:min(i+1000, len(ids))])
 		if err != nil {
 			h.t.Fatalf("loading %s: %v", what, err)
 		}
+		for _, r := range recs {
+			top = max(top, scoring.MaxNameID(r.Data))
+		}
 		maps.Copy(out, recs)
 	}
-	return out
+	names, err := store.NamesUpTo(ctx, top)
+	if err != nil {
+		h.t.Fatalf("loading the name dictionary: %v", err)
+	}
+	return out, names
 }
 
 func (h *harness) openStore(ctx context.Context) *state.Store {

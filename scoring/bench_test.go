@@ -108,3 +108,39 @@ func BenchmarkStateEncoding(b *testing.B) {
 	// After the loop: ResetTimer drops metrics reported before it.
 	b.ReportMetric(float64(len(buf)), "bytes/state")
 }
+
+// BenchmarkStateEncodingNames is BenchmarkStateEncoding with the names of
+// the state written as ids of a name table (as the store writes leads).
+func BenchmarkStateEncodingNames(b *testing.B) {
+	e := testrules.Load(b, "../examples/rules/b2b-saas.yaml")
+	st := e.NewState()
+	for _, ev := range benchEvents(40, 1) {
+		e.Apply(&st, &ev)
+	}
+	var names []string
+	names = append(names, st.Stage, st.Model)
+	for _, c := range st.Contribs {
+		names = append(names, c.Rule)
+	}
+	for _, h := range st.Hits {
+		names = append(names, h.Rule)
+	}
+	for _, p := range st.Traits {
+		names = append(names, p.Key)
+	}
+	for _, t := range st.Recent {
+		names = append(names, t.From, t.To, t.Cause.Rule)
+	}
+	table := newNameTable(names...)
+	buf, _ := st.AppendBinaryNames(nil, table)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf, _ = st.AppendBinaryNames(buf[:0], table)
+		var back scoring.State
+		if err := back.UnmarshalBinaryNames(buf, table); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(buf)), "bytes/state")
+}

@@ -11,9 +11,14 @@ import (
 // stateFormat is the first byte of an encoded State; bump it on incompatible
 // changes. Format 1 (stateFormat1) still decodes: records written before
 // format 3 stay readable. 2 is taken by an encoded Lead (leadFormat).
+// stateFormatNames is format 3 with names written as ids of a NameTable
+// (AppendBinaryNames): only a state encoded with a table, and naming at
+// least one of its names, takes it, so that a state encoded without one is
+// byte for byte what it was before tables existed.
 const (
-	stateFormat  = 3
-	stateFormat1 = 1
+	stateFormat      = 3
+	stateFormat1     = 1
+	stateFormatNames = 4
 )
 
 // Flags of the header byte (format 3). flagSeconds: every instant is written
@@ -32,6 +37,27 @@ const lateBit = 0x80
 // ErrCorruptState is returned by UnmarshalBinary for bytes that are not an encoded State.
 var ErrCorruptState = errors.New("scoring: corrupt state encoding")
 
+// NameTable is a dictionary of the names a state draws from its rules (rule,
+// stage and trait names, the model version, feedback kinds), kept once
+// outside the state — the store keeps one in Redis — so that each encoded
+// state refers to them by id instead of carrying them. Ids are positive,
+// and a table never changes the name of an id it knows: a state encoded
+// with one decodes with any later copy of it.
+type NameTable interface {
+	// NameID returns the id of name, false when the table has none.
+	NameID(name string) (uint64, bool)
+	// Name returns the name of id, false when the table does not know it
+	// (yet: another process may have added it since this copy was taken).
+	Name(id uint64) (string, bool)
+}
+
+// ErrUnknownName is returned (wrapped) by UnmarshalBinaryNames and
+// Set.DecodeNames for a state that names an id the table does not know, or
+// that names ids and was decoded without a table. A reader that meets it
+// may load a newer copy of the table (MaxNameID says how far it must
+// reach) and decode again.
+var ErrUnknownName = errors.New("scoring: state names an id the name table does not know")
+
 // MarshalBinary encodes the state compactly for Redis: names are written once in a
 // string table, instants as varint offsets (from ScoreAt, or between the
 // entries of a time-ordered list), in seconds when they all fall on whole
@@ -42,14 +68,34 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	return s.AppendBinary(make([]byte, 0, 128))
 }
 
-// AppendBinary appends the encoding of s to b.
+// AppendBinary appends the encoding of s to b, every string in the state's
+// own table (as AppendBinaryNames without a table).
 func (s *State) AppendBinary(b []byte) ([]byte, error) {
+	return s.AppendBinaryNames(b, nil)
+}
+
+// AppendBinaryNames appends the encoding of s to b, the names the state
+// draws from its rules that names knows written as their ids (format 4);
+// the other strings (event data: trigger ids, trait values, absorbed lead
+// ids, feedback reasons; names the table lacks) go to the state's own table
+// as AppendBinary writes them. With a nil table, or none of the state's
+// names in it, the encoding is AppendBinary's (format 3). Decode the result
+// with UnmarshalBinaryNames and a copy of names as recent as the one given.
+func (s *State) AppendBinaryNames(b []byte, names NameTable) ([]byte, error) {
 	var w encoder
 	w.b = b
-	w.b = append(w.b, stateFormat)
+	w.names = names
 	// String table first; references are indexes into it.
-	w.tab = w.small[:0]
+	w.tab, w.ids = w.small[:0], w.smallIDs[:0]
 	s.addStrings(&w)
+	if w.maxID == 0 {
+		w.b = append(w.b, stateFormat)
+	} else {
+		// The largest id comes first, so that a reader can tell from the
+		// header alone whether its copy of the table is recent enough.
+		w.b = append(w.b, stateFormatNames)
+		w.uvarint(w.maxID)
+	}
 	w.appendTable()
 	w.scoreAt, w.unit = s.ScoreAt, 1
 	var flags byte
@@ -127,29 +173,35 @@ func (s *State) inSeconds() bool {
 }
 
 // addStrings puts every string the state refers to in w's table, in the order
-// the references are written, so equal states encode to equal bytes.
+// the references are written, so equal states encode to equal bytes. Names
+// drawn from the rules (addName) may be written as name table ids; the
+// others are event data, whose values no table bounds.
 func (s *State) addStrings(w *encoder) {
-	w.add(s.Stage)
-	w.add(s.Model)
+	w.addName(s.Stage)
+	w.addName(s.Model)
 	for _, c := range s.Contribs {
-		w.add(c.Rule)
+		w.addName(c.Rule)
 	}
 	for _, p := range s.Traits {
-		w.add(p.Key)
+		w.addName(p.Key) // a trait path a fit rule reads
 		w.add(p.Str)
 	}
 	for _, h := range s.Hits {
-		w.add(h.Rule)
+		w.addName(h.Rule)
 	}
 	for _, t := range s.Recent {
-		w.add(t.From)
-		w.add(t.To)
-		w.add(t.Cause.Rule)
-		w.add(t.Cause.Feedback)
+		w.addName(t.From)
+		w.addName(t.To)
+		if t.Cause.Kind == CauseMerge {
+			w.add(t.Cause.Rule) // the id of the lead merged in
+		} else {
+			w.addName(t.Cause.Rule)
+		}
+		w.addName(t.Cause.Feedback) // one of the few feedback kinds
 		w.add(t.Cause.Reason)
 		w.add(t.TriggerID)
 		for _, c := range t.Top {
-			w.add(c.Rule)
+			w.addName(c.Rule)
 		}
 	}
 	for _, a := range s.Absorbed {
@@ -158,10 +210,26 @@ func (s *State) addStrings(w *encoder) {
 }
 
 // appendTable writes the string table: each string as its length shifted
-// left by one, the low bit set when it is packed (packName).
+// left by one, the low bit set when it is packed (packName). Names written
+// as ids are not in it. It turns w.ids into each string's reference: 1 +
+// its index among the strings written, or, for a name, the number of
+// strings written + its id.
 func (w *encoder) appendTable() {
-	w.uvarint(uint64(len(w.tab)))
-	for _, v := range w.tab {
+	n := uint64(0)
+	for _, id := range w.ids {
+		if id == 0 {
+			n++
+		}
+	}
+	w.uvarint(n)
+	k := uint64(0)
+	for i, v := range w.tab {
+		if w.ids[i] != 0 {
+			w.ids[i] += n
+			continue
+		}
+		k++
+		w.ids[i] = k
 		if !packable(v) {
 			w.uvarint(uint64(len(v)) << 1)
 			w.b = append(w.b, v...)
@@ -392,7 +460,7 @@ func (s *State) readExtensions(r *decoder) {
 			r.fail("extension overruns")
 			return
 		}
-		sub := decoder{b: r.b[:n], tab: r.tab, v1: r.v1, scoreAt: r.scoreAt, unit: r.unit}
+		sub := decoder{b: r.b[:n], tab: r.tab, v1: r.v1, scoreAt: r.scoreAt, unit: r.unit, names: r.names, maxID: r.maxID}
 		r.b = r.b[n:]
 		switch tag {
 		case extReset:
@@ -497,15 +565,29 @@ type encoder struct {
 	tab   []string
 	small [smallTable]string
 	strs  map[string]int
+	// ids holds, for each string of tab, its name table id (0: the string
+	// is written in the state's table) until appendTable turns it into the
+	// string's reference. maxID is the largest id of a name in tab.
+	ids      []uint64
+	smallIDs [smallTable]uint64
+	names    NameTable
+	maxID    uint64
 	// Instants are written as offsets in units of unit ms (1 or 1000).
 	scoreAt, unit int64
 }
 
 const smallTable = 32
 
-// add puts v in the string table (once). The empty string is never in it:
-// reference 0 stands for it.
-func (w *encoder) add(v string) {
+// add puts v in the string table (once), to be written there. The empty
+// string is never in it: reference 0 stands for it.
+func (w *encoder) add(v string) { w.put(v, false) }
+
+// addName puts v in the string table (once), to be written as its name
+// table id when the table has one. A string already in the table keeps
+// the way it is written there: both ways decode to the same string.
+func (w *encoder) addName(v string) { w.put(v, w.names != nil) }
+
+func (w *encoder) put(v string, name bool) {
 	if v == "" {
 		return
 	}
@@ -515,6 +597,7 @@ func (w *encoder) add(v string) {
 		}
 		if len(w.tab) < smallTable {
 			w.tab = append(w.tab, v)
+			w.ids = append(w.ids, w.nameID(v, name))
 			return
 		}
 		w.strs = make(map[string]int, 2*smallTable)
@@ -525,22 +608,36 @@ func (w *encoder) add(v string) {
 	if _, ok := w.strs[v]; !ok {
 		w.strs[v] = len(w.tab)
 		w.tab = append(w.tab, v)
+		w.ids = append(w.ids, w.nameID(v, name))
 	}
+}
+
+// nameID is v's name table id, when v is a name the table knows; else 0.
+func (w *encoder) nameID(v string, name bool) uint64 {
+	if !name {
+		return 0
+	}
+	id, ok := w.names.NameID(v)
+	if !ok || id == 0 {
+		return 0
+	}
+	w.maxID = max(w.maxID, id)
+	return id
 }
 
 func (w *encoder) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *encoder) varint(v int64)   { w.b = binary.AppendVarint(w.b, v) }
 
-// ref writes 0 for the empty string, else 1 + the string table index of s
-// (which add put there).
+// ref writes 0 for the empty string, else the reference appendTable gave
+// s (which add or addName put in the table).
 func (w *encoder) ref(s string) {
 	switch {
 	case s == "":
 		w.b = append(w.b, 0)
 	case w.strs != nil:
-		w.uvarint(uint64(w.strs[s]) + 1)
+		w.uvarint(w.ids[w.strs[s]])
 	default:
-		w.uvarint(uint64(slices.Index(w.tab, s)) + 1)
+		w.uvarint(w.ids[slices.Index(w.tab, s)])
 	}
 }
 
@@ -570,11 +667,24 @@ func (w *encoder) float(f float64) {
 const floatRaw = 1
 
 // UnmarshalBinary decodes what MarshalBinary wrote, in the current format or
-// in format 1.
-func (s *State) UnmarshalBinary(data []byte) (err error) {
-	r := decoder{b: data, unit: 1}
+// in format 1. A state whose names are name table ids (AppendBinaryNames)
+// needs UnmarshalBinaryNames: here it fails with ErrUnknownName.
+func (s *State) UnmarshalBinary(data []byte) error {
+	return s.UnmarshalBinaryNames(data, nil)
+}
+
+// UnmarshalBinaryNames decodes what AppendBinaryNames or MarshalBinary
+// wrote, in any format, names written as ids looked up in names. It fails
+// with an error wrapping ErrUnknownName when the state names an id names
+// does not know, and with one wrapping ErrCorruptState for bytes that are
+// not an encoded State.
+func (s *State) UnmarshalBinaryNames(data []byte, names NameTable) (err error) {
+	r := decoder{b: data, unit: 1, names: names}
 	defer func() {
-		if r.err != nil {
+		switch {
+		case r.unknown != 0:
+			err = fmt.Errorf("%w: id %d", ErrUnknownName, r.unknown)
+		case r.err != nil:
 			err = fmt.Errorf("%w: %v", ErrCorruptState, r.err)
 		}
 	}()
@@ -583,6 +693,10 @@ func (s *State) UnmarshalBinary(data []byte) (err error) {
 		return nil
 	case v == stateFormat1:
 		r.v1 = true
+	case v == stateFormatNames:
+		if r.maxID = r.uvarint(); r.maxID == 0 && r.err == nil {
+			r.fail("format 4 without names")
+		}
 	case v != stateFormat:
 		r.err = fmt.Errorf("unknown format %d", v)
 		return nil
@@ -849,6 +963,11 @@ type decoder struct {
 	// v1: the bytes are format 1. Instants are offsets in units of unit ms.
 	v1            bool
 	scoreAt, unit int64
+	// names looks up names written as ids (format 4), none above maxID;
+	// unknown is the first id it did not know.
+	names   NameTable
+	maxID   uint64
+	unknown uint64
 }
 
 // time reads an instant written as its offset back from ScoreAt.
@@ -927,11 +1046,26 @@ func (r *decoder) ref() string {
 		}
 		i--
 	}
-	if i >= uint64(len(r.tab)) {
+	if i < uint64(len(r.tab)) {
+		return r.tab[i]
+	}
+	// Format 4: past the table, the reference is the table's length + a
+	// name's id.
+	id := i + 1 - uint64(len(r.tab))
+	if id == 0 || id > r.maxID {
 		r.fail("bad string reference")
 		return ""
 	}
-	return r.tab[i]
+	if r.names != nil {
+		if n, ok := r.names.Name(id); ok {
+			return n
+		}
+	}
+	if r.unknown == 0 {
+		r.unknown = id
+	}
+	r.fail("unknown name id")
+	return ""
 }
 
 func (r *decoder) float() float64 {

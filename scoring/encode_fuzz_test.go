@@ -39,8 +39,24 @@ func FuzzStateDecode(f *testing.F) {
 	rich := richState()
 	b, _ = rich.MarshalBinary()
 	f.Add(b)
+	// Format 4: names as ids of a name table.
+	table := newNameTable(richNames...)
+	for _, g := range goldenNames {
+		b, _ := hex.DecodeString(g.hex)
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s scoring.State
+		if err := s.UnmarshalBinaryNames(data, table); err == nil {
+			b, _ := s.AppendBinaryNames(nil, table)
+			var s2 scoring.State
+			if err := s2.UnmarshalBinaryNames(b, table); err != nil {
+				t.Fatalf("re-encoded state does not decode with its table: %v", err)
+			}
+			if b2, _ := s2.AppendBinaryNames(nil, table); !bytes.Equal(b, b2) {
+				t.Fatal("encoding with a table not stable")
+			}
+		}
 		if err := s.UnmarshalBinary(data); err != nil {
 			return
 		}

@@ -240,8 +240,15 @@ const leadFormat = 2
 // states, then each as its model's name and its encoding, both
 // length-prefixed. names are the set's model names (Set.Names).
 func (l *Lead) AppendBinary(b []byte, names []string) ([]byte, error) {
+	return l.AppendBinaryNames(b, names, nil)
+}
+
+// AppendBinaryNames is AppendBinary with each state encoded by
+// State.AppendBinaryNames and table: the names its state draws from the
+// rules are written as table ids. Decode it with Set.DecodeNames.
+func (l *Lead) AppendBinaryNames(b []byte, names []string, table NameTable) ([]byte, error) {
 	if len(l.States) == 1 && len(l.kept) == 0 {
-		return l.States[0].AppendBinary(b)
+		return l.States[0].AppendBinaryNames(b, table)
 	}
 	b = append(b, leadFormat)
 	b = binary.AppendUvarint(b, uint64(len(l.States)+len(l.kept)))
@@ -253,7 +260,7 @@ func (l *Lead) AppendBinary(b []byte, names []string) ([]byte, error) {
 		at := len(b)
 		b = append(b, make([]byte, binary.MaxVarintLen32)...)
 		var err error
-		if b, err = l.States[i].AppendBinary(b); err != nil {
+		if b, err = l.States[i].AppendBinaryNames(b, table); err != nil {
 			return nil, err
 		}
 		n := len(b) - at - binary.MaxVarintLen32
@@ -277,9 +284,16 @@ func (l *Lead) AppendBinary(b []byte, names []string) ([]byte, error) {
 // model's; a model of the set the lead has no state for starts new; states
 // of models the set does not run are kept as they are.
 func (s *Set) Decode(data []byte) (Lead, error) {
+	return s.DecodeNames(data, nil)
+}
+
+// DecodeNames is Decode for a lead encoded by Lead.AppendBinaryNames: names
+// written as ids are looked up in table. Its error wraps ErrUnknownName
+// when a state names an id table does not know (see MaxNameID).
+func (s *Set) DecodeNames(data []byte, table NameTable) (Lead, error) {
 	l := Lead{States: make([]State, len(s.engines))}
 	if len(data) == 0 || data[0] != leadFormat {
-		if err := l.States[0].UnmarshalBinary(data); err != nil {
+		if err := l.States[0].UnmarshalBinaryNames(data, table); err != nil {
 			return l, err
 		}
 		for i := 1; i < len(s.engines); i++ {
@@ -289,23 +303,14 @@ func (s *Set) Decode(data []byte) (Lead, error) {
 	}
 	have := make([]bool, len(s.engines))
 	r := data[1:]
-	next := func() ([]byte, bool) {
-		n, k := binary.Uvarint(r)
-		if k <= 0 || n > uint64(len(r)-k) {
-			return nil, false
-		}
-		v := r[k : k+int(n)]
-		r = r[k+int(n):]
-		return v, true
-	}
 	n, k := binary.Uvarint(r)
 	if k <= 0 || n > uint64(len(r)) {
 		return l, ErrCorruptState
 	}
 	r = r[k:]
 	for range n {
-		name, ok1 := next()
-		st, ok2 := next()
+		name, ok1 := nextField(&r)
+		st, ok2 := nextField(&r)
 		if !ok1 || !ok2 {
 			return l, ErrCorruptState
 		}
@@ -314,7 +319,7 @@ func (s *Set) Decode(data []byte) (Lead, error) {
 			l.kept = append(l.kept, keptState{name: string(name), data: slices.Clone(st)})
 			continue
 		}
-		if err := l.States[i].UnmarshalBinary(st); err != nil {
+		if err := l.States[i].UnmarshalBinaryNames(st, table); err != nil {
 			return l, fmt.Errorf("model %s: %w", name, err)
 		}
 		have[i] = true
@@ -328,6 +333,56 @@ func (s *Set) Decode(data []byte) (Lead, error) {
 		}
 	}
 	return l, nil
+}
+
+// MaxNameID returns the largest name table id that an encoded lead or
+// state (Lead.AppendBinaryNames, State.AppendBinaryNames) names, 0 when it
+// names none, reading only the header of each state. A reader whose copy
+// of the table knows every id up to it decodes the lead without meeting
+// ErrUnknownName; one whose copy is older can load a newer one first. For
+// bytes that are not an encoded lead it returns 0: decoding them reports
+// the error.
+func MaxNameID(data []byte) uint64 {
+	header := func(st []byte) uint64 {
+		if len(st) < 2 || st[0] != stateFormatNames {
+			return 0
+		}
+		id, k := binary.Uvarint(st[1:])
+		if k <= 0 {
+			return 0
+		}
+		return id
+	}
+	if len(data) == 0 || data[0] != leadFormat {
+		return header(data)
+	}
+	r := data[1:]
+	n, k := binary.Uvarint(r)
+	if k <= 0 {
+		return 0
+	}
+	r = r[k:]
+	top := uint64(0)
+	for range min(n, uint64(len(r))) {
+		_, ok1 := nextField(&r)
+		st, ok2 := nextField(&r)
+		if !ok1 || !ok2 {
+			break
+		}
+		top = max(top, header(st))
+	}
+	return top
+}
+
+// nextField cuts the next length-prefixed field of an encoded Lead off *r.
+func nextField(r *[]byte) ([]byte, bool) {
+	n, k := binary.Uvarint(*r)
+	if k <= 0 || n > uint64(len(*r)-k) {
+		return nil, false
+	}
+	v := (*r)[k : k+int(n)]
+	*r = (*r)[k+int(n):]
+	return v, true
 }
 
 // Membership is, under one model, the account of a lead and of each lead an

@@ -247,4 +247,4 @@ end
 return out
 `)
 
-var allScripts = []*redis.Script{writeLua, claimLua, topLua, eraseLua, unindexLua, metaLua, dictLua, epochLua}
+var allScripts = []*redis.Script{writeLua, claimLua, topLua, eraseLua, unindexLua, metaLua, dictLua, epochLua, namesLua}

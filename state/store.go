@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -32,6 +33,11 @@ type Store struct {
 	cacheMu sync.RWMutex
 	fields  map[uint64]string // stage id -> "~b<id>"
 	srcs    map[uint64]string // topic id<<32 | partition -> "topic/partition"
+	// nameDict is the current copy of the name dictionary (names.go),
+	// read without a lock by every encoding and decoding of a lead;
+	// nameMu orders the writers that publish a newer one.
+	nameMu   sync.Mutex
+	nameDict atomic.Pointer[NameDict]
 }
 
 // sourceName is the Offsets key of a dictionary topic id and a partition
@@ -94,6 +100,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		fields:  map[uint64]string{},
 		srcs:    map[uint64]string{},
 	}
+	s.nameDict.Store(&NameDict{ids: map[string]uint64{}})
 	if err := s.init(ctx); err != nil {
 		_ = s.rdb.Close()
 		return nil, err
@@ -144,11 +151,12 @@ func pairs(kv []string) map[string]string {
 }
 
 func (s *Store) setDict(m map[string]string) {
+	s.setNames(m)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for f, v := range m {
-		if len(f) < 2 {
-			continue
+		if len(f) < 2 || f[0] == 'n' {
+			continue // the name dictionary has its own copy (names.go)
 		}
 		switch f[1] {
 		case ':':

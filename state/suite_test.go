@@ -122,6 +122,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) *Store) {
 	t.Run("SeveralBoards", func(t *testing.T) { testSeveralBoards(t, newStore(t)) })
 	t.Run("SecondProcessDecodes", func(t *testing.T) { testSecondProcess(t, newStore(t)) })
 	t.Run("TopicEpochs", func(t *testing.T) { testTopicEpochs(t, newStore(t)) })
+	t.Run("NameDictionary", func(t *testing.T) { testNames(t, newStore(t)) })
 }
 
 var hooks sync.Map // *Store -> *roundTrips

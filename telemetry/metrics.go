@@ -104,7 +104,7 @@ func newMetrics(m metric.Meter) (*Metrics, error) {
 		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600))
 	must(e)
 	x.redis, e = m.Float64Histogram(MetricRedisRoundTrip, metric.WithUnit("s"),
-		metric.WithDescription("State-store round trips, by operation (resolve, load, write, tombstone, ack, claim)."),
+		metric.WithDescription("State-store round trips, by operation (resolve, load, write, tombstone, ack, claim, names)."),
 		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 	must(e)
 	x.timersDue, e = m.Int64Counter(MetricTimersDue, metric.WithUnit("{timer}"),
