@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -52,22 +51,10 @@ type accountWork struct {
 // with the leads they absorb) to their accounts in the canonical order and
 // writes the accounts, retrying those another writer changed meanwhile.
 func (b *batch) applyAccounts(ctx context.Context, works []*leadWork) error {
-	var ups []accountUpdate
-	var gather func(w *leadWork)
-	gather = func(w *leadWork) {
-		for _, s := range w.subs {
-			gather(s)
-		}
-		ups = append(ups, w.acctUps...)
-	}
-	for _, w := range works {
-		gather(w)
-	}
+	ups := gatherUpdates(works)
 	if len(ups) == 0 {
 		return nil
 	}
-	// Stable: one event's updates keep their order (leaving, then joining).
-	slices.SortStableFunc(ups, func(x, y accountUpdate) int { return x.pos - y.pos })
 	byID := map[string]*accountWork{}
 	var order []*accountWork
 	for i, up := range ups {

@@ -296,6 +296,7 @@ func gatherUpdates(works []*leadWork) []accountUpdate {
 	for _, w := range works {
 		gather(w)
 	}
+	// Stable: one event's updates keep their order (leaving, then joining).
 	slices.SortStableFunc(ups, func(x, y accountUpdate) int { return x.pos - y.pos })
 	return ups
 }
@@ -366,18 +367,31 @@ func (ls *linkState) loadAccounts(ctx context.Context, ups []accountUpdate, work
 		return nil
 	}
 	slices.Sort(ids)
+	recs, err := ls.load(ctx, ids, "accounts")
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		ls.stored[r.LeadID] = r
+	}
+	return nil
+}
+
+// load reads records of the store (accounts, journals), each named by its
+// id even when it does not exist.
+func (ls *linkState) load(ctx context.Context, ids []string, what string) ([]state.Record, error) {
 	t0 := time.Now()
 	recs, err := ls.b.p.store.Load(ctx, ids)
 	ls.b.p.cfg.Observer.StoreRoundTrip("load", time.Since(t0))
 	if err != nil {
-		return fmt.Errorf("redis: accounts: %w", err)
+		return nil, fmt.Errorf("redis: %s: %w", what, err)
 	}
-	for _, id := range ids {
-		r := recs[id]
-		r.LeadID = id
-		ls.stored[id] = r
+	out := make([]state.Record, len(ids))
+	for i, id := range ids {
+		out[i] = recs[id]
+		out[i].LeadID = id
 	}
-	return nil
+	return out, nil
 }
 
 // rebuild applies the round's updates to the stored accounts, in order,
@@ -509,20 +523,16 @@ func (ls *linkState) loadJournals(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	t0 := time.Now()
-	recs, err := ls.b.p.store.Load(ctx, ids)
-	ls.b.p.cfg.Observer.StoreRoundTrip("load", time.Since(t0))
+	recs, err := ls.load(ctx, ids, "journals")
 	if err != nil {
-		return fmt.Errorf("redis: journals: %w", err)
+		return err
 	}
-	for _, id := range ids {
-		r := recs[id]
-		r.LeadID = id
-		src := strings.TrimPrefix(id, journalPrefix)
+	for _, r := range recs {
+		src := strings.TrimPrefix(r.LeadID, journalPrefix)
 		ls.journals[src] = r
 		entries, err := decodeJournal(r.Data)
 		if err != nil {
-			ls.b.p.cfg.Logger.Error("corrupt journal ignored", "journal", id, "err", err)
+			ls.b.p.cfg.Logger.Error("corrupt journal ignored", "journal", r.LeadID, "err", err)
 			continue
 		}
 		byOffset := map[int64][]journalEntry{}

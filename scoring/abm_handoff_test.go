@@ -65,6 +65,17 @@ func TestAccountStageCondition(t *testing.T) {
 	}
 }
 
+// twoDemoPages is a new lead of acme after two demo pages a minute apart
+// (20 points: an MQL), its account seen through view.
+func twoDemoPages(e *scoring.Engine, view scoring.AccountView) scoring.State {
+	st := e.NewState()
+	for _, ev := range []*scoring.Event{abmEvent("a", 0, nil), abmEvent("b", 1, nil)} {
+		ev.Account = "acme"
+		e.ApplyViewing(&st, ev, view, 0)
+	}
+	return st
+}
+
 // An SQL that got there by its account stays as long as its own score
 // keeps it: the account does not prolong the stay, so the lead's next change
 // needs nothing but the lead.
@@ -73,11 +84,7 @@ func TestAccountStageDoesNotHoldAStay(t *testing.T) {
 		`    entry: [{min_stage: mql, account_stage: mqa}]
     exit: {below: 12, to: mql}`, 1)
 	e := testrules.Parse(t, "handoff.yaml", []byte(rules))
-	st := e.NewState()
-	for _, ev := range []*scoring.Event{abmEvent("a", 0, nil), abmEvent("b", 1, nil)} {
-		ev.Account = "acme"
-		e.ApplyViewing(&st, ev, fixedView{2}, 0)
-	}
+	st := twoDemoPages(e, fixedView{2})
 	if st.Stage != "sql" {
 		t.Fatalf("stage %s, want sql", st.Stage)
 	}
@@ -127,11 +134,7 @@ func TestAccountStageAt(t *testing.T) {
 func TestAccountRose(t *testing.T) {
 	e := testrules.Parse(t, "handoff.yaml", []byte(handoffRules))
 	mql := func() scoring.State {
-		st := e.NewState()
-		for _, ev := range []*scoring.Event{abmEvent("a", 0, nil), abmEvent("b", 1, nil)} {
-			ev.Account = "acme"
-			e.ApplyViewing(&st, ev, fixedView{0}, 0)
-		}
+		st := twoDemoPages(e, fixedView{0})
 		if st.Stage != "mql" {
 			t.Fatalf("setup: stage %s, want mql", st.Stage)
 		}

@@ -257,15 +257,7 @@ func TestStateNamesUnknown(t *testing.T) {
 // reads the largest id of them all.
 func TestLeadEncodingWithNames(t *testing.T) {
 	saas, shop := twoModels(t)
-	set, err := scoring.NewSet(saas, shop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	l := set.NewLead()
-	for i := range 2 {
-		set.ApplyStitched(&l, nil, page(string(rune('a'+i)), "/pricing", at.Add(time.Duration(i)*time.Minute)), nil)
-	}
+	set, l, _ := twoPricingPages(t, saas, shop, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	var names []string
 	for i := range l.States {
 		st := &l.States[i]

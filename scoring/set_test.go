@@ -47,18 +47,26 @@ func page(id, path string, at time.Time) *scoring.Event {
 		Identity: scoring.Identity{AnonymousID: "a1"}}
 }
 
-func TestSetAppliesEveryModel(t *testing.T) {
-	saas, shop := twoModels(t)
+// twoPricingPages is a lead of the two models' set after two pricing
+// pages a minute apart from at, and the second page's outcomes.
+func twoPricingPages(t *testing.T, saas, shop *scoring.Engine, at time.Time) (*scoring.Set, scoring.Lead, []scoring.Outcome) {
+	t.Helper()
 	set, err := scoring.NewSet(saas, shop)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	l := set.NewLead()
 	var outs []scoring.Outcome
 	for i := range 2 {
 		outs = set.ApplyStitched(&l, nil, page(string(rune('a'+i)), "/pricing", at.Add(time.Duration(i)*time.Minute)), outs)
 	}
+	return set, l, outs
+}
+
+func TestSetAppliesEveryModel(t *testing.T) {
+	saas, shop := twoModels(t)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	set, l, outs := twoPricingPages(t, saas, shop, at)
 	// saas: 40 ≥ 30 → mql on the second page; shop: 5 then 10 → mql on the second.
 	if len(outs) != 2 || len(outs[0].Transitions) != 1 || len(outs[1].Transitions) != 1 {
 		t.Fatalf("outcomes %+v", outs)
