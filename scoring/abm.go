@@ -801,15 +801,8 @@ func (e *Engine) couldEnter(st *State, t int64, acct int) bool {
 	if e.m.Stages[cur].Terminal {
 		return false
 	}
-	for j := len(e.m.Stages) - 1; j > cur; j-- {
-		if e.lapsedFor(st, j, t) {
-			continue
-		}
-		if _, ok := e.entryHolds(st, j, t, cur, nil, acct); ok {
-			return true
-		}
-	}
-	return false
+	j, _ := e.entryAbove(st, t, cur, nil, acct)
+	return j >= 0
 }
 
 // riseID names an account's rise for a member's dedup window: the account,

@@ -622,17 +622,12 @@ func (e *Engine) settle(st *State, t int64, hit []int, acct int) Cause {
 	}
 	start := cur
 	var alt Alternative
-	for changed := true; changed; {
-		changed = false
-		for j := len(e.m.Stages) - 1; j > cur; j-- {
-			if e.lapsedFor(st, j, t) {
-				continue
-			}
-			if a, ok := e.entryHolds(st, j, t, cur, hit, acct); ok {
-				cur, alt, changed = j, a, true
-				break
-			}
+	for {
+		j, a := e.entryAbove(st, t, cur, hit, acct)
+		if j < 0 {
+			break
 		}
+		cur, alt = j, a
 	}
 	if cur == start {
 		return cause
@@ -649,6 +644,21 @@ func (e *Engine) settle(st *State, t int64, hit []int, acct int) Cause {
 		}
 	}
 	return cause
+}
+
+// entryAbove is the furthest stage after cur whose entry holds at t (for
+// a lead at cur), and the alternative that holds; -1 when none does. A
+// stage the lead lapsed from for want of activity is not entered.
+func (e *Engine) entryAbove(st *State, t int64, cur int, hit []int, acct int) (int, Alternative) {
+	for j := len(e.m.Stages) - 1; j > cur; j-- {
+		if e.lapsedFor(st, j, t) {
+			continue
+		}
+		if a, ok := e.entryHolds(st, j, t, cur, hit, acct); ok {
+			return j, a
+		}
+	}
+	return -1, nil
 }
 
 // regress follows exits while the current stage's stay condition fails at t.
