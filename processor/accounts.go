@@ -47,11 +47,10 @@ type accountWork struct {
 	emit    []scoring.Transition
 }
 
-// applyAccounts applies the member updates of the round's leads (works,
-// with the leads they absorb) to their accounts in the canonical order and
+// applyAccounts applies the member updates of the round's leads, in the
+// canonical order of their events (gatherUpdates), to their accounts and
 // writes the accounts, retrying those another writer changed meanwhile.
-func (b *batch) applyAccounts(ctx context.Context, works []*leadWork) error {
-	ups := gatherUpdates(works)
+func (b *batch) applyAccounts(ctx context.Context, ups []accountUpdate) error {
 	if len(ups) == 0 {
 		return nil
 	}

@@ -73,7 +73,7 @@ type leadWork struct {
 	// read, how many rises it was told and how many moved it.
 	reads    []linkRead
 	told     int
-	toldKeys []string
+	toldKeys []signalKey
 	rises    int
 }
 
@@ -774,7 +774,7 @@ func (b *batch) applyWriting(ctx context.Context, order []string, byLead map[str
 				works = append(works, j.works...)
 			}
 		}
-		b.gateErr = b.applyAccounts(ctx, works)
+		b.gateErr = b.applyAccounts(ctx, gatherUpdates(works))
 		close(gate)
 	}
 	// Results are taken in once every lane is done with the apply: they

@@ -72,18 +72,27 @@ type journalEntry struct {
 	u      scoring.MemberUpdate
 }
 
-// linkSignal is a rise of an account, to be told to one member.
+// linkSignal is a rise of an account, to be told to one member. A lead's
+// signals are in the canonical order of the updates that made them.
 type linkSignal struct {
-	seq     int // the update's place among the batch's updates (canonical order)
 	pos     int // the place of the update's event among the batch's items
 	model   int
 	account string
 	tr      scoring.Transition
 }
 
-// key identifies a signal for the fixed point's comparison.
-func (s *linkSignal) key() string {
-	return fmt.Sprintf("%d/%d/%s/%s/%s/%d", s.seq, s.model, s.account, s.tr.To, s.tr.TriggerID, s.tr.At)
+// signalKey is what of a signal decides what telling it does
+// (Engine.AccountRose reads the account and the rise's stage, instant and
+// trigger; pos places it among the lead's events): two rounds whose
+// signals to a lead have the same keys, in the same order, move it alike.
+type signalKey struct {
+	pos, model           int
+	account, to, trigger string
+	at                   int64
+}
+
+func (s *linkSignal) key() signalKey {
+	return signalKey{pos: s.pos, model: s.model, account: s.account, to: s.tr.To, trigger: s.tr.TriggerID, at: s.tr.At}
 }
 
 // linkRead is one account stage a lead's event read.
@@ -184,11 +193,13 @@ func (b *batch) applyLinked(ctx context.Context, order []string, byLead map[stri
 	if err := ls.loadJournals(ctx); err != nil {
 		return err
 	}
-	var works []*leadWork
+	var (
+		works []*leadWork
+		ups   []accountUpdate // the member updates of the last round's leads
+		round int
+	)
 	prev := map[string]*leadWork{}
-	rounds := 0
-	for round := 0; ; round++ {
-		rounds = round + 1
+	for ; ; round++ {
 		if round == maxLinkRounds {
 			return fmt.Errorf("processor: leads and their accounts still changing after %d rounds", round)
 		}
@@ -201,7 +212,7 @@ func (b *batch) applyLinked(ctx context.Context, order []string, byLead map[stri
 		for _, w := range works {
 			prev[w.id] = w
 		}
-		ups := gatherUpdates(works)
+		ups = gatherUpdates(works)
 		if err := ls.loadAccounts(ctx, ups, works); err != nil {
 			return err
 		}
@@ -209,8 +220,8 @@ func (b *batch) applyLinked(ctx context.Context, order []string, byLead map[stri
 			break
 		}
 	}
-	b.observeLinked(works, rounds)
-	if err := b.writeJournals(ctx, works); err != nil {
+	b.observeLinked(works, round+1)
+	if err := b.writeJournals(ctx, ups); err != nil {
 		return err
 	}
 	retry, err := b.write(ctx, works)
@@ -218,11 +229,11 @@ func (b *batch) applyLinked(ctx context.Context, order []string, byLead map[stri
 		return err
 	}
 	if len(retry) > 0 {
-		// Written leads keep their member outbox: the batch starts over from
-		// fresh reads and the accounts get every update then.
+		// The journal holds the written leads' updates: the batch starts
+		// over from fresh reads and the accounts get every update then.
 		return fmt.Errorf("%w: %d leads of a linked batch changed by another writer", errStaleWorkingSet, len(retry))
 	}
-	return b.applyAccounts(ctx, works)
+	return b.applyAccounts(ctx, ups)
 }
 
 // applyRound applies the leads of order in shares side by side (as
@@ -283,7 +294,8 @@ func (b *batch) observeLinked(works []*leadWork, rounds int) {
 }
 
 // gatherUpdates lists the member updates of works (absorbed leads' first)
-// in the canonical order of their events, as applyAccounts applies them.
+// in the canonical order of their events, the order applyAccounts applies
+// them in.
 func gatherUpdates(works []*leadWork) []accountUpdate {
 	var ups []accountUpdate
 	var gather func(w *leadWork)
@@ -306,9 +318,14 @@ func gatherUpdates(works []*leadWork) []accountUpdate {
 // maps); a member whose record is gone or stitched into another lead is
 // not told.
 func (b *batch) joinMembers(ctx context.Context, order []string) ([]string, error) {
+	held := make(map[string]bool, len(order))
+	for _, id := range order {
+		held[id] = true
+	}
 	var ids []string
 	for id := range b.link.signals {
-		if !slices.Contains(order, id) && !b.heldAsAbsorbed(id) {
+		// A lead an event stitches into another is told through it.
+		if !held[id] && b.absorber[id] == "" {
 			ids = append(ids, id)
 		}
 	}
@@ -324,7 +341,7 @@ func (b *batch) joinMembers(ctx context.Context, order []string) ([]string, erro
 		return nil, err
 	}
 	for _, id := range ids {
-		if r, ok := b.loaded[id]; ok && r.Exists() && r.MergedInto == "" && b.absorber[id] == "" {
+		if r, ok := b.loaded[id]; ok && r.Exists() && r.MergedInto == "" {
 			order = append(order, id)
 		} else {
 			b.link.untold[id] = true
@@ -333,10 +350,6 @@ func (b *batch) joinMembers(ctx context.Context, order []string) ([]string, erro
 	}
 	return order, nil
 }
-
-// heldAsAbsorbed reports whether the batch works on lead id as one an event
-// of it stitches into another.
-func (b *batch) heldAsAbsorbed(id string) bool { return b.absorber[id] != "" }
 
 // loadAccounts reads the accounts the round's updates and reads name that
 // are not loaded yet.
@@ -413,8 +426,8 @@ func (ls *linkState) rebuild(ups []accountUpdate, works []*leadWork) bool {
 		accts[id] = &a
 		timelines[id] = []accountSnap{{pos: -1, path: eng.AccountPath(&a)}}
 	}
-	for seq := range ups {
-		up := &ups[seq]
+	for i := range ups {
+		up := &ups[i]
 		id := state.AccountRecordID(b.names[up.model], up.u.Account)
 		a := accts[id]
 		if a == nil {
@@ -431,7 +444,7 @@ func (ls *linkState) rebuild(ups []accountUpdate, works []*leadWork) bool {
 				if m.Left || ls.untold[m.Lead] {
 					continue
 				}
-				signals[m.Lead] = append(signals[m.Lead], linkSignal{seq: seq, pos: up.pos, model: up.model,
+				signals[m.Lead] = append(signals[m.Lead], linkSignal{pos: up.pos, model: up.model,
 					account: up.u.Account, tr: trs[k]})
 			}
 		}
@@ -514,11 +527,13 @@ const errLinkedNeedsSoleOwner = `they need a sole owner of the input (--ownershi
 
 // loadJournals reads the journals of the batch's partitions.
 func (ls *linkState) loadJournals(ctx context.Context) error {
-	var ids []string
+	srcs := map[string]bool{}
 	for _, it := range ls.b.items {
-		if id := journalPrefix + it.src; !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
+		srcs[it.src] = true
+	}
+	ids := make([]string, 0, len(srcs))
+	for src := range srcs {
+		ids = append(ids, journalPrefix+src)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -556,18 +571,18 @@ func (ls *linkState) replayed(w *leadWork, it *item) {
 // writeJournals writes, before the leads, the member updates of the batch's
 // events to their partitions' journals, keeping the entries past the
 // batch's last offset in each.
-func (b *batch) writeJournals(ctx context.Context, works []*leadWork) error {
+func (b *batch) writeJournals(ctx context.Context, ups []accountUpdate) error {
 	ls := b.link
 	last := map[string]int64{}
 	for _, it := range b.items {
 		last[it.src] = max(last[it.src], it.rec.Offset)
 	}
 	fresh := map[string][]journalEntry{}
-	for _, up := range gatherUpdates(works) {
+	for _, up := range ups {
 		it := b.items[up.pos]
 		fresh[it.src] = append(fresh[it.src], journalEntry{offset: it.rec.Offset, model: up.model, u: up.u})
 	}
-	var ups []state.Update
+	var writes []state.Update
 	for src, end := range last {
 		entries := fresh[src]
 		old := ls.journaled[src]
@@ -580,12 +595,12 @@ func (b *batch) writeJournals(ctx context.Context, works []*leadWork) error {
 			continue
 		}
 		slices.SortStableFunc(entries, func(x, y journalEntry) int { return cmp.Compare(x.offset, y.offset) })
-		ups = append(ups, state.Update{Base: ls.journals[src], Data: encodeJournal(entries)})
+		writes = append(writes, state.Update{Base: ls.journals[src], Data: encodeJournal(entries)})
 	}
-	if len(ups) == 0 {
+	if len(writes) == 0 {
 		return nil
 	}
-	res, err := b.storeWrite(ctx, "journal", ups)
+	res, err := b.storeWrite(ctx, "journal", writes)
 	if err != nil {
 		return err
 	}
