@@ -436,18 +436,11 @@ func (ls *linkState) rebuild(ups []accountUpdate, works []*leadWork) bool {
 		eng := b.set.Engines()[up.model]
 		trs := eng.ApplyMember(a, &up.u)
 		timelines[id] = append(timelines[id], accountSnap{pos: up.pos, path: eng.AccountPath(a)})
-		for k := range trs {
-			if !eng.Rises(&trs[k]) {
-				continue
+		eng.TellRises(a, trs, func(lead string, rise *scoring.Transition) {
+			if !ls.untold[lead] {
+				signals[lead] = append(signals[lead], linkSignal{pos: up.pos, model: up.model, account: up.u.Account, tr: *rise})
 			}
-			for _, m := range a.Members {
-				if m.Left || ls.untold[m.Lead] {
-					continue
-				}
-				signals[m.Lead] = append(signals[m.Lead], linkSignal{pos: up.pos, model: up.model,
-					account: up.u.Account, tr: trs[k]})
-			}
-		}
+		})
 	}
 	stable := sameSignals(ls.signals, signals)
 	ls.timelines, ls.signals = timelines, signals

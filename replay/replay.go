@@ -226,17 +226,11 @@ func (r *Runner) applyMember(i int, u *scoring.MemberUpdate) {
 	if !e.Model().UsesAccountStages() {
 		return
 	}
-	for k := range trs {
-		if !e.Rises(&trs[k]) {
-			continue
+	e.TellRises(a, trs, func(lead string, rise *scoring.Transition) {
+		if l := r.leads[lead]; l != nil {
+			r.emit(e, lead, e.AccountRose(&l.States[i], u.Account, rise))
 		}
-		// Members sorted by lead id: the order the live processor tells them in.
-		for _, m := range a.Members {
-			if l := r.leads[m.Lead]; l != nil && !m.Left {
-				r.emit(e, m.Lead, e.AccountRose(&l.States[i], u.Account, &trs[k]))
-			}
-		}
-	}
+	})
 }
 
 func (r *Runner) emitAccount(e *scoring.Engine, id string, trs []scoring.Transition) {

@@ -743,14 +743,32 @@ func (p AccountPath) At(t int64) int {
 	return stage
 }
 
-// Rises reports whether an account stage change moved the account up the
+// rises reports whether an account stage change moved the account up the
 // funnel: the changes its members are told of (AccountRose).
-func (e *Engine) Rises(tr *Transition) bool {
+func (e *Engine) rises(tr *Transition) bool {
 	return e.m.Accounts.StageIndex(tr.To) > e.m.Accounts.StageIndex(tr.From)
 }
 
+// TellRises passes to tell, for each rise among trs (stage changes the
+// account a just made: ApplyMember), every current member of the account,
+// in lead-id order — whom each rise is told to (AccountRose). The oracle
+// and the live processor both call it, so they tell the same members in
+// the same order.
+func (e *Engine) TellRises(a *Account, trs []Transition, tell func(lead string, rise *Transition)) {
+	for k := range trs {
+		if !e.rises(&trs[k]) {
+			continue
+		}
+		for _, m := range a.Members {
+			if !m.Left {
+				tell(m.Lead, &trs[k])
+			}
+		}
+	}
+}
+
 // AccountRose tells a member lead that its account rose (tr, one of the
-// account's stage changes, Rises) — the moment an account_stage condition
+// account's stage changes, told by TellRises) — the moment an account_stage condition
 // may start to hold. The lead is brought to the change's instant (its
 // time-driven changes due by then fire at their own instants) and moves up
 // if an entry alternative now holds; the stage change says cause
