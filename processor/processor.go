@@ -25,7 +25,8 @@ type Store interface {
 	TimerShards() int
 	Ping(ctx context.Context) error
 	// Names, EnsureNames and NamesUpTo give the name dictionary lead states
-	// are encoded with (names.go): each record names its rules by id.
+	// are encoded with (batch.go: updates, knowNames): each record names its
+	// rules by id.
 	Names() *state.NameDict
 	EnsureNames(ctx context.Context, names []string) (*state.NameDict, error)
 	NamesUpTo(ctx context.Context, id uint64) (*state.NameDict, error)
