@@ -511,12 +511,10 @@ func sameSignals(x, y map[string][]linkSignal) bool {
 // processor is the sole owner of its input (Config.CommitAck).
 func checkLinked(cfg *Config, m *scoring.Set) error {
 	if m != nil && m.UsesAccountStages() && !cfg.CommitAck {
-		return fmt.Errorf("processor: a model's lead criteria read the account (account_stage): %s", strings.TrimSpace(errLinkedNeedsSoleOwner))
+		return errors.New("processor: a model's lead criteria read the account (account_stage): they need a sole owner of the input (--ownership sole), which acknowledges outboxes with its commits")
 	}
 	return nil
 }
-
-const errLinkedNeedsSoleOwner = `they need a sole owner of the input (--ownership sole), which acknowledges outboxes with its commits`
 
 // loadJournals reads the journals of the batch's partitions.
 func (ls *linkState) loadJournals(ctx context.Context) error {
